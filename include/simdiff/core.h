@@ -1,0 +1,94 @@
+/*
+ * libsimdiff — core: version, status codes, errors, runtime.
+ *
+ * This header is the contract for the basics every other part of the API
+ * uses. Everything here is stable ABI: status codes are append-only, their
+ * numbers never change, retired codes become SIMDIFF_ERR_OBSOLETEnn.
+ *
+ * Conventions used by every header of libsimdiff:
+ *  - every fallible function returns a simdiff_status; SIMDIFF_OK is 0;
+ *  - constructors are simdiff_<noun>_create(simdiff_<noun> **out, ...); on
+ *    failure *out is set to NULL;
+ *  - simdiff_<noun>_destroy(NULL) is a harmless no-op;
+ *  - the detail of the last failure is available per thread from
+ *    simdiff_last_error() and per handle from simdiff_<noun>_errmsg();
+ *  - no variadic functions and no structs passed by value (ctypes-friendly);
+ *  - the library never prints, exits or aborts because of caller error.
+ */
+#ifndef SIMDIFF_CORE_H
+#define SIMDIFF_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SIMDIFF_BUILDING) && defined(__GNUC__)
+#define SIMDIFF_API __attribute__((visibility("default")))
+#else
+#define SIMDIFF_API
+#endif
+
+/* ---- versions: the header you compiled with ... ------------------------ */
+#define SIMDIFF_VERSION_MAJOR 0
+#define SIMDIFF_VERSION_MINOR 1
+#define SIMDIFF_VERSION_PATCH 0
+#define SIMDIFF_VERSION_STRING "0.1.0"
+/* 0xMMmmpp: one byte each for major, minor, patch. */
+#define SIMDIFF_VERSION_NUMBER                                                 \
+    ((SIMDIFF_VERSION_MAJOR << 16) | (SIMDIFF_VERSION_MINOR << 8) |            \
+     SIMDIFF_VERSION_PATCH)
+/* True when the header is at least version maj.min.patch. */
+#define SIMDIFF_VERSION_AT_LEAST(maj, min, patch)                              \
+    (SIMDIFF_VERSION_NUMBER >= (((maj) << 16) | ((min) << 8) | (patch)))
+
+/* ... and the library you run with. */
+/* "0.1.0": the version string of the loaded library. Never NULL. */
+SIMDIFF_API const char *simdiff_version(void);
+/* The loaded library's SIMDIFF_VERSION_NUMBER. */
+SIMDIFF_API unsigned simdiff_version_number(void);
+
+/* ---- status codes (append-only) ----------------------------------------- */
+typedef enum simdiff_status {
+    SIMDIFF_OK = 0,
+    SIMDIFF_ERR_INVALID_ARG = 1, /* a NULL pointer, a bad size, a bad value  */
+    SIMDIFF_ERR_NOMEM = 2,       /* an allocation failed                     */
+    SIMDIFF_ERR_IO = 3,          /* open/read/write/rename failed            */
+    SIMDIFF_ERR_FORMAT = 4,      /* a file or buffer is malformed            */
+    SIMDIFF_ERR_UNSUPPORTED = 5, /* valid, but not supported by this build   */
+    SIMDIFF_ERR_CANCELLED = 6,   /* stopped by cancel() or a callback        */
+    SIMDIFF_ERR_BACKEND = 7,     /* oneDNN reported a failure                */
+    SIMDIFF_ERR_MISUSE = 8,      /* a call in the wrong state or order       */
+    SIMDIFF_ERR_NUMERIC = 9,     /* a NaN or Inf where a finite value is due */
+    SIMDIFF_ERR_INTERNAL = 10,   /* a bug in libsimdiff: please report it     */
+    SIMDIFF_STATUS_COUNT_ = 11   /* not a status; grows with the list        */
+} simdiff_status;
+
+/* A static English description of s ("invalid argument", ...). Never NULL;
+ * unknown values give "unknown status". */
+SIMDIFF_API const char *simdiff_status_str(simdiff_status s);
+
+/* Detail of the last failure of a libsimdiff call on the calling thread
+ * ("" if none yet). Valid until the next failing call on this thread.
+ * Successful calls do not clear it. Never NULL. */
+SIMDIFF_API const char *simdiff_last_error(void);
+
+/* ---- runtime ------------------------------------------------------------- */
+/* Number of threads compute calls use (n >= 1), or 0 for the default (what
+ * OpenMP would use: OMP_NUM_THREADS or the number of cores). Affects speed
+ * only: every result of libsimdiff is independent of the thread count. */
+SIMDIFF_API simdiff_status simdiff_set_num_threads(int n);
+/* The thread count compute calls will use. */
+SIMDIFF_API int simdiff_get_num_threads(void);
+
+/* One line describing the runtime: library version, oneDNN version, the ISA
+ * oneDNN dispatches to, the thread count. Thread-local storage, valid until
+ * the next call on the same thread; never NULL. */
+SIMDIFF_API const char *simdiff_runtime_info(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SIMDIFF_CORE_H */

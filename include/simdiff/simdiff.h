@@ -1,0 +1,14 @@
+/*
+ * libsimdiff — train and sample pixel-space diffusion models ("simple
+ * diffusion") on the CPU, with oneDNN.
+ *
+ * The umbrella header: include this one. Each area has its own header,
+ * mirrored by a folder under lib/:
+ *   core.h       versions, status codes, errors, threads, runtime info
+ */
+#ifndef SIMDIFF_SIMDIFF_H
+#define SIMDIFF_SIMDIFF_H
+
+#include "simdiff/core.h"
+
+#endif /* SIMDIFF_SIMDIFF_H */

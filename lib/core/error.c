@@ -1,0 +1,53 @@
+/* Status strings and the per-thread / per-handle error messages. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/internal.h"
+
+static _Thread_local char tls_last_error[SD_ERRMSG_MAX];
+
+static const char *const status_names[] = {
+    [SIMDIFF_OK] = "ok",
+    [SIMDIFF_ERR_INVALID_ARG] = "invalid argument",
+    [SIMDIFF_ERR_NOMEM] = "out of memory",
+    [SIMDIFF_ERR_IO] = "input/output error",
+    [SIMDIFF_ERR_FORMAT] = "bad file format",
+    [SIMDIFF_ERR_UNSUPPORTED] = "unsupported",
+    [SIMDIFF_ERR_CANCELLED] = "cancelled",
+    [SIMDIFF_ERR_BACKEND] = "backend (oneDNN) failure",
+    [SIMDIFF_ERR_MISUSE] = "library misuse",
+    [SIMDIFF_ERR_NUMERIC] = "numeric error (NaN or Inf)",
+    [SIMDIFF_ERR_INTERNAL] = "internal error",
+};
+_Static_assert(SD_ARRAY_LEN(status_names) == SIMDIFF_STATUS_COUNT_,
+               "every status needs a string");
+
+SIMDIFF_API const char *simdiff_status_str(simdiff_status s)
+{
+    if ((unsigned)s >= SD_ARRAY_LEN(status_names) || !status_names[s])
+        return "unknown status";
+    return status_names[s];
+}
+
+SIMDIFF_API const char *simdiff_last_error(void) { return tls_last_error; }
+
+simdiff_status sd_fail(sd_err *h, simdiff_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tls_last_error, sizeof tls_last_error, fmt, ap);
+    va_end(ap);
+    if (h)
+        memcpy(h->msg, tls_last_error, sizeof h->msg);
+    return s;
+}
+
+simdiff_status sd_fail_keep(sd_err *h, simdiff_status s)
+{
+    if (h)
+        memcpy(h->msg, tls_last_error, sizeof h->msg);
+    return s;
+}
+
+const char *sd_errmsg(const sd_err *h) { return h ? h->msg : ""; }

@@ -1,0 +1,50 @@
+/*
+ * Internal helpers shared by every area of libsimdiff: error reporting and
+ * small utilities. Not installed, not API.
+ */
+#ifndef SIMDIFF_LIB_CORE_INTERNAL_H
+#define SIMDIFF_LIB_CORE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "simdiff/core.h"
+
+#define SD_ERRMSG_MAX 512
+
+/* Per-handle message buffer: every public handle embeds one. */
+typedef struct sd_err {
+    char msg[SD_ERRMSG_MAX];
+} sd_err;
+
+/* Record a failure: format the message into the calling thread's last-error
+ * buffer and, when h is not NULL, into the handle's buffer too. Returns s so
+ * call sites can write `return sd_fail(h, SIMDIFF_ERR_..., "...", ...);`. */
+simdiff_status sd_fail(sd_err *h, simdiff_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Copy the thread's last message into the handle (after a failing internal
+ * call that did not know the handle). Returns s. */
+simdiff_status sd_fail_keep(sd_err *h, simdiff_status s);
+
+/* Handle's message, "" when h is NULL. */
+const char *sd_errmsg(const sd_err *h);
+
+/* Apply the configured thread count to the calling thread's OpenMP ICVs;
+ * call at the start of every public compute entry point. */
+void sd_apply_threads(void);
+
+/* Checked size arithmetic: return 0 and set *out, or 1 on overflow. */
+static inline int sd_mul_size(size_t a, size_t b, size_t *out)
+{
+    return __builtin_mul_overflow(a, b, out);
+}
+static inline int sd_add_size(size_t a, size_t b, size_t *out)
+{
+    return __builtin_add_overflow(a, b, out);
+}
+
+#define SD_UNUSED(x) ((void)(x))
+#define SD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * Shared test harness: every test program builds one Check suite and hands
+ * it to sdtest_run(), which reports each test case as a TAP line so that
+ * meson (protocol 'tap') and scripts/test.sh count individual checks.
+ */
+#ifndef SDTEST_H
+#define SDTEST_H
+
+#include <check.h>
+#include <math.h>
+#include <stddef.h>
+
+/* Run the suite; returns the process exit status (0 when all passed). */
+int sdtest_run(Suite *s);
+
+/* Directory holding the committed fixtures (tests/fixtures), from the
+ * SDTEST_FIXTURES environment variable or the compile-time default. */
+const char *sdtest_fixture_dir(void);
+/* A fresh temporary directory for this process (removed at exit). */
+const char *sdtest_tmpdir(void);
+
+/* Max over i of |a-b| / max(1, |b|)... relative error used by comparisons:
+ * max |a_i - b_i| / max(max |b_i|, floor). */
+double sdtest_max_rel_err(const float *a, const float *b, size_t n, double floor);
+
+#define SDTEST_MAIN(make_suite)                                                \
+    int main(void) { return sdtest_run(make_suite()); }
+
+#endif
