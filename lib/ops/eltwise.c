@@ -1,0 +1,340 @@
+/* Elementwise ops and reductions: silu, gelu, broadcasting add/mul, affine,
+ * sum, mean, mse. Forward and backward side by side. */
+#include <math.h>
+#include <string.h>
+
+#include "ops/ops.h"
+
+/* ---- unary activations -------------------------------------------------- */
+static inline float silu_f(float x) { return x / (1.0f + expf(-x)); }
+
+static void silu_backward(sd_ctx *c, sd_node *n)
+{
+    sd_tensor *x = n->in[0], *y = n->out;
+    float *dx = sd_grad_acc(c, x);
+    if (!dx)
+        return;
+    const float *xd = x->data, *dy = y->grad;
+    int64_t m = x->numel;
+#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < m; i++) {
+        float s = 1.0f / (1.0f + expf(-xd[i]));
+        dx[i] += dy[i] * s * (1.0f + xd[i] * (1.0f - s));
+    }
+}
+
+sd_tensor *sd_silu(sd_ctx *c, sd_tensor *x)
+{
+    SD_OP_BEGIN(c, "silu", x);
+    sd_tensor *y = sd_new(c, x->ndim, x->shape);
+    if (!y)
+        return NULL;
+    const float *xd = x->data;
+    float *yd = y->data;
+    int64_t m = x->numel;
+#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < m; i++)
+        yd[i] = silu_f(xd[i]);
+    sd_record(c, "silu", silu_backward, y, 1, &x);
+    return y;
+}
+
+#define SD_SQRT1_2 0.70710678118654752440f
+#define SD_INV_SQRT_2PI 0.39894228040143267794f
+
+static void gelu_backward(sd_ctx *c, sd_node *n)
+{
+    sd_tensor *x = n->in[0], *y = n->out;
+    float *dx = sd_grad_acc(c, x);
+    if (!dx)
+        return;
+    const float *xd = x->data, *dy = y->grad;
+    int64_t m = x->numel;
+#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < m; i++) {
+        float v = xd[i];
+        float cdf = 0.5f * (1.0f + erff(v * SD_SQRT1_2));
+        float pdf = SD_INV_SQRT_2PI * expf(-0.5f * v * v);
+        dx[i] += dy[i] * (cdf + v * pdf);
+    }
+}
+
+sd_tensor *sd_gelu(sd_ctx *c, sd_tensor *x)
+{
+    SD_OP_BEGIN(c, "gelu", x);
+    sd_tensor *y = sd_new(c, x->ndim, x->shape);
+    if (!y)
+        return NULL;
+    const float *xd = x->data;
+    float *yd = y->data;
+    int64_t m = x->numel;
+#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < m; i++)
+        yd[i] = 0.5f * xd[i] * (1.0f + erff(xd[i] * SD_SQRT1_2));
+    sd_record(c, "gelu", gelu_backward, y, 1, &x);
+    return y;
+}
+
+/* ---- affine: alpha * x + beta ------------------------------------------- */
+static void affine_backward(sd_ctx *c, sd_node *n)
+{
+    sd_tensor *x = n->in[0];
+    float *dx = sd_grad_acc(c, x);
+    if (!dx)
+        return;
+    const float alpha = (float)n->d[0], *dy = n->out->grad;
+    int64_t m = x->numel;
+#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < m; i++)
+        dx[i] += alpha * dy[i];
+}
+
+sd_tensor *sd_affine(sd_ctx *c, sd_tensor *x, float alpha, float beta)
+{
+    SD_OP_BEGIN(c, "affine", x);
+    sd_tensor *y = sd_new(c, x->ndim, x->shape);
+    if (!y)
+        return NULL;
+    const float *xd = x->data;
+    float *yd = y->data;
+    int64_t m = x->numel;
+#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < m; i++)
+        yd[i] = alpha * xd[i] + beta;
+    sd_node *n = sd_record(c, "affine", affine_backward, y, 1, &x);
+    if (n)
+        n->d[0] = alpha;
+    return y;
+}
+
+/* ---- broadcasting binary ops -------------------------------------------- */
+/* Output shape and per-input element strides in output index space (0 on
+ * broadcast dims), all right-aligned to the output's ndim. */
+typedef struct bcast {
+    int ndim;
+    int64_t shape[SD_MAX_DIMS];
+    int64_t sa[SD_MAX_DIMS], sb[SD_MAX_DIMS];
+    int same; /* a, b and out have identical shapes */
+} bcast;
+
+static int bcast_plan(sd_ctx *c, const char *op, const sd_tensor *a,
+                      const sd_tensor *b, bcast *p)
+{
+    memset(p, 0, sizeof *p);
+    p->ndim = a->ndim > b->ndim ? a->ndim : b->ndim;
+    int64_t stra = 1, strb = 1;
+    for (int k = p->ndim - 1; k >= 0; k--) {
+        int ia = k - (p->ndim - a->ndim), ib = k - (p->ndim - b->ndim);
+        int64_t da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
+        if (da != db && da != 1 && db != 1) {
+            char s1[64], s2[64];
+            sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                        "%s: shapes %s and %s do not broadcast", op,
+                        sd_shape_str(a, s1, sizeof s1), sd_shape_str(b, s2, sizeof s2));
+            return -1;
+        }
+        p->shape[k] = da > db ? da : db;
+        p->sa[k] = da == 1 ? 0 : stra;
+        p->sb[k] = db == 1 ? 0 : strb;
+        stra *= da;
+        strb *= db;
+    }
+    p->same = sd_same_shape(a, b);
+    return 0;
+}
+
+/* Offsets into a and b of output element i. */
+static inline void bcast_offsets(const bcast *p, int64_t i, int64_t *oa, int64_t *ob)
+{
+    int64_t a = 0, b = 0;
+    for (int k = p->ndim - 1; k >= 0; k--) {
+        int64_t idx = i % p->shape[k];
+        i /= p->shape[k];
+        a += idx * p->sa[k];
+        b += idx * p->sb[k];
+    }
+    *oa = a;
+    *ob = b;
+}
+
+enum { BIN_ADD = 0, BIN_MUL = 1 };
+
+/* d(input) for a broadcast binary op; `other` is the other operand for mul
+ * (NULL for add). Broadcast inputs reduce serially in output order, which
+ * keeps the sums deterministic. */
+static void bin_grad(sd_ctx *c, sd_tensor *t, const bcast *p, int is_a,
+                     const sd_tensor *other, const float *dy, int64_t m)
+{
+    if (!sd_needs_grad(t))
+        return;
+    float *dt = sd_grad_acc(c, t);
+    if (!dt)
+        return;
+    if (p->same) {
+        const float *o = other ? other->data : NULL;
+#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < m; i++)
+            dt[i] += o ? dy[i] * o[i] : dy[i];
+        return;
+    }
+    for (int64_t i = 0; i < m; i++) {
+        int64_t oa, ob;
+        bcast_offsets(p, i, &oa, &ob);
+        float g = dy[i];
+        if (other)
+            g *= other->data[is_a ? ob : oa];
+        dt[is_a ? oa : ob] += g;
+    }
+}
+
+static void binary_backward(sd_ctx *c, sd_node *n)
+{
+    bcast p;
+    if (bcast_plan(c, n->op, n->in[0], n->in[1], &p))
+        return;
+    int mul = n->i[0] == BIN_MUL;
+    bin_grad(c, n->in[0], &p, 1, mul ? n->in[1] : NULL, n->out->grad, n->out->numel);
+    bin_grad(c, n->in[1], &p, 0, mul ? n->in[0] : NULL, n->out->grad, n->out->numel);
+}
+
+static sd_tensor *binary(sd_ctx *c, const char *op, int kind, sd_tensor *a,
+                         sd_tensor *b)
+{
+    SD_OP_BEGIN(c, op, a, b);
+    bcast p;
+    if (bcast_plan(c, op, a, b, &p))
+        return NULL;
+    sd_tensor *y = sd_new(c, p.ndim, p.shape);
+    if (!y)
+        return NULL;
+    const float *ad = a->data, *bd = b->data;
+    float *yd = y->data;
+    int64_t m = y->numel;
+    if (p.same) {
+#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < m; i++)
+            yd[i] = kind == BIN_ADD ? ad[i] + bd[i] : ad[i] * bd[i];
+    } else {
+#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < m; i++) {
+            int64_t oa, ob;
+            bcast_offsets(&p, i, &oa, &ob);
+            yd[i] = kind == BIN_ADD ? ad[oa] + bd[ob] : ad[oa] * bd[ob];
+        }
+    }
+    sd_tensor *in[2] = {a, b};
+    sd_node *n = sd_record(c, op, binary_backward, y, 2, in);
+    if (n)
+        n->i[0] = kind;
+    return y;
+}
+
+sd_tensor *sd_add(sd_ctx *c, sd_tensor *a, sd_tensor *b)
+{
+    return binary(c, "add", BIN_ADD, a, b);
+}
+
+sd_tensor *sd_mul(sd_ctx *c, sd_tensor *a, sd_tensor *b)
+{
+    return binary(c, "mul", BIN_MUL, a, b);
+}
+
+/* ---- reductions ------------------------------------------------------------
+ * Sums run in double over fixed-size chunks combined in chunk order, so the
+ * result does not depend on the thread count. */
+#define SD_RED_CHUNK 4096
+
+static double sum_sq_diff(const float *a, const float *b, int64_t m, int sq)
+{
+    int64_t nch = (m + SD_RED_CHUNK - 1) / SD_RED_CHUNK;
+    double total = 0;
+#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static) ordered
+    for (int64_t ch = 0; ch < nch; ch++) {
+        int64_t lo = ch * SD_RED_CHUNK, hi = lo + SD_RED_CHUNK < m ? lo + SD_RED_CHUNK : m;
+        double s = 0;
+        for (int64_t i = lo; i < hi; i++) {
+            double v = b ? (double)a[i] - (double)b[i] : (double)a[i];
+            s += sq ? v * v : v;
+        }
+#pragma omp ordered
+        total += s;
+    }
+    return total;
+}
+
+static sd_tensor *scalar(sd_ctx *c, double v)
+{
+    const int64_t one = 1;
+    sd_tensor *y = sd_new(c, 1, &one);
+    if (y)
+        y->data[0] = (float)v;
+    return y;
+}
+
+/* d(scale * sum x)/dx = scale */
+static void sum_backward(sd_ctx *c, sd_node *n)
+{
+    sd_tensor *x = n->in[0];
+    float *dx = sd_grad_acc(c, x);
+    if (!dx)
+        return;
+    float g = n->out->grad[0] * (float)n->d[0];
+    int64_t m = x->numel;
+#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < m; i++)
+        dx[i] += g;
+}
+
+static sd_tensor *scaled_sum(sd_ctx *c, const char *op, sd_tensor *x, int mean)
+{
+    SD_OP_BEGIN(c, op, x);
+    double scale = mean ? 1.0 / (double)(x->numel ? x->numel : 1) : 1.0;
+    sd_tensor *y = scalar(c, sum_sq_diff(x->data, NULL, x->numel, 0) * scale);
+    if (!y)
+        return NULL;
+    sd_node *n = sd_record(c, op, sum_backward, y, 1, &x);
+    if (n)
+        n->d[0] = scale;
+    return y;
+}
+
+sd_tensor *sd_sum(sd_ctx *c, sd_tensor *x) { return scaled_sum(c, "sum", x, 0); }
+sd_tensor *sd_mean(sd_ctx *c, sd_tensor *x) { return scaled_sum(c, "mean", x, 1); }
+
+/* d mean((a-b)^2) / da = 2 (a - b) / m, and the negative for b. */
+static void mse_backward(sd_ctx *c, sd_node *n)
+{
+    sd_tensor *a = n->in[0], *b = n->in[1];
+    int64_t m = a->numel;
+    float g = n->out->grad[0] * 2.0f / (float)m;
+    for (int k = 0; k < 2; k++) {
+        sd_tensor *t = n->in[k];
+        if (!sd_needs_grad(t))
+            continue;
+        float *dt = sd_grad_acc(c, t);
+        if (!dt)
+            return;
+        float s = k == 0 ? g : -g;
+        const float *ad = a->data, *bd = b->data;
+#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < m; i++)
+            dt[i] += s * (ad[i] - bd[i]);
+    }
+}
+
+sd_tensor *sd_mse(sd_ctx *c, sd_tensor *a, sd_tensor *b)
+{
+    SD_OP_BEGIN(c, "mse", a, b);
+    if (!sd_same_shape(a, b)) {
+        char s1[64], s2[64];
+        return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG, "mse: shapes %s and %s differ",
+                           sd_shape_str(a, s1, sizeof s1), sd_shape_str(b, s2, sizeof s2));
+    }
+    sd_tensor *y = scalar(c, sum_sq_diff(a->data, b->data, a->numel, 1) /
+                                 (double)(a->numel ? a->numel : 1));
+    if (!y)
+        return NULL;
+    sd_tensor *in[2] = {a, b};
+    sd_record(c, "mse", mse_backward, y, 2, in);
+    return y;
+}

@@ -1,0 +1,118 @@
+/*
+ * Differentiable ops (internal). Each op computes its output into the step
+ * arena, records a tape node when a gradient is needed (sd_record), and has
+ * its backward function next to it in the same file.
+ *
+ * Conventions (all ops):
+ *  - float32, row-major; images NCHW, token sequences (N, T, D);
+ *  - return NULL on failure with the ctx status set (see tensor.h); shape
+ *    errors give SIMDIFF_ERR_INVALID_ARG with the shapes in the message;
+ *  - semantics match the PyTorch function named in each comment (the
+ *    fixtures in tests/fixtures/ops are made with it);
+ *  - inputs are never modified; outputs never alias inputs except where
+ *    noted (views).
+ *
+ * Files: conv.c (conv, transposed conv), matmul.c (linear, batched matmul,
+ * attention), norm.c (group/layer norm, modulate, softmax), eltwise.c
+ * (activations, add/mul/scale, reductions), shape.c (views, concat, slice,
+ * permute, pool, upsample, space/depth), dwt.c (5/3 wavelet), random.c
+ * (dropout), embed.c (embedding lookup).
+ */
+#ifndef SIMDIFF_LIB_OPS_H
+#define SIMDIFF_LIB_OPS_H
+
+#include "tensor/tensor.h"
+
+/* ---- convolution (oneDNN) ---------------------------------------------- */
+/* x (N,Ci,H,W), w (Co,Ci,K,K), b (Co) or NULL -> (N,Co,Ho,Wo),
+ * Ho = (H + 2*pad - K)/stride + 1.  torch.nn.functional.conv2d */
+sd_tensor *sd_conv2d(sd_ctx *c, sd_tensor *x, sd_tensor *w, sd_tensor *b,
+                     int stride, int pad);
+/* x (N,Ci,H,W), w (Ci,Co,K,K) (PyTorch's layout), b (Co) or NULL ->
+ * (N,Co,(H-1)*stride - 2*pad + K, ...).  torch.nn.functional.conv_transpose2d */
+sd_tensor *sd_conv_transpose2d(sd_ctx *c, sd_tensor *x, sd_tensor *w,
+                               sd_tensor *b, int stride, int pad);
+
+/* ---- matrix products (oneDNN) ------------------------------------------ */
+/* x (..., I), w (O, I), b (O) or NULL -> (..., O).  F.linear */
+sd_tensor *sd_linear(sd_ctx *c, sd_tensor *x, sd_tensor *w, sd_tensor *b);
+/* a (B,M,K) (or (B,K,M) if trans_a), b (B,K,N) (or (B,N,K) if trans_b)
+ * -> alpha * a @ b, (B,M,N). Rank-3 only; B may be 1.  torch.bmm */
+sd_tensor *sd_matmul(sd_ctx *c, sd_tensor *a, sd_tensor *b, int trans_a,
+                     int trans_b, float alpha);
+/* Multi-head scaled dot-product attention: q, k, v (N,T,D) with D = heads*Dh
+ * -> (N,T,D): per head softmax(q k^T / sqrt(Dh)) v, heads split as
+ * D = (heads, Dh) (head-major).  Built from matmul + softmax primitives.
+ * = F.scaled_dot_product_attention on q.view(N,T,heads,Dh).transpose(1,2) */
+sd_tensor *sd_attention(sd_ctx *c, sd_tensor *q, sd_tensor *k, sd_tensor *v,
+                        int heads);
+
+/* ---- normalization ----------------------------------------------------- */
+/* x (N,C,...) -> normalized over (C/G, ...) per (n, g); gamma, beta (C) or
+ * NULL.  F.group_norm(x, groups, gamma, beta, eps) */
+sd_tensor *sd_group_norm(sd_ctx *c, sd_tensor *x, int groups, sd_tensor *gamma,
+                         sd_tensor *beta, float eps);
+/* x (..., D) normalized over the last dim; gamma, beta (D) or NULL.
+ * F.layer_norm(x, (D,), gamma, beta, eps) */
+sd_tensor *sd_layer_norm(sd_ctx *c, sd_tensor *x, sd_tensor *gamma,
+                         sd_tensor *beta, float eps);
+/* Per-sample adaptive scale/shift from a conditioning vector:
+ * out = x * (1 + scale) + shift, scale/shift (N,C) broadcast over the other
+ * dims; axis = 1 for (N,C,H,W), axis = 2 for tokens (N,T,C). shift may be
+ * NULL. */
+sd_tensor *sd_modulate(sd_ctx *c, sd_tensor *x, sd_tensor *scale,
+                       sd_tensor *shift, int axis);
+/* softmax over the last dim.  F.softmax(x, -1) */
+sd_tensor *sd_softmax(sd_ctx *c, sd_tensor *x);
+
+/* ---- elementwise ------------------------------------------------------- */
+sd_tensor *sd_silu(sd_ctx *c, sd_tensor *x);  /* F.silu */
+sd_tensor *sd_gelu(sd_ctx *c, sd_tensor *x);  /* F.gelu (exact, erf)  */
+/* Broadcasting (numpy rules: shapes right-aligned, dims equal or 1). */
+sd_tensor *sd_add(sd_ctx *c, sd_tensor *a, sd_tensor *b);
+sd_tensor *sd_mul(sd_ctx *c, sd_tensor *a, sd_tensor *b);
+/* alpha * x + beta (scalars) */
+sd_tensor *sd_affine(sd_ctx *c, sd_tensor *x, float alpha, float beta);
+
+/* ---- reductions -------------------------------------------------------- */
+sd_tensor *sd_mean(sd_ctx *c, sd_tensor *x);                /* scalar (1) */
+sd_tensor *sd_sum(sd_ctx *c, sd_tensor *x);                 /* scalar (1) */
+/* mean((a - b)^2) over all elements; b may be a constant (no grad). */
+sd_tensor *sd_mse(sd_ctx *c, sd_tensor *a, sd_tensor *b);
+
+/* ---- shape ------------------------------------------------------------- */
+/* Same data, new shape (numel must match; one dim may be -1). A view: the
+ * output shares x's data. */
+sd_tensor *sd_reshape(sd_ctx *c, sd_tensor *x, int ndim, const int64_t *shape);
+/* x.permute(perm) made contiguous. */
+sd_tensor *sd_permute(sd_ctx *c, sd_tensor *x, const int *perm);
+/* torch.cat([a, b], dim=axis) */
+sd_tensor *sd_concat(sd_ctx *c, sd_tensor *a, sd_tensor *b, int axis);
+/* x.narrow(axis, start, len) made contiguous. */
+sd_tensor *sd_slice(sd_ctx *c, sd_tensor *x, int axis, int64_t start,
+                    int64_t len);
+/* 2x2 average pooling, stride 2 (N,C,H,W) -> (N,C,H/2,W/2). F.avg_pool2d(x,2) */
+sd_tensor *sd_avg_pool2(sd_ctx *c, sd_tensor *x);
+/* s x s average pooling, stride s.  F.avg_pool2d(x, s) */
+sd_tensor *sd_avg_pool(sd_ctx *c, sd_tensor *x, int s);
+/* nearest x2 upsampling.  F.interpolate(x, scale_factor=2, mode='nearest') */
+sd_tensor *sd_upsample2(sd_ctx *c, sd_tensor *x);
+/* (N,C,H,W) -> (N,C*b*b,H/b,W/b).  F.pixel_unshuffle(x, b) */
+sd_tensor *sd_space_to_depth(sd_ctx *c, sd_tensor *x, int b);
+/* (N,C*b*b,H,W) -> (N,C,H*b,W*b).  F.pixel_shuffle(x, b) */
+sd_tensor *sd_depth_to_space(sd_ctx *c, sd_tensor *x, int b);
+
+/* ---- wavelet ----------------------------------------------------------- */
+/* 5/3 (LeGall) DWT over `levels` levels: (N,C,H,W) -> (N,C*4^L,H/2^L,W/2^L).
+ * Layout and boundary handling: docs/architecture.md. */
+sd_tensor *sd_dwt53(sd_ctx *c, sd_tensor *x, int levels);
+sd_tensor *sd_idwt53(sd_ctx *c, sd_tensor *y, int levels);
+
+/* ---- randomness and lookup --------------------------------------------- */
+/* Inverted dropout with probability p when the ctx is in training mode
+ * (identity otherwise). The mask comes from the ctx rng stream. */
+sd_tensor *sd_dropout(sd_ctx *c, sd_tensor *x, float p);
+/* table (V,D), ids: n ints in [0,V) -> (n,D).  F.embedding */
+sd_tensor *sd_embedding(sd_ctx *c, sd_tensor *table, int n, const int *ids);
+
+#endif

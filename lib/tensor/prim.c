@@ -1,0 +1,200 @@
+/* oneDNN primitive cache: each (op, shapes, flags) key gets its primitive,
+ * memory objects and scratchpad size once per context. See tensor.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/tensor_internal.h"
+
+static uint64_t hash_bytes(const void *key, size_t len)
+{
+    const unsigned char *p = key;
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+int sd_dnnl_check(sd_ctx *c, dnnl_status_t st, const char *what)
+{
+    if (st == dnnl_success)
+        return 0;
+    sd_ctx_fail(c, SIMDIFF_ERR_BACKEND, "oneDNN call failed (status %d): %s",
+                (int)st, what);
+    return 1;
+}
+
+static void prim_release(sd_prim *p)
+{
+    for (int i = 0; i < p->nargs; i++)
+        if (p->mem[i])
+            dnnl_memory_destroy(p->mem[i]);
+    if (p->scratch)
+        dnnl_memory_destroy(p->scratch);
+    if (p->prim)
+        dnnl_primitive_destroy(p->prim);
+    if (p->pd)
+        dnnl_primitive_desc_destroy(p->pd);
+}
+
+void sd_prim_cache_free(sd_ctx *c)
+{
+    for (size_t i = 0; i < c->tcap; i++) {
+        sd_prim_entry *e = c->table[i];
+        if (!e)
+            continue;
+        prim_release(&e->prim);
+        free(e->key);
+        free(e);
+    }
+    free(c->table);
+    c->table = NULL;
+    c->tcap = c->tcount = 0;
+}
+
+sd_prim *sd_prim_lookup(sd_ctx *c, const void *key, size_t keylen)
+{
+    if (!c->tcap)
+        return NULL;
+    uint64_t h = hash_bytes(key, keylen);
+    for (size_t i = h & (c->tcap - 1);; i = (i + 1) & (c->tcap - 1)) {
+        sd_prim_entry *e = c->table[i];
+        if (!e)
+            return NULL;
+        if (e->hash == h && e->keylen == keylen &&
+            memcmp(e->key, key, keylen) == 0)
+            return &e->prim;
+    }
+}
+
+static int table_put(sd_ctx *c, sd_prim_entry *e)
+{
+    if ((c->tcount + 1) * 2 > c->tcap) {
+        size_t ncap = c->tcap ? 2 * c->tcap : 64;
+        sd_prim_entry **nt = calloc(ncap, sizeof *nt);
+        if (!nt)
+            return -1;
+        for (size_t i = 0; i < c->tcap; i++) {
+            sd_prim_entry *x = c->table[i];
+            if (!x)
+                continue;
+            size_t j = x->hash & (ncap - 1);
+            while (nt[j])
+                j = (j + 1) & (ncap - 1);
+            nt[j] = x;
+        }
+        free(c->table);
+        c->table = nt;
+        c->tcap = ncap;
+    }
+    size_t j = e->hash & (c->tcap - 1);
+    while (c->table[j])
+        j = (j + 1) & (c->tcap - 1);
+    c->table[j] = e;
+    c->tcount++;
+    return 0;
+}
+
+sd_prim *sd_prim_insert(sd_ctx *c, const void *key, size_t keylen,
+                        dnnl_primitive_desc_t pd, int nargs, const int *args)
+{
+    if (c->status != SIMDIFF_OK || nargs > SD_PRIM_MAX_ARGS) {
+        dnnl_primitive_desc_destroy(pd);
+        if (nargs > SD_PRIM_MAX_ARGS)
+            sd_ctx_fail(c, SIMDIFF_ERR_INTERNAL, "primitive with %d args", nargs);
+        return NULL;
+    }
+    sd_prim_entry *e = calloc(1, sizeof *e);
+    void *k = malloc(keylen ? keylen : 1);
+    if (!e || !k) {
+        free(e);
+        free(k);
+        dnnl_primitive_desc_destroy(pd);
+        return sd_ctx_fail(c, SIMDIFF_ERR_NOMEM, "out of memory (primitive cache)");
+    }
+    memcpy(k, key, keylen);
+    e->key = k;
+    e->keylen = keylen;
+    e->hash = hash_bytes(key, keylen);
+    sd_prim *p = &e->prim;
+    p->pd = pd;
+    p->nargs = nargs;
+    if (SD_DNNL(c, dnnl_primitive_create(&p->prim, pd)))
+        goto fail;
+    for (int i = 0; i < nargs; i++) {
+        p->args[i] = args[i];
+        const dnnl_memory_desc_t *md =
+            dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, args[i]);
+        if (!md) {
+            sd_ctx_fail(c, SIMDIFF_ERR_INTERNAL,
+                        "primitive has no memory for argument %d", args[i]);
+            goto fail;
+        }
+        if (SD_DNNL(c, dnnl_memory_create(&p->mem[i], md, c->engine,
+                                          DNNL_MEMORY_NONE)))
+            goto fail;
+    }
+    const dnnl_memory_desc_t *smd =
+        dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t sbytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
+    if (sbytes > 0) {
+        if (sbytes > c->scratch_cap) {
+            void *nb = NULL;
+            if (posix_memalign(&nb, 64, sbytes) != 0) {
+                sd_ctx_fail(c, SIMDIFF_ERR_NOMEM,
+                            "out of memory (scratchpad of %zu bytes)", sbytes);
+                goto fail;
+            }
+            free(c->scratch_buf);
+            c->scratch_buf = nb;
+            c->scratch_cap = sbytes;
+        }
+        if (SD_DNNL(c, dnnl_memory_create(&p->scratch, smd, c->engine,
+                                          DNNL_MEMORY_NONE)))
+            goto fail;
+    }
+    if (table_put(c, e) != 0) {
+        sd_ctx_fail(c, SIMDIFF_ERR_NOMEM, "out of memory (primitive cache)");
+        goto fail;
+    }
+    c->prims_created++;
+    return p;
+fail:
+    prim_release(p);
+    free(e->key);
+    free(e);
+    return NULL;
+}
+
+int sd_prim_exec(sd_ctx *c, sd_prim *p, void *const *handles)
+{
+    dnnl_exec_arg_t a[SD_PRIM_MAX_ARGS + 1];
+    int n = 0;
+    for (int i = 0; i < p->nargs; i++) {
+        if (SD_DNNL(c, dnnl_memory_set_data_handle(p->mem[i], handles[i])))
+            return -1;
+        a[n].arg = p->args[i];
+        a[n].memory = p->mem[i];
+        n++;
+    }
+    if (p->scratch) {
+        /* The scratchpad is shared by every primitive of this ctx; it was
+         * sized for the largest one when that one was inserted. */
+        if (SD_DNNL(c, dnnl_memory_set_data_handle(p->scratch, c->scratch_buf)))
+            return -1;
+        a[n].arg = DNNL_ARG_SCRATCHPAD;
+        a[n].memory = p->scratch;
+        n++;
+    }
+    if (SD_DNNL(c, dnnl_primitive_execute(p->prim, c->stream, n, a)))
+        return -1;
+    if (SD_DNNL(c, dnnl_stream_wait(c->stream)))
+        return -1;
+    return 0;
+}
+
+const dnnl_memory_desc_t *sd_prim_md(const sd_prim *p, int arg)
+{
+    return dnnl_primitive_desc_query_md(p->pd, dnnl_query_exec_arg_md, arg);
+}

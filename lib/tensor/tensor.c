@@ -1,0 +1,449 @@
+/* The compute runtime: context, arena, tape and backward. See tensor.h. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/tensor_internal.h"
+
+/* ---- arena ---------------------------------------------------------------- */
+#define SD_ALIGN 64
+#define SD_ARENA_MIN_BLOCK ((size_t)4 << 20)
+
+static void arena_free_all(sd_arena *a)
+{
+    for (int i = 0; i < a->nblocks; i++)
+        free(a->blocks[i].base);
+    free(a->blocks);
+    memset(a, 0, sizeof *a);
+}
+
+static int arena_add_block(sd_arena *a, size_t cap)
+{
+    if (a->nblocks == a->capblocks) {
+        int nc = a->capblocks ? 2 * a->capblocks : 8;
+        sd_arena_block *nb = realloc(a->blocks, (size_t)nc * sizeof *nb);
+        if (!nb)
+            return -1;
+        a->blocks = nb;
+        a->capblocks = nc;
+    }
+    void *p = NULL;
+    if (posix_memalign(&p, SD_ALIGN, cap) != 0)
+        return -1;
+    a->blocks[a->nblocks].base = p;
+    a->blocks[a->nblocks].cap = cap;
+    a->blocks[a->nblocks].used = 0;
+    a->nblocks++;
+    return 0;
+}
+
+static void *arena_alloc(sd_arena *a, size_t bytes)
+{
+    size_t need;
+    if (sd_add_size(bytes, SD_ALIGN - 1, &need))
+        return NULL;
+    need &= ~(size_t)(SD_ALIGN - 1);
+    if (need == 0)
+        need = SD_ALIGN;
+    sd_arena_block *b = a->nblocks ? &a->blocks[a->cur] : NULL;
+    while (b && b->cap - b->used < need) {
+        /* Later blocks exist only after a reset kept them; try the next. */
+        if (a->cur + 1 < a->nblocks) {
+            b = &a->blocks[++a->cur];
+            continue;
+        }
+        b = NULL;
+    }
+    if (!b) {
+        size_t cap = need > SD_ARENA_MIN_BLOCK ? need : SD_ARENA_MIN_BLOCK;
+        if (arena_add_block(a, cap) != 0)
+            return NULL;
+        a->cur = a->nblocks - 1;
+        b = &a->blocks[a->cur];
+    }
+    void *p = b->base + b->used;
+    b->used += need;
+    a->used += need;
+    if (a->used > a->peak)
+        a->peak = a->used;
+    return p;
+}
+
+/* Reset: when the last step needed several blocks, replace them with one
+ * block big enough for the whole step, so the next step never allocates. */
+static void arena_reset(sd_arena *a)
+{
+    if (a->nblocks > 1) {
+        size_t total = a->peak;
+        for (int i = 0; i < a->nblocks; i++)
+            free(a->blocks[i].base);
+        a->nblocks = 0;
+        if (arena_add_block(a, total + total / 8) != 0) {
+            /* Keep going without a block; the next alloc will retry. */
+        }
+    }
+    for (int i = 0; i < a->nblocks; i++)
+        a->blocks[i].used = 0;
+    a->cur = 0;
+    a->used = 0;
+}
+
+/* ---- context -------------------------------------------------------------- */
+simdiff_status sd_ctx_create(sd_ctx **out)
+{
+    if (!out)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "sd_ctx_create: out is NULL");
+    *out = NULL;
+    sd_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return sd_fail(NULL, SIMDIFF_ERR_NOMEM, "out of memory creating a context");
+    dnnl_status_t st = dnnl_engine_create(&c->engine, dnnl_cpu, 0);
+    if (st == dnnl_success)
+        st = dnnl_stream_create(&c->stream, c->engine, dnnl_stream_default_flags);
+    if (st == dnnl_success)
+        st = dnnl_primitive_attr_create(&c->attr);
+    if (st == dnnl_success)
+        st = dnnl_primitive_attr_set_scratchpad_mode(c->attr,
+                                                     dnnl_scratchpad_mode_user);
+    if (st != dnnl_success) {
+        sd_ctx_destroy(c);
+        return sd_fail(NULL, SIMDIFF_ERR_BACKEND,
+                       "oneDNN: cannot create a CPU engine/stream (status %d)",
+                       (int)st);
+    }
+    *out = c;
+    return SIMDIFF_OK;
+}
+
+void sd_ctx_destroy(sd_ctx *c)
+{
+    if (!c)
+        return;
+    sd_prim_cache_free(c);
+    arena_free_all(&c->arena);
+    free(c->scratch_buf);
+    if (c->attr)
+        dnnl_primitive_attr_destroy(c->attr);
+    if (c->stream)
+        dnnl_stream_destroy(c->stream);
+    if (c->engine)
+        dnnl_engine_destroy(c->engine);
+    free(c);
+}
+
+void sd_ctx_reset(sd_ctx *c)
+{
+    arena_reset(&c->arena);
+    c->tape = NULL;
+    c->ntape = c->captape = 0;
+    c->status = SIMDIFF_OK;
+    c->msg.msg[0] = 0;
+    c->rng_op = 0;
+}
+
+simdiff_status sd_ctx_status(const sd_ctx *c) { return c->status; }
+const char *sd_ctx_errmsg(const sd_ctx *c) { return c->msg.msg; }
+
+void *sd_ctx_fail(sd_ctx *c, simdiff_status s, const char *fmt, ...)
+{
+    if (c->status != SIMDIFF_OK)
+        return NULL; /* the first failure is the one worth reporting */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->msg.msg, sizeof c->msg.msg, fmt, ap);
+    va_end(ap);
+    c->status = s;
+    sd_fail(NULL, s, "%s", c->msg.msg);
+    return NULL;
+}
+
+void sd_ctx_set_grad(sd_ctx *c, int enabled) { c->grad = enabled != 0; }
+int sd_ctx_grad(const sd_ctx *c) { return c->grad; }
+void sd_ctx_set_training(sd_ctx *c, int on) { c->training = on != 0; }
+int sd_ctx_training(const sd_ctx *c) { return c->training; }
+
+void sd_ctx_set_rng(sd_ctx *c, uint64_t seed, uint64_t step)
+{
+    c->rng_seed = seed;
+    c->rng_step = step;
+    c->rng_op = 0;
+}
+
+uint64_t sd_ctx_next_rng_stream(sd_ctx *c, uint64_t *seed)
+{
+    *seed = c->rng_seed;
+    /* 40 bits of step, 24 bits of op index within the step. */
+    return (c->rng_step << 24) ^ (c->rng_op++ & 0xffffff);
+}
+
+void sd_ctx_set_cancel_flag(sd_ctx *c, const atomic_int *flag) { c->cancel = flag; }
+
+int64_t sd_ctx_primitives_created(const sd_ctx *c) { return c->prims_created; }
+size_t sd_ctx_arena_peak(const sd_ctx *c) { return c->arena.peak; }
+size_t sd_ctx_arena_used(const sd_ctx *c) { return c->arena.used; }
+dnnl_engine_t sd_ctx_engine(sd_ctx *c) { return c->engine; }
+const_dnnl_primitive_attr_t sd_ctx_attr(sd_ctx *c) { return c->attr; }
+
+/* ---- tensors -------------------------------------------------------------- */
+void *sd_alloc(sd_ctx *c, size_t bytes)
+{
+    if (c->status != SIMDIFF_OK)
+        return NULL;
+    void *p = arena_alloc(&c->arena, bytes);
+    if (!p)
+        return sd_ctx_fail(c, SIMDIFF_ERR_NOMEM,
+                           "out of memory: step arena needs %zu more bytes "
+                           "(%zu in use)",
+                           bytes, c->arena.used);
+    return p;
+}
+
+int sd_tensor_init(sd_tensor *t, int ndim, const int64_t *shape, float *data)
+{
+    if (ndim < 0 || ndim > SD_MAX_DIMS)
+        return -1;
+    memset(t, 0, sizeof *t);
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0 || __builtin_mul_overflow(n, shape[i], &n) ||
+            n > ((int64_t)1 << 40))
+            return -1;
+        t->shape[i] = shape[i];
+    }
+    t->ndim = ndim;
+    t->numel = n;
+    t->data = data;
+    return 0;
+}
+
+static sd_tensor *new_header(sd_ctx *c, int ndim, const int64_t *shape)
+{
+    sd_tensor *t = sd_alloc(c, sizeof *t);
+    if (!t)
+        return NULL;
+    if (sd_tensor_init(t, ndim, shape, NULL) != 0)
+        return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                           "bad tensor shape (ndim %d)", ndim);
+    return t;
+}
+
+sd_tensor *sd_new(sd_ctx *c, int ndim, const int64_t *shape)
+{
+    sd_tensor *t = new_header(c, ndim, shape);
+    if (!t)
+        return NULL;
+    t->data = sd_alloc(c, (size_t)t->numel * sizeof(float));
+    return t->data ? t : NULL;
+}
+
+sd_tensor *sd_new4(sd_ctx *c, int64_t n, int64_t ch, int64_t h, int64_t w)
+{
+    const int64_t shape[4] = {n, ch, h, w};
+    return sd_new(c, 4, shape);
+}
+
+sd_tensor *sd_zeros(sd_ctx *c, int ndim, const int64_t *shape)
+{
+    sd_tensor *t = sd_new(c, ndim, shape);
+    if (t)
+        memset(t->data, 0, (size_t)t->numel * sizeof(float));
+    return t;
+}
+
+sd_tensor *sd_wrap(sd_ctx *c, int ndim, const int64_t *shape, float *data)
+{
+    sd_tensor *t = new_header(c, ndim, shape);
+    if (t)
+        t->data = data;
+    return t;
+}
+
+sd_tensor *sd_copy_in(sd_ctx *c, int ndim, const int64_t *shape,
+                      const float *data)
+{
+    sd_tensor *t = sd_new(c, ndim, shape);
+    if (t)
+        memcpy(t->data, data, (size_t)t->numel * sizeof(float));
+    return t;
+}
+
+int sd_same_shape(const sd_tensor *a, const sd_tensor *b)
+{
+    if (a->ndim != b->ndim)
+        return 0;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i])
+            return 0;
+    return 1;
+}
+
+const char *sd_shape_str(const sd_tensor *t, char *buf, size_t cap)
+{
+    size_t off = 0;
+    buf[0] = 0;
+    for (int i = 0; i < t->ndim && off < cap; i++)
+        off += (size_t)snprintf(buf + off, cap - off, i ? "x%lld" : "%lld",
+                                (long long)t->shape[i]);
+    if (t->ndim == 0)
+        snprintf(buf, cap, "scalar");
+    return buf;
+}
+
+int sd_op_begin(sd_ctx *c, const char *op, int nin, const sd_tensor *const *in)
+{
+    if (c->status != SIMDIFF_OK)
+        return 0;
+    if (c->cancel && atomic_load_explicit(c->cancel, memory_order_relaxed)) {
+        sd_ctx_fail(c, SIMDIFF_ERR_CANCELLED, "cancelled (before %s)", op);
+        return 0;
+    }
+    for (int i = 0; i < nin; i++)
+        if (!in[i]) {
+            sd_ctx_fail(c, SIMDIFF_ERR_INTERNAL, "%s: input %d is NULL", op, i);
+            return 0;
+        }
+    return 1;
+}
+
+/* ---- tape ----------------------------------------------------------------- */
+sd_node *sd_record(sd_ctx *c, const char *op, sd_backward_fn fn,
+                   sd_tensor *out, int nin, sd_tensor *const *in)
+{
+    if (!c->grad || c->status != SIMDIFF_OK)
+        return NULL;
+    int any = 0;
+    for (int i = 0; i < nin; i++)
+        any |= sd_needs_grad(in[i]);
+    if (!any)
+        return NULL;
+    if (nin > SD_NODE_MAX_IN)
+        return sd_ctx_fail(c, SIMDIFF_ERR_INTERNAL, "%s: too many inputs", op);
+    if (c->ntape == c->captape) {
+        /* The tape is an array of node pointers in the arena; growing it
+         * copies the pointers into a bigger arena array. */
+        int ncap = c->captape ? 2 * c->captape : 256;
+        sd_node **nt = sd_alloc(c, (size_t)ncap * sizeof *nt);
+        if (!nt)
+            return NULL;
+        if (c->ntape)
+            memcpy(nt, c->tape, (size_t)c->ntape * sizeof *nt);
+        c->tape = nt;
+        c->captape = ncap;
+    }
+    sd_node *n = sd_alloc(c, sizeof *n);
+    if (!n)
+        return NULL;
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->backward = fn;
+    n->out = out;
+    n->nin = nin;
+    for (int i = 0; i < nin; i++)
+        n->in[i] = in[i];
+    out->flags |= SD_TF_REQUIRES_GRAD;
+    c->tape[c->ntape++] = n;
+    return n;
+}
+
+static float *ensure_grad(sd_ctx *c, sd_tensor *t)
+{
+    if (!t->grad) {
+        if (t->flags & SD_TF_PARAM)
+            return sd_ctx_fail(c, SIMDIFF_ERR_INTERNAL,
+                               "parameter %s has no gradient buffer",
+                               t->name ? t->name : "?");
+        t->grad = sd_alloc(c, (size_t)t->numel * sizeof(float));
+    }
+    return t->grad;
+}
+
+float *sd_grad_begin(sd_ctx *c, sd_tensor *t)
+{
+    if (!(t->flags & SD_TF_GRAD_VALID)) {
+        float *g = ensure_grad(c, t);
+        if (g)
+            t->flags |= SD_TF_GRAD_VALID;
+        return g;
+    }
+    return sd_alloc(c, (size_t)t->numel * sizeof(float));
+}
+
+void sd_grad_end(sd_ctx *c, sd_tensor *t, float *buf)
+{
+    SD_UNUSED(c);
+    if (!buf || buf == t->grad)
+        return;
+    float *g = t->grad;
+    int64_t n = t->numel;
+#pragma omp parallel for if (n > SD_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        g[i] += buf[i];
+}
+
+float *sd_grad_acc(sd_ctx *c, sd_tensor *t)
+{
+    if (!(t->flags & SD_TF_GRAD_VALID)) {
+        float *g = ensure_grad(c, t);
+        if (!g)
+            return NULL;
+        memset(g, 0, (size_t)t->numel * sizeof(float));
+        t->flags |= SD_TF_GRAD_VALID;
+    }
+    return t->grad;
+}
+
+static simdiff_status run_tape(sd_ctx *c)
+{
+    for (int k = c->ntape - 1; k >= 0; k--) {
+        sd_node *n = c->tape[k];
+        if (!(n->out->flags & SD_TF_GRAD_VALID))
+            continue; /* nothing flowed into this output: zero gradient */
+        if (c->cancel && atomic_load_explicit(c->cancel, memory_order_relaxed)) {
+            sd_ctx_fail(c, SIMDIFF_ERR_CANCELLED, "cancelled (backward of %s)",
+                        n->op);
+            break;
+        }
+        n->backward(c, n);
+        if (c->status != SIMDIFF_OK)
+            break;
+    }
+    return c->status;
+}
+
+simdiff_status sd_backward_seed(sd_ctx *c, sd_tensor *t, const float *dt)
+{
+    if (c->status != SIMDIFF_OK)
+        return c->status;
+    if (!t || !dt) {
+        sd_ctx_fail(c, SIMDIFF_ERR_INTERNAL, "backward: NULL tensor or seed");
+        return c->status;
+    }
+    if (!sd_needs_grad(t))
+        return SIMDIFF_OK; /* nothing depends on a parameter */
+    float *g = sd_grad_acc(c, t);
+    if (!g)
+        return c->status;
+    for (int64_t i = 0; i < t->numel; i++)
+        g[i] += dt[i];
+    return run_tape(c);
+}
+
+simdiff_status sd_backward(sd_ctx *c, sd_tensor *loss)
+{
+    if (c->status == SIMDIFF_OK && (!loss || loss->numel != 1))
+        sd_ctx_fail(c, SIMDIFF_ERR_INTERNAL, "backward needs a scalar loss");
+    const float one = 1.0f;
+    return sd_backward_seed(c, loss, &one);
+}
+
+void sd_param_init(sd_tensor *p, const char *name, int ndim,
+                   const int64_t *shape, float *data, float *grad)
+{
+    sd_tensor_init(p, ndim, shape, data);
+    p->grad = grad;
+    p->name = name;
+    p->flags = SD_TF_PARAM | (grad ? SD_TF_REQUIRES_GRAD : 0);
+}
+
+void sd_param_zero_grad(sd_tensor *p) { p->flags &= ~SD_TF_GRAD_VALID; }

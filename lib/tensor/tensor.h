@@ -1,0 +1,220 @@
+/*
+ * The compute runtime under every model (internal, not API).
+ *
+ * Dimension legend used in shape comments across lib/:
+ *   N = batch, C = channels, H/W = height/width, T = tokens, D = width of a
+ *   token, K = kernel size, G = groups, B = batch of matrices.
+ *
+ * The pieces, each in one place:
+ *   sd_tensor   a float32 array with a shape (row-major, NCHW for images);
+ *               data and grad are plain pointers.
+ *   sd_ctx      one per thread of work: the oneDNN engine and stream, the
+ *               step arena, the tape, the primitive cache, a sticky status.
+ *   arena       bump allocator for everything that lives for one step
+ *               (activations, gradients of activations, tape nodes). It grows
+ *               in blocks during the first step and coalesces into one block
+ *               on reset, so later steps of the same shapes never call malloc.
+ *   tape        when grad is enabled, each op that touches a tensor needing a
+ *               gradient records a node {backward fn, inputs, output, saved
+ *               params}; sd_backward() replays the nodes in reverse order.
+ *               Skips, shared weights and sums of losses need no special case:
+ *               gradients accumulate into whatever tensor is used twice.
+ *   prim cache  oneDNN primitives keyed by (op, shapes, flags) bytes, created
+ *               once per ctx and reused; memory objects are cached too and
+ *               only get their data handle set per call.
+ *
+ * Error model: ops return sd_tensor* and NULL on failure. The first failure
+ * sets the ctx's sticky status and message; every later op returns NULL at
+ * once, so model code chains ops and checks sd_ctx_status() once at the end.
+ * A cancel flag is polled at the start of every op (cancellation takes
+ * effect within one layer).
+ */
+#ifndef SIMDIFF_LIB_TENSOR_H
+#define SIMDIFF_LIB_TENSOR_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "core/internal.h"
+
+#define SD_MAX_DIMS 6
+
+enum {
+    SD_TF_REQUIRES_GRAD = 1u << 0, /* a gradient must flow into this tensor */
+    SD_TF_PARAM = 1u << 1,         /* persistent (model-owned) data and grad */
+    SD_TF_GRAD_VALID = 1u << 2,    /* grad holds a value (else: zero)        */
+};
+
+typedef struct sd_tensor {
+    float *data;                 /* numel floats, row-major                 */
+    float *grad;                 /* numel floats or NULL (see GRAD_VALID)    */
+    int64_t shape[SD_MAX_DIMS];  /* shape[0..ndim-1]                         */
+    int ndim;
+    int64_t numel;
+    uint32_t flags;
+    const char *name;            /* parameters: their name in model files    */
+} sd_tensor;
+
+typedef struct sd_ctx sd_ctx;
+
+/* ---- context ------------------------------------------------------------ */
+simdiff_status sd_ctx_create(sd_ctx **out);
+void sd_ctx_destroy(sd_ctx *c);
+/* End of a step: forget the tape and every arena tensor (pointers to them
+ * become invalid), keep the primitive cache, clear the sticky status. */
+void sd_ctx_reset(sd_ctx *c);
+
+/* Sticky status: SIMDIFF_OK until an op fails; the message is in
+ * sd_ctx_errmsg() (and the thread's simdiff_last_error()). */
+simdiff_status sd_ctx_status(const sd_ctx *c);
+const char *sd_ctx_errmsg(const sd_ctx *c);
+/* Record a failure on the ctx (first one wins). Returns NULL so that ops can
+ * `return sd_ctx_fail(c, ...)`. */
+void *sd_ctx_fail(sd_ctx *c, simdiff_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+void sd_ctx_set_grad(sd_ctx *c, int enabled); /* record the tape?  (default 0) */
+int sd_ctx_grad(const sd_ctx *c);
+void sd_ctx_set_training(sd_ctx *c, int on);  /* dropout active?  (default 0) */
+int sd_ctx_training(const sd_ctx *c);
+/* Dropout and other in-graph randomness: stream of (seed, step); each
+ * random op takes the next op index, so masks do not depend on threads. */
+void sd_ctx_set_rng(sd_ctx *c, uint64_t seed, uint64_t step);
+uint64_t sd_ctx_next_rng_stream(sd_ctx *c, uint64_t *seed);
+/* Polled at the start of every op; nonzero -> SIMDIFF_ERR_CANCELLED. */
+void sd_ctx_set_cancel_flag(sd_ctx *c, const atomic_int *flag);
+
+/* Statistics. */
+int64_t sd_ctx_primitives_created(const sd_ctx *c);
+size_t sd_ctx_arena_peak(const sd_ctx *c);  /* bytes, max over steps */
+size_t sd_ctx_arena_used(const sd_ctx *c);  /* bytes, this step      */
+
+/* ---- arena tensors ------------------------------------------------------ */
+/* 64-byte aligned, uninitialized, valid until sd_ctx_reset(). NULL (and the
+ * status set) on failure. */
+void *sd_alloc(sd_ctx *c, size_t bytes);
+sd_tensor *sd_new(sd_ctx *c, int ndim, const int64_t *shape);
+sd_tensor *sd_new4(sd_ctx *c, int64_t n, int64_t ch, int64_t h, int64_t w);
+sd_tensor *sd_zeros(sd_ctx *c, int ndim, const int64_t *shape);
+/* A tensor over caller memory (not copied; must outlive the step). */
+sd_tensor *sd_wrap(sd_ctx *c, int ndim, const int64_t *shape, float *data);
+/* A copy of caller memory into the arena. */
+sd_tensor *sd_copy_in(sd_ctx *c, int ndim, const int64_t *shape,
+                      const float *data);
+
+/* Fill a tensor header (no allocation); 0 on success, -1 on a bad shape. */
+int sd_tensor_init(sd_tensor *t, int ndim, const int64_t *shape, float *data);
+int sd_same_shape(const sd_tensor *a, const sd_tensor *b);
+/* "2x3x4" into buf (for messages). */
+const char *sd_shape_str(const sd_tensor *t, char *buf, size_t cap);
+
+/* ---- autograd ----------------------------------------------------------- */
+enum { SD_NODE_MAX_IN = 4, SD_NODE_MAX_AUX = 4 };
+
+typedef struct sd_node sd_node;
+typedef void (*sd_backward_fn)(sd_ctx *c, sd_node *n);
+
+struct sd_node {
+    const char *op;                  /* for messages and profiles       */
+    sd_backward_fn backward;
+    sd_tensor *out;
+    sd_tensor *in[SD_NODE_MAX_IN];
+    int nin;
+    int64_t i[8];                    /* integer params of the op        */
+    double d[4];                     /* real params of the op           */
+    void *aux[SD_NODE_MAX_AUX];      /* saved buffers (arena)           */
+};
+
+/* Does t need a gradient? */
+static inline int sd_needs_grad(const sd_tensor *t)
+{
+    return t && (t->flags & SD_TF_REQUIRES_GRAD);
+}
+
+/* Called by an op after computing `out`: when grad is enabled and some
+ * input needs a gradient, marks out as needing one and returns a new tape
+ * node to fill (params, aux); otherwise returns NULL and the op saves
+ * nothing. */
+sd_node *sd_record(sd_ctx *c, const char *op, sd_backward_fn fn,
+                   sd_tensor *out, int nin, sd_tensor *const *in);
+
+/* Gradient buffers, for backward functions:
+ *  - sd_grad_begin(c, t) returns a buffer to OVERWRITE with this node's
+ *    contribution to dL/dt; sd_grad_end(c, t, buf) then folds it in (adds
+ *    it when t already had a gradient, otherwise buf *is* t's gradient).
+ *    Use it with kernels that write (oneDNN backward primitives).
+ *  - sd_grad_acc(c, t) returns t's gradient buffer, zeroed if it had no
+ *    value yet, to ADD into. Use it with hand-written kernels.
+ * Both return NULL (status set) if memory runs out. */
+float *sd_grad_begin(sd_ctx *c, sd_tensor *t);
+void sd_grad_end(sd_ctx *c, sd_tensor *t, float *buf);
+float *sd_grad_acc(sd_ctx *c, sd_tensor *t);
+
+/* Run the tape backward from a scalar (numel 1) loss, seeding dL/dL = 1.
+ * Parameter gradients accumulate (call sd_param_zero_grad between steps).
+ * Polls the cancel flag between nodes. */
+simdiff_status sd_backward(sd_ctx *c, sd_tensor *loss);
+/* Same, from any tensor t with a given dL/dt (numel floats): for
+ * vector-Jacobian products (tests, distillation targets). */
+simdiff_status sd_backward_seed(sd_ctx *c, sd_tensor *t, const float *dt);
+
+/* Parameters: persistent tensors owned by a model. zero_grad is O(1) (the
+ * GRAD_VALID flag is cleared; readers treat an invalid grad as zero). */
+void sd_param_init(sd_tensor *p, const char *name, int ndim,
+                   const int64_t *shape, float *data, float *grad);
+void sd_param_zero_grad(sd_tensor *p);
+
+/* ---- oneDNN primitive cache -------------------------------------------- */
+enum { SD_PRIM_MAX_ARGS = 8 };
+
+typedef struct sd_prim {
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t prim;
+    int nargs;
+    int args[SD_PRIM_MAX_ARGS];          /* DNNL_ARG_* in call order    */
+    dnnl_memory_t mem[SD_PRIM_MAX_ARGS]; /* handles set per execution   */
+    dnnl_memory_t scratch;               /* or NULL                     */
+} sd_prim;
+
+dnnl_engine_t sd_ctx_engine(sd_ctx *c);
+/* An attr with user-managed scratchpad, for creating primitive descs to
+ * insert into the cache (owned by the ctx; do not destroy). */
+const_dnnl_primitive_attr_t sd_ctx_attr(sd_ctx *c);
+
+/* Lookup by key bytes (build keys from zero-initialized structs so padding
+ * bytes compare equal). NULL if absent. */
+sd_prim *sd_prim_lookup(sd_ctx *c, const void *key, size_t keylen);
+/* Take ownership of pd (destroyed on failure too), create the primitive and
+ * one memory object per listed argument from the pd's exec-arg descs. NULL
+ * (status set) on failure. */
+sd_prim *sd_prim_insert(sd_ctx *c, const void *key, size_t keylen,
+                        dnnl_primitive_desc_t pd, int nargs, const int *args);
+/* Execute with one data pointer per listed argument (in insert order) and
+ * wait for completion. 0 on success, -1 with the status set. */
+int sd_prim_exec(sd_ctx *c, sd_prim *p, void *const *handles);
+/* Memory desc the primitive expects for arg (from the pd). */
+const dnnl_memory_desc_t *sd_prim_md(const sd_prim *p, int arg);
+
+/* Check a oneDNN call: on failure set SIMDIFF_ERR_BACKEND with the call
+ * text and return nonzero. */
+int sd_dnnl_check(sd_ctx *c, dnnl_status_t st, const char *what);
+#define SD_DNNL(c, call) sd_dnnl_check((c), (call), #call)
+
+/* ---- op helpers --------------------------------------------------------- */
+/* Every op starts with SD_OP_BEGIN(c, "name", inputs...): returns NULL at
+ * once after an earlier failure, on a NULL input, or when cancelled. */
+int sd_op_begin(sd_ctx *c, const char *op, int nin, const sd_tensor *const *in);
+#define SD_OP_BEGIN(c, op, ...)                                                \
+    do {                                                                       \
+        const sd_tensor *sd_op_in_[] = {__VA_ARGS__};                          \
+        if (!sd_op_begin((c), (op), (int)SD_ARRAY_LEN(sd_op_in_), sd_op_in_))  \
+            return NULL;                                                       \
+    } while (0)
+
+/* Elementwise kernels are parallel above this many elements. */
+#define SD_PAR_MIN 32768
+
+#endif

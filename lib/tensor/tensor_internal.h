@@ -1,0 +1,50 @@
+/* Private to lib/tensor/: the layout of sd_ctx. */
+#ifndef SIMDIFF_LIB_TENSOR_INTERNAL_H
+#define SIMDIFF_LIB_TENSOR_INTERNAL_H
+
+#include "tensor/tensor.h"
+
+typedef struct sd_arena_block {
+    char *base;
+    size_t cap, used;
+} sd_arena_block;
+
+typedef struct sd_arena {
+    sd_arena_block *blocks;
+    int nblocks, capblocks, cur;
+    size_t used, peak;
+} sd_arena;
+
+typedef struct sd_prim_entry {
+    uint64_t hash;
+    void *key; /* malloc'd copy */
+    size_t keylen;
+    sd_prim prim;
+} sd_prim_entry;
+
+struct sd_ctx {
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    dnnl_primitive_attr_t attr; /* user scratchpad */
+
+    sd_arena arena;
+    sd_node **tape; /* arena array */
+    int ntape, captape;
+
+    sd_prim_entry **table; /* open addressing, power-of-two capacity */
+    size_t tcap, tcount;
+    int64_t prims_created;
+    void *scratch_buf; /* shared user scratchpad, max over primitives */
+    size_t scratch_cap;
+
+    int grad, training;
+    uint64_t rng_seed, rng_step, rng_op;
+    const atomic_int *cancel;
+
+    simdiff_status status;
+    sd_err msg;
+};
+
+void sd_prim_cache_free(sd_ctx *c);
+
+#endif

@@ -1,0 +1,95 @@
+/* eltwise ops: against PyTorch fixtures and finite differences. */
+#include <stdio.h>
+#include <string.h>
+
+#include "gradcheck.h"
+#include "ops/ops.h"
+#include "sdfx.h"
+#include "sdtest.h"
+
+static sdfx *fx;
+
+static sd_tensor *g_silu(sd_ctx *c, sd_tensor **in, void *ud) { (void)ud; return sd_silu(c, in[0]); }
+static sd_tensor *g_gelu(sd_ctx *c, sd_tensor **in, void *ud) { (void)ud; return sd_gelu(c, in[0]); }
+static sd_tensor *g_add(sd_ctx *c, sd_tensor **in, void *ud) { (void)ud; return sd_add(c, in[0], in[1]); }
+static sd_tensor *g_mul(sd_ctx *c, sd_tensor **in, void *ud) { (void)ud; return sd_mul(c, in[0], in[1]); }
+static sd_tensor *g_affine(sd_ctx *c, sd_tensor **in, void *ud) { (void)ud; return sd_affine(c, in[0], 0.5f, -0.25f); }
+static sd_tensor *g_mean(sd_ctx *c, sd_tensor **in, void *ud) { (void)ud; return sd_mean(c, in[0]); }
+static sd_tensor *g_sum(sd_ctx *c, sd_tensor **in, void *ud) { (void)ud; return sd_sum(c, in[0]); }
+static sd_tensor *g_mse(sd_ctx *c, sd_tensor **in, void *ud) { (void)ud; return sd_mse(c, in[0], in[1]); }
+
+static const struct {
+    const char *name;
+    int nin;
+    gc_graph_fn fn;
+} cases[] = {
+    {"silu", 1, g_silu},       {"gelu", 1, g_gelu},         {"add_same", 2, g_add},
+    {"add_bcast", 2, g_add},   {"add_bcast2", 2, g_add},    {"mul_bcast", 2, g_mul},
+    {"affine", 1, g_affine},   {"mean", 1, g_mean},         {"sum", 1, g_sum},
+    {"mse", 2, g_mse},
+};
+
+START_TEST(against_pytorch)
+{
+    char msg[512];
+    ck_assert_ptr_nonnull(fx);
+    int rc = gc_fixture(fx, cases[_i].name, cases[_i].nin, cases[_i].fn, NULL,
+                        1e-4, 1e-3, msg, sizeof msg);
+    ck_assert_msg(rc == 0, "%s", msg);
+}
+END_TEST
+
+START_TEST(finite_differences)
+{
+    /* Same graphs on fresh random inputs of the fixture's shapes. */
+    char key[64], msg[512];
+    sd_tensor *in[2] = {0};
+    for (int i = 0; i < cases[_i].nin; i++) {
+        snprintf(key, sizeof key, "%s.in%d", cases[_i].name, i);
+        const sdfx_array *a = sdfx_get(fx, key);
+        ck_assert_ptr_nonnull(a);
+        in[i] = gc_rand(a->ndim, a->shape, 100 + (uint64_t)i);
+    }
+    gc_opts o = {.h = 1e-2, .rtol = 1e-2};
+    int rc = gc_check(cases[_i].fn, NULL, cases[_i].nin, in, &o, msg, sizeof msg);
+    for (int i = 0; i < cases[_i].nin; i++)
+        gc_free(in[i]);
+    ck_assert_msg(rc == 0, "%s: %s", cases[_i].name, msg);
+}
+END_TEST
+
+START_TEST(bad_shapes)
+{
+    sd_ctx *c;
+    ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+    sd_tensor *a = sd_zeros(c, 2, (int64_t[]){2, 3});
+    sd_tensor *b = sd_zeros(c, 2, (int64_t[]){2, 4});
+    ck_assert_ptr_null(sd_add(c, a, b));
+    ck_assert_int_eq(sd_ctx_status(c), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(sd_ctx_errmsg(c), "2x3"));
+    /* Sticky: later ops are no-ops until reset. */
+    ck_assert_ptr_null(sd_silu(c, a));
+    sd_ctx_reset(c);
+    a = sd_zeros(c, 2, (int64_t[]){2, 3});
+    ck_assert_ptr_nonnull(sd_silu(c, a));
+    ck_assert_ptr_null(sd_mse(c, a, sd_zeros(c, 1, (int64_t[]){6})));
+    sd_ctx_destroy(c);
+}
+END_TEST
+
+static void setup(void) { fx = sdfx_load("ops/eltwise.sdfx"); }
+static void teardown(void) { sdfx_free(fx); }
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("ops-eltwise");
+    TCase *tc = tcase_create("eltwise");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_loop_test(tc, against_pytorch, 0, (int)SD_ARRAY_LEN(cases));
+    tcase_add_loop_test(tc, finite_differences, 0, (int)SD_ARRAY_LEN(cases));
+    tcase_add_test(tc, bad_shapes);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+SDTEST_MAIN(suite)
