@@ -635,8 +635,8 @@ parse_fail(const parser *ps, simdiff_status st, const char *fmt, ...)
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 
-/* A positive decimal integer: 0 | [1-9][0-9]*. Values above MAX_D are
- * syntactically fine and rejected by the create call (with saturation). */
+/* A decimal integer: 0 | [1-9][0-9]* (0 is then rejected by the create
+ * call as a bad value, values above SIMDIFF_SCHEDULE_MAX_D here). */
 static simdiff_status parse_int(parser *ps, int *out)
 {
     const char *p = ps->p;
@@ -647,13 +647,20 @@ static simdiff_status parse_int(parser *ps, int *out)
         return parse_fail(ps, SIMDIFF_ERR_FORMAT,
                           "integers are written without leading zeros");
     long v = 0;
+    int too_large = 0;
     while (is_digit(*p)) {
-        if (v <= (long)SIMDIFF_SCHEDULE_MAX_D * 10)
-            v = v * 10 + (*p - '0');
+        v = v * 10 + (*p - '0');
+        if (v > SIMDIFF_SCHEDULE_MAX_D) {
+            too_large = 1;
+            v = SIMDIFF_SCHEDULE_MAX_D;
+        }
         p++;
     }
-    if (v > (long)SIMDIFF_SCHEDULE_MAX_D + 1)
-        v = (long)SIMDIFF_SCHEDULE_MAX_D + 1; /* "too large" below */
+    if (too_large)
+        return parse_fail(ps, SIMDIFF_ERR_INVALID_ARG,
+                          "integer \"%.*s\" is larger than %d",
+                          (int)(p - ps->p > 30 ? 30 : p - ps->p), ps->p,
+                          SIMDIFF_SCHEDULE_MAX_D);
     *out = (int)v;
     ps->p = p;
     return SIMDIFF_OK;

@@ -63,13 +63,13 @@ static int eval(sd_ctx *c, gc_graph_fn fn, void *ud, sd_tensor **in,
 int gc_check(gc_graph_fn fn, void *ud, int n, sd_tensor **in,
              const gc_opts *opts, char *msg, size_t cap)
 {
-    gc_opts o = {1e-2, 1e-2, 0, 0, 1234};
+    gc_opts o = {1e-2, 3e-3, 0, 0, 1234};
     if (opts) {
         o = *opts;
         if (o.h == 0)
             o.h = 1e-2;
         if (o.rtol == 0)
-            o.rtol = 1e-2;
+            o.rtol = 3e-3;
     }
     sd_ctx *c = NULL;
     if (sd_ctx_create(&c) != SIMDIFF_OK) {

@@ -24,7 +24,7 @@ typedef sd_tensor *(*gc_graph_fn)(sd_ctx *c, sd_tensor **in, void *ud);
 
 typedef struct gc_opts {
     double h;          /* step (default 1e-2)        */
-    double rtol;       /* default 1e-2               */
+    double rtol;       /* default 3e-3               */
     int max_checks;    /* per input; 0 = all         */
     int training;      /* ctx training mode          */
     uint64_t rng_seed; /* ctx rng (dropout)          */
