@@ -13,8 +13,8 @@
  *    noted (views).
  *
  * Files: conv.c (conv, transposed conv), matmul.c (linear, batched matmul,
- * attention), norm.c (group/layer norm, modulate, softmax), eltwise.c
- * (activations, add/mul/scale, reductions), shape.c (views, concat, slice,
+ * softmax, attention), norm.c (group/layer norm, modulate), eltwise.c
+ * (activations, add/mul/affine, reductions), shape.c (views, concat, slice,
  * permute, pool, upsample, space/depth), dwt.c (5/3 wavelet), random.c
  * (dropout), embed.c (embedding lookup).
  */
