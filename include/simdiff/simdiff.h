@@ -5,10 +5,12 @@
  * The umbrella header: include this one. Each area has its own header,
  * mirrored by a folder under lib/:
  *   core.h       versions, status codes, errors, threads, runtime info
+ *   schedule.h   noise schedules (cosine, shifted, interpolated), v/eps/x helpers
  */
 #ifndef SIMDIFF_SIMDIFF_H
 #define SIMDIFF_SIMDIFF_H
 
 #include "simdiff/core.h"
+#include "simdiff/schedule.h"
 
 #endif /* SIMDIFF_SIMDIFF_H */
