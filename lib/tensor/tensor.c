@@ -180,6 +180,8 @@ uint64_t sd_ctx_next_rng_stream(sd_ctx *c, uint64_t *seed)
 void sd_ctx_set_cancel_flag(sd_ctx *c, const atomic_int *flag) { c->cancel = flag; }
 
 int64_t sd_ctx_primitives_created(const sd_ctx *c) { return c->prims_created; }
+void sd_ctx_add_flops(sd_ctx *c, double flops) { c->flops += flops; }
+double sd_ctx_flops(const sd_ctx *c) { return c->flops; }
 size_t sd_ctx_arena_peak(const sd_ctx *c) { return c->arena.peak; }
 size_t sd_ctx_arena_used(const sd_ctx *c) { return c->arena.used; }
 dnnl_engine_t sd_ctx_engine(sd_ctx *c) { return c->engine; }

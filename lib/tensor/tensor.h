@@ -89,6 +89,10 @@ void sd_ctx_set_cancel_flag(sd_ctx *c, const atomic_int *flag);
 
 /* Statistics. */
 int64_t sd_ctx_primitives_created(const sd_ctx *c);
+/* Floating-point operations of matrix products and convolutions (forward
+ * and backward), counted by the ops since the ctx was created. */
+void sd_ctx_add_flops(sd_ctx *c, double flops);
+double sd_ctx_flops(const sd_ctx *c);
 size_t sd_ctx_arena_peak(const sd_ctx *c);  /* bytes, max over steps */
 size_t sd_ctx_arena_used(const sd_ctx *c);  /* bytes, this step      */
 

@@ -34,6 +34,7 @@ struct sd_ctx {
     sd_prim_entry **table; /* open addressing, power-of-two capacity */
     size_t tcap, tcount;
     int64_t prims_created;
+    double flops;
     void *scratch_buf; /* shared user scratchpad, max over primitives */
     size_t scratch_cap;
 
