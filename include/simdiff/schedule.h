@@ -67,6 +67,9 @@ typedef enum simdiff_schedule_kind {
 /* Largest |λ_min|, |λ_max| accepted by simdiff_schedule_create_cosine()
  * (beyond it exp(−|λ|/2) underflows and λ(0) or λ(1) would be infinite). */
 #define SIMDIFF_SCHEDULE_LOGSNR_LIMIT 1000.0
+/* Smallest logsnr_max − logsnr_min accepted (narrower clipping cannot be
+ * resolved in double precision: t would no longer be determined by λ). */
+#define SIMDIFF_SCHEDULE_LOGSNR_MIN_SPAN 1e-6
 /* Largest image_d / base_d / noise_d accepted by the constructors. */
 #define SIMDIFF_SCHEDULE_MAX_D 1048576
 /* Buffer sizes always large enough for simdiff_schedule_to_string() and
@@ -77,9 +80,10 @@ typedef enum simdiff_schedule_kind {
 /* ---- creation ------------------------------------------------------------ */
 
 /* Cosine schedule clipped to [logsnr_min, logsnr_max] (the paper's default
- * is cosine(−15, 15)). Both finite, logsnr_min < logsnr_max, and
+ * is cosine(−15, 15)). Both finite, logsnr_min < logsnr_max with
+ * logsnr_max − logsnr_min >= SIMDIFF_SCHEDULE_LOGSNR_MIN_SPAN, and
  * |each| <= SIMDIFF_SCHEDULE_LOGSNR_LIMIT; otherwise SIMDIFF_ERR_INVALID_ARG.
- * On failure *out is NULL. */
+ * The range need not contain 0. On failure *out is NULL. */
 SIMDIFF_API simdiff_status simdiff_schedule_create_cosine(
     simdiff_schedule **out, double logsnr_min, double logsnr_max);
 

@@ -14,8 +14,9 @@
  *
  * Accuracy near both ends: the angle u = a + t·Δ and its complement
  * w = π/2 − u = b + (1 − t)·Δ are both formed from small, accurately known
- * parts, and λ_cos is evaluated from whichever is <= π/4 (λ = −2·log tan u
- * = 2·log tan w), so neither tan(≈π/2) nor π/2 − (≈π/2) ever occurs.
+ * parts, and λ_cos is evaluated from whichever is smaller (λ = −2·log tan u
+ * = 2·log tan w), so neither tan(≈π/2) nor π/2 − (≈π/2) ever occurs. Δ
+ * itself is computed without cancellation (see sched_new).
  */
 #include <errno.h>
 #include <locale.h>
@@ -181,7 +182,12 @@ static simdiff_status sched_new(simdiff_schedule **out, simdiff_schedule_kind ki
     s->lmax = lmax;
     s->a = atan(exp(-0.5 * lmax));
     s->b = atan(exp(0.5 * lmin));
-    s->width = (SD_PI_2 - s->a) - s->b;
+    /* Δ = atan(e^(−λmin/2)) − atan(e^(−λmax/2)) = atan((x − y)/(1 + x·y))
+     * with x − y = −e^(−λmin/2)·expm1(−(λmax − λmin)/2), divided through by
+     * e^(−λmin/2): no cancellation even when the whole range lies far on
+     * one side of 0 (cosine(999, 1000): Δ ≈ 5e-218), and no overflow. */
+    s->width = atan(-expm1(-0.5 * (lmax - lmin)) /
+                    (exp(0.5 * lmin) + exp(-0.5 * lmax)));
     s->s0 = image_d > 0 ? 2.0 * log((double)nd0 / (double)image_d) : 0.0;
     s->s1 = image_d > 0 ? 2.0 * log((double)nd1 / (double)image_d) : 0.0;
     *out = s;
@@ -200,6 +206,10 @@ static simdiff_status check_range(double lmin, double lmax, const char *fn)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
                        "%s: logsnr_min = %.17g must be < logsnr_max = %.17g",
                        fn, lmin, lmax);
+    if (!(lmax - lmin >= SIMDIFF_SCHEDULE_LOGSNR_MIN_SPAN))
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: logsnr_max - logsnr_min = %g must be at least %g",
+                       fn, lmax - lmin, SIMDIFF_SCHEDULE_LOGSNR_MIN_SPAN);
     if (fabs(lmin) > lim || fabs(lmax) > lim)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
                        "%s: logsnr_min = %g, logsnr_max = %g: each must be in "
@@ -263,7 +273,7 @@ SIMDIFF_API simdiff_status simdiff_schedule_create_interpolated(
         st = check_d(noise_d_at_t1, "noise_d_at_t1", fn);
     if (st != SIMDIFF_OK)
         return st;
-    simdiff_schedule *s;
+    simdiff_schedule *s = NULL;
     st = sched_new(&s, SIMDIFF_SCHEDULE_INTERPOLATED, SHIFT_BASE_LMIN,
                    SHIFT_BASE_LMAX, image_d, noise_d_at_t0, noise_d_at_t1, fn);
     if (st != SIMDIFF_OK)
@@ -503,13 +513,28 @@ static void c_numeric_leave(c_numeric *cn)
     freelocale(cn->c);
 }
 
-/* The shortest "%.*g" text that reads back as x (inside c_numeric). */
+/* The shortest "%.*g" text that reads back as x (inside c_numeric),
+ * written without an exponent when one of at most 17 digits allows it
+ * ("-20", "1000", not "-2e+01", "1e+03"; but "1e-20"). */
 static void shortest_double(char *buf, size_t cap, double x)
 {
-    for (int prec = 1; prec <= 17; prec++) {
+    int prec = 1;
+    for (; prec < 17; prec++) {
         snprintf(buf, cap, "%.*g", prec, x);
         if (strtod(buf, NULL) == x)
+            break;
+    }
+    snprintf(buf, cap, "%.*g", prec, x);
+    if (!strchr(buf, 'e'))
+        return;
+    /* More digits are still exact; %g drops trailing zeros. */
+    char alt[40];
+    for (int q = prec + 1; q <= 17; q++) {
+        snprintf(alt, sizeof alt, "%.*g", q, x);
+        if (!strchr(alt, 'e')) {
+            snprintf(buf, cap, "%s", alt);
             return;
+        }
     }
 }
 
