@@ -221,4 +221,18 @@ int sd_op_begin(sd_ctx *c, const char *op, int nin, const sd_tensor *const *in);
 /* Elementwise kernels are parallel above this many elements. */
 #define SD_PAR_MIN 32768
 
+/* ---- layout reorders (reorder.c) --------------------------------------- */
+/* Copy src, laid out as `from`, into dst laid out as `to` (same logical
+ * dims and data type; e.g. NCHW <-> a blocked layout a primitive chose
+ * with dnnl_format_tag_any). The reorder primitive is created once per
+ * (from, to) pair per ctx. Blocked formats only. 0 on success, -1 with the
+ * status set. */
+int sd_reorder(sd_ctx *c, const dnnl_memory_desc_t *from, const void *src,
+               const dnnl_memory_desc_t *to, void *dst);
+/* src itself when `to` equals `from`; otherwise a new arena buffer of
+ * dnnl_memory_desc_get_size(to) bytes holding src reordered to `to`. NULL
+ * (status set) on failure. */
+void *sd_reorder_to(sd_ctx *c, const dnnl_memory_desc_t *from,
+                    const void *src, const dnnl_memory_desc_t *to);
+
 #endif

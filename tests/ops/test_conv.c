@@ -1,0 +1,307 @@
+/* conv2d / conv_transpose2d: against PyTorch fixtures (both layout
+ * policies), finite differences, partial gradients, gradient accumulation,
+ * primitive reuse and shape errors. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gradcheck.h"
+#include "ops/ops.h"
+#include "sdfx.h"
+#include "sdtest.h"
+
+static sdfx *fx;
+
+typedef struct conv_case {
+    const char *name;
+    int transposed, bias, stride, pad;
+} conv_case;
+
+/* Must match tests/reference/ops_conv.py. */
+static const conv_case cases[] = {
+    {"k3s1p1_bias", 0, 1, 1, 1},     {"k3s1p1_nobias", 0, 0, 1, 1},
+    {"k3s1p1_c16", 0, 1, 1, 1},      {"k3s1p1_c16_nobias", 0, 0, 1, 1},
+    {"k1p0_bias", 0, 1, 1, 0},       {"k1p0_c16", 0, 1, 1, 0},
+    {"k2s2_stem", 0, 1, 2, 0},       {"k2s2_stem_b3", 0, 0, 2, 0},
+    {"k3s2p1", 0, 1, 2, 1},          {"k3s2p1_c16", 0, 0, 2, 1},
+    {"k3s2p0_rem", 0, 1, 2, 0},      {"t2s2_unstem", 1, 1, 2, 0},
+    {"t2s2_unstem_c16", 1, 1, 2, 0}, {"t4s2p1", 1, 1, 2, 1},
+    {"t4s2p1_c16", 1, 0, 2, 1},      {"t3s1p1", 1, 1, 1, 1},
+};
+#define NCASES ((int)SD_ARRAY_LEN(cases))
+
+static sd_tensor *g_conv(sd_ctx *c, sd_tensor **in, void *ud)
+{
+    const conv_case *k = ud;
+    sd_tensor *b = k->bias ? in[2] : NULL;
+    return k->transposed ? sd_conv_transpose2d(c, in[0], in[1], b, k->stride, k->pad)
+                         : sd_conv2d(c, in[0], in[1], b, k->stride, k->pad);
+}
+
+/* Loop index i: case i % NCASES, layout i / NCASES. */
+START_TEST(against_pytorch)
+{
+    char msg[512];
+    const conv_case *k = &cases[_i % NCASES];
+    int layout = _i / NCASES ? SD_CONV_LAYOUT_PLAIN : SD_CONV_LAYOUT_BLOCKED;
+    ck_assert_ptr_nonnull(fx);
+    sd_conv_set_layout(layout);
+    int rc = gc_fixture(fx, k->name, 2 + k->bias, g_conv, (void *)k, 1e-4, 1e-3,
+                        msg, sizeof msg);
+    sd_conv_set_layout(SD_CONV_LAYOUT_BLOCKED);
+    ck_assert_msg(rc == 0, "%s (layout %d): %s", k->name, layout, msg);
+}
+END_TEST
+
+static sd_tensor *fixture_input(const char *name, int i, uint64_t seed)
+{
+    char key[96];
+    snprintf(key, sizeof key, "%s.in%d", name, i);
+    const sdfx_array *a = sdfx_get(fx, key);
+    ck_assert_ptr_nonnull(a);
+    return gc_rand(a->ndim, a->shape, seed);
+}
+
+START_TEST(finite_differences)
+{
+    /* Same graphs on fresh random inputs of the fixture's shapes. The
+     * output is linear in each input, so central differences have no
+     * truncation error and the defaults (h = 1e-2, rtol = 3e-3, above the
+     * float32 noise floor) apply. At most 300 elements per input are
+     * checked to keep the sanitizer build fast. */
+    char msg[512];
+    const conv_case *k = &cases[_i];
+    sd_tensor *in[3] = {0};
+    int n = 2 + k->bias;
+    for (int i = 0; i < n; i++)
+        in[i] = fixture_input(k->name, i, 200 + (uint64_t)i);
+    gc_opts o = {.h = 1e-2, .rtol = 3e-3, .max_checks = 300};
+    int rc = gc_check(g_conv, (void *)k, n, in, &o, msg, sizeof msg);
+    for (int i = 0; i < n; i++)
+        gc_free(in[i]);
+    ck_assert_msg(rc == 0, "%s: %s", k->name, msg);
+}
+END_TEST
+
+/* x used by two convs (and w by a conv and a transposed conv): gradients
+ * accumulate through sd_grad_begin/end on already-valid gradients, in
+ * the blocked layouts. */
+static sd_tensor *g_twice(sd_ctx *c, sd_tensor **in, void *ud)
+{
+    (void)ud;
+    sd_tensor *a = sd_conv2d(c, in[0], in[1], in[3], 1, 1);  /* (2,16,5,5) */
+    sd_tensor *b = sd_conv2d(c, in[0], in[2], NULL, 1, 0);   /* (2,16,5,5) */
+    sd_tensor *d = sd_conv_transpose2d(c, sd_add(c, a, b), in[1], in[3], 1, 1);
+    return sd_add(c, d, in[0]);
+}
+
+START_TEST(accumulate)
+{
+    char msg[512];
+    const int64_t sx[4] = {2, 16, 5, 5}, sw1[4] = {16, 16, 3, 3},
+                  sw2[4] = {16, 16, 1, 1}, sb[1] = {16};
+    sd_tensor *in[4] = {gc_rand(4, sx, 1), gc_rand(4, sw1, 2), gc_rand(4, sw2, 3),
+                        gc_rand(1, sb, 4)};
+    gc_opts o = {.h = 1e-2, .rtol = 3e-3, .max_checks = 200};
+    int rc = gc_check(g_twice, NULL, 4, in, &o, msg, sizeof msg);
+    for (int i = 0; i < 4; i++)
+        gc_free(in[i]);
+    ck_assert_msg(rc == 0, "%s", msg);
+}
+END_TEST
+
+/* Only some inputs need a gradient: the others' flags stay clear, the
+ * rest still match PyTorch. mask bit i: input i requires grad. */
+static void partial_grads(const conv_case *k, unsigned mask)
+{
+    char key[96];
+    int n = 2 + k->bias;
+    sd_tensor *in[3] = {0};
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "%s.in%d", k->name, i);
+        const sdfx_array *a = sdfx_get(fx, key);
+        ck_assert_ptr_nonnull(a);
+        in[i] = gc_from(a->ndim, a->shape, a->data);
+        sd_param_zero_grad(in[i]);
+        if (!(mask >> i & 1))
+            in[i]->flags &= ~SD_TF_REQUIRES_GRAD;
+    }
+    sd_ctx *c;
+    ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+    sd_ctx_set_grad(c, 1);
+    sd_tensor *y = g_conv(c, in, (void *)k);
+    ck_assert_ptr_nonnull(y);
+    snprintf(key, sizeof key, "%s.R", k->name);
+    const sdfx_array *R = sdfx_get(fx, key);
+    ck_assert_ptr_nonnull(R);
+    ck_assert_int_eq(sd_backward_seed(c, y, R->data), SIMDIFF_OK);
+    for (int i = 0; i < n; i++) {
+        if (!(mask >> i & 1)) {
+            ck_assert_msg(!(in[i]->flags & SD_TF_GRAD_VALID),
+                          "%s mask %u: input %d got a gradient", k->name, mask, i);
+            continue;
+        }
+        ck_assert_msg(in[i]->flags & SD_TF_GRAD_VALID, "%s mask %u: no grad %d",
+                      k->name, mask, i);
+        snprintf(key, sizeof key, "%s.grad%d", k->name, i);
+        const sdfx_array *g = sdfx_get(fx, key);
+        double e = sdtest_max_rel_err(in[i]->grad, g->data, (size_t)g->numel, 1e-6);
+        ck_assert_msg(e <= 1e-3, "%s mask %u: grad %d rel err %g", k->name, mask, i, e);
+    }
+    sd_ctx_destroy(c);
+    for (int i = 0; i < n; i++)
+        gc_free(in[i]);
+}
+
+START_TEST(partial)
+{
+    /* k3s1p1_c16 (blocked), k2s2_stem (3 input channels), t4s2p1_c16
+     * (transposed, no bias). */
+    static const int idx[] = {2, 6, 14};
+    for (int j = 0; j < (int)SD_ARRAY_LEN(idx); j++) {
+        const conv_case *k = &cases[idx[j]];
+        unsigned all = k->bias ? 7u : 3u;
+        for (unsigned mask = 1; mask <= all; mask++)
+            partial_grads(k, mask);
+    }
+}
+END_TEST
+
+/* Forward + backward twice on the same shapes: the second step creates no
+ * primitive (convs and reorders are cached) and gives identical results. */
+static void reuse(int transposed)
+{
+    /* conv: w (Co=24, Ci=16, 3, 3); transposed: w (Ci=16, Co=24, 4, 4). */
+    const int64_t sx[4] = {2, 16, 6, 6}, sw[4] = {24, 16, 3, 3}, sb[1] = {24};
+    const int64_t swt[4] = {16, 24, 4, 4};
+    sd_tensor *x = gc_rand(4, sx, 11), *w = gc_rand(4, transposed ? swt : sw, 12),
+              *b = gc_rand(1, sb, 13);
+    sd_ctx *c;
+    ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+    sd_ctx_set_grad(c, 1);
+    float *first = NULL;
+    int64_t created = 0;
+    for (int step = 0; step < 2; step++) {
+        sd_ctx_reset(c);
+        sd_param_zero_grad(x);
+        sd_param_zero_grad(w);
+        sd_param_zero_grad(b);
+        int64_t before = sd_ctx_primitives_created(c);
+        sd_tensor *y = transposed ? sd_conv_transpose2d(c, x, w, b, 2, 1)
+                                  : sd_conv2d(c, x, w, b, 1, 1);
+        ck_assert_ptr_nonnull(y);
+        int64_t after_fwd = sd_ctx_primitives_created(c);
+        float *seed = malloc((size_t)y->numel * sizeof(float));
+        for (int64_t i = 0; i < y->numel; i++)
+            seed[i] = (float)((i * 7) % 13) / 13.0f - 0.5f;
+        ck_assert_int_eq(sd_backward_seed(c, y, seed), SIMDIFF_OK);
+        free(seed);
+        int64_t after_bwd = sd_ctx_primitives_created(c);
+        if (step == 0) {
+            /* 2*N*Co*Ci*K*K * (output pixels of the conv / input pixels of
+             * the transposed conv) per pass; backward data and weights
+             * cost one pass each. */
+            double f = transposed ? 2.0 * 2 * 24 * 16 * 16 * 36 : 2.0 * 2 * 24 * 16 * 9 * 36;
+            ck_assert_double_eq(sd_ctx_flops(c), 3 * f);
+            ck_assert_int_gt(after_fwd, before);
+            ck_assert_int_gt(after_bwd, after_fwd);
+            created = after_bwd;
+            first = malloc((size_t)(y->numel + x->numel + w->numel) * sizeof(float));
+            memcpy(first, y->data, (size_t)y->numel * sizeof(float));
+            memcpy(first + y->numel, x->grad, (size_t)x->numel * sizeof(float));
+            memcpy(first + y->numel + x->numel, w->grad, (size_t)w->numel * sizeof(float));
+        } else {
+            ck_assert_int_eq(after_fwd, created);
+            ck_assert_int_eq(after_bwd, created);
+            ck_assert(memcmp(first, y->data, (size_t)y->numel * sizeof(float)) == 0);
+            ck_assert(memcmp(first + y->numel, x->grad,
+                             (size_t)x->numel * sizeof(float)) == 0);
+            ck_assert(memcmp(first + y->numel + x->numel, w->grad,
+                             (size_t)w->numel * sizeof(float)) == 0);
+        }
+    }
+    free(first);
+    sd_ctx_destroy(c);
+    gc_free(x);
+    gc_free(w);
+    gc_free(b);
+}
+
+START_TEST(no_new_primitives) { reuse(_i); }
+END_TEST
+
+/* An op on the given shapes fails with INVALID_ARG and a message naming
+ * `want` (a shape string). */
+static void expect_bad(int transposed, const int64_t *sx, int xdim, const int64_t *sw,
+                       const int64_t *sb, int stride, int pad, const char *want)
+{
+    sd_ctx *c;
+    ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+    sd_tensor *x = sd_zeros(c, xdim, sx);
+    sd_tensor *w = sd_zeros(c, 4, sw);
+    sd_tensor *b = sb ? sd_zeros(c, 1, sb) : NULL;
+    sd_tensor *y = transposed ? sd_conv_transpose2d(c, x, w, b, stride, pad)
+                              : sd_conv2d(c, x, w, b, stride, pad);
+    ck_assert_ptr_null(y);
+    ck_assert_int_eq(sd_ctx_status(c), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(sd_ctx_errmsg(c), want) != NULL, "message '%s' lacks '%s'",
+                  sd_ctx_errmsg(c), want);
+    ck_assert_int_eq(sd_ctx_primitives_created(c), 0);
+    sd_ctx_destroy(c);
+}
+
+START_TEST(bad_shapes)
+{
+    const int64_t x[4] = {2, 3, 8, 8}, x3[3] = {3, 8, 8};
+    /* Ci mismatch, both ops. */
+    expect_bad(0, x, 4, (int64_t[]){5, 4, 3, 3}, NULL, 1, 1, "5x4x3x3");
+    expect_bad(0, x, 4, (int64_t[]){5, 4, 3, 3}, NULL, 1, 1, "2x3x8x8");
+    expect_bad(1, x, 4, (int64_t[]){4, 5, 3, 3}, NULL, 1, 1, "4x5x3x3");
+    /* x not 4-d; non-square kernel. */
+    expect_bad(0, x3, 3, (int64_t[]){5, 3, 3, 3}, NULL, 1, 1, "3x8x8");
+    expect_bad(0, x, 4, (int64_t[]){5, 3, 3, 2}, NULL, 1, 1, "5x3x3x2");
+    /* bias of the wrong length (conv: Co = w[0]; transposed: Co = w[1]). */
+    expect_bad(0, x, 4, (int64_t[]){5, 3, 3, 3}, (int64_t[]){3}, 1, 1, "bias 3");
+    expect_bad(1, x, 4, (int64_t[]){3, 5, 3, 3}, (int64_t[]){3}, 1, 1, "bias 3");
+    /* kernel larger than the padded input; empty transposed output. */
+    expect_bad(0, x, 4, (int64_t[]){5, 3, 11, 11}, NULL, 1, 1, "5x3x11x11");
+    expect_bad(1, (int64_t[]){1, 3, 1, 1}, 4, (int64_t[]){3, 5, 2, 2}, NULL, 2, 1,
+               "1x3x1x1");
+    /* stride 0, negative pad. */
+    expect_bad(0, x, 4, (int64_t[]){5, 3, 3, 3}, NULL, 0, 1, "stride 0");
+    expect_bad(1, x, 4, (int64_t[]){3, 5, 3, 3}, NULL, 1, -1, "pad -1");
+
+    /* Sticky: later ops return NULL until reset. */
+    sd_ctx *c;
+    ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+    sd_tensor *xt = sd_zeros(c, 4, x), *wt = sd_zeros(c, 4, (int64_t[]){5, 4, 3, 3});
+    ck_assert_ptr_null(sd_conv2d(c, xt, wt, NULL, 1, 1));
+    wt = sd_zeros(c, 4, (int64_t[]){5, 3, 3, 3});
+    ck_assert_ptr_null(sd_conv2d(c, xt, wt, NULL, 1, 1));
+    sd_ctx_reset(c);
+    xt = sd_zeros(c, 4, x);
+    wt = sd_zeros(c, 4, (int64_t[]){5, 3, 3, 3});
+    ck_assert_ptr_nonnull(sd_conv2d(c, xt, wt, NULL, 1, 1));
+    sd_ctx_destroy(c);
+}
+END_TEST
+
+static void setup(void) { fx = sdfx_load("ops/conv.sdfx"); }
+static void teardown(void) { sdfx_free(fx); }
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("ops-conv");
+    TCase *tc = tcase_create("conv");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_loop_test(tc, against_pytorch, 0, 2 * NCASES);
+    tcase_add_loop_test(tc, finite_differences, 0, NCASES);
+    tcase_add_test(tc, accumulate);
+    tcase_add_test(tc, partial);
+    tcase_add_loop_test(tc, no_new_primitives, 0, 2);
+    tcase_add_test(tc, bad_shapes);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+SDTEST_MAIN(suite)
