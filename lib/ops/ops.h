@@ -45,13 +45,17 @@ void sd_conv_set_layout(int layout);
 /* x (..., I), w (O, I), b (O) or NULL -> (..., O).  F.linear */
 sd_tensor *sd_linear(sd_ctx *c, sd_tensor *x, sd_tensor *w, sd_tensor *b);
 /* a (B,M,K) (or (B,K,M) if trans_a), b (B,K,N) (or (B,N,K) if trans_b)
- * -> alpha * a @ b, (B,M,N). Rank-3 only; B may be 1.  torch.bmm */
+ * -> alpha * a @ b, (B,M,N). Rank-3 only; B may be 1 (no broadcasting: both
+ * have the same B).  torch.bmm */
 sd_tensor *sd_matmul(sd_ctx *c, sd_tensor *a, sd_tensor *b, int trans_a,
                      int trans_b, float alpha);
 /* Multi-head scaled dot-product attention: q, k, v (N,T,D) with D = heads*Dh
  * -> (N,T,D): per head softmax(q k^T / sqrt(Dh)) v, heads split as
  * D = (heads, Dh) (head-major).  Built from matmul + softmax primitives.
- * = F.scaled_dot_product_attention on q.view(N,T,heads,Dh).transpose(1,2) */
+ * = F.scaled_dot_product_attention on q.view(N,T,heads,Dh).transpose(1,2)
+ * k and v may have their own token count S, (N,S,D) (cross-attention).
+ * q, k, v may be the same tensor. Keeps the (N,heads,T,S) probabilities in
+ * the arena for backward. */
 sd_tensor *sd_attention(sd_ctx *c, sd_tensor *q, sd_tensor *k, sd_tensor *v,
                         int heads);
 

@@ -1,0 +1,604 @@
+/* Matrix products through oneDNN: linear, batched matmul, softmax and
+ * multi-head attention. Forward and backward side by side.
+ *
+ * Every product is one oneDNN matmul primitive on strided views of the
+ * operands (mm_view: dims + element strides), so transposes and the head
+ * split of attention are descriptors, never copies:
+ *   w^T of a linear          (I,O)       strides (1, I)
+ *   q of head h, attention   (N,H,T,Dh)  strides (T*D, Dh, D, 1)
+ * Destinations are always row-major in their last two dims (oneDNN 2.6
+ * falls back to its reference kernel for a transposed dst), which is why
+ * the backward of a transposed operand computes the stored layout directly
+ * (e.g. dA^T = B dC^T when a is stored transposed).
+ *
+ * Gradients written by oneDNN go through sd_grad_begin/sd_grad_end, one
+ * input at a time (an input passed twice, e.g. q = k = v, then accumulates
+ * correctly). The bias gradient is a hand reduction in a fixed order.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "ops/ops.h"
+
+/* Primitive-cache key tags (first bytes of every key made here). */
+#define MM_TAG 0x6c756d6du  /* "mmul" */
+#define SMF_TAG 0x66786d73u /* "smxf" */
+#define SMB_TAG 0x62786d73u /* "smxb" */
+
+/* ---- matmul on strided views -------------------------------------------- */
+enum { MM_MAX_DIMS = 4 };
+
+/* An operand as oneDNN sees it: (batch..., rows, cols) and element strides. */
+typedef struct mm_view {
+    int64_t dims[MM_MAX_DIMS];
+    int64_t str[MM_MAX_DIMS];
+} mm_view;
+
+/* Everything that makes a matmul primitive distinct. Built zeroed so that
+ * unused dims and any padding compare equal. */
+typedef struct mm_key {
+    uint32_t tag;  /* MM_TAG                                   */
+    int32_t nd;    /* 2..4                                     */
+    int32_t bias;  /* a (1,...,1,Ncols) bias is added (linear) */
+    float alpha;   /* output scale (1: no attr)                */
+    mm_view src, wei, dst;
+} mm_key;
+
+static mm_view view2(int64_t r, int64_t c, int64_t sr, int64_t sc)
+{
+    mm_view v = {{r, c}, {sr, sc}};
+    return v;
+}
+
+static mm_view view3(int64_t b, int64_t r, int64_t c, int64_t sb, int64_t sr,
+                     int64_t sc)
+{
+    mm_view v = {{b, r, c}, {sb, sr, sc}};
+    return v;
+}
+
+static mm_view view4(int64_t a, int64_t b, int64_t r, int64_t c, int64_t sa,
+                     int64_t sb, int64_t sr, int64_t sc)
+{
+    mm_view v = {{a, b, r, c}, {sa, sb, sr, sc}};
+    return v;
+}
+
+/* The transpose of the last two dims (a view of the same memory). */
+static mm_view view_t(mm_view v, int nd)
+{
+    int64_t t = v.dims[nd - 2];
+    v.dims[nd - 2] = v.dims[nd - 1];
+    v.dims[nd - 1] = t;
+    t = v.str[nd - 2];
+    v.str[nd - 2] = v.str[nd - 1];
+    v.str[nd - 1] = t;
+    return v;
+}
+
+static int64_t view_numel(const mm_view *v, int nd)
+{
+    int64_t n = 1;
+    for (int i = 0; i < nd; i++)
+        n *= v->dims[i];
+    return n;
+}
+
+static sd_prim *mm_create(sd_ctx *c, const mm_key *k)
+{
+    dnnl_memory_desc_t s, w, d, b;
+    dnnl_dims_t dims, str;
+    memcpy(dims, k->src.dims, sizeof k->src.dims);
+    memcpy(str, k->src.str, sizeof k->src.str);
+    if (SD_DNNL(c, dnnl_memory_desc_init_by_strides(&s, k->nd, dims, dnnl_f32, str)))
+        return NULL;
+    memcpy(dims, k->wei.dims, sizeof k->wei.dims);
+    memcpy(str, k->wei.str, sizeof k->wei.str);
+    if (SD_DNNL(c, dnnl_memory_desc_init_by_strides(&w, k->nd, dims, dnnl_f32, str)))
+        return NULL;
+    memcpy(dims, k->dst.dims, sizeof k->dst.dims);
+    memcpy(str, k->dst.str, sizeof k->dst.str);
+    if (SD_DNNL(c, dnnl_memory_desc_init_by_strides(&d, k->nd, dims, dnnl_f32, str)))
+        return NULL;
+    if (k->bias) {
+        dnnl_dims_t bd, bs;
+        for (int i = 0; i < k->nd; i++) {
+            bd[i] = 1;
+            bs[i] = k->dst.dims[k->nd - 1];
+        }
+        bd[k->nd - 1] = k->dst.dims[k->nd - 1];
+        bs[k->nd - 1] = 1;
+        if (SD_DNNL(c, dnnl_memory_desc_init_by_strides(&b, k->nd, bd, dnnl_f32, bs)))
+            return NULL;
+    }
+    dnnl_matmul_desc_t md;
+    if (SD_DNNL(c, dnnl_matmul_desc_init(&md, &s, &w, k->bias ? &b : NULL, &d)))
+        return NULL;
+    /* alpha rides on an attr of our own: a clone of the ctx attr (user
+     * scratchpad) with output scales, alive only until the pd exists. */
+    dnnl_primitive_attr_t attr = NULL;
+    const_dnnl_primitive_attr_t use = sd_ctx_attr(c);
+    if (k->alpha != 1.0f) {
+        if (SD_DNNL(c, dnnl_primitive_attr_clone(&attr, sd_ctx_attr(c))))
+            return NULL;
+        if (SD_DNNL(c, dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha))) {
+            dnnl_primitive_attr_destroy(attr);
+            return NULL;
+        }
+        use = attr;
+    }
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st = dnnl_primitive_desc_create(&pd, &md, use, sd_ctx_engine(c), NULL);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    if (SD_DNNL(c, st))
+        return NULL;
+    const int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
+    return sd_prim_insert(c, k, sizeof *k, pd, k->bias ? 4 : 3, args);
+}
+
+/* dst = alpha * src @ wei (+ bias), batched over the leading nd-2 dims.
+ * An empty dst is a no-op; an empty contraction (K = 0) gives bias or
+ * zeros and needs a contiguous dst (true of every caller with K = 0). */
+static int mm_run(sd_ctx *c, int nd, const mm_view *s, const mm_view *w,
+                  const mm_view *d, float alpha, const float *ps,
+                  const float *pw, const float *pb, float *pdst)
+{
+    int64_t m = view_numel(d, nd), kdim = s->dims[nd - 1];
+    if (m == 0)
+        return 0;
+    if (kdim == 0) {
+        int64_t cols = d->dims[nd - 1];
+        for (int64_t i = 0; i < m; i++)
+            pdst[i] = pb ? pb[i % cols] : 0.0f;
+        return 0;
+    }
+    mm_key k;
+    memset(&k, 0, sizeof k);
+    k.tag = MM_TAG;
+    k.nd = nd;
+    k.bias = pb != NULL;
+    k.alpha = alpha;
+    k.src = *s;
+    k.wei = *w;
+    k.dst = *d;
+    sd_prim *p = sd_prim_lookup(c, &k, sizeof k);
+    if (!p)
+        p = mm_create(c, &k);
+    if (!p)
+        return -1;
+    void *h[4] = {(void *)ps, (void *)pw, pdst, (void *)pb};
+    if (sd_prim_exec(c, p, h))
+        return -1;
+    sd_ctx_add_flops(c, 2.0 * (double)m * (double)kdim);
+    return 0;
+}
+
+/* ---- linear: y = x w^T + b ---------------------------------------------- */
+/* db[j] += sum_i dy[i, j], dy (M, O): blocks of columns in parallel, rows in
+ * order within a block, double accumulators -- the same bits for any
+ * number of threads. */
+static void colsum_acc(float *db, const float *dy, int64_t m, int64_t o)
+{
+    enum { CB = 64 };
+    int64_t nb = (o + CB - 1) / CB;
+#pragma omp parallel for if (m * o > SD_PAR_MIN) schedule(static)
+    for (int64_t jb = 0; jb < nb; jb++) {
+        int64_t j0 = jb * CB, nj = o - j0 < CB ? o - j0 : CB;
+        double acc[CB];
+        for (int64_t j = 0; j < nj; j++)
+            acc[j] = 0;
+        for (int64_t i = 0; i < m; i++) {
+            const float *r = dy + i * o + j0;
+            for (int64_t j = 0; j < nj; j++)
+                acc[j] += r[j];
+        }
+        for (int64_t j = 0; j < nj; j++)
+            db[j0 + j] += (float)acc[j];
+    }
+}
+
+/* x (M,I), w (O,I), dy (M,O):
+ *   dx = dy @ w        (M,O)(O,I)
+ *   dw = dy^T @ x      (O,M)(M,I), dy^T a strided view
+ *   db = colsum(dy)                                                  */
+static void linear_backward(sd_ctx *c, sd_node *n)
+{
+    sd_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
+    const int64_t m = n->i[0], in = n->i[1], o = n->i[2];
+    const float *dy = n->out->grad;
+    if (sd_needs_grad(x)) {
+        float *dx = sd_grad_begin(c, x);
+        if (!dx)
+            return;
+        mm_view s = view2(m, o, o, 1), wv = view2(o, in, in, 1), d = view2(m, in, in, 1);
+        if (mm_run(c, 2, &s, &wv, &d, 1.0f, dy, w->data, NULL, dx))
+            return;
+        sd_grad_end(c, x, dx);
+    }
+    if (sd_needs_grad(w)) {
+        float *dw = sd_grad_begin(c, w);
+        if (!dw)
+            return;
+        mm_view s = view2(o, m, 1, o), wv = view2(m, in, in, 1), d = view2(o, in, in, 1);
+        if (mm_run(c, 2, &s, &wv, &d, 1.0f, dy, x->data, NULL, dw))
+            return;
+        sd_grad_end(c, w, dw);
+    }
+    if (b && sd_needs_grad(b)) {
+        float *db = sd_grad_acc(c, b);
+        if (!db)
+            return;
+        colsum_acc(db, dy, m, o);
+    }
+}
+
+sd_tensor *sd_linear(sd_ctx *c, sd_tensor *x, sd_tensor *w, sd_tensor *b)
+{
+    SD_OP_BEGIN(c, "linear", x, w);
+    char s1[64], s2[64], s3[64];
+    if (w->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1])
+        return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                           "linear: x %s does not match w %s (want x (..., I), "
+                           "w (O, I))",
+                           sd_shape_str(x, s1, sizeof s1), sd_shape_str(w, s2, sizeof s2));
+    const int64_t in = w->shape[1], o = w->shape[0];
+    if (b && (b->ndim != 1 || b->shape[0] != o))
+        return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                           "linear: bias %s does not match w %s (want (%lld))",
+                           sd_shape_str(b, s3, sizeof s3),
+                           sd_shape_str(w, s2, sizeof s2), (long long)o);
+    int64_t shape[SD_MAX_DIMS], m = 1;
+    for (int i = 0; i < x->ndim - 1; i++) {
+        shape[i] = x->shape[i];
+        m *= x->shape[i];
+    }
+    shape[x->ndim - 1] = o;
+    sd_tensor *y = sd_new(c, x->ndim, shape);
+    if (!y)
+        return NULL;
+    /* y (M,O) = x (M,I) @ w^T (I,O, strides (1,I)) + b (1,O) */
+    mm_view s = view2(m, in, in, 1), wv = view2(in, o, 1, in), d = view2(m, o, o, 1);
+    if (mm_run(c, 2, &s, &wv, &d, 1.0f, x->data, w->data, b ? b->data : NULL, y->data))
+        return NULL;
+    sd_tensor *ins[3] = {x, w, b};
+    sd_node *n = sd_record(c, "linear", linear_backward, y, b ? 3 : 2, ins);
+    if (n) {
+        n->i[0] = m;
+        n->i[1] = in;
+        n->i[2] = o;
+    }
+    return y;
+}
+
+/* ---- batched matmul: C = alpha * op(A) op(B) ----------------------------- */
+/* The views of op(A) (B,M,K), op(B) (B,K,N) and C (B,M,N) over the stored
+ * tensors: a transposed operand is its stored matrix with swapped strides. */
+typedef struct bmm_plan {
+    int64_t nb, m, k, n;
+    mm_view a, b, c;
+} bmm_plan;
+
+static void bmm_views(bmm_plan *p, int ta, int tb)
+{
+    const int64_t nb = p->nb, m = p->m, k = p->k, n = p->n;
+    p->a = ta ? view3(nb, m, k, m * k, 1, m) : view3(nb, m, k, m * k, k, 1);
+    p->b = tb ? view3(nb, k, n, k * n, 1, k) : view3(nb, k, n, k * n, n, 1);
+    p->c = view3(nb, m, n, m * n, n, 1);
+}
+
+/* dop(A) = alpha dC op(B)^T, dop(B) = alpha op(A)^T dC; for a transposed
+ * operand the stored gradient is the transpose of that, computed directly
+ * so that every dst stays row-major:
+ *   A stored (B,M,K):  dA   = alpha * dC (M,N)   @ op(B)^T (N,K)
+ *   A stored (B,K,M):  dA   = alpha * op(B) (K,N) @ dC^T   (N,M)
+ *   B stored (B,K,N):  dB   = alpha * op(A)^T (K,M) @ dC   (M,N)
+ *   B stored (B,N,K):  dB   = alpha * dC^T (N,M) @ op(A)   (M,K)      */
+static void matmul_backward(sd_ctx *c, sd_node *n)
+{
+    sd_tensor *a = n->in[0], *b = n->in[1];
+    const int ta = (int)n->i[0], tb = (int)n->i[1];
+    const float alpha = (float)n->d[0];
+    bmm_plan p = {.nb = n->i[2], .m = n->i[3], .k = n->i[4], .n = n->i[5]};
+    bmm_views(&p, ta, tb);
+    const float *dc = n->out->grad;
+    if (sd_needs_grad(a)) {
+        float *da = sd_grad_begin(c, a);
+        if (!da)
+            return;
+        int rc;
+        if (!ta) {
+            mm_view bt = view_t(p.b, 3), d = view3(p.nb, p.m, p.k, p.m * p.k, p.k, 1);
+            rc = mm_run(c, 3, &p.c, &bt, &d, alpha, dc, b->data, NULL, da);
+        } else {
+            mm_view ct = view_t(p.c, 3), d = view3(p.nb, p.k, p.m, p.m * p.k, p.m, 1);
+            rc = mm_run(c, 3, &p.b, &ct, &d, alpha, b->data, dc, NULL, da);
+        }
+        if (rc)
+            return;
+        sd_grad_end(c, a, da);
+    }
+    if (sd_needs_grad(b)) {
+        float *db = sd_grad_begin(c, b);
+        if (!db)
+            return;
+        int rc;
+        if (!tb) {
+            mm_view at = view_t(p.a, 3), d = view3(p.nb, p.k, p.n, p.k * p.n, p.n, 1);
+            rc = mm_run(c, 3, &at, &p.c, &d, alpha, a->data, dc, NULL, db);
+        } else {
+            mm_view ct = view_t(p.c, 3), d = view3(p.nb, p.n, p.k, p.k * p.n, p.k, 1);
+            rc = mm_run(c, 3, &ct, &p.a, &d, alpha, dc, a->data, NULL, db);
+        }
+        if (rc)
+            return;
+        sd_grad_end(c, b, db);
+    }
+}
+
+sd_tensor *sd_matmul(sd_ctx *c, sd_tensor *a, sd_tensor *b, int trans_a,
+                     int trans_b, float alpha)
+{
+    SD_OP_BEGIN(c, "matmul", a, b);
+    char s1[64], s2[64];
+    const int ta = trans_a != 0, tb = trans_b != 0;
+    if (a->ndim != 3 || b->ndim != 3 || a->shape[0] != b->shape[0] ||
+        a->shape[ta ? 1 : 2] != b->shape[tb ? 2 : 1])
+        return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                           "matmul: a %s (trans_a %d) and b %s (trans_b %d) do "
+                           "not multiply (want (B,M,K) and (B,K,N))",
+                           sd_shape_str(a, s1, sizeof s1), ta,
+                           sd_shape_str(b, s2, sizeof s2), tb);
+    bmm_plan p = {.nb = a->shape[0], .m = a->shape[ta ? 2 : 1],
+                  .k = a->shape[ta ? 1 : 2], .n = b->shape[tb ? 1 : 2]};
+    bmm_views(&p, ta, tb);
+    const int64_t shape[3] = {p.nb, p.m, p.n};
+    sd_tensor *y = sd_new(c, 3, shape);
+    if (!y)
+        return NULL;
+    if (mm_run(c, 3, &p.a, &p.b, &p.c, alpha, a->data, b->data, NULL, y->data))
+        return NULL;
+    sd_tensor *ins[2] = {a, b};
+    sd_node *n = sd_record(c, "matmul", matmul_backward, y, 2, ins);
+    if (n) {
+        n->i[0] = ta;
+        n->i[1] = tb;
+        n->i[2] = p.nb;
+        n->i[3] = p.m;
+        n->i[4] = p.k;
+        n->i[5] = p.n;
+        n->d[0] = alpha;
+    }
+    return y;
+}
+
+/* ---- softmax over the last dim ------------------------------------------ */
+/* Keys: (tag, rows, cols) of the contiguous (rows, cols) view. */
+typedef struct sm_key {
+    uint32_t tag;
+    uint32_t zero;
+    int64_t rows, cols;
+} sm_key;
+
+static int sm_md(sd_ctx *c, int64_t rows, int64_t cols, dnnl_memory_desc_t *md)
+{
+    dnnl_dims_t d = {rows, cols}, s = {cols, 1};
+    return SD_DNNL(c, dnnl_memory_desc_init_by_strides(md, 2, d, dnnl_f32, s));
+}
+
+static sd_prim *sm_fwd_prim(sd_ctx *c, int64_t rows, int64_t cols)
+{
+    sm_key k;
+    memset(&k, 0, sizeof k);
+    k.tag = SMF_TAG;
+    k.rows = rows;
+    k.cols = cols;
+    sd_prim *p = sd_prim_lookup(c, &k, sizeof k);
+    if (p)
+        return p;
+    dnnl_memory_desc_t md;
+    dnnl_softmax_desc_t sd;
+    dnnl_primitive_desc_t pd;
+    if (sm_md(c, rows, cols, &md) ||
+        SD_DNNL(c, dnnl_softmax_forward_desc_init(&sd, dnnl_forward_training, &md, 1)) ||
+        SD_DNNL(c, dnnl_primitive_desc_create(&pd, &sd, sd_ctx_attr(c),
+                                              sd_ctx_engine(c), NULL)))
+        return NULL;
+    const int args[2] = {DNNL_ARG_SRC, DNNL_ARG_DST};
+    return sd_prim_insert(c, &k, sizeof k, pd, 2, args);
+}
+
+static sd_prim *sm_bwd_prim(sd_ctx *c, int64_t rows, int64_t cols)
+{
+    sm_key k;
+    memset(&k, 0, sizeof k);
+    k.tag = SMB_TAG;
+    k.rows = rows;
+    k.cols = cols;
+    sd_prim *p = sd_prim_lookup(c, &k, sizeof k);
+    if (p)
+        return p;
+    sd_prim *fwd = sm_fwd_prim(c, rows, cols); /* the hint */
+    if (!fwd)
+        return NULL;
+    dnnl_memory_desc_t md;
+    dnnl_softmax_desc_t sd;
+    dnnl_primitive_desc_t pd;
+    if (sm_md(c, rows, cols, &md) ||
+        SD_DNNL(c, dnnl_softmax_backward_desc_init(&sd, &md, &md, 1)) ||
+        SD_DNNL(c, dnnl_primitive_desc_create(&pd, &sd, sd_ctx_attr(c),
+                                              sd_ctx_engine(c), fwd->pd)))
+        return NULL;
+    const int args[3] = {DNNL_ARG_DST, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC};
+    return sd_prim_insert(c, &k, sizeof k, pd, 3, args);
+}
+
+/* y = softmax(x) row-wise; in place (x == y) is allowed. */
+static int sm_forward(sd_ctx *c, int64_t rows, int64_t cols, const float *x, float *y)
+{
+    if (rows * cols == 0)
+        return 0;
+    sd_prim *p = sm_fwd_prim(c, rows, cols);
+    if (!p)
+        return -1;
+    void *h[2] = {(void *)x, y};
+    return sd_prim_exec(c, p, h);
+}
+
+/* dx = y * (dy - sum(y * dy)) row-wise; in place (dx == dy) is allowed. */
+static int sm_backward(sd_ctx *c, int64_t rows, int64_t cols, const float *y,
+                       const float *dy, float *dx)
+{
+    if (rows * cols == 0)
+        return 0;
+    sd_prim *p = sm_bwd_prim(c, rows, cols);
+    if (!p)
+        return -1;
+    void *h[3] = {(void *)y, (void *)dy, dx};
+    return sd_prim_exec(c, p, h);
+}
+
+static void softmax_backward(sd_ctx *c, sd_node *n)
+{
+    sd_tensor *x = n->in[0], *y = n->out;
+    float *dx = sd_grad_begin(c, x);
+    if (!dx)
+        return;
+    if (sm_backward(c, n->i[0], n->i[1], y->data, y->grad, dx))
+        return;
+    sd_grad_end(c, x, dx);
+}
+
+sd_tensor *sd_softmax(sd_ctx *c, sd_tensor *x)
+{
+    SD_OP_BEGIN(c, "softmax", x);
+    if (x->ndim < 1)
+        return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                           "softmax: x is a scalar (want at least 1 dim)");
+    const int64_t cols = x->shape[x->ndim - 1];
+    int64_t rows = 1;
+    for (int i = 0; i < x->ndim - 1; i++)
+        rows *= x->shape[i];
+    sd_tensor *y = sd_new(c, x->ndim, x->shape);
+    if (!y)
+        return NULL;
+    if (sm_forward(c, rows, cols, x->data, y->data))
+        return NULL;
+    sd_node *n = sd_record(c, "softmax", softmax_backward, y, 1, &x);
+    if (n) {
+        n->i[0] = rows;
+        n->i[1] = cols;
+    }
+    return y;
+}
+
+/* ---- multi-head attention ----------------------------------------------- */
+/* q (N,T,D), k and v (N,S,D), D = H*Dh. Per (n, h) with the 4-D views
+ *   Q  (N,H,T,Dh) strides (T*D, Dh, D, 1)   (likewise K, V, out over S/T)
+ *   P  (N,H,T,S)  contiguous (saved for backward)
+ * forward:  P = softmax(scale * Q K^T),  out = P V,  scale = 1/sqrt(Dh)
+ * backward: dV = P^T dO,  dP = dO V^T,  dS = softmax_bwd(P, dP),
+ *           dQ = scale * dS K,  dK = scale * dS^T Q                   */
+typedef struct attn_plan {
+    int64_t n, t, s, d, h, dh;
+    float scale;
+    mm_view q, k, v, o, p; /* q/o (N,H,T,Dh), k/v (N,H,S,Dh), p (N,H,T,S) */
+} attn_plan;
+
+static void attn_views(attn_plan *a)
+{
+    const int64_t n = a->n, t = a->t, s = a->s, d = a->d, h = a->h, dh = a->dh;
+    a->q = view4(n, h, t, dh, t * d, dh, d, 1);
+    a->o = a->q;
+    a->k = view4(n, h, s, dh, s * d, dh, d, 1);
+    a->v = a->k;
+    a->p = view4(n, h, t, s, h * t * s, t * s, s, 1);
+    a->scale = (float)(1.0 / sqrt((double)dh));
+}
+
+static void attention_backward(sd_ctx *c, sd_node *n)
+{
+    sd_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2];
+    attn_plan a = {.n = n->i[0], .t = n->i[1], .s = n->i[2], .d = n->i[3],
+                   .h = n->i[4], .dh = n->i[5]};
+    attn_views(&a);
+    const float *P = n->aux[0], *dO = n->out->grad;
+    if (sd_needs_grad(v)) {
+        float *dv = sd_grad_begin(c, v);
+        if (!dv)
+            return;
+        mm_view pt = view_t(a.p, 4);
+        if (mm_run(c, 4, &pt, &a.o, &a.v, 1.0f, P, dO, NULL, dv))
+            return;
+        sd_grad_end(c, v, dv);
+    }
+    if (!sd_needs_grad(q) && !sd_needs_grad(k))
+        return;
+    float *dS = sd_alloc(c, (size_t)(a.n * a.h * a.t * a.s) * sizeof(float));
+    if (!dS)
+        return;
+    mm_view vt = view_t(a.v, 4);
+    if (mm_run(c, 4, &a.o, &vt, &a.p, 1.0f, dO, v->data, NULL, dS) ||
+        sm_backward(c, a.n * a.h * a.t, a.s, P, dS, dS))
+        return;
+    if (sd_needs_grad(q)) {
+        float *dq = sd_grad_begin(c, q);
+        if (!dq)
+            return;
+        if (mm_run(c, 4, &a.p, &a.k, &a.q, a.scale, dS, k->data, NULL, dq))
+            return;
+        sd_grad_end(c, q, dq);
+    }
+    if (sd_needs_grad(k)) {
+        float *dk = sd_grad_begin(c, k);
+        if (!dk)
+            return;
+        mm_view st = view_t(a.p, 4);
+        if (mm_run(c, 4, &st, &a.q, &a.k, a.scale, dS, q->data, NULL, dk))
+            return;
+        sd_grad_end(c, k, dk);
+    }
+}
+
+sd_tensor *sd_attention(sd_ctx *c, sd_tensor *q, sd_tensor *k, sd_tensor *v,
+                        int heads)
+{
+    SD_OP_BEGIN(c, "attention", q, k, v);
+    char s1[64], s2[64], s3[64];
+    if (q->ndim != 3 || k->ndim != 3 || !sd_same_shape(k, v) ||
+        k->shape[0] != q->shape[0] || k->shape[2] != q->shape[2] || heads < 1 ||
+        q->shape[2] % heads != 0)
+        return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                           "attention: q %s, k %s, v %s with %d heads (want q "
+                           "(N,T,D), k and v (N,S,D), D a multiple of heads)",
+                           sd_shape_str(q, s1, sizeof s1), sd_shape_str(k, s2, sizeof s2),
+                           sd_shape_str(v, s3, sizeof s3), heads);
+    attn_plan a = {.n = q->shape[0], .t = q->shape[1], .s = k->shape[1],
+                   .d = q->shape[2], .h = heads, .dh = q->shape[2] / heads};
+    attn_views(&a);
+    sd_tensor *y = sd_new(c, 3, q->shape);
+    if (!y)
+        return NULL;
+    if (y->numel == 0)
+        return y; /* nothing to compute, nothing flows back */
+    float *P = sd_alloc(c, (size_t)(a.n * a.h * a.t * a.s) * sizeof(float));
+    if (!P)
+        return NULL;
+    mm_view kt = view_t(a.k, 4);
+    if (mm_run(c, 4, &a.q, &kt, &a.p, a.scale, q->data, k->data, NULL, P) ||
+        sm_forward(c, a.n * a.h * a.t, a.s, P, P) ||
+        mm_run(c, 4, &a.p, &a.v, &a.o, 1.0f, P, v->data, NULL, y->data))
+        return NULL;
+    sd_tensor *ins[3] = {q, k, v};
+    sd_node *n = sd_record(c, "attention", attention_backward, y, 3, ins);
+    if (n) {
+        n->i[0] = a.n;
+        n->i[1] = a.t;
+        n->i[2] = a.s;
+        n->i[3] = a.d;
+        n->i[4] = a.h;
+        n->i[5] = a.dh;
+        n->aux[0] = P;
+    }
+    return y;
+}

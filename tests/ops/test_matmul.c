@@ -1,0 +1,306 @@
+/* matmul.c ops (linear, batched matmul, softmax, attention): against PyTorch
+ * fixtures (tests/reference/ops_matmul.py), finite differences, shape
+ * errors, and primitive reuse. */
+#include <stdio.h>
+#include <string.h>
+
+#include "gradcheck.h"
+#include "ops/ops.h"
+#include "sdfx.h"
+#include "sdtest.h"
+
+static sdfx *fx;
+
+/* Per-case parameters (the graph functions read what they need). */
+typedef struct params {
+    int ta, tb;
+    float alpha;
+    int heads;
+} params;
+
+static sd_tensor *g_linear(sd_ctx *c, sd_tensor **in, void *ud)
+{
+    (void)ud;
+    return sd_linear(c, in[0], in[1], in[2]);
+}
+static sd_tensor *g_linear_nobias(sd_ctx *c, sd_tensor **in, void *ud)
+{
+    (void)ud;
+    return sd_linear(c, in[0], in[1], NULL);
+}
+static sd_tensor *g_linear_twice(sd_ctx *c, sd_tensor **in, void *ud)
+{
+    (void)ud;
+    return sd_linear(c, sd_linear(c, in[0], in[1], in[2]), in[1], in[2]);
+}
+static sd_tensor *g_matmul(sd_ctx *c, sd_tensor **in, void *ud)
+{
+    const params *p = ud;
+    return sd_matmul(c, in[0], in[1], p->ta, p->tb, p->alpha);
+}
+static sd_tensor *g_softmax(sd_ctx *c, sd_tensor **in, void *ud)
+{
+    (void)ud;
+    return sd_softmax(c, in[0]);
+}
+static sd_tensor *g_attention(sd_ctx *c, sd_tensor **in, void *ud)
+{
+    const params *p = ud;
+    return sd_attention(c, in[0], in[1], in[2], p->heads);
+}
+static sd_tensor *g_attention_self(sd_ctx *c, sd_tensor **in, void *ud)
+{
+    const params *p = ud;
+    return sd_attention(c, in[0], in[0], in[0], p->heads);
+}
+
+static const struct {
+    const char *name;
+    int nin;
+    gc_graph_fn fn;
+    params p;
+    /* Finite differences: inputs are fresh uniform [-1,1) values times
+     * fd_scale, or the fixture's own inputs when fd_fixture is set. */
+    float fd_scale;
+    int fd_fixture;
+} cases[] = {
+    {"linear_2d", 3, g_linear, {0}, 1, 0},
+    {"linear_3d", 3, g_linear, {0}, 1, 0},
+    {"linear_nobias", 2, g_linear_nobias, {0}, 1, 0},
+    {"linear_wide", 3, g_linear, {0}, 1, 0},
+    {"linear_twice", 3, g_linear_twice, {0}, 1, 0},
+    /* mirrors MM in ops_matmul.py */
+    {"matmul_b1_t00", 2, g_matmul, {.ta = 0, .tb = 0, .alpha = 1.0f}, 1, 0},
+    {"matmul_b1_t01", 2, g_matmul, {.ta = 0, .tb = 1, .alpha = 0.5f}, 1, 0},
+    {"matmul_b1_t10", 2, g_matmul, {.ta = 1, .tb = 0, .alpha = 0.5f}, 1, 0},
+    {"matmul_b1_t11", 2, g_matmul, {.ta = 1, .tb = 1, .alpha = 0.5f}, 1, 0},
+    {"matmul_b3_t00", 2, g_matmul, {.ta = 0, .tb = 0, .alpha = -1.25f}, 1, 0},
+    {"matmul_b3_t01", 2, g_matmul, {.ta = 0, .tb = 1, .alpha = -1.25f}, 1, 0},
+    {"matmul_b3_t10", 2, g_matmul, {.ta = 1, .tb = 0, .alpha = -1.25f}, 1, 0},
+    {"matmul_b3_t11", 2, g_matmul, {.ta = 1, .tb = 1, .alpha = -1.25f}, 1, 0},
+    {"softmax_2d", 1, g_softmax, {0}, 3, 0},
+    {"softmax_3d", 1, g_softmax, {0}, 3, 0},
+    {"softmax_big", 1, g_softmax, {0}, 1, 1},
+    /* mirrors ATT in ops_matmul.py; q, k scaled so the softmax is peaked */
+    {"attn_small", 3, g_attention, {.heads = 2}, 2, 0},
+    {"attn_big", 3, g_attention, {.heads = 4}, 2, 0},
+    {"attn_cross", 3, g_attention, {.heads = 2}, 2, 0},
+    {"attn_onehead", 3, g_attention, {.heads = 1}, 2, 0},
+    {"attn_self", 1, g_attention_self, {.heads = 2}, 2, 0},
+};
+
+START_TEST(against_pytorch)
+{
+    char msg[512];
+    ck_assert_ptr_nonnull(fx);
+    params p = cases[_i].p;
+    int rc = gc_fixture(fx, cases[_i].name, cases[_i].nin, cases[_i].fn, &p,
+                        1e-4, 1e-3, msg, sizeof msg);
+    ck_assert_msg(rc == 0, "%s", msg);
+}
+END_TEST
+
+START_TEST(finite_differences)
+{
+    char key[64], msg[512];
+    sd_tensor *in[3] = {0};
+    params p = cases[_i].p;
+    for (int i = 0; i < cases[_i].nin; i++) {
+        snprintf(key, sizeof key, "%s.in%d", cases[_i].name, i);
+        const sdfx_array *a = sdfx_get(fx, key);
+        ck_assert_ptr_nonnull(a);
+        if (cases[_i].fd_fixture) {
+            in[i] = gc_from(a->ndim, a->shape, a->data);
+        } else {
+            in[i] = gc_rand(a->ndim, a->shape, 300 + (uint64_t)i);
+            for (int64_t j = 0; j < in[i]->numel; j++)
+                in[i]->data[j] *= cases[_i].fd_scale;
+        }
+    }
+    /* Defaults h = 1e-2, rtol = 3e-3 (gradcheck.h) hold for every case:
+     * the products are bilinear (no truncation error at all) and the
+     * softmax inputs are O(1)-spaced, so h^2 * L''' stays well below the
+     * tolerance; the float32 noise floor is ~1e-5 relative. */
+    gc_opts o = {.h = 1e-2, .rtol = 3e-3};
+    int rc = gc_check(cases[_i].fn, &p, cases[_i].nin, in, &o, msg, sizeof msg);
+    for (int i = 0; i < cases[_i].nin; i++)
+        gc_free(in[i]);
+    ck_assert_msg(rc == 0, "%s: %s", cases[_i].name, msg);
+}
+END_TEST
+
+/* The message of a failed op names the shapes. */
+static void expect_fail(sd_ctx *c, sd_tensor *r, const char *s1, const char *s2)
+{
+    ck_assert_ptr_null(r);
+    ck_assert_int_eq(sd_ctx_status(c), SIMDIFF_ERR_INVALID_ARG);
+    const char *m = sd_ctx_errmsg(c);
+    ck_assert_msg(strstr(m, s1) && (!s2 || strstr(m, s2)),
+                  "message \"%s\" lacks %s / %s", m, s1, s2 ? s2 : "");
+    sd_ctx_reset(c);
+}
+
+static sd_tensor *zeros(sd_ctx *c, int nd, int64_t a, int64_t b, int64_t d)
+{
+    const int64_t s[3] = {a, b, d};
+    return sd_zeros(c, nd, s);
+}
+
+START_TEST(bad_shapes)
+{
+    sd_ctx *c;
+    ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+    /* linear: I mismatch, bias length, w rank */
+    expect_fail(c, sd_linear(c, zeros(c, 3, 2, 3, 7), zeros(c, 2, 5, 6, 0), NULL),
+                "2x3x7", "5x6");
+    expect_fail(c, sd_linear(c, zeros(c, 2, 3, 7, 0), zeros(c, 2, 5, 7, 0),
+                             zeros(c, 1, 4, 0, 0)),
+                "bias 4", "5x7");
+    expect_fail(c, sd_linear(c, zeros(c, 2, 3, 7, 0), zeros(c, 3, 1, 5, 7), NULL),
+                "1x5x7", NULL);
+    /* matmul: K mismatch (depends on the trans flags), batch, rank */
+    expect_fail(c, sd_matmul(c, zeros(c, 3, 2, 3, 4), zeros(c, 3, 2, 5, 6), 0, 0, 1.0f),
+                "2x3x4", "2x5x6");
+    expect_fail(c, sd_matmul(c, zeros(c, 3, 2, 3, 4), zeros(c, 3, 2, 4, 6), 1, 0, 1.0f),
+                "trans_a 1", "2x4x6");
+    expect_fail(c, sd_matmul(c, zeros(c, 3, 2, 3, 4), zeros(c, 3, 3, 4, 6), 0, 0, 1.0f),
+                "2x3x4", "3x4x6");
+    expect_fail(c, sd_matmul(c, zeros(c, 2, 3, 4, 0), zeros(c, 2, 4, 6, 0), 0, 0, 1.0f),
+                "3x4", "4x6");
+    /* softmax: a scalar */
+    expect_fail(c, sd_softmax(c, sd_zeros(c, 0, NULL)), "scalar", NULL);
+    /* attention: heads not dividing D, heads 0, k/v mismatch, batch */
+    sd_tensor *q = zeros(c, 3, 2, 5, 8);
+    expect_fail(c, sd_attention(c, q, q, q, 3), "2x5x8", "3 heads");
+    q = zeros(c, 3, 2, 5, 8);
+    expect_fail(c, sd_attention(c, q, q, q, 0), "0 heads", NULL);
+    q = zeros(c, 3, 2, 5, 8);
+    expect_fail(c, sd_attention(c, q, zeros(c, 3, 2, 5, 6), q, 2), "k 2x5x6", NULL);
+    q = zeros(c, 3, 2, 5, 8);
+    expect_fail(c, sd_attention(c, q, zeros(c, 3, 1, 5, 8), zeros(c, 3, 1, 5, 8), 2),
+                "k 1x5x8", NULL);
+    /* Sticky: after a failure every op returns NULL until reset. */
+    q = zeros(c, 3, 2, 5, 8);
+    ck_assert_ptr_null(sd_attention(c, q, q, q, 3));
+    ck_assert_ptr_null(sd_softmax(c, q));
+    sd_ctx_reset(c);
+    q = zeros(c, 3, 2, 5, 8);
+    ck_assert_ptr_nonnull(sd_softmax(c, q));
+    sd_ctx_destroy(c);
+}
+END_TEST
+
+/* Empty operands: empty outputs, and an empty contraction gives the bias
+ * (linear) or zeros (matmul), with no call into oneDNN. */
+START_TEST(empty_shapes)
+{
+    sd_ctx *c;
+    ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+    sd_tensor *b = sd_zeros(c, 1, (int64_t[]){3});
+    b->data[0] = 1, b->data[1] = 2, b->data[2] = 3;
+    sd_tensor *y = sd_linear(c, zeros(c, 2, 2, 0, 0), zeros(c, 2, 3, 0, 0), b);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_int_eq(y->numel, 6);
+    ck_assert(y->data[0] == 1 && y->data[4] == 2 && y->data[5] == 3);
+    y = sd_linear(c, zeros(c, 2, 0, 4, 0), zeros(c, 2, 3, 4, 0), b);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_int_eq(y->numel, 0);
+    y = sd_matmul(c, zeros(c, 3, 2, 3, 0), zeros(c, 3, 2, 0, 4), 0, 0, 2.0f);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_int_eq(y->numel, 24);
+    ck_assert(y->data[0] == 0 && y->data[23] == 0);
+    ck_assert_ptr_nonnull(sd_softmax(c, zeros(c, 2, 3, 0, 0)));
+    sd_tensor *q = zeros(c, 3, 2, 0, 8);
+    ck_assert_ptr_nonnull(sd_attention(c, q, q, q, 2));
+    ck_assert_int_eq(sd_ctx_status(c), SIMDIFF_OK);
+    ck_assert_int_eq(sd_ctx_primitives_created(c), 0);
+    sd_ctx_destroy(c);
+}
+END_TEST
+
+/* One step of every op forward and backward; a second identical step must
+ * create no primitive. */
+static void one_step(sd_ctx *c, sd_tensor **p)
+{
+    sd_tensor *h = sd_linear(c, p[0], p[1], p[2]);               /* (2,5,8) */
+    sd_tensor *a = sd_attention(c, h, h, h, 2);                   /* (2,5,8) */
+    sd_tensor *m = sd_matmul(c, a, h, 0, 1, 0.5f);                /* (2,5,5) */
+    sd_tensor *m2 = sd_matmul(c, m, a, 1, 0, 1.0f);               /* (2,5,8) */
+    sd_tensor *s = sd_softmax(c, m2);
+    sd_tensor *l = sd_sum(c, s);
+    ck_assert_int_eq(sd_backward(c, l), SIMDIFF_OK);
+}
+
+START_TEST(primitive_reuse)
+{
+    sd_ctx *c;
+    ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+    sd_tensor *p[3] = {gc_rand(3, (int64_t[]){2, 5, 6}, 1),
+                       gc_rand(2, (int64_t[]){8, 6}, 2), gc_rand(1, (int64_t[]){8}, 3)};
+    sd_ctx_set_grad(c, 1);
+    one_step(c, p);
+    int64_t n1 = sd_ctx_primitives_created(c);
+    /* linear fwd, dx, dw; attention qk, softmax, pv, dv, dp, softmax bwd,
+     * dq, dk; matmuls 2 x (fwd, da, db); softmax on (10,8) fwd + bwd */
+    ck_assert_int_ge(n1, 16);
+    for (int step = 0; step < 3; step++) {
+        sd_ctx_reset(c);
+        for (int i = 0; i < 3; i++)
+            sd_param_zero_grad(p[i]);
+        one_step(c, p);
+        ck_assert_int_eq(sd_ctx_primitives_created(c), n1);
+    }
+    /* Forward only (no grad) reuses the same forward primitives. */
+    sd_ctx_reset(c);
+    sd_ctx_set_grad(c, 0);
+    sd_tensor *h = sd_linear(c, p[0], p[1], p[2]);
+    ck_assert_ptr_nonnull(sd_softmax(c, sd_attention(c, h, h, h, 2)));
+    ck_assert_int_eq(sd_ctx_primitives_created(c), n1);
+    for (int i = 0; i < 3; i++)
+        gc_free(p[i]);
+    sd_ctx_destroy(c);
+}
+END_TEST
+
+/* Matrix products count 2*M*N*K flops each on the ctx (softmax: none). */
+START_TEST(flop_count)
+{
+    sd_ctx *c;
+    ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+    sd_tensor *x = gc_rand(3, (int64_t[]){2, 3, 7}, 1), *w = gc_rand(2, (int64_t[]){5, 7}, 2);
+    sd_ctx_set_grad(c, 1);
+    double f0 = sd_ctx_flops(c);
+    sd_tensor *y = sd_linear(c, x, w, NULL);
+    ck_assert_ptr_nonnull(y);
+    ck_assert(sd_ctx_flops(c) - f0 == 2.0 * 6 * 7 * 5);
+    ck_assert_int_eq(sd_backward(c, sd_sum(c, y)), SIMDIFF_OK); /* dx and dw */
+    ck_assert(sd_ctx_flops(c) - f0 == 3 * 2.0 * 6 * 7 * 5);
+    f0 = sd_ctx_flops(c);
+    sd_ctx_set_grad(c, 0);
+    ck_assert_ptr_nonnull(sd_attention(c, x, x, x, 1)); /* 2 products of 2*N*T*T*D */
+    ck_assert(sd_ctx_flops(c) - f0 == 2 * 2.0 * 2 * 3 * 3 * 7);
+    gc_free(x);
+    gc_free(w);
+    sd_ctx_destroy(c);
+}
+END_TEST
+
+static void setup(void) { fx = sdfx_load("ops/matmul.sdfx"); }
+static void teardown(void) { sdfx_free(fx); }
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("ops-matmul");
+    TCase *tc = tcase_create("matmul");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_loop_test(tc, against_pytorch, 0, (int)SD_ARRAY_LEN(cases));
+    tcase_add_loop_test(tc, finite_differences, 0, (int)SD_ARRAY_LEN(cases));
+    tcase_add_test(tc, bad_shapes);
+    tcase_add_test(tc, empty_shapes);
+    tcase_add_test(tc, primitive_reuse);
+    tcase_add_test(tc, flop_count);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+SDTEST_MAIN(suite)
