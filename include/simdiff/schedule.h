@@ -140,7 +140,8 @@ SIMDIFF_API simdiff_status simdiff_schedule_alpha_sigma(
 /* The inverse of λ(t): t[i] with λ(t[i]) = logsnr[i]. Values above λ(0)
  * (including +inf) give t = 0, values below λ(1) (including −inf) give
  * t = 1; NaN is an error. Closed form for cosine and shifted schedules; a
- * safeguarded Newton iteration (|Δt| <= 1e-13) for interpolated ones.
+ * safeguarded (bracketed) Newton iteration to |Δt| <= 1e-15 for
+ * interpolated ones.
  * simdiff_schedule_t_from_logsnr(simdiff_schedule_logsnr(t)) = t to 1e-9
  * or better for every t in [0, 1]. logsnr and t may be the same array. */
 SIMDIFF_API simdiff_status simdiff_schedule_t_from_logsnr(
