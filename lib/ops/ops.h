@@ -94,22 +94,25 @@ sd_tensor *sd_mse(sd_ctx *c, sd_tensor *a, sd_tensor *b);
 
 /* ---- shape ------------------------------------------------------------- */
 /* Same data, new shape (numel must match; one dim may be -1). A view: the
- * output shares x's data. */
+ * output shares x's data (not its gradient buffer). */
 sd_tensor *sd_reshape(sd_ctx *c, sd_tensor *x, int ndim, const int64_t *shape);
-/* x.permute(perm) made contiguous. */
+/* x.permute(perm) made contiguous; perm has x->ndim entries. */
 sd_tensor *sd_permute(sd_ctx *c, sd_tensor *x, const int *perm);
-/* torch.cat([a, b], dim=axis) */
+/* torch.cat([a, b], dim=axis); axis may be negative (as in PyTorch). */
 sd_tensor *sd_concat(sd_ctx *c, sd_tensor *a, sd_tensor *b, int axis);
-/* x.narrow(axis, start, len) made contiguous. */
+/* x.narrow(axis, start, len) made contiguous; axis may be negative,
+ * 0 <= start <= start + len <= x->shape[axis]. */
 sd_tensor *sd_slice(sd_ctx *c, sd_tensor *x, int axis, int64_t start,
                     int64_t len);
 /* 2x2 average pooling, stride 2 (N,C,H,W) -> (N,C,H/2,W/2). F.avg_pool2d(x,2) */
 sd_tensor *sd_avg_pool2(sd_ctx *c, sd_tensor *x);
-/* s x s average pooling, stride s.  F.avg_pool2d(x, s) */
+/* s x s average pooling, stride s.  F.avg_pool2d(x, s): H, W need not be
+ * multiples of s (trailing rows/columns are dropped), but must be >= s. */
 sd_tensor *sd_avg_pool(sd_ctx *c, sd_tensor *x, int s);
 /* nearest x2 upsampling.  F.interpolate(x, scale_factor=2, mode='nearest') */
 sd_tensor *sd_upsample2(sd_ctx *c, sd_tensor *x);
-/* (N,C,H,W) -> (N,C*b*b,H/b,W/b).  F.pixel_unshuffle(x, b) */
+/* (N,C,H,W) -> (N,C*b*b,H/b,W/b), channel c*b*b + i*b + j at (h, w) is
+ * x[c, h*b + i, w*b + j].  F.pixel_unshuffle(x, b) */
 sd_tensor *sd_space_to_depth(sd_ctx *c, sd_tensor *x, int b);
 /* (N,C*b*b,H,W) -> (N,C,H*b,W*b).  F.pixel_shuffle(x, b) */
 sd_tensor *sd_depth_to_space(sd_ctx *c, sd_tensor *x, int b);
@@ -124,7 +127,9 @@ sd_tensor *sd_idwt53(sd_ctx *c, sd_tensor *y, int levels);
 /* Inverted dropout with probability p when the ctx is in training mode
  * (identity otherwise). The mask comes from the ctx rng stream. */
 sd_tensor *sd_dropout(sd_ctx *c, sd_tensor *x, float p);
-/* table (V,D), ids: n ints in [0,V) -> (n,D).  F.embedding */
+/* table (V,D), ids: n ints in [0,V) -> (n,D).  F.embedding. An id out of
+ * range is SIMDIFF_ERR_INVALID_ARG. ids are copied (the caller's array need
+ * not outlive the call). */
 sd_tensor *sd_embedding(sd_ctx *c, sd_tensor *table, int n, const int *ids);
 
 #endif
