@@ -119,7 +119,9 @@ sd_tensor *sd_depth_to_space(sd_ctx *c, sd_tensor *x, int b);
 
 /* ---- wavelet ----------------------------------------------------------- */
 /* 5/3 (LeGall) DWT over `levels` levels: (N,C,H,W) -> (N,C*4^L,H/2^L,W/2^L).
- * Layout and boundary handling: docs/architecture.md. */
+ * Layout and boundary handling: docs/architecture.md ("DWT stem") and the
+ * top of dwt.c. L >= 1; H and W multiples of 2^L. idwt53 is its exact
+ * inverse (N,C*4^L,h,w) -> (N,C,h*2^L,w*2^L). */
 sd_tensor *sd_dwt53(sd_ctx *c, sd_tensor *x, int levels);
 sd_tensor *sd_idwt53(sd_ctx *c, sd_tensor *y, int levels);
 
