@@ -61,17 +61,20 @@ sd_tensor *sd_attention(sd_ctx *c, sd_tensor *q, sd_tensor *k, sd_tensor *v,
 
 /* ---- normalization ----------------------------------------------------- */
 /* x (N,C,...) -> normalized over (C/G, ...) per (n, g); gamma, beta (C) or
- * NULL.  F.group_norm(x, groups, gamma, beta, eps) */
+ * NULL (each on its own). groups must divide C; eps >= 0, inside the sqrt:
+ * (x - mean) / sqrt(var + eps), var biased (as PyTorch and oneDNN).
+ * F.group_norm(x, groups, gamma, beta, eps) */
 sd_tensor *sd_group_norm(sd_ctx *c, sd_tensor *x, int groups, sd_tensor *gamma,
                          sd_tensor *beta, float eps);
-/* x (..., D) normalized over the last dim; gamma, beta (D) or NULL.
- * F.layer_norm(x, (D,), gamma, beta, eps) */
+/* x (..., D) normalized over the last dim; gamma, beta (D) or NULL (each on
+ * its own); eps as in group norm.  F.layer_norm(x, (D,), gamma, beta, eps) */
 sd_tensor *sd_layer_norm(sd_ctx *c, sd_tensor *x, sd_tensor *gamma,
                          sd_tensor *beta, float eps);
 /* Per-sample adaptive scale/shift from a conditioning vector:
  * out = x * (1 + scale) + shift, scale/shift (N,C) broadcast over the other
  * dims; axis = 1 for (N,C,H,W), axis = 2 for tokens (N,T,C). shift may be
- * NULL. */
+ * NULL. In general axis is the channel axis, 1..ndim-1, C = x->shape[axis]
+ * (axis = ndim-1: channels last). */
 sd_tensor *sd_modulate(sd_ctx *c, sd_tensor *x, sd_tensor *scale,
                        sd_tensor *shift, int axis);
 /* softmax over the last dim.  F.softmax(x, -1) */
