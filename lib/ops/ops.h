@@ -129,8 +129,11 @@ sd_tensor *sd_dwt53(sd_ctx *c, sd_tensor *x, int levels);
 sd_tensor *sd_idwt53(sd_ctx *c, sd_tensor *y, int levels);
 
 /* ---- randomness and lookup --------------------------------------------- */
-/* Inverted dropout with probability p when the ctx is in training mode
- * (identity otherwise). The mask comes from the ctx rng stream. */
+/* Inverted dropout with probability p in [0, 1) when the ctx is in training
+ * mode: kept elements are scaled by 1/(1-p). Otherwise, or when p == 0, it
+ * returns x itself (no copy, no tape node, no rng stream). The mask comes
+ * from the ctx rng stream (sd_ctx_next_rng_stream), element index as the
+ * counter: independent of threads, reproducible by sd_ctx_set_rng. */
 sd_tensor *sd_dropout(sd_ctx *c, sd_tensor *x, float p);
 /* table (V,D), ids: n ints in [0,V) -> (n,D).  F.embedding. An id out of
  * range is SIMDIFF_ERR_INVALID_ARG. ids are copied (the caller's array need
