@@ -6,11 +6,13 @@
  * mirrored by a folder under lib/:
  *   core.h       versions, status codes, errors, threads, runtime info
  *   schedule.h   noise schedules (cosine, shifted, interpolated), v/eps/x helpers
+ *   io.h         PNG/NPY writers, IDX/NPY datasets (batches, shuffling, flips)
  */
 #ifndef SIMDIFF_SIMDIFF_H
 #define SIMDIFF_SIMDIFF_H
 
 #include "simdiff/core.h"
 #include "simdiff/schedule.h"
+#include "simdiff/io.h"
 
 #endif /* SIMDIFF_SIMDIFF_H */

@@ -18,6 +18,10 @@
 
 #include "core/internal.h"
 
+/* Fail with status s and the message "<prefix>: <the thread's last message>"
+ * (sd_fail() cannot take simdiff_last_error() as an argument: same buffer). */
+simdiff_status sd_fail_prefix(sd_err *h, simdiff_status s, const char *prefix);
+
 /* ======================================================================
  * Atomic file writer.
  *
@@ -146,8 +150,8 @@ float sd_bf16_to_f32(uint16_t h);
 /* ======================================================================
  * Strict JSON (RFC 8259) into a small tree.
  *
- * Rejects: anything but whitespace after the root value, nesting deeper
- * than max_depth, duplicate keys in an object, raw control characters and
+ * Rejects: anything but whitespace after the root value, arrays/objects
+ * nested deeper than max_depth (the root container is depth 1), duplicate keys in an object, raw control characters and
  * invalid UTF-8 in strings, bad escapes, lone surrogates, "\u0000" (strings
  * must be C strings), leading zeros, integers outside int64, and more than
  * SD_JSON_MAX_NODES values. Numbers with a fraction or exponent parse as
