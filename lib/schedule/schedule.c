@@ -280,8 +280,8 @@ SIMDIFF_API simdiff_status simdiff_schedule_create_interpolated(
         return st;
     /* dλ/dt = −4Δ/sin(2u) + (s1 − s0) <= −4Δ + (s1 − s0), with equality at
      * u = π/4 (inside [a, π/2 − b] for the [−15, 15] clipping). */
-    double slope_max = -4.0 * s->width + (s->s1 - s->s0);
-    if (!(slope_max < 0.0)) {
+    const double width = s->width, blend = s->s1 - s->s0;
+    if (!(-4.0 * width + blend < 0.0)) {
         simdiff_schedule_destroy(s);
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
                        "%s: (%d, %d, %d) is not strictly decreasing in t: "
@@ -289,9 +289,8 @@ SIMDIFF_API simdiff_status simdiff_schedule_create_interpolated(
                        "(the blend adds 2*log(%d/%d) = %.4f to the slope, the "
                        "cosine's is at most %.4f)",
                        fn, image_d, noise_d_at_t0, noise_d_at_t1,
-                       (double)noise_d_at_t1 / noise_d_at_t0,
-                       exp(2.0 * s->width), noise_d_at_t1, noise_d_at_t0,
-                       s->s1 - s->s0, -4.0 * s->width);
+                       (double)noise_d_at_t1 / noise_d_at_t0, exp(2.0 * width),
+                       noise_d_at_t1, noise_d_at_t0, blend, -4.0 * width);
     }
     *out = s;
     return SIMDIFF_OK;
