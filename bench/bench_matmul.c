@@ -1,0 +1,183 @@
+/* Throughput of sd_linear and sd_attention (lib/ops/matmul.c), forward and
+ * backward, on the transformer shapes of a U-ViT at 16x16 / 8x8 tokens:
+ *   linear 256 -> 1024 at batch 64 x {64, 256} tokens (M = 4096, 16384)
+ *   attention D = 256, 4 heads, batch 64, T = {64, 256} tokens
+ *
+ * Not built by meson (there is no bench/ subdir). Build by hand against an
+ * internal library build:
+ *   meson setup build-mm && ninja -C build-mm
+ *   cc -O2 -std=c11 -fopenmp -D_GNU_SOURCE -Ilib -Iinclude bench/bench_matmul.c \
+ *      build-mm/lib/libsimdiff-internal.a -ldnnl -lz -lm -o build-mm/bench-matmul
+ *   OMP_NUM_THREADS=2 build-mm/bench-matmul [reps]
+ * PyTorch on the same shapes: OMP_NUM_THREADS=2 /usr/bin/python3
+ * bench/bench_matmul_torch.py [reps] (F.linear; attention as the explicit
+ * formula softmax(q k^T / sqrt(Dh)) v per head). Run the two alternately
+ * (e.g. 5 rounds of C then torch) and take medians over rounds, since the
+ * machine is shared.
+ *
+ * Prints one line per (case, pass): median ms over reps and GFLOP/s.
+ * Flops count the matrix products only: linear fwd 2*M*I*O, bwd 4*M*I*O
+ * (dx and dw; the bias column sum is included in the time); attention fwd
+ * 4*N*T*T*D, bwd 8*N*T*T*D (softmax included in the time). Backward times
+ * exclude the seeding of dL/dy by sd_backward_seed (a serial pass over y,
+ * timed separately on a tensor with no tape and subtracted).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ops/ops.h"
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *t, int n)
+{
+    qsort(t, (size_t)n, sizeof *t, cmp);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+/* A parameter-like tensor (persistent data and grad) of small values. */
+static sd_tensor *param(int nd, const int64_t *shape, float scale)
+{
+    sd_tensor *t = calloc(1, sizeof *t);
+    sd_tensor_init(t, nd, shape, NULL);
+    t->data = aligned_alloc(64, ((size_t)t->numel * 4 + 63) / 64 * 64);
+    t->grad = aligned_alloc(64, ((size_t)t->numel * 4 + 63) / 64 * 64);
+    uint32_t s = 12345u;
+    for (int64_t i = 0; i < t->numel; i++) {
+        s = s * 1664525u + 1013904223u;
+        t->data[i] = scale * ((float)(s >> 8) / 16777216.0f - 0.5f);
+    }
+    sd_param_init(t, "bench", nd, shape, t->data, t->grad);
+    return t;
+}
+
+static void param_free(sd_tensor *t)
+{
+    free(t->data);
+    free(t->grad);
+    free(t);
+}
+
+enum { LINEAR, ATTENTION };
+
+typedef struct bcase {
+    int kind;
+    const char *name;
+    int64_t n, t, d, o; /* linear: M = n*t rows, I = d, O = o; attn: heads = o */
+} bcase;
+
+static sd_tensor *run_fwd(sd_ctx *c, const bcase *b, sd_tensor **p)
+{
+    if (b->kind == LINEAR)
+        return sd_linear(c, p[0], p[1], p[2]);
+    return sd_attention(c, p[0], p[1], p[2], (int)b->o);
+}
+
+static void bench(sd_ctx *c, const bcase *b, int reps)
+{
+    sd_tensor *p[3];
+    double ffl, bfl;
+    if (b->kind == LINEAR) {
+        p[0] = param(2, (int64_t[]){b->n * b->t, b->d}, 2.0f);
+        p[1] = param(2, (int64_t[]){b->o, b->d}, 0.1f);
+        p[2] = param(1, (int64_t[]){b->o}, 0.1f);
+        ffl = 2.0 * (double)(b->n * b->t) * (double)b->d * (double)b->o;
+        bfl = 2 * ffl;
+    } else {
+        for (int i = 0; i < 3; i++)
+            p[i] = param(3, (int64_t[]){b->n, b->t, b->d}, 2.0f);
+        ffl = 4.0 * (double)b->n * (double)(b->t * b->t) * (double)b->d;
+        bfl = 2 * ffl;
+    }
+    double *tf = calloc((size_t)reps, sizeof *tf), *tb = calloc((size_t)reps, sizeof *tb),
+           *ts = calloc((size_t)reps, sizeof *ts);
+    float *dy = NULL;
+    for (int r = -1; r < reps; r++) { /* r = -1: warm-up (primitives, arena) */
+        /* forward, no tape */
+        sd_ctx_reset(c);
+        sd_ctx_set_grad(c, 0);
+        double t0 = now();
+        sd_tensor *y = run_fwd(c, b, p);
+        double t1 = now();
+        if (!y) {
+            fprintf(stderr, "%s: %s\n", b->name, sd_ctx_errmsg(c));
+            exit(1);
+        }
+        if (!dy) {
+            dy = malloc((size_t)y->numel * sizeof *dy);
+            for (int64_t i = 0; i < y->numel; i++)
+                dy[i] = (float)((i * 7919) % 1000) * 1e-3f - 0.5f;
+        }
+        /* the cost of seeding dL/dy alone (y dies with the reset) */
+        int64_t shape[SD_MAX_DIMS];
+        int nd = y->ndim;
+        memcpy(shape, y->shape, sizeof shape);
+        sd_ctx_reset(c);
+        sd_tensor *z = sd_new(c, nd, shape);
+        z->flags |= SD_TF_REQUIRES_GRAD;
+        double t2 = now();
+        sd_backward_seed(c, z, dy);
+        double t3 = now();
+        /* forward with tape, then the timed backward */
+        sd_ctx_reset(c);
+        sd_ctx_set_grad(c, 1);
+        for (int i = 0; i < 3; i++)
+            sd_param_zero_grad(p[i]);
+        y = run_fwd(c, b, p);
+        double t4 = now();
+        if (sd_backward_seed(c, y, dy) != SIMDIFF_OK) {
+            fprintf(stderr, "%s: %s\n", b->name, sd_ctx_errmsg(c));
+            exit(1);
+        }
+        double t5 = now();
+        if (r >= 0) {
+            tf[r] = t1 - t0;
+            ts[r] = t3 - t2;
+            tb[r] = t5 - t4;
+        }
+    }
+    double mf = median(tf, reps), ms = median(ts, reps), mb = median(tb, reps) - ms;
+    printf("simdiff %-22s fwd %8.2f ms %7.1f GFLOP/s\n", b->name, mf * 1e3, ffl / mf * 1e-9);
+    printf("simdiff %-22s bwd %8.2f ms %7.1f GFLOP/s   (seed %.2f ms subtracted)\n",
+           b->name, mb * 1e3, bfl / mb * 1e-9, ms * 1e3);
+    fflush(stdout);
+    free(tf);
+    free(tb);
+    free(ts);
+    free(dy);
+    for (int i = 0; i < 3; i++)
+        param_free(p[i]);
+}
+
+int main(int argc, char **argv)
+{
+    int reps = argc > 1 ? atoi(argv[1]) : 5;
+    if (reps < 1)
+        reps = 1;
+    static const bcase cases[] = {
+        {LINEAR, "linear_256x1024_M4096", 64, 64, 256, 1024},
+        {LINEAR, "linear_256x1024_M16384", 64, 256, 256, 1024},
+        {ATTENTION, "attn_T64_D256_h4_N64", 64, 64, 256, 4},
+        {ATTENTION, "attn_T256_D256_h4_N64", 64, 256, 256, 4},
+    };
+    sd_ctx *c;
+    if (sd_ctx_create(&c) != SIMDIFF_OK)
+        return 1;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        bench(c, &cases[i], reps);
+    sd_ctx_destroy(c);
+    return 0;
+}
