@@ -1,0 +1,94 @@
+/* dataset-grid: open an image dataset and write a PNG grid of a shuffled,
+ * padded, randomly flipped batch — what a training step would see.
+ *
+ *   dataset-grid OUT.png [IMAGES [LABELS]] [-n N] [-pad P] [-seed S]
+ *
+ * IMAGES/LABELS: IDX files (raw or .gz) or .npy files (by extension);
+ * default: Fashion-MNIST's training set. Prints the sizes and the labels
+ * of the batch. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <simdiff/simdiff.h>
+
+#define FMNIST "/usr/share/datasets/fashion-mnist/"
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *out = NULL, *images = NULL, *labels = NULL;
+    int n = 64, pad = 32;
+    unsigned long long seed = 1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-n") && i + 1 < argc)
+            n = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-pad") && i + 1 < argc)
+            pad = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-seed") && i + 1 < argc)
+            seed = strtoull(argv[++i], NULL, 10);
+        else if (!out)
+            out = argv[i];
+        else if (!images)
+            images = argv[i];
+        else if (!labels)
+            labels = argv[i];
+    }
+    if (!out || n < 1) {
+        fprintf(stderr, "usage: %s OUT.png [IMAGES [LABELS]] [-n N] [-pad P] "
+                        "[-seed S]\n", argv[0]);
+        return 2;
+    }
+    if (!images) {
+        images = FMNIST "train-images-idx3-ubyte.gz";
+        labels = FMNIST "train-labels-idx1-ubyte.gz";
+    }
+    simdiff_dataset *ds;
+    simdiff_status s = ends_with(images, ".npy") || ends_with(images, ".npy.gz")
+                           ? simdiff_dataset_open_npy(&ds, images, labels,
+                                                      SIMDIFF_LAYOUT_AUTO,
+                                                      SIMDIFF_FLOAT_RANGE_01)
+                           : simdiff_dataset_open_idx(&ds, images, labels);
+    if (s) {
+        fprintf(stderr, "%s\n", simdiff_last_error());
+        return 1;
+    }
+    int64_t count = simdiff_dataset_count(ds);
+    int c = simdiff_dataset_channels(ds), h = simdiff_dataset_height(ds),
+        w = simdiff_dataset_width(ds);
+    printf("%lld images, %d x %d x %d, %d classes\n", (long long)count, c, h, w,
+           simdiff_dataset_num_classes(ds));
+    if (n > count)
+        n = (int)count;
+    int side = pad ? pad : (h > w ? h : w);
+    int64_t *perm = malloc((size_t)count * sizeof *perm);
+    float *x = malloc((size_t)n * (size_t)c * (size_t)side * (size_t)side * sizeof *x);
+    int *lab = malloc((size_t)n * sizeof *lab);
+    uint8_t *flip = malloc((size_t)n);
+    if (!perm || !x || !lab || !flip) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
+    if ((s = simdiff_dataset_shuffle(ds, seed, 0, perm)) ||
+        (s = simdiff_dataset_flip_mask(seed, 0, n, perm, flip)) ||
+        (s = simdiff_dataset_get_batch(ds, n, perm, pad, flip, x, lab)) ||
+        (s = simdiff_write_png(out, n, c, pad ? pad : h, pad ? pad : w, x, 0))) {
+        fprintf(stderr, "%s\n", simdiff_last_error());
+        return 1;
+    }
+    printf("labels:");
+    for (int i = 0; i < n; i++)
+        printf(" %d", lab[i]);
+    printf("\nwrote %s\n", out);
+    free(perm);
+    free(x);
+    free(lab);
+    free(flip);
+    simdiff_dataset_destroy(ds);
+    return 0;
+}
