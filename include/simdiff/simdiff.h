@@ -7,6 +7,8 @@
  *   core.h       versions, status codes, errors, threads, runtime info
  *   schedule.h   noise schedules (cosine, shifted, interpolated), v/eps/x helpers
  *   io.h         PNG/NPY writers, IDX/NPY datasets (batches, shuffling, flips)
+ *   model.h      U-Net / U-ViT models: config, create, load/save, forward
+ *   train.h      AdamW + EMA optimizer, the training step, checkpoints
  */
 #ifndef SIMDIFF_SIMDIFF_H
 #define SIMDIFF_SIMDIFF_H
@@ -14,5 +16,7 @@
 #include "simdiff/core.h"
 #include "simdiff/schedule.h"
 #include "simdiff/io.h"
+#include "simdiff/model.h"
+#include "simdiff/train.h"
 
 #endif /* SIMDIFF_SIMDIFF_H */

@@ -1,6 +1,5 @@
 #include "sdtest.h"
 
-#define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +10,11 @@
 #endif
 
 static char tmpdir[256];
+static pid_t tmpdir_owner; /* Check forks per test: only the creator removes it */
 
 static void remove_tmpdir(void)
 {
-    if (tmpdir[0]) {
+    if (tmpdir[0] && getpid() == tmpdir_owner) {
         char cmd[300];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
         if (system(cmd) != 0) { /* best effort */
@@ -31,6 +31,7 @@ const char *sdtest_tmpdir(void)
             tmpdir[0] = 0;
             return "/tmp";
         }
+        tmpdir_owner = getpid();
         atexit(remove_tmpdir);
     }
     return tmpdir;

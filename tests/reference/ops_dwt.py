@@ -102,7 +102,6 @@ for _L in (1, 2, 3):
     assert torch.allclose(idwt(dwt(_x, _L), _L), _x, atol=1e-12)
     assert dwt(_x, _L).shape == (2, 3 * 4 ** _L, 16 >> _L, 8 >> _L)
 
-torch.manual_seed(0)
 out = {}
 
 
@@ -117,13 +116,15 @@ def case(name, fn, shape):
     out[f"{name}.R"] = R
 
 
-case("dwt_l1", lambda x: dwt(x, 1), (2, 3, 8, 8))
-case("dwt_l2", lambda x: dwt(x, 2), (1, 2, 8, 16))
-case("dwt_l3", lambda x: dwt(x, 3), (2, 1, 16, 8))
-case("dwt_l2_b1", lambda x: dwt(x, 2), (1, 3, 4, 4))
-case("idwt_l1", lambda y: idwt(y, 1), (2, 12, 4, 4))
-case("idwt_l2", lambda y: idwt(y, 2), (1, 32, 2, 4))
-case("idwt_l3", lambda y: idwt(y, 3), (1, 64, 1, 2))
+if __name__ == "__main__":
+    torch.manual_seed(0)
+    case("dwt_l1", lambda x: dwt(x, 1), (2, 3, 8, 8))
+    case("dwt_l2", lambda x: dwt(x, 2), (1, 2, 8, 16))
+    case("dwt_l3", lambda x: dwt(x, 3), (2, 1, 16, 8))
+    case("dwt_l2_b1", lambda x: dwt(x, 2), (1, 3, 4, 4))
+    case("idwt_l1", lambda y: idwt(y, 1), (2, 12, 4, 4))
+    case("idwt_l2", lambda y: idwt(y, 2), (1, 32, 2, 4))
+    case("idwt_l3", lambda y: idwt(y, 3), (1, 64, 1, 2))
 
-here = os.path.dirname(os.path.abspath(__file__))
-sdfx.write(os.path.join(here, "..", "fixtures", "ops", "dwt.sdfx"), out)
+    here = os.path.dirname(os.path.abspath(__file__))
+    sdfx.write(os.path.join(here, "..", "fixtures", "ops", "dwt.sdfx"), out)

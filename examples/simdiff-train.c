@@ -1,0 +1,376 @@
+/*
+ * simdiff-train: train a class-conditional diffusion model on Fashion-MNIST
+ * (default) or an NPY file, with periodic checkpoints, resume, and Ctrl-C
+ * handling (finish the step, save a checkpoint, exit cleanly).
+ *
+ *   simdiff-train                         # the default Fashion-MNIST U-ViT run
+ *   simdiff-train --minutes 90 --out runs/a
+ *   simdiff-train --resume runs/a/checkpoint.sdc
+ *   simdiff-train --help
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <simdiff/simdiff.h>
+
+static volatile sig_atomic_t g_stop;
+static void on_sigint(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+typedef struct opts {
+    const char *data_dir, *npy, *npy_labels, *out, *resume, *arch;
+    long long steps;
+    double minutes;
+    int batch, threads, pad, flip;
+    double lr, label_dropout, ema;
+    uint64_t seed;
+    int ckpt_every, log_every;
+    int width, depth, heads, channels, stem, stem_param, levels, blocks, emb;
+    double dropout_res, dropout_tf;
+    int warmup;
+    int cosine;
+} opts;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: simdiff-train [options]\n"
+            "data:\n"
+            "  --data-dir DIR      Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist)\n"
+            "  --npy FILE          train on an NPY image file instead (uint8 or float32)\n"
+            "  --npy-labels FILE   its labels (NPY, optional)\n"
+            "  --pad N             pad images to NxN (default 32; 0 = none)\n"
+            "  --no-flip           no random horizontal flips\n"
+            "run:\n"
+            "  --out DIR           output directory (default runs/fmnist)\n"
+            "  --steps N           stop after N steps (default 200000)\n"
+            "  --minutes M         stop after M minutes of training (default: no limit)\n"
+            "  --resume FILE       continue from a checkpoint (bit-exact)\n"
+            "  --batch N           batch size (default 64)\n"
+            "  --threads N         compute threads (default: all cores)\n"
+            "  --seed N            seed of everything (default 0)\n"
+            "  --ckpt-every N      checkpoint every N steps (default 1000)\n"
+            "  --log-every N       print/log every N steps (default 50)\n"
+            "optimizer:\n"
+            "  --lr X              peak learning rate (default 5e-4)\n"
+            "  --warmup N          warmup steps (default 500)\n"
+            "  --cosine            cosine decay to 0.1*lr at --steps\n"
+            "  --ema X             EMA decay (default 0.999)\n"
+            "  --label-dropout P   classifier-free guidance label dropout (default 0.1)\n"
+            "model (new runs):\n"
+            "  --arch uvit|unet    (default uvit)\n"
+            "  --stem none|patch|dwt, --stem-param N   (default dwt 1)\n"
+            "  --channels N        conv channels of every level (default 64)\n"
+            "  --levels N          conv levels (default 1)\n"
+            "  --blocks N          ResBlocks per level (default 1)\n"
+            "  --width N, --depth N, --heads N   transformer (default 256, 6, 4)\n"
+            "  --emb N             embedding width (default 256)\n"
+            "  --dropout-res P, --dropout-tf P  (default 0.1, 0.1)\n");
+}
+
+static int parse(int argc, char **argv, opts *o)
+{
+    *o = (opts){.data_dir = "/usr/share/datasets/fashion-mnist", .out = "runs/fmnist",
+                .arch = "uvit", .steps = 200000, .minutes = 0, .batch = 64, .pad = 32,
+                .flip = 1, .lr = 5e-4, .label_dropout = 0.1, .ema = 0.999,
+                .ckpt_every = 1000, .log_every = 50, .width = 256, .depth = 6,
+                .heads = 4, .channels = 64, .stem = 2, .stem_param = 1, .levels = 1,
+                .blocks = 1, .emb = 256, .dropout_res = 0.1, .dropout_tf = 0.1,
+                .warmup = 500};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define ARG(name) (!strcmp(a, name) && (v || (fprintf(stderr, "%s needs a value\n", name), 0)) && ++i)
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            exit(0);
+        } else if (!strcmp(a, "--no-flip")) o->flip = 0;
+        else if (!strcmp(a, "--cosine")) o->cosine = 1;
+        else if (ARG("--data-dir")) o->data_dir = v;
+        else if (ARG("--npy")) o->npy = v;
+        else if (ARG("--npy-labels")) o->npy_labels = v;
+        else if (ARG("--pad")) o->pad = atoi(v);
+        else if (ARG("--out")) o->out = v;
+        else if (ARG("--steps")) o->steps = atoll(v);
+        else if (ARG("--minutes")) o->minutes = atof(v);
+        else if (ARG("--resume")) o->resume = v;
+        else if (ARG("--batch")) o->batch = atoi(v);
+        else if (ARG("--threads")) o->threads = atoi(v);
+        else if (ARG("--seed")) o->seed = strtoull(v, NULL, 10);
+        else if (ARG("--ckpt-every")) o->ckpt_every = atoi(v);
+        else if (ARG("--log-every")) o->log_every = atoi(v);
+        else if (ARG("--lr")) o->lr = atof(v);
+        else if (ARG("--warmup")) o->warmup = atoi(v);
+        else if (ARG("--ema")) o->ema = atof(v);
+        else if (ARG("--label-dropout")) o->label_dropout = atof(v);
+        else if (ARG("--arch")) o->arch = v;
+        else if (ARG("--stem")) o->stem = !strcmp(v, "patch") ? 1 : !strcmp(v, "dwt") ? 2 : !strcmp(v, "none") ? 0 : -1;
+        else if (ARG("--stem-param")) o->stem_param = atoi(v);
+        else if (ARG("--channels")) o->channels = atoi(v);
+        else if (ARG("--levels")) o->levels = atoi(v);
+        else if (ARG("--blocks")) o->blocks = atoi(v);
+        else if (ARG("--width")) o->width = atoi(v);
+        else if (ARG("--depth")) o->depth = atoi(v);
+        else if (ARG("--heads")) o->heads = atoi(v);
+        else if (ARG("--emb")) o->emb = atoi(v);
+        else if (ARG("--dropout-res")) o->dropout_res = atof(v);
+        else if (ARG("--dropout-tf")) o->dropout_tf = atof(v);
+        else {
+            fprintf(stderr, "simdiff-train: unknown option '%s' (see --help)\n", a);
+            return -1;
+        }
+#undef ARG
+    }
+    if (o->batch < 1 || o->steps < 1 || o->stem < 0 || o->ckpt_every < 1 || o->log_every < 1) {
+        fprintf(stderr, "simdiff-train: bad --batch, --steps, --stem, --ckpt-every or --log-every\n");
+        return -1;
+    }
+    return 0;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "simdiff-train: %s: %s\n", what, simdiff_last_error());
+    return 1;
+}
+
+/* Indices of the batch at step k: epoch-wise permutations, deterministic in
+ * (seed, step), so a resumed run sees the same data. */
+static int batch_indices(simdiff_dataset *ds, uint64_t seed, long long k, int B,
+                         int64_t *perm, long long *perm_epoch, int64_t *idx)
+{
+    int64_t N = simdiff_dataset_count(ds);
+    for (int i = 0; i < B; i++) {
+        long long pos = k * B + i;
+        long long e = pos / N;
+        if (e != *perm_epoch) {
+            if (simdiff_dataset_shuffle(ds, seed, (uint64_t)e, perm))
+                return -1;
+            *perm_epoch = e;
+        }
+        idx[i] = perm[pos % N];
+    }
+    return 0;
+}
+
+static void fmt_time(double s, char *buf, size_t cap)
+{
+    if (!(s >= 0) || s > 1e7)
+        snprintf(buf, cap, "--:--");
+    else if (s >= 3600)
+        snprintf(buf, cap, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+    else
+        snprintf(buf, cap, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+}
+
+int main(int argc, char **argv)
+{
+    opts o;
+    if (parse(argc, argv, &o))
+        return 2;
+    if (o.threads > 0 && simdiff_set_num_threads(o.threads))
+        return fail("--threads");
+    mkdir(o.out, 0777);
+
+    simdiff_dataset *ds = NULL;
+    if (o.npy) {
+        if (simdiff_dataset_open_npy(&ds, o.npy, o.npy_labels, SIMDIFF_LAYOUT_AUTO,
+                                     SIMDIFF_FLOAT_RANGE_01))
+            return fail(o.npy);
+    } else {
+        char im[1024], lb[1024];
+        snprintf(im, sizeof im, "%s/train-images-idx3-ubyte.gz", o.data_dir);
+        snprintf(lb, sizeof lb, "%s/train-labels-idx1-ubyte.gz", o.data_dir);
+        if (simdiff_dataset_open_idx(&ds, im, lb))
+            return fail(im);
+    }
+    int C = simdiff_dataset_channels(ds), H = simdiff_dataset_height(ds);
+    int d = o.pad > 0 ? o.pad : H;
+    int K = simdiff_dataset_num_classes(ds);
+
+    simdiff_model *m = NULL;
+    simdiff_trainer *t = NULL;
+    if (o.resume) {
+        if (simdiff_trainer_load(&t, &m, o.resume))
+            return fail(o.resume);
+        fprintf(stderr, "resumed %s\n", o.resume);
+    } else {
+        simdiff_model_config cfg;
+        simdiff_arch arch = !strcmp(o.arch, "unet") ? SIMDIFF_ARCH_UNET : SIMDIFF_ARCH_UVIT;
+        if (simdiff_model_config_init(&cfg, arch, d, C))
+            return fail("model config");
+        cfg.stem = (simdiff_stem)o.stem;
+        cfg.stem_param = o.stem_param;
+        cfg.num_levels = o.levels;
+        for (int l = 0; l < o.levels && l < SIMDIFF_MAX_LEVELS; l++) {
+            cfg.level_channels[l] = o.channels;
+            cfg.level_blocks[l] = o.blocks;
+        }
+        int r0 = o.stem == 0 ? d : o.stem == 1 ? d / o.stem_param : d >> o.stem_param;
+        cfg.attn_resolution = arch == SIMDIFF_ARCH_UVIT ? r0 >> o.levels : 16;
+        cfg.tf_width = o.width;
+        cfg.tf_depth = o.depth;
+        cfg.tf_heads = o.heads;
+        cfg.emb_dim = o.emb;
+        cfg.dropout_res = (float)o.dropout_res;
+        cfg.dropout_tf = (float)o.dropout_tf;
+        cfg.num_classes = K;
+        char msg[256];
+        if (simdiff_model_config_validate(&cfg, msg, sizeof msg)) {
+            fprintf(stderr, "simdiff-train: invalid model: %s\n", msg);
+            return 2;
+        }
+        if (simdiff_model_create(&m, &cfg, o.seed))
+            return fail("model");
+        simdiff_schedule *s;
+        if (simdiff_schedule_create_shifted(&s, d, 64))
+            return fail("schedule");
+        simdiff_trainer_config tc;
+        simdiff_optimizer_config oc;
+        simdiff_trainer_config_init(&tc);
+        simdiff_optimizer_config_init(&oc);
+        tc.seed = o.seed;
+        tc.label_dropout = K > 0 ? o.label_dropout : 0;
+        oc.lr = o.lr;
+        oc.ema_decay = o.ema;
+        oc.warmup_steps = o.warmup;
+        if (o.cosine) {
+            oc.decay = SIMDIFF_LR_COSINE;
+            oc.total_steps = o.steps;
+        }
+        if (simdiff_trainer_create(&t, m, s, &tc, &oc))
+            return fail("trainer");
+        simdiff_schedule_destroy(s);
+    }
+    simdiff_model_config cfg;
+    cfg.struct_size = sizeof cfg;
+    simdiff_model_get_config(m, &cfg);
+    double flops = 0;
+    simdiff_model_flops(m, &flops);
+    fprintf(stderr, "%s\nmodel: %s %dx%dx%d, %lld params, %.3f GFLOP/image; data: %lld images, %d classes\n",
+            simdiff_runtime_info(), cfg.arch == SIMDIFF_ARCH_UVIT ? "U-ViT" : "U-Net",
+            cfg.channels, cfg.image_size, cfg.image_size,
+            (long long)simdiff_model_num_params(m), flops / 1e9,
+            (long long)simdiff_dataset_count(ds), K);
+
+    int B = o.batch;
+    size_t per = (size_t)C * d * d;
+    float *x = malloc((size_t)B * per * sizeof(float));
+    int *labels = malloc((size_t)B * sizeof(int));
+    int64_t *idx = malloc((size_t)B * sizeof(int64_t));
+    uint8_t *flip = malloc((size_t)B);
+    int64_t *perm = malloc((size_t)simdiff_dataset_count(ds) * sizeof(int64_t));
+    if (!x || !labels || !idx || !flip || !perm) {
+        fprintf(stderr, "simdiff-train: out of memory\n");
+        return 1;
+    }
+    long long perm_epoch = -1;
+    char ckpt[1100], model_out[1100], logpath[1100];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.sdc", o.out);
+    snprintf(model_out, sizeof model_out, "%s/model.safetensors", o.out);
+    snprintf(logpath, sizeof logpath, "%s/loss.csv", o.out);
+    simdiff_trainer_stats stt = {.struct_size = sizeof stt};
+    simdiff_trainer_stats_get(t, &stt);
+    FILE *logf = fopen(logpath, stt.step > 0 ? "a" : "w");
+    if (logf && stt.step == 0)
+        fprintf(logf, "step,loss,loss_avg,grad_norm,lr,images_per_s,elapsed_s\n");
+
+    signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
+    int tty = isatty(2);
+    double t0 = now(), tlast = t0, avg = NAN, sum_loss = 0;
+    long long start = stt.step, nlog = 0;
+    int rc = 0;
+    while (!g_stop) {
+        simdiff_trainer_stats_get(t, &stt);
+        long long k = stt.step;
+        if (k >= o.steps || (o.minutes > 0 && now() - t0 > o.minutes * 60))
+            break;
+        if (batch_indices(ds, o.seed, k, B, perm, &perm_epoch, idx) ||
+            (o.flip && simdiff_dataset_flip_mask(o.seed, (uint64_t)k, B, idx, flip)) ||
+            simdiff_dataset_get_batch(ds, B, idx, o.pad, o.flip ? flip : NULL, x, labels)) {
+            rc = fail("data");
+            break;
+        }
+        double loss;
+        if (simdiff_trainer_step(t, B, x, K > 0 ? labels : NULL, &loss)) {
+            rc = fail("training step");
+            break;
+        }
+        if (isfinite(loss)) {
+            avg = isnan(avg) ? loss : 0.98 * avg + 0.02 * loss;
+            sum_loss += loss;
+            nlog++;
+        }
+        k++;
+        double tn = now();
+        if (k % o.log_every == 0 || tty) {
+            double ips = (double)(k - start) * B / (tn - t0);
+            char eta[32], el[32];
+            double left = (double)(o.steps - k) * B / ips;
+            if (o.minutes > 0 && o.minutes * 60 - (tn - t0) < left)
+                left = o.minutes * 60 - (tn - t0);
+            fmt_time(left, eta, sizeof eta);
+            fmt_time(tn - t0, el, sizeof el);
+            simdiff_trainer_stats_get(t, &stt);
+            if (tty) {
+                if (tn - tlast > 0.25 || k % o.log_every == 0) {
+                    fprintf(stderr, "\rstep %lld/%lld  loss %.4f  %.1f img/s  lr %.2e  %s elapsed, ETA %s   ",
+                            k, o.steps, avg, ips, stt.lr, el, eta);
+                    tlast = tn;
+                }
+            } else if (k % o.log_every == 0) {
+                fprintf(stderr, "step %lld/%lld loss %.4f %.1f img/s lr %.2e elapsed %s ETA %s skipped %lld\n",
+                        k, o.steps, avg, ips, stt.lr, el, eta, (long long)stt.skipped);
+            }
+            if (k % o.log_every == 0 && logf) {
+                fprintf(logf, "%lld,%.6f,%.6f,%.4f,%.6g,%.2f,%.1f\n", k,
+                        nlog ? sum_loss / nlog : NAN, avg, stt.last_grad_norm, stt.lr, ips,
+                        tn - t0);
+                fflush(logf);
+                sum_loss = 0;
+                nlog = 0;
+            }
+        }
+        if (k % o.ckpt_every == 0) {
+            if (simdiff_trainer_save(t, ckpt) || simdiff_trainer_export(t, model_out, 0)) {
+                rc = fail("checkpoint");
+                break;
+            }
+        }
+    }
+    if (tty)
+        fputc('\n', stderr);
+    if (simdiff_trainer_save(t, ckpt) || simdiff_trainer_export(t, model_out, 0))
+        rc = fail("checkpoint");
+    else
+        fprintf(stderr, "%s: saved %s and %s\n", g_stop ? "interrupted" : "done", ckpt, model_out);
+    if (logf)
+        fclose(logf);
+    free(x);
+    free(labels);
+    free(idx);
+    free(flip);
+    free(perm);
+    simdiff_trainer_destroy(t);
+    simdiff_model_destroy(m);
+    simdiff_dataset_destroy(ds);
+    return rc;
+}

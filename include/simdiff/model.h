@@ -1,0 +1,164 @@
+/*
+ * libsimdiff — models: the U-Net and the U-ViT of simple diffusion.
+ *
+ * A model maps a noisy image z_t (NCHW float32), its log-SNR λ and an
+ * optional class label (and/or an external conditioning vector) to the
+ * prediction of v = α·ε − σ·x (or of ε). The exact architecture — every
+ * tensor name in the safetensors files, its shape, the order of ops, the
+ * initialization — is in docs/architecture.md.
+ *
+ * Thread safety: a model may be shared read-only by several threads (each
+ * through its own sampler); simdiff_model_forward() on one model handle must
+ * not be called from two threads at once (it owns a compute context).
+ */
+#ifndef SIMDIFF_MODEL_H
+#define SIMDIFF_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "simdiff/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct simdiff_model simdiff_model;
+
+typedef enum simdiff_arch { SIMDIFF_ARCH_UNET = 1, SIMDIFF_ARCH_UVIT = 2 } simdiff_arch;
+
+/* The network's first and last ops. */
+typedef enum simdiff_stem {
+    SIMDIFF_STEM_NONE = 0,  /* 3x3 conv in, 3x3 conv out                       */
+    SIMDIFF_STEM_PATCH = 1, /* pxp conv stride p in, pxp transposed conv out    */
+    SIMDIFF_STEM_DWT = 2    /* L-level 5/3 DWT then 3x3 conv in; 3x3 conv then
+                               inverse DWT out                                  */
+} simdiff_stem;
+
+typedef enum simdiff_prediction {
+    SIMDIFF_PRED_V = 0,  /* v = α·ε − σ·x (default) */
+    SIMDIFF_PRED_EPS = 1 /* ε                       */
+} simdiff_prediction;
+
+#define SIMDIFF_MAX_LEVELS 8
+
+/*
+ * Model configuration. Always fill with simdiff_model_config_init() first,
+ * then change fields; struct_size lets newer libraries accept older callers.
+ *
+ * Resolutions below are those of the feature maps, after the stem: a 32x32
+ * image with a 2x2 patch or a 1-level DWT stem has feature maps at 16x16.
+ */
+typedef struct simdiff_model_config {
+    size_t struct_size;        /* sizeof(simdiff_model_config)                */
+    simdiff_arch arch;
+    int image_size;            /* H = W of the images (pixels)                 */
+    int channels;              /* image channels (1 gray, 3 RGB)               */
+    simdiff_stem stem;
+    int stem_param;            /* patch size p, or DWT levels L; ignored for NONE */
+
+    /* Conv levels, highest resolution first: level l runs at resolution
+     * r0 / 2^l (r0 = image_size / p or / 2^L). */
+    int num_levels;
+    int level_channels[SIMDIFF_MAX_LEVELS];
+    int level_blocks[SIMDIFF_MAX_LEVELS]; /* ResBlocks per level (down path;
+                                              the up path has the same number) */
+    int norm_groups;           /* GroupNorm groups (default 32, or fewer when a
+                                  level has fewer channels)                   */
+    int emb_dim;               /* width of the conditioning embedding         */
+
+    /* U-Net: self-attention after every ResBlock at resolution <= this, and
+     * in the middle block. U-ViT: the transformer runs at this resolution,
+     * which must be r0 / 2^num_levels. */
+    int attn_resolution;
+    int attn_heads;            /* U-Net attention heads                       */
+    int tf_width;              /* U-ViT: token width                          */
+    int tf_depth;              /* U-ViT: transformer blocks                   */
+    int tf_heads;              /* U-ViT: attention heads                      */
+    int tf_mlp_ratio;          /* U-ViT: MLP hidden = ratio * width           */
+
+    /* Dropout only at low resolution: blocks whose feature maps are at
+     * resolution <= dropout_max_resolution. */
+    float dropout_res;         /* in ResBlocks (paper: 0.1)                   */
+    float dropout_tf;          /* in transformer MLPs (paper: 0.2)            */
+    int dropout_max_resolution;
+
+    int num_classes;           /* 0 = unconditional; class ids 0..K-1, and the
+                                  null class K (label -1) for guidance        */
+    int cond_dim;              /* external conditioning vector width (0: none) */
+    simdiff_prediction prediction;
+} simdiff_model_config;
+
+/* Fill cfg with defaults for arch at image_size x image_size x channels (a
+ * small, sensible model). SIMDIFF_ERR_INVALID_ARG if cfg is NULL or the
+ * sizes are not positive. */
+SIMDIFF_API simdiff_status simdiff_model_config_init(simdiff_model_config *cfg,
+                                                     simdiff_arch arch,
+                                                     int image_size, int channels);
+
+/* Check cfg without building anything. On error, msg (if not NULL) gets a
+ * sentence that says what to change. */
+SIMDIFF_API simdiff_status simdiff_model_config_validate(
+    const simdiff_model_config *cfg, char *msg, size_t msg_cap);
+
+/* Build a model with freshly initialized weights (deterministic in seed). */
+SIMDIFF_API simdiff_status simdiff_model_create(simdiff_model **out,
+                                                const simdiff_model_config *cfg,
+                                                uint64_t seed);
+
+/* Load a model from a safetensors file written by
+ * simdiff_model_save_safetensors() (config and schedule in its metadata) or
+ * a libsimdiff checkpoint. Every size and offset is validated:
+ * SIMDIFF_ERR_FORMAT for a malformed or hostile file. */
+SIMDIFF_API simdiff_status simdiff_model_load(simdiff_model **out, const char *path);
+
+/* Save weights (float32) with the config and schedule as metadata,
+ * atomically. */
+SIMDIFF_API simdiff_status simdiff_model_save_safetensors(const simdiff_model *m,
+                                                          const char *path);
+
+SIMDIFF_API void simdiff_model_destroy(simdiff_model *m);
+
+/* Number of trainable scalars; -1 if m is NULL. */
+SIMDIFF_API int64_t simdiff_model_num_params(const simdiff_model *m);
+
+/* Copy of the model's config into *cfg (cfg->struct_size must be set). */
+SIMDIFF_API simdiff_status simdiff_model_get_config(const simdiff_model *m,
+                                                    simdiff_model_config *cfg);
+
+/*
+ * One network evaluation (inference: no gradients, no dropout).
+ * z: n x C x H x W (NCHW, float32); logsnr: n values; labels: n class ids,
+ * NULL or -1 for the null class; out: n x C x H x W model output (v by
+ * default, see cfg.prediction).
+ */
+SIMDIFF_API simdiff_status simdiff_model_forward(simdiff_model *m, int n,
+                                                 const float *z,
+                                                 const double *logsnr,
+                                                 const int *labels, float *out);
+/* Same with an external conditioning vector per example (n x cond_dim, or
+ * NULL for none: zeros). */
+SIMDIFF_API simdiff_status simdiff_model_forward_cond(simdiff_model *m, int n,
+                                                      const float *z,
+                                                      const double *logsnr,
+                                                      const int *labels,
+                                                      const float *cond,
+                                                      float *out);
+
+/* Multiply-adds x 2 of one forward pass, per image. */
+SIMDIFF_API simdiff_status simdiff_model_flops(const simdiff_model *m,
+                                               double *flops_per_image);
+
+/* Bytes a training step at batch n needs: weights, gradients, optimizer
+ * state (AdamW: 2 moments + EMA) and the step's activations (measured by
+ * running one step on zeros). */
+SIMDIFF_API simdiff_status simdiff_model_train_memory(simdiff_model *m, int n,
+                                                      size_t *bytes);
+
+/* Last error message on this model ("" if none). */
+SIMDIFF_API const char *simdiff_model_errmsg(const simdiff_model *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SIMDIFF_MODEL_H */

@@ -1,0 +1,126 @@
+/* Model files: safetensors with the config and schedule in the metadata
+ * (docs/architecture.md, "Files"), and loading from checkpoints. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/io_internal.h"
+#include "model/model_internal.h"
+
+#define MODEL_FILE_MAX ((size_t)1 << 34) /* 16 GiB */
+
+simdiff_status sd_model_save(const simdiff_model *m, const char *path,
+                             const float *weights, int fp16)
+{
+    char cfgtxt[2048], schtxt[256];
+    simdiff_status st = sd_config_to_string(&m->cfg, cfgtxt, sizeof cfgtxt);
+    if (st)
+        return st;
+    sd_st_writer *w;
+    if ((st = sd_st_writer_create(&w)))
+        return st;
+    st = sd_st_writer_set_metadata(w, "format", "simdiff");
+    if (!st)
+        st = sd_st_writer_set_metadata(w, "simdiff.config", cfgtxt);
+    if (!st && m->schedule) {
+        st = simdiff_schedule_to_string(m->schedule, schtxt, sizeof schtxt);
+        if (!st)
+            st = sd_st_writer_set_metadata(w, "simdiff.schedule", schtxt);
+    }
+    for (int i = 0; i < m->nparams && !st; i++) {
+        const sd_tensor *p = &m->params[i];
+        const float *d = weights ? weights + (p->data - m->data) : p->data;
+        st = sd_st_writer_add(w, m->pinfo[i].name, fp16 ? SD_DT_F16 : SD_DT_F32,
+                              p->ndim, p->shape, d);
+    }
+    if (!st)
+        st = sd_st_writer_write(w, path);
+    sd_st_writer_destroy(w);
+    return st;
+}
+
+SIMDIFF_API simdiff_status simdiff_model_save_safetensors(const simdiff_model *m,
+                                                          const char *path)
+{
+    if (!m || !path)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_model_save_safetensors: NULL argument");
+    simdiff_status st = sd_model_save(m, path, NULL, 0);
+    return st ? sd_fail_keep((sd_err *)&m->err, st) : SIMDIFF_OK;
+}
+
+/* Build a model from an opened safetensors file. */
+static simdiff_status from_safetensors(simdiff_model **out, const sd_st_file *f,
+                                       const char *path)
+{
+    const char *cfgtxt = sd_st_metadata(f, "simdiff.config");
+    if (!cfgtxt)
+        return sd_fail(NULL, SIMDIFF_ERR_FORMAT,
+                       "%s: no 'simdiff.config' in the metadata: not a "
+                       "libsimdiff model file",
+                       path);
+    simdiff_model_config cfg;
+    simdiff_status st = sd_config_from_string(&cfg, cfgtxt);
+    if (st)
+        return sd_fail(NULL, st, "%s: %s", path, simdiff_last_error());
+    simdiff_model *m;
+    if ((st = sd_model_build(&m, &cfg)))
+        return st;
+    for (int i = 0; i < m->nparams; i++) {
+        sd_tensor *p = &m->params[i];
+        st = sd_st_read_f32(f, m->pinfo[i].name, p->data, p->ndim, p->shape);
+        if (st) {
+            simdiff_model_destroy(m);
+            return sd_fail(NULL, st, "%s: %s", path, simdiff_last_error());
+        }
+    }
+    if (sd_st_count(f) != (size_t)m->nparams) {
+        /* Name the first tensor the model does not have. */
+        const char *extra = "?";
+        for (size_t i = 0; i < sd_st_count(f); i++)
+            if (sd_model_find_param(m, sd_st_at(f, i)->name) < 0) {
+                extra = sd_st_at(f, i)->name;
+                break;
+            }
+        simdiff_model_destroy(m);
+        return sd_fail(NULL, SIMDIFF_ERR_FORMAT,
+                       "%s: tensor '%.60s' is not part of this model's "
+                       "architecture",
+                       path, extra);
+    }
+    const char *sch = sd_st_metadata(f, "simdiff.schedule");
+    if (sch && (st = simdiff_schedule_from_string(&m->schedule, sch))) {
+        simdiff_model_destroy(m);
+        return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "%s: bad schedule in metadata: %s",
+                       path, simdiff_last_error());
+    }
+    *out = m;
+    return SIMDIFF_OK;
+}
+
+/* Implemented by the trainer (lib/train/checkpoint.c). */
+simdiff_status sd_checkpoint_load_model(simdiff_model **out, const char *path);
+
+SIMDIFF_API simdiff_status simdiff_model_load(simdiff_model **out, const char *path)
+{
+    if (!out)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_model_load: out is NULL");
+    *out = NULL;
+    if (!path)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_model_load: path is NULL");
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return sd_fail(NULL, SIMDIFF_ERR_IO, "%s: cannot open for reading", path);
+    char magic[8] = {0};
+    size_t got = fread(magic, 1, sizeof magic, fp);
+    fclose(fp);
+    if (got == sizeof magic && memcmp(magic, "SIMDIFFC", 8) == 0)
+        return sd_checkpoint_load_model(out, path);
+    sd_st_file *f;
+    simdiff_status st = sd_st_open(&f, path, MODEL_FILE_MAX);
+    if (st)
+        return st;
+    st = from_safetensors(out, f, path);
+    sd_st_close(f);
+    return st;
+}

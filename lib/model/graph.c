@@ -1,0 +1,255 @@
+/* The forward pass of the U-Net and the U-ViT, recorded on a ctx (so the
+ * backward comes from the tape). Order of ops: docs/architecture.md. */
+#include <math.h>
+#include <string.h>
+
+#include "model/model_internal.h"
+#include "ops/ops.h"
+
+typedef struct g {
+    const simdiff_model *m;
+    sd_ctx *c;
+    sd_tensor *e; /* silu(embedding), (N, E) */
+} g;
+
+static sd_tensor *P(const g *x, int i) { return i >= 0 ? &x->m->params[i] : NULL; }
+
+static sd_tensor *lin(const g *x, sd_tensor *h, sd_lin l)
+{
+    return sd_linear(x->c, h, P(x, l.w), P(x, l.b));
+}
+
+static sd_tensor *conv(const g *x, sd_tensor *h, sd_lin l, int stride, int pad)
+{
+    return sd_conv2d(x->c, h, P(x, l.w), P(x, l.b), stride, pad);
+}
+
+static int groups_for(const g *x, int ch)
+{
+    (void)ch;
+    return x->m->cfg.norm_groups;
+}
+
+#define GN_EPS 1e-5f
+#define LN_EPS 1e-6f
+
+/* Fourier features of λ: [sin(λ f_k), cos(λ f_k)], f_k = 1000^(-k/half),
+ * k = 0..half-1, half = E/4 (so the features have E/2 entries). */
+static sd_tensor *fourier(sd_ctx *c, int n, const double *logsnr, int E)
+{
+    int half = E / 4;
+    sd_tensor *f = sd_new(c, 2, (int64_t[]){n, 2 * half});
+    if (!f)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < half; k++) {
+            double fr = exp(-log(1000.0) * k / half);
+            f->data[(size_t)i * 2 * half + k] = (float)sin(logsnr[i] * fr);
+            f->data[(size_t)i * 2 * half + half + k] = (float)cos(logsnr[i] * fr);
+        }
+    return f;
+}
+
+static sd_tensor *embedding(g *x, int n, const double *logsnr, const int *labels,
+                            const float *cond)
+{
+    const simdiff_model *m = x->m;
+    const simdiff_model_config *cf = &m->cfg;
+    sd_ctx *c = x->c;
+    sd_tensor *h = fourier(c, n, logsnr, cf->emb_dim);
+    h = lin(x, h, m->emb_fc1);
+    h = sd_silu(c, h);
+    h = lin(x, h, m->emb_fc2);
+    if (m->class_emb >= 0) {
+        int *ids = sd_alloc(c, (size_t)n * sizeof(int));
+        if (!ids)
+            return NULL;
+        for (int i = 0; i < n; i++) {
+            int l = labels ? labels[i] : -1;
+            if (l < -1 || l >= cf->num_classes)
+                return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                                   "label %d of example %d is out of range "
+                                   "(-1 for none, 0..%d)",
+                                   l, i, cf->num_classes - 1);
+            ids[i] = l < 0 ? cf->num_classes : l;
+        }
+        h = sd_add(c, h, sd_embedding(c, P(x, m->class_emb), n, ids));
+    }
+    if (cf->cond_dim > 0) {
+        sd_tensor *ct = cond ? sd_copy_in(c, 2, (int64_t[]){n, cf->cond_dim}, cond)
+                             : sd_zeros(c, 2, (int64_t[]){n, cf->cond_dim});
+        h = sd_add(c, h, lin(x, ct, m->emb_cond));
+    }
+    return sd_silu(c, h);
+}
+
+static sd_tensor *resblock(g *x, const sd_resblock *r, sd_tensor *in)
+{
+    sd_ctx *c = x->c;
+    sd_tensor *h = sd_group_norm(c, in, groups_for(x, r->ci), P(x, r->norm1.g),
+                                 P(x, r->norm1.b), GN_EPS);
+    h = sd_silu(c, h);
+    h = conv(x, h, r->conv1, 1, 1);
+    sd_tensor *ss = lin(x, x->e, r->emb); /* (N, 2Co) */
+    sd_tensor *scale = sd_slice(c, ss, 1, 0, r->co);
+    sd_tensor *shift = sd_slice(c, ss, 1, r->co, r->co);
+    h = sd_group_norm(c, h, groups_for(x, r->co), NULL, NULL, GN_EPS);
+    h = sd_modulate(c, h, scale, shift, 1);
+    h = sd_silu(c, h);
+    h = sd_dropout(c, h, r->dropout);
+    h = conv(x, h, r->conv2, 1, 1);
+    sd_tensor *skip = r->skip.w >= 0 ? conv(x, in, r->skip, 1, 0) : in;
+    return sd_add(c, skip, h);
+}
+
+/* tokens (N, T, D) -> multi-head self-attention -> output projection */
+static sd_tensor *mhsa(g *x, const sd_attnblock *a, sd_tensor *t)
+{
+    sd_tensor *q = lin(x, t, a->q), *k = lin(x, t, a->k), *v = lin(x, t, a->v);
+    sd_tensor *o = sd_attention(x->c, q, k, v, a->heads);
+    return lin(x, o, a->out);
+}
+
+static const int to_tokens[4] = {0, 2, 3, 1};   /* NCHW -> NHWC */
+static const int from_tokens[4] = {0, 3, 1, 2}; /* NHWC -> NCHW */
+
+static sd_tensor *nchw_to_tokens(sd_ctx *c, sd_tensor *h)
+{
+    if (!h)
+        return NULL;
+    int64_t N = h->shape[0], C = h->shape[1], T = h->shape[2] * h->shape[3];
+    sd_tensor *t = sd_permute(c, h, to_tokens);
+    return sd_reshape(c, t, 3, (int64_t[]){N, T, C});
+}
+
+static sd_tensor *tokens_to_nchw(sd_ctx *c, sd_tensor *t, int64_t H, int64_t W)
+{
+    if (!t)
+        return NULL;
+    int64_t N = t->shape[0], C = t->shape[2];
+    sd_tensor *h = sd_reshape(c, t, 4, (int64_t[]){N, H, W, C});
+    return sd_permute(c, h, from_tokens);
+}
+
+static sd_tensor *attnblock(g *x, const sd_attnblock *a, sd_tensor *in)
+{
+    sd_ctx *c = x->c;
+    sd_tensor *h = sd_group_norm(c, in, groups_for(x, a->ch), P(x, a->norm.g),
+                                 P(x, a->norm.b), GN_EPS);
+    int64_t H = in->shape[2], W = in->shape[3];
+    sd_tensor *o = mhsa(x, a, nchw_to_tokens(c, h));
+    return sd_add(c, in, tokens_to_nchw(c, o, H, W));
+}
+
+static sd_tensor *transformer(g *x, sd_tensor *in)
+{
+    const simdiff_model *m = x->m;
+    const simdiff_model_config *cf = &m->cfg;
+    sd_ctx *c = x->c;
+    int64_t H = in->shape[2], W = in->shape[3], Wd = cf->tf_width;
+    sd_tensor *t = lin(x, nchw_to_tokens(c, in), m->tf_in);
+    t = sd_add(c, t, P(x, m->tf_pos));
+    for (int i = 0; i < cf->tf_depth; i++) {
+        const sd_tfblock *b = &m->tf[i];
+        sd_tensor *ada = lin(x, x->e, b->ada); /* (N, 4W) */
+        sd_tensor *s1 = sd_slice(c, ada, 1, 0, Wd), *b1 = sd_slice(c, ada, 1, Wd, Wd);
+        sd_tensor *s2 = sd_slice(c, ada, 1, 2 * Wd, Wd), *b2 = sd_slice(c, ada, 1, 3 * Wd, Wd);
+        sd_tensor *h = sd_layer_norm(c, t, NULL, NULL, LN_EPS);
+        h = sd_modulate(c, h, s1, b1, 2);
+        t = sd_add(c, t, mhsa(x, &b->attn, h));
+        h = sd_layer_norm(c, t, NULL, NULL, LN_EPS);
+        h = sd_modulate(c, h, s2, b2, 2);
+        h = lin(x, h, b->fc1);
+        h = sd_gelu(c, h);
+        h = sd_dropout(c, h, b->dropout);
+        h = lin(x, h, b->fc2);
+        t = sd_add(c, t, h);
+    }
+    t = sd_layer_norm(c, t, P(x, m->tf_norm.g), P(x, m->tf_norm.b), LN_EPS);
+    t = lin(x, t, m->tf_out);
+    return tokens_to_nchw(c, t, H, W);
+}
+
+sd_tensor *sd_model_graph(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
+                          const double *logsnr, const int *labels,
+                          const float *cond)
+{
+    const simdiff_model_config *cf = &m->cfg;
+    if (sd_ctx_status(c) != SIMDIFF_OK || !z)
+        return NULL;
+    if (z->ndim != 4 || z->shape[1] != cf->channels ||
+        z->shape[2] != cf->image_size || z->shape[3] != cf->image_size) {
+        char s[64];
+        return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                           "model input is %s, expected N x %d x %d x %d",
+                           sd_shape_str(z, s, sizeof s), cf->channels,
+                           cf->image_size, cf->image_size);
+    }
+    int n = (int)z->shape[0];
+    for (int i = 0; i < n; i++)
+        if (isnan(logsnr[i]))
+            return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG, "logsnr[%d] is NaN", i);
+    g x = {.m = m, .c = c};
+    x.e = embedding(&x, n, logsnr, labels, cond);
+
+    /* Stem. */
+    sd_tensor *h;
+    switch (cf->stem) {
+    case SIMDIFF_STEM_PATCH:
+        h = conv(&x, z, m->stem_conv, cf->stem_param, 0);
+        break;
+    case SIMDIFF_STEM_DWT:
+        h = conv(&x, sd_dwt53(c, z, cf->stem_param), m->stem_conv, 1, 1);
+        break;
+    default:
+        h = conv(&x, z, m->stem_conv, 1, 1);
+        break;
+    }
+
+    sd_tensor *skips[SIMDIFF_MAX_LEVELS * 65];
+    int nskip = 0;
+    for (int s = 0; s < m->nstages && sd_ctx_status(c) == SIMDIFF_OK; s++) {
+        const sd_stage *st = &m->stages[s];
+        switch (st->kind) {
+        case SD_ST_RES:
+            h = resblock(&x, &m->res[st->idx], h);
+            break;
+        case SD_ST_RES_SKIP:
+            h = resblock(&x, &m->res[st->idx], sd_concat(c, h, skips[--nskip], 1));
+            break;
+        case SD_ST_ATTN:
+            h = attnblock(&x, &m->attn[st->idx], h);
+            break;
+        case SD_ST_PUSH:
+            skips[nskip++] = h;
+            break;
+        case SD_ST_DOWN:
+            h = sd_avg_pool2(c, h);
+            break;
+        case SD_ST_UP:
+            h = conv(&x, sd_upsample2(c, h), st->conv, 1, 1);
+            break;
+        case SD_ST_TF:
+            h = transformer(&x, h);
+            break;
+        }
+    }
+
+    /* Output. */
+    h = sd_group_norm(c, h, cf->norm_groups, P(&x, m->out_norm.g),
+                      P(&x, m->out_norm.b), GN_EPS);
+    h = sd_silu(c, h);
+    switch (cf->stem) {
+    case SIMDIFF_STEM_PATCH:
+        h = sd_conv_transpose2d(c, h, P(&x, m->out_conv.w), P(&x, m->out_conv.b),
+                                cf->stem_param, 0);
+        break;
+    case SIMDIFF_STEM_DWT:
+        h = sd_idwt53(c, conv(&x, h, m->out_conv, 1, 1), cf->stem_param);
+        break;
+    default:
+        h = conv(&x, h, m->out_conv, 1, 1);
+        break;
+    }
+    return sd_ctx_status(c) == SIMDIFF_OK ? h : NULL;
+}

@@ -1,0 +1,199 @@
+/* The public model handle: create, forward, introspection. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model_internal.h"
+#include "ops/ops.h"
+
+SIMDIFF_API simdiff_status simdiff_model_create(simdiff_model **out,
+                                                const simdiff_model_config *cfg,
+                                                uint64_t seed)
+{
+    if (!out)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_model_create: out is NULL");
+    *out = NULL;
+    if (!cfg)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_model_create: cfg is NULL");
+    simdiff_model *m;
+    simdiff_status st = sd_model_build(&m, cfg);
+    if (st)
+        return st;
+    sd_model_init_params(m, seed);
+    *out = m;
+    return SIMDIFF_OK;
+}
+
+SIMDIFF_API void simdiff_model_destroy(simdiff_model *m)
+{
+    if (!m)
+        return;
+    sd_ctx_destroy(m->ctx);
+    simdiff_schedule_destroy(m->schedule);
+    free(m->params);
+    free(m->pinfo);
+    free(m->res);
+    free(m->attn);
+    free(m->stages);
+    free(m->tf);
+    free(m->data);
+    free(m->grad);
+    free(m);
+}
+
+SIMDIFF_API int64_t simdiff_model_num_params(const simdiff_model *m)
+{
+    if (!m)
+        return -1;
+    int64_t n = 0;
+    for (int i = 0; i < m->nparams; i++)
+        n += m->params[i].numel;
+    return n;
+}
+
+SIMDIFF_API simdiff_status simdiff_model_get_config(const simdiff_model *m,
+                                                    simdiff_model_config *cfg)
+{
+    if (!m || !cfg)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_model_get_config: NULL argument");
+    if (cfg->struct_size < sizeof *cfg)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_model_get_config: cfg->struct_size is %zu, "
+                       "expected %zu",
+                       cfg->struct_size, sizeof *cfg);
+    *cfg = m->cfg;
+    return SIMDIFF_OK;
+}
+
+SIMDIFF_API const char *simdiff_model_errmsg(const simdiff_model *m)
+{
+    return m ? m->err.msg : "";
+}
+
+static simdiff_status ensure_ctx(simdiff_model *m)
+{
+    if (m->ctx)
+        return SIMDIFF_OK;
+    simdiff_status st = sd_ctx_create(&m->ctx);
+    return st ? sd_fail_keep(&m->err, st) : SIMDIFF_OK;
+}
+
+/* Inference on the model's own ctx: no tape, no dropout. */
+static simdiff_status run_forward(simdiff_model *m, int n, const float *z,
+                                  const double *logsnr, const int *labels,
+                                  const float *cond, float *out)
+{
+    if (!m)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_model_forward: model is NULL");
+    if (n < 0 || (n > 0 && (!z || !logsnr || !out)))
+        return sd_fail(&m->err, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_model_forward: n = %d, z, logsnr and out must "
+                       "not be NULL",
+                       n);
+    if (n == 0)
+        return SIMDIFF_OK;
+    simdiff_status st = ensure_ctx(m);
+    if (st)
+        return st;
+    sd_apply_threads();
+    sd_ctx *c = m->ctx;
+    sd_ctx_reset(c);
+    sd_ctx_set_grad(c, 0);
+    sd_ctx_set_training(c, 0);
+    const simdiff_model_config *cf = &m->cfg;
+    const int64_t shape[4] = {n, cf->channels, cf->image_size, cf->image_size};
+    sd_tensor *zt = sd_wrap(c, 4, shape, (float *)z); /* read only */
+    sd_tensor *y = sd_model_graph(m, c, zt, logsnr, labels, cond);
+    if (!y) {
+        st = sd_ctx_status(c);
+        sd_fail(&m->err, st ? st : SIMDIFF_ERR_INTERNAL, "%s", sd_ctx_errmsg(c));
+        sd_ctx_reset(c);
+        return st ? st : SIMDIFF_ERR_INTERNAL;
+    }
+    memcpy(out, y->data, (size_t)y->numel * sizeof(float));
+    sd_ctx_reset(c);
+    return SIMDIFF_OK;
+}
+
+SIMDIFF_API simdiff_status simdiff_model_forward(simdiff_model *m, int n,
+                                                 const float *z,
+                                                 const double *logsnr,
+                                                 const int *labels, float *out)
+{
+    return run_forward(m, n, z, logsnr, labels, NULL, out);
+}
+
+SIMDIFF_API simdiff_status simdiff_model_forward_cond(simdiff_model *m, int n,
+                                                      const float *z,
+                                                      const double *logsnr,
+                                                      const int *labels,
+                                                      const float *cond,
+                                                      float *out)
+{
+    return run_forward(m, n, z, logsnr, labels, cond, out);
+}
+
+SIMDIFF_API simdiff_status simdiff_model_flops(const simdiff_model *m,
+                                               double *flops_per_image)
+{
+    if (!m || !flops_per_image)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_model_flops: NULL argument");
+    /* Count once, on a throwaway ctx, with a batch of one. */
+    simdiff_model *mm = (simdiff_model *)m; /* caches the count only */
+    if (mm->flops_per_image <= 0) {
+        sd_ctx *c;
+        simdiff_status st = sd_ctx_create(&c);
+        if (st)
+            return st;
+        const simdiff_model_config *cf = &m->cfg;
+        const int64_t shape[4] = {1, cf->channels, cf->image_size, cf->image_size};
+        sd_tensor *z = sd_zeros(c, 4, shape);
+        const double l = 0;
+        const float *cond = NULL;
+        sd_tensor *y = sd_model_graph(m, c, z, &l, NULL, cond);
+        st = y ? SIMDIFF_OK : sd_ctx_status(c);
+        if (!st)
+            mm->flops_per_image = sd_ctx_flops(c);
+        else
+            sd_fail(NULL, st, "%s", sd_ctx_errmsg(c));
+        sd_ctx_destroy(c);
+        if (st)
+            return st;
+    }
+    *flops_per_image = mm->flops_per_image;
+    return SIMDIFF_OK;
+}
+
+SIMDIFF_API simdiff_status simdiff_model_train_memory(simdiff_model *m, int n,
+                                                      size_t *bytes)
+{
+    if (!m || !bytes || n < 1)
+        return sd_fail(m ? &m->err : NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_model_train_memory: NULL argument or n = %d < 1", n);
+    simdiff_status st = sd_model_enable_grad(m);
+    if (st)
+        return st;
+    sd_ctx *c;
+    if ((st = sd_ctx_create(&c)))
+        return sd_fail_keep(&m->err, st);
+    sd_apply_threads();
+    sd_ctx_set_grad(c, 1);
+    sd_ctx_set_training(c, 1);
+    const simdiff_model_config *cf = &m->cfg;
+    const int64_t shape[4] = {n, cf->channels, cf->image_size, cf->image_size};
+    double *l = calloc((size_t)n, sizeof *l);
+    sd_tensor *z = sd_zeros(c, 4, shape), *target = sd_zeros(c, 4, shape);
+    sd_tensor *y = l ? sd_model_graph(m, c, z, l, NULL, NULL) : NULL;
+    sd_tensor *loss = sd_mse(c, y, target);
+    st = loss ? sd_backward(c, loss) : sd_ctx_status(c);
+    if (!l)
+        st = SIMDIFF_ERR_NOMEM;
+    if (st)
+        sd_fail(&m->err, st, "%s", l ? sd_ctx_errmsg(c) : "out of memory");
+    /* Weights, gradients, two AdamW moments and the EMA copy. */
+    *bytes = sd_ctx_arena_peak(c) + 5 * (size_t)m->total * sizeof(float);
+    sd_model_zero_grad(m);
+    free(l);
+    sd_ctx_destroy(c);
+    return st;
+}

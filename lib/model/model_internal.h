@@ -1,0 +1,132 @@
+/*
+ * Models (internal): the parameter table, the block structure and the graph
+ * builders shared by the public model API, the trainer and the sampler.
+ * The architecture is specified in docs/architecture.md.
+ */
+#ifndef SIMDIFF_LIB_MODEL_INTERNAL_H
+#define SIMDIFF_LIB_MODEL_INTERNAL_H
+
+#include "simdiff/model.h"
+#include "simdiff/schedule.h"
+#include "tensor/tensor.h"
+
+/* How a parameter is initialized (docs/architecture.md, "Initialization"). */
+typedef enum sd_init {
+    SD_INIT_ZERO = 0,
+    SD_INIT_ONE,
+    SD_INIT_FANIN,  /* U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's default */
+    SD_INIT_NORMAL, /* N(0, std^2)                                            */
+} sd_init;
+
+typedef struct sd_pinfo {
+    char name[80];
+    sd_init init;
+    float std;      /* SD_INIT_NORMAL                      */
+    int64_t fan_in; /* SD_INIT_FANIN                       */
+    int no_decay;   /* norms, biases, embeddings: no weight decay */
+} sd_pinfo;
+
+/* Parameters of one layer; indices into the model's param table, -1 when
+ * absent. */
+typedef struct sd_lin { int w, b; } sd_lin;     /* linear or conv */
+typedef struct sd_norm { int g, b; } sd_norm;   /* affine of a norm */
+
+typedef struct sd_resblock {
+    int ci, co, res;
+    float dropout;
+    sd_norm norm1;
+    sd_lin conv1, emb, conv2, skip;
+} sd_resblock;
+
+typedef struct sd_attnblock {
+    int ch, heads;
+    sd_norm norm; /* U-Net: group norm affine; U-ViT: unused */
+    sd_lin q, k, v, out;
+} sd_attnblock;
+
+typedef struct sd_tfblock {
+    sd_lin ada; /* e -> 4W: scale1, shift1, scale2, shift2 */
+    sd_attnblock attn;
+    sd_lin fc1, fc2;
+    float dropout;
+} sd_tfblock;
+
+/* One step of the network's block list, in execution order. */
+typedef enum sd_stage_kind {
+    SD_ST_RES,       /* h = res(h) (down path: push skip after, see push)   */
+    SD_ST_RES_SKIP,  /* h = res(concat(h, pop()))                           */
+    SD_ST_ATTN,      /* h = attn(h)                                         */
+    SD_ST_PUSH,      /* push h                                              */
+    SD_ST_DOWN,      /* h = avg_pool2(h)                                    */
+    SD_ST_UP,        /* h = conv3x3(upsample2(h))                           */
+    SD_ST_TF,        /* U-ViT transformer                                   */
+} sd_stage_kind;
+
+typedef struct sd_stage {
+    sd_stage_kind kind;
+    int idx;   /* index into res/attn arrays, or the up conv's param row */
+    sd_lin conv; /* SD_ST_UP */
+} sd_stage;
+
+struct simdiff_model {
+    simdiff_model_config cfg;
+    simdiff_schedule *schedule; /* the schedule trained with (may be NULL) */
+    sd_err err;
+
+    /* Parameter table: one slab for data, one for gradients. */
+    int nparams;
+    sd_tensor *params;
+    sd_pinfo *pinfo;
+    float *data, *grad;
+    int64_t total;
+
+    /* Structure. */
+    int r0, stem_ch;           /* feature resolution and channels after stem */
+    int in_ch;                 /* channels entering the stem conv            */
+    sd_lin emb_fc1, emb_fc2, emb_cond;
+    int class_emb;             /* (K+1, E) or -1                              */
+    sd_lin stem_conv;
+    sd_norm out_norm;
+    sd_lin out_conv;
+    int nres, nattn, nstages;
+    sd_resblock *res;
+    sd_attnblock *attn;
+    sd_stage *stages;
+    /* U-ViT */
+    int tf_res, tf_ch;
+    sd_lin tf_in, tf_out;
+    int tf_pos;
+    sd_norm tf_norm;
+    sd_tfblock *tf;
+
+    sd_ctx *ctx; /* for simdiff_model_forward */
+    double flops_per_image; /* 0 until measured */
+};
+
+/* Build the structure and the parameter table for cfg (validated), with
+ * zeroed data; then sd_model_init_params fills the data. */
+simdiff_status sd_model_build(simdiff_model **out, const simdiff_model_config *cfg);
+void sd_model_init_params(simdiff_model *m, uint64_t seed);
+/* Allocate gradient buffers (training); idempotent. */
+simdiff_status sd_model_enable_grad(simdiff_model *m);
+void sd_model_zero_grad(simdiff_model *m);
+int sd_model_find_param(const simdiff_model *m, const char *name);
+
+/* Record the forward pass on c: z (N,C,H,W); logsnr, labels (NULL or -1:
+ * null class) and cond (N x cond_dim or NULL) per example. Dropout follows
+ * sd_ctx_training(c). Returns the output (N,C,H,W) or NULL (ctx status). */
+sd_tensor *sd_model_graph(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
+                          const double *logsnr, const int *labels,
+                          const float *cond);
+
+/* Write weights (m's own, or `weights` laid out like m->data) as
+ * safetensors with the config/schedule metadata; F16 storage if fp16. */
+simdiff_status sd_model_save(const simdiff_model *m, const char *path,
+                             const float *weights, int fp16);
+
+/* Config <-> "key=value;..." text, stored in file metadata. */
+simdiff_status sd_config_to_string(const simdiff_model_config *cfg, char *buf,
+                                   size_t cap);
+simdiff_status sd_config_from_string(simdiff_model_config *cfg, const char *s);
+
+#endif

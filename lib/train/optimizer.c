@@ -1,0 +1,243 @@
+/* AdamW with decoupled weight decay, warmup + constant/cosine learning rate,
+ * global-norm clipping and an EMA of the weights. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <stdio.h>
+
+#include "train/train_internal.h"
+
+SIMDIFF_API simdiff_status simdiff_optimizer_config_init(simdiff_optimizer_config *cfg)
+{
+    if (!cfg)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_optimizer_config_init: cfg is NULL");
+    memset(cfg, 0, sizeof *cfg);
+    cfg->struct_size = sizeof *cfg;
+    cfg->lr = 2e-4;
+    cfg->beta1 = 0.9;
+    cfg->beta2 = 0.99;
+    cfg->eps = 1e-8;
+    cfg->weight_decay = 0.0;
+    cfg->warmup_steps = 500;
+    cfg->decay = SIMDIFF_LR_CONSTANT;
+    cfg->total_steps = 0;
+    cfg->min_lr_ratio = 0.1;
+    cfg->clip_norm = 1.0;
+    cfg->ema_decay = 0.9995;
+    return SIMDIFF_OK;
+}
+
+simdiff_status sd_optimizer_config_check(const simdiff_optimizer_config *c, char *msg,
+                                         size_t cap)
+{
+#define BAD(...) return (snprintf(msg, cap, __VA_ARGS__), SIMDIFF_ERR_INVALID_ARG)
+    if (c->struct_size < sizeof *c)
+        BAD("optimizer config struct_size %zu < %zu: use simdiff_optimizer_config_init",
+            c->struct_size, sizeof *c);
+    if (!(c->lr > 0 && c->lr < 10))
+        BAD("lr %g must be in (0, 10)", c->lr);
+    if (!(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1))
+        BAD("betas (%g, %g) must be in [0, 1)", c->beta1, c->beta2);
+    if (!(c->eps > 0))
+        BAD("eps %g must be > 0", c->eps);
+    if (!(c->weight_decay >= 0 && c->weight_decay < 1))
+        BAD("weight_decay %g must be in [0, 1)", c->weight_decay);
+    if (c->warmup_steps < 0)
+        BAD("warmup_steps %lld must be >= 0", (long long)c->warmup_steps);
+    if (c->decay != SIMDIFF_LR_CONSTANT && c->decay != SIMDIFF_LR_COSINE)
+        BAD("decay %d is not SIMDIFF_LR_CONSTANT or SIMDIFF_LR_COSINE", (int)c->decay);
+    if (c->decay == SIMDIFF_LR_COSINE && c->total_steps <= c->warmup_steps)
+        BAD("cosine decay needs total_steps (%lld) > warmup_steps (%lld)",
+            (long long)c->total_steps, (long long)c->warmup_steps);
+    if (!(c->min_lr_ratio >= 0 && c->min_lr_ratio <= 1))
+        BAD("min_lr_ratio %g must be in [0, 1]", c->min_lr_ratio);
+    if (!(c->clip_norm >= 0))
+        BAD("clip_norm %g must be >= 0 (0: off)", c->clip_norm);
+    if (!(c->ema_decay >= 0 && c->ema_decay < 1))
+        BAD("ema_decay %g must be in [0, 1) (0: off)", c->ema_decay);
+    return SIMDIFF_OK;
+#undef BAD
+}
+
+static float *alloc_floats(int64_t n)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, 64, (size_t)(n ? n : 1) * sizeof(float)))
+        return NULL;
+    memset(p, 0, (size_t)n * sizeof(float));
+    return p;
+}
+
+SIMDIFF_API simdiff_status simdiff_optimizer_create(simdiff_optimizer **out,
+                                                    simdiff_model *m,
+                                                    const simdiff_optimizer_config *cfg)
+{
+    if (!out)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_optimizer_create: out is NULL");
+    *out = NULL;
+    if (!m)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_optimizer_create: model is NULL");
+    simdiff_optimizer_config def;
+    if (!cfg) {
+        simdiff_optimizer_config_init(&def);
+        cfg = &def;
+    }
+    char msg[256];
+    if (sd_optimizer_config_check(cfg, msg, sizeof msg))
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "invalid optimizer config: %s", msg);
+    simdiff_status st = sd_model_enable_grad(m);
+    if (st)
+        return st;
+    simdiff_optimizer *o = calloc(1, sizeof *o);
+    if (!o)
+        return sd_fail(NULL, SIMDIFF_ERR_NOMEM, "out of memory");
+    o->m = m;
+    o->cfg = *cfg;
+    o->cfg.struct_size = sizeof o->cfg;
+    o->mom = alloc_floats(m->total);
+    o->var = alloc_floats(m->total);
+    if (cfg->ema_decay > 0) {
+        o->ema = alloc_floats(m->total);
+        if (o->ema)
+            memcpy(o->ema, m->data, (size_t)m->total * sizeof(float));
+    }
+    o->decay_mask = calloc((size_t)(m->nparams ? m->nparams : 1), 1);
+    if (!o->mom || !o->var || (cfg->ema_decay > 0 && !o->ema) || !o->decay_mask) {
+        simdiff_optimizer_destroy(o);
+        return sd_fail(NULL, SIMDIFF_ERR_NOMEM, "out of memory for optimizer state");
+    }
+    for (int i = 0; i < m->nparams; i++)
+        o->decay_mask[i] = !m->pinfo[i].no_decay;
+    *out = o;
+    return SIMDIFF_OK;
+}
+
+SIMDIFF_API void simdiff_optimizer_destroy(simdiff_optimizer *o)
+{
+    if (!o)
+        return;
+    free(o->mom);
+    free(o->var);
+    free(o->ema);
+    free(o->decay_mask);
+    free(o);
+}
+
+double sd_optimizer_lr_at(const simdiff_optimizer_config *c, int64_t step)
+{
+    /* step counts applied updates before this one: the first update uses
+     * step 0 -> lr/warmup (never exactly 0). */
+    double lr = c->lr;
+    if (c->warmup_steps > 0 && step < c->warmup_steps)
+        return lr * (double)(step + 1) / (double)c->warmup_steps;
+    if (c->decay == SIMDIFF_LR_COSINE) {
+        double p = (double)(step - c->warmup_steps) /
+                   (double)(c->total_steps - c->warmup_steps);
+        if (p > 1)
+            p = 1;
+        double floor = lr * c->min_lr_ratio;
+        return floor + 0.5 * (lr - floor) * (1 + cos(M_PI * p));
+    }
+    return lr;
+}
+
+SIMDIFF_API double simdiff_optimizer_lr(const simdiff_optimizer *o)
+{
+    return o ? sd_optimizer_lr_at(&o->cfg, o->step) : 0.0;
+}
+
+SIMDIFF_API int64_t simdiff_optimizer_step_count(const simdiff_optimizer *o)
+{
+    return o ? o->step : -1;
+}
+
+SIMDIFF_API const char *simdiff_optimizer_errmsg(const simdiff_optimizer *o)
+{
+    return o ? o->err.msg : "";
+}
+
+/* Global L2 norm of all gradients (an invalid grad is zero), summed in
+ * double in a fixed order: parameter by parameter, fixed chunks. */
+double sd_optimizer_grad_norm(const simdiff_optimizer *o)
+{
+    const simdiff_model *m = o->m;
+    double total = 0;
+    for (int i = 0; i < m->nparams; i++) {
+        const sd_tensor *p = &m->params[i];
+        if (!(p->flags & SD_TF_GRAD_VALID))
+            continue;
+        const float *g = p->grad;
+        int64_t n = p->numel, nch = (n + 4095) / 4096;
+        double s = 0;
+#pragma omp parallel for if (n > SD_PAR_MIN) schedule(static) ordered
+        for (int64_t ch = 0; ch < nch; ch++) {
+            int64_t lo = ch * 4096, hi = lo + 4096 < n ? lo + 4096 : n;
+            double a = 0;
+            for (int64_t j = lo; j < hi; j++)
+                a += (double)g[j] * (double)g[j];
+#pragma omp ordered
+            s += a;
+        }
+        total += s;
+    }
+    return sqrt(total);
+}
+
+/* One AdamW update from the model's gradients (already checked finite),
+ * with gradients scaled by gscale (clipping). Then the EMA. */
+void sd_optimizer_apply(simdiff_optimizer *o, double gscale)
+{
+    simdiff_model *m = o->m;
+    const simdiff_optimizer_config *c = &o->cfg;
+    double lr = sd_optimizer_lr_at(c, o->step);
+    o->step++;
+    double bc1 = 1.0 - pow(c->beta1, (double)o->step);
+    double bc2 = 1.0 - pow(c->beta2, (double)o->step);
+    float b1 = (float)c->beta1, b2 = (float)c->beta2;
+    float step_size = (float)(lr / bc1), inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
+    float eps = (float)c->eps, gs = (float)gscale;
+    for (int i = 0; i < m->nparams; i++) {
+        sd_tensor *p = &m->params[i];
+        int64_t off = p->data - m->data, n = p->numel;
+        float *w = p->data, *mo = o->mom + off, *va = o->var + off;
+        const float *g = (p->flags & SD_TF_GRAD_VALID) ? p->grad : NULL;
+        float decay = o->decay_mask[i] ? (float)(1.0 - lr * c->weight_decay) : 1.0f;
+#pragma omp parallel for if (n > SD_PAR_MIN) schedule(static)
+        for (int64_t j = 0; j < n; j++) {
+            float gj = g ? g[j] * gs : 0.0f;
+            mo[j] = b1 * mo[j] + (1.0f - b1) * gj;
+            va[j] = b2 * va[j] + (1.0f - b2) * gj * gj;
+            float denom = sqrtf(va[j]) * inv_sqrt_bc2 + eps;
+            w[j] = w[j] * decay - step_size * mo[j] / denom;
+        }
+    }
+    if (o->ema) {
+        /* Warm-up of the EMA decay: min(decay, (1 + k) / (10 + k)). */
+        double k = (double)o->step;
+        double d = c->ema_decay < (1 + k) / (10 + k) ? c->ema_decay : (1 + k) / (10 + k);
+        float df = (float)d, one_minus = (float)(1.0 - d);
+        float *e = o->ema;
+        const float *w = m->data;
+        int64_t n = m->total;
+#pragma omp parallel for if (n > SD_PAR_MIN) schedule(static)
+        for (int64_t j = 0; j < n; j++)
+            e[j] = df * e[j] + one_minus * w[j];
+    }
+}
+
+SIMDIFF_API simdiff_status simdiff_optimizer_swap_ema(simdiff_optimizer *o)
+{
+    if (!o)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_optimizer_swap_ema: NULL");
+    if (!o->ema)
+        return sd_fail(&o->err, SIMDIFF_ERR_MISUSE, "the optimizer keeps no EMA (ema_decay = 0)");
+    float *a = o->m->data, *b = o->ema;
+    for (int64_t j = 0; j < o->m->total; j++) {
+        float t = a[j];
+        a[j] = b[j];
+        b[j] = t;
+    }
+    o->ema_swapped = !o->ema_swapped;
+    return SIMDIFF_OK;
+}

@@ -1,0 +1,246 @@
+/* The trainer: one whole diffusion training step per call. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/ops.h"
+#include "schedule/schedule_internal.h"
+#include "tensor/rng.h"
+#include "train/trainer_internal.h"
+
+/* RNG streams of step k (each keyed by (seed, stream), element = index). */
+enum { RNG_T = 1, RNG_EPS = 2, RNG_LABEL = 3 };
+static uint64_t stream(int64_t step, int what) { return sd_rng_mix((uint64_t)step, (uint64_t)what); }
+
+SIMDIFF_API simdiff_status simdiff_trainer_config_init(simdiff_trainer_config *cfg)
+{
+    if (!cfg)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_trainer_config_init: cfg is NULL");
+    memset(cfg, 0, sizeof *cfg);
+    cfg->struct_size = sizeof *cfg;
+    cfg->loss = SIMDIFF_LOSS_EPS;
+    cfg->multiscale_base = 32;
+    cfg->label_dropout = 0.1;
+    cfg->stratified_t = 1;
+    cfg->seed = 0;
+    return SIMDIFF_OK;
+}
+
+simdiff_status sd_trainer_config_check(const simdiff_trainer_config *c, char *msg, size_t cap)
+{
+#define BAD(...) return (snprintf(msg, cap, __VA_ARGS__), SIMDIFF_ERR_INVALID_ARG)
+    if (c->struct_size < sizeof *c)
+        BAD("trainer config struct_size %zu < %zu: use simdiff_trainer_config_init",
+            c->struct_size, sizeof *c);
+    if (c->loss != SIMDIFF_LOSS_EPS && c->loss != SIMDIFF_LOSS_V &&
+        c->loss != SIMDIFF_LOSS_MULTISCALE)
+        BAD("loss %d is not SIMDIFF_LOSS_EPS, _V or _MULTISCALE", (int)c->loss);
+    if (c->multiscale_base < 1)
+        BAD("multiscale_base %d must be >= 1", c->multiscale_base);
+    if (!(c->label_dropout >= 0 && c->label_dropout <= 1))
+        BAD("label_dropout %g must be in [0, 1]", c->label_dropout);
+    return SIMDIFF_OK;
+#undef BAD
+}
+
+simdiff_status sd_trainer_new(simdiff_trainer **out, simdiff_model *m,
+                              const simdiff_schedule *s,
+                              const simdiff_trainer_config *tcfg,
+                              const simdiff_optimizer_config *ocfg)
+{
+    char msg[256];
+    simdiff_trainer_config tdef;
+    if (!tcfg) {
+        simdiff_trainer_config_init(&tdef);
+        tcfg = &tdef;
+    }
+    if (sd_trainer_config_check(tcfg, msg, sizeof msg))
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "invalid trainer config: %s", msg);
+    simdiff_trainer *t = calloc(1, sizeof *t);
+    if (!t)
+        return sd_fail(NULL, SIMDIFF_ERR_NOMEM, "out of memory");
+    t->m = m;
+    t->cfg = *tcfg;
+    t->cfg.struct_size = sizeof t->cfg;
+    simdiff_status st = simdiff_optimizer_create(&t->opt, m, ocfg);
+    if (!st && s != m->schedule) {
+        simdiff_schedule *copy;
+        st = simdiff_schedule_clone(&copy, s);
+        if (!st) {
+            simdiff_schedule_destroy(m->schedule);
+            m->schedule = copy;
+        }
+    }
+    if (!st)
+        st = sd_ctx_create(&t->ctx);
+    if (st) {
+        simdiff_trainer_destroy(t);
+        return st;
+    }
+    t->last_loss = NAN;
+    *out = t;
+    return SIMDIFF_OK;
+}
+
+SIMDIFF_API simdiff_status simdiff_trainer_create(simdiff_trainer **out,
+                                                  simdiff_model *m,
+                                                  const simdiff_schedule *s,
+                                                  const simdiff_trainer_config *tcfg,
+                                                  const simdiff_optimizer_config *ocfg)
+{
+    if (!out)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_trainer_create: out is NULL");
+    *out = NULL;
+    if (!m || !s)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_trainer_create: model and schedule must not be NULL");
+    return sd_trainer_new(out, m, s, tcfg, ocfg);
+}
+
+SIMDIFF_API void simdiff_trainer_destroy(simdiff_trainer *t)
+{
+    if (!t)
+        return;
+    simdiff_optimizer_destroy(t->opt);
+    sd_ctx_destroy(t->ctx);
+    free(t->buf);
+    free(t);
+}
+
+SIMDIFF_API simdiff_optimizer *simdiff_trainer_optimizer(simdiff_trainer *t)
+{
+    return t ? t->opt : NULL;
+}
+
+SIMDIFF_API const char *simdiff_trainer_errmsg(const simdiff_trainer *t)
+{
+    return t ? t->err.msg : "";
+}
+
+SIMDIFF_API simdiff_status simdiff_trainer_stats_get(const simdiff_trainer *t,
+                                                     simdiff_trainer_stats *st)
+{
+    if (!t || !st || st->struct_size < sizeof *st)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_trainer_stats_get: NULL argument or struct_size "
+                       "not set");
+    st->step = t->step;
+    st->skipped = t->skipped;
+    st->last_loss = t->last_loss;
+    st->last_grad_norm = t->last_grad_norm;
+    st->lr = simdiff_optimizer_lr(t->opt);
+    return SIMDIFF_OK;
+}
+
+/* Per-step scratch: t, λ, α, σ (double) and labels (int) per example. */
+static int ensure_buf(simdiff_trainer *t, int n)
+{
+    if (n <= t->buf_n)
+        return 0;
+    free(t->buf);
+    t->buf = malloc((size_t)n * (5 * sizeof(double) + sizeof(int)));
+    t->buf_n = t->buf ? n : 0;
+    return t->buf ? 0 : -1;
+}
+
+SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
+                                                const float *x, const int *labels,
+                                                double *loss_out)
+{
+    if (!t)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_trainer_step: trainer is NULL");
+    if (n < 1 || !x)
+        return sd_fail(&t->err, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_trainer_step: n = %d (must be >= 1) and x must not be NULL", n);
+    if (t->opt->ema_swapped)
+        return sd_fail(&t->err, SIMDIFF_ERR_MISUSE,
+                       "simdiff_trainer_step: the model holds the EMA weights; "
+                       "swap them back first (simdiff_optimizer_swap_ema)");
+    simdiff_model *m = t->m;
+    const simdiff_model_config *cf = &m->cfg;
+    if (labels && cf->num_classes > 0)
+        for (int i = 0; i < n; i++)
+            if (labels[i] < -1 || labels[i] >= cf->num_classes)
+                return sd_fail(&t->err, SIMDIFF_ERR_INVALID_ARG,
+                               "simdiff_trainer_step: labels[%d] = %d out of range "
+                               "(-1 or 0..%d)",
+                               i, labels[i], cf->num_classes - 1);
+    if (ensure_buf(t, n))
+        return sd_fail(&t->err, SIMDIFF_ERR_NOMEM, "out of memory");
+    sd_apply_threads();
+    double *tt = t->buf, *lam = tt + n, *al = lam + n, *si = al + n, *u = si + n;
+    int *lab = (int *)(u + n);
+    uint64_t seed = t->cfg.seed;
+    int64_t k = t->step;
+
+    /* t ~ U(0,1): stratified t_i = (u0 + i/n) mod 1 (one shared offset). */
+    sd_rng_uniform_f64(seed, stream(k, RNG_T), 0, (size_t)n, u);
+    for (int i = 0; i < n; i++) {
+        double ti = t->cfg.stratified_t ? fmod(u[0] + (double)i / n, 1.0) : u[i];
+        tt[i] = ti;
+        lam[i] = sd_schedule_logsnr1(m->schedule, ti);
+        sd_alpha_sigma_from_logsnr(lam[i], &al[i], &si[i]);
+    }
+    /* Label dropout to the null class. */
+    sd_rng_uniform_f64(seed, stream(k, RNG_LABEL), 0, (size_t)n, u);
+    for (int i = 0; i < n; i++)
+        lab[i] = (!labels || u[i] < t->cfg.label_dropout) ? -1 : labels[i];
+
+    sd_ctx *c = t->ctx;
+    sd_ctx_reset(c);
+    sd_ctx_set_grad(c, 1);
+    sd_ctx_set_training(c, 1);
+    sd_ctx_set_rng(c, seed, (uint64_t)k);
+    const int64_t shape[4] = {n, cf->channels, cf->image_size, cf->image_size};
+    int64_t per = shape[1] * shape[2] * shape[3];
+    sd_tensor *xt = sd_wrap(c, 4, shape, (float *)x);
+    sd_tensor *eps = sd_new(c, 4, shape), *z = sd_new(c, 4, shape);
+    if (eps && z) {
+        /* ε of example i is elements [i*per, (i+1)*per) of the step's stream. */
+        sd_rng_normal(seed, stream(k, RNG_EPS), 0, (size_t)(n * per), eps->data);
+        for (int i = 0; i < n; i++) {
+            float a = (float)al[i], s = (float)si[i];
+            const float *xi = x + i * per, *ei = eps->data + i * per;
+            float *zi = z->data + i * per;
+            for (int64_t j = 0; j < per; j++)
+                zi[j] = a * xi[j] + s * ei[j];
+        }
+    }
+    sd_tensor *pred = sd_model_graph(m, c, z, lam, cf->num_classes > 0 ? lab : NULL, NULL);
+    sd_tensor *loss = sd_diffusion_loss(c, t->cfg.loss, t->cfg.multiscale_base,
+                                        cf->prediction, pred, z, xt, eps, al, si);
+    simdiff_status st = sd_ctx_status(c);
+    if (st) {
+        sd_fail(&t->err, st, "training step %lld: %s", (long long)k, sd_ctx_errmsg(c));
+        sd_ctx_reset(c);
+        sd_model_zero_grad(m);
+        return st;
+    }
+    double lv = loss->data[0];
+    sd_model_zero_grad(m);
+    if (isfinite(lv))
+        st = sd_backward(c, loss);
+    if (st) {
+        sd_fail(&t->err, st, "training step %lld (backward): %s", (long long)k, sd_ctx_errmsg(c));
+        sd_ctx_reset(c);
+        sd_model_zero_grad(m);
+        return st;
+    }
+    double gn = isfinite(lv) ? sd_optimizer_grad_norm(t->opt) : NAN;
+    t->step++;
+    t->last_grad_norm = gn;
+    if (!isfinite(lv) || !isfinite(gn)) {
+        t->skipped++;
+        t->last_loss = NAN;
+    } else {
+        double clip = t->opt->cfg.clip_norm;
+        sd_optimizer_apply(t->opt, clip > 0 && gn > clip ? clip / gn : 1.0);
+        t->last_loss = lv;
+    }
+    sd_model_zero_grad(m);
+    sd_ctx_reset(c);
+    if (loss_out)
+        *loss_out = t->last_loss;
+    return SIMDIFF_OK;
+}

@@ -1,0 +1,26 @@
+/* The trainer's state (shared by trainer.c and checkpoint.c). */
+#ifndef SIMDIFF_LIB_TRAINER_INTERNAL_H
+#define SIMDIFF_LIB_TRAINER_INTERNAL_H
+
+#include "train/train_internal.h"
+
+struct simdiff_trainer {
+    simdiff_model *m;        /* not owned */
+    simdiff_optimizer *opt;  /* owned */
+    simdiff_trainer_config cfg;
+    sd_ctx *ctx;
+    int64_t step, skipped;   /* steps taken (applied + skipped), skipped */
+    double last_loss, last_grad_norm;
+    void *buf;
+    int buf_n;
+    sd_err err;
+};
+
+simdiff_status sd_trainer_config_check(const simdiff_trainer_config *c, char *msg,
+                                       size_t cap);
+simdiff_status sd_trainer_new(simdiff_trainer **out, simdiff_model *m,
+                              const simdiff_schedule *s,
+                              const simdiff_trainer_config *tcfg,
+                              const simdiff_optimizer_config *ocfg);
+
+#endif

@@ -1,0 +1,345 @@
+/* Models: forward and parameter gradients against the independent PyTorch
+ * implementation (tests/reference/model_ref.py), config validation, dropout
+ * placement, the loader under truncation and bit flips. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gradcheck.h"
+#include "model/model_internal.h"
+#include "sdfx.h"
+#include "sdtest.h"
+#include "tensor/tensor_internal.h"
+
+static const char *cases[] = {"unet_plain", "unet_patch_cond", "unet_dwt",
+                              "uvit_plain", "uvit_dwt", "uvit_patch"};
+
+static char *fixture_path(const char *name, const char *ext)
+{
+    static char buf[1024];
+    snprintf(buf, sizeof buf, "%s/model/%s.%s", sdtest_fixture_dir(), name, ext);
+    return buf;
+}
+
+START_TEST(against_pytorch)
+{
+    const char *name = cases[_i];
+    simdiff_model *m = NULL;
+    ck_assert_msg(simdiff_model_load(&m, fixture_path(name, "safetensors")) == SIMDIFF_OK,
+                  "%s: %s", name, simdiff_last_error());
+    char rel[256];
+    snprintf(rel, sizeof rel, "model/%s.sdfx", name);
+    sdfx *fx = sdfx_load(rel);
+    ck_assert_ptr_nonnull(fx);
+    const sdfx_array *z = sdfx_get(fx, "z"), *ls = sdfx_get(fx, "logsnr"),
+                     *lb = sdfx_get(fx, "labels"), *cond = sdfx_get(fx, "cond"),
+                     *want = sdfx_get(fx, "out"), *R = sdfx_get(fx, "R");
+    ck_assert(z && ls && lb && cond && want && R);
+    int n = (int)z->shape[0];
+    double logsnr[8];
+    int labels[8];
+    for (int i = 0; i < n; i++) {
+        logsnr[i] = ls->data[i];
+        labels[i] = (int)lb->data[i];
+    }
+    /* The public forward first. */
+    float *out = malloc((size_t)want->numel * sizeof(float));
+    ck_assert_int_eq(simdiff_model_forward_cond(m, n, z->data, logsnr,
+                                                m->cfg.num_classes ? labels : NULL,
+                                                m->cfg.cond_dim ? cond->data : NULL, out),
+                     SIMDIFF_OK);
+    double e = sdtest_max_rel_err(out, want->data, (size_t)want->numel, 1e-6);
+    ck_assert_msg(e <= 1e-4, "%s: forward rel err %.3g", name, e);
+
+    /* Then the gradients of sum(out * R) for every parameter. */
+    ck_assert_int_eq(sd_model_enable_grad(m), SIMDIFF_OK);
+    sd_model_zero_grad(m);
+    sd_ctx *c;
+    ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+    sd_ctx_set_grad(c, 1);
+    sd_tensor *zt = sd_copy_in(c, z->ndim, z->shape, z->data);
+    sd_tensor *y = sd_model_graph(m, c, zt, logsnr, m->cfg.num_classes ? labels : NULL,
+                                  m->cfg.cond_dim ? cond->data : NULL);
+    ck_assert_msg(y != NULL, "%s: %s", name, sd_ctx_errmsg(c));
+    e = sdtest_max_rel_err(y->data, want->data, (size_t)want->numel, 1e-6);
+    ck_assert_msg(e <= 1e-4, "%s: graph forward rel err %.3g", name, e);
+    ck_assert_int_eq(sd_backward_seed(c, y, R->data), SIMDIFF_OK);
+    /* Relative error per tensor, with a floor at 1e-4 of the largest
+     * gradient of the model: some gradients are exactly zero in exact
+     * arithmetic (the attention key bias: softmax is invariant to a per-row
+     * constant), and their float32 rounding noise has no relative scale. */
+    double gmax = 0;
+    for (int i = 0; i < fx->n; i++)
+        if (!strncmp(fx->a[i].name, "grad.", 5))
+            for (int64_t j = 0; j < fx->a[i].numel; j++)
+                gmax = fmax(gmax, fabs(fx->a[i].data[j]));
+    int checked = 0;
+    for (int i = 0; i < m->nparams; i++) {
+        char key[128];
+        snprintf(key, sizeof key, "grad.%s", m->pinfo[i].name);
+        const sdfx_array *g = sdfx_get(fx, key);
+        ck_assert_msg(g != NULL, "%s: fixture lacks %s", name, key);
+        sd_tensor *p = &m->params[i];
+        ck_assert_int_eq(g->numel, p->numel);
+        if (!(p->flags & SD_TF_GRAD_VALID))
+            memset(p->grad, 0, (size_t)p->numel * sizeof(float));
+        e = sdtest_max_rel_err(p->grad, g->data, (size_t)g->numel, 1e-4 * gmax);
+        ck_assert_msg(e <= 1e-3, "%s: grad of %s rel err %.3g", name, m->pinfo[i].name, e);
+        checked++;
+    }
+    ck_assert_int_gt(checked, 10);
+    sd_ctx_destroy(c);
+    free(out);
+    sdfx_free(fx);
+    simdiff_model_destroy(m);
+}
+END_TEST
+
+START_TEST(num_params_match_file)
+{
+    /* The parameter count equals the sum over the file's tensors. */
+    simdiff_model *m = NULL;
+    ck_assert_int_eq(simdiff_model_load(&m, fixture_path("uvit_dwt", "safetensors")), SIMDIFF_OK);
+    char rel[256];
+    snprintf(rel, sizeof rel, "model/uvit_dwt.sdfx");
+    sdfx *fx = sdfx_load(rel);
+    int64_t total = 0;
+    for (int i = 0; i < fx->n; i++)
+        if (!strncmp(fx->a[i].name, "grad.", 5))
+            total += fx->a[i].numel;
+    ck_assert_int_eq(simdiff_model_num_params(m), total);
+    sdfx_free(fx);
+    simdiff_model_destroy(m);
+}
+END_TEST
+
+START_TEST(save_load_round_trip)
+{
+    simdiff_model_config cfg;
+    ck_assert_int_eq(simdiff_model_config_init(&cfg, SIMDIFF_ARCH_UVIT, 16, 1), SIMDIFF_OK);
+    cfg.num_levels = 1;
+    cfg.level_channels[0] = 32;
+    cfg.attn_resolution = 8;
+    cfg.tf_width = 32;
+    cfg.tf_depth = 1;
+    cfg.emb_dim = 32;
+    cfg.num_classes = 10;
+    simdiff_model *a, *b;
+    ck_assert_int_eq(simdiff_model_create(&a, &cfg, 7), SIMDIFF_OK);
+    char path[512];
+    snprintf(path, sizeof path, "%s/m.safetensors", sdtest_tmpdir());
+    ck_assert_int_eq(simdiff_model_save_safetensors(a, path), SIMDIFF_OK);
+    ck_assert_int_eq(simdiff_model_load(&b, path), SIMDIFF_OK);
+    ck_assert_int_eq(a->nparams, b->nparams);
+    ck_assert_int_eq(memcmp(a->data, b->data, (size_t)a->total * sizeof(float)), 0);
+    simdiff_model_config cb = {.struct_size = sizeof cb};
+    ck_assert_int_eq(simdiff_model_get_config(b, &cb), SIMDIFF_OK);
+    ck_assert_int_eq(memcmp(&cb, &a->cfg, sizeof cb), 0);
+    /* Same seed, same weights; another seed, other weights. */
+    simdiff_model *c7, *c8;
+    ck_assert_int_eq(simdiff_model_create(&c7, &cfg, 7), SIMDIFF_OK);
+    ck_assert_int_eq(simdiff_model_create(&c8, &cfg, 8), SIMDIFF_OK);
+    ck_assert_int_eq(memcmp(a->data, c7->data, (size_t)a->total * sizeof(float)), 0);
+    ck_assert_int_ne(memcmp(a->data, c8->data, (size_t)a->total * sizeof(float)), 0);
+    simdiff_model_destroy(a);
+    simdiff_model_destroy(b);
+    simdiff_model_destroy(c7);
+    simdiff_model_destroy(c8);
+}
+END_TEST
+
+START_TEST(config_errors_say_what_to_change)
+{
+    simdiff_model_config cfg;
+    char msg[256];
+    ck_assert_int_eq(simdiff_model_config_init(&cfg, SIMDIFF_ARCH_UNET, 32, 1), SIMDIFF_OK);
+    ck_assert_int_eq(simdiff_model_config_validate(&cfg, msg, sizeof msg), SIMDIFF_OK);
+    cfg.level_channels[1] = 100; /* not divisible by 32 groups */
+    ck_assert_int_eq(simdiff_model_config_validate(&cfg, msg, sizeof msg), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(msg, "norm_groups"));
+    ck_assert_int_eq(simdiff_model_config_init(&cfg, SIMDIFF_ARCH_UVIT, 32, 1), SIMDIFF_OK);
+    cfg.stem = SIMDIFF_STEM_PATCH;
+    cfg.stem_param = 3;
+    ck_assert_int_eq(simdiff_model_config_validate(&cfg, msg, sizeof msg), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(msg, "divisible"));
+    ck_assert_int_eq(simdiff_model_config_init(&cfg, SIMDIFF_ARCH_UVIT, 32, 1), SIMDIFF_OK);
+    cfg.tf_heads = 3;
+    ck_assert_int_eq(simdiff_model_config_validate(&cfg, msg, sizeof msg), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(msg, "tf_heads"));
+    ck_assert_int_eq(simdiff_model_config_init(&cfg, SIMDIFF_ARCH_UVIT, 32, 1), SIMDIFF_OK);
+    cfg.attn_resolution = 8;
+    ck_assert_int_eq(simdiff_model_config_validate(&cfg, msg, sizeof msg), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(msg, "attn_resolution"));
+    /* create refuses and says why; *out is NULL */
+    simdiff_model *m = (simdiff_model *)&cfg;
+    ck_assert_int_eq(simdiff_model_create(&m, &cfg, 0), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_ptr_null(m);
+    ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "attn_resolution"));
+    cfg.struct_size = 8;
+    ck_assert_int_eq(simdiff_model_config_validate(&cfg, msg, sizeof msg), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_int_eq(simdiff_model_config_init(NULL, SIMDIFF_ARCH_UNET, 32, 1), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_int_eq(simdiff_model_config_init(&cfg, (simdiff_arch)7, 32, 1), SIMDIFF_ERR_INVALID_ARG);
+    simdiff_model_destroy(NULL);
+}
+END_TEST
+
+START_TEST(forward_bad_arguments)
+{
+    simdiff_model *m;
+    ck_assert_int_eq(simdiff_model_load(&m, fixture_path("uvit_plain", "safetensors")), SIMDIFF_OK);
+    float z[3 * 64] = {0}, out[3 * 64];
+    double l[3] = {0, 1, 2};
+    int bad[3] = {0, 3, 1}; /* 3 classes: id 3 is out of range */
+    ck_assert_int_eq(simdiff_model_forward(m, 3, z, l, bad, out), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(simdiff_model_errmsg(m), "label 3"));
+    ck_assert_int_eq(simdiff_model_forward(m, 3, NULL, l, NULL, out), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_int_eq(simdiff_model_forward(NULL, 3, z, l, NULL, out), SIMDIFF_ERR_INVALID_ARG);
+    double nan_l[3] = {0, NAN, 0};
+    ck_assert_int_eq(simdiff_model_forward(m, 3, z, nan_l, NULL, out), SIMDIFF_ERR_INVALID_ARG);
+    /* And it still works afterwards. */
+    ck_assert_int_eq(simdiff_model_forward(m, 3, z, l, NULL, out), SIMDIFF_OK);
+    simdiff_model_destroy(m);
+}
+END_TEST
+
+/* Dropout only at the configured resolutions: two training-mode forward
+ * passes with different dropout seeds; the first node whose output differs
+ * must be a dropout at resolution <= the threshold, and every dropout node
+ * recorded must be at such a resolution. */
+START_TEST(dropout_only_at_low_resolution)
+{
+    simdiff_model_config cfg;
+    ck_assert_int_eq(simdiff_model_config_init(&cfg, SIMDIFF_ARCH_UNET, 16, 1), SIMDIFF_OK);
+    cfg.num_levels = 2;
+    cfg.level_channels[0] = cfg.level_channels[1] = 8;
+    cfg.level_blocks[0] = cfg.level_blocks[1] = 1;
+    cfg.norm_groups = 4;
+    cfg.emb_dim = 16;
+    cfg.attn_resolution = 0;
+    cfg.dropout_res = 0.5f;
+    cfg.dropout_max_resolution = 8;
+    simdiff_model *m;
+    ck_assert_int_eq(simdiff_model_create(&m, &cfg, 1), SIMDIFF_OK);
+    sd_model_init_params(m, 1);
+    /* Make every zero-initialized layer nonzero so all activations move. */
+    for (int i = 0; i < m->nparams; i++)
+        if (m->pinfo[i].init == SD_INIT_ZERO)
+            for (int64_t j = 0; j < m->params[i].numel; j++)
+                m->params[i].data[j] = 0.05f * (float)((j % 7) - 3);
+    ck_assert_int_eq(sd_model_enable_grad(m), SIMDIFF_OK);
+    sd_ctx *c[2];
+    float z[2 * 256];
+    for (int i = 0; i < 512; i++)
+        z[i] = (float)sin(i * 0.37);
+    double l[2] = {-1, 2};
+    for (int r = 0; r < 2; r++) {
+        ck_assert_int_eq(sd_ctx_create(&c[r]), SIMDIFF_OK);
+        sd_ctx_set_grad(c[r], 1);
+        sd_ctx_set_training(c[r], 1);
+        sd_ctx_set_rng(c[r], 100 + (uint64_t)r, 0);
+        sd_tensor *zt = sd_copy_in(c[r], 4, (int64_t[]){2, 1, 16, 16}, z);
+        ck_assert_ptr_nonnull(sd_model_graph(m, c[r], zt, l, NULL, NULL));
+    }
+    ck_assert_int_eq(c[0]->ntape, c[1]->ntape);
+    int ndrop = 0, first_diff = -1;
+    for (int k = 0; k < c[0]->ntape; k++) {
+        sd_node *a = c[0]->tape[k], *b = c[1]->tape[k];
+        ck_assert_str_eq(a->op, b->op);
+        if (!strcmp(a->op, "dropout")) {
+            ndrop++;
+            ck_assert_int_eq(a->out->ndim, 4);
+            ck_assert_int_le(a->out->shape[2], 8);
+        }
+        if (first_diff < 0 && a->out->numel == b->out->numel &&
+            memcmp(a->out->data, b->out->data, (size_t)a->out->numel * sizeof(float)))
+            first_diff = k;
+    }
+    /* Levels at 16 (no dropout) and 8 (dropout): down.1, mid.0, mid.1, up.1. */
+    ck_assert_int_eq(ndrop, 4);
+    ck_assert_int_ge(first_diff, 0);
+    ck_assert_str_eq(c[0]->tape[first_diff]->op, "dropout");
+    sd_ctx_destroy(c[0]);
+    sd_ctx_destroy(c[1]);
+    simdiff_model_destroy(m);
+}
+END_TEST
+
+/* The loader under hostile input: every truncation of the header region and
+ * a bit flip at every header byte give an error or a consistent model,
+ * never a crash (this test runs under ASan in the sanitizer build). */
+START_TEST(loader_truncation_and_bit_flips)
+{
+    const char *src = fixture_path("uvit_plain", "safetensors");
+    FILE *fp = fopen(src, "rb");
+    ck_assert_ptr_nonnull(fp);
+    fseek(fp, 0, SEEK_END);
+    long size = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)size);
+    ck_assert_int_eq(fread(buf, 1, (size_t)size, fp), size);
+    fclose(fp);
+    uint64_t hlen = 0;
+    memcpy(&hlen, buf, 8);
+    ck_assert_int_lt(hlen + 8, size);
+    char path[512];
+    snprintf(path, sizeof path, "%s/fuzz.safetensors", sdtest_tmpdir());
+    int errors = 0, oks = 0;
+    long limit = (long)hlen + 8 + 64;
+    for (long cut = 0; cut < size; cut += (cut < limit ? 1 : 997)) {
+        fp = fopen(path, "wb");
+        fwrite(buf, 1, (size_t)cut, fp);
+        fclose(fp);
+        simdiff_model *m = NULL;
+        simdiff_status st = simdiff_model_load(&m, path);
+        ck_assert_int_ne(st, SIMDIFF_OK);
+        ck_assert_ptr_null(m);
+        ck_assert_int_gt((int)strlen(simdiff_last_error()), 0);
+        errors++;
+    }
+    for (long i = 0; i < (long)hlen + 8; i++) {
+        for (int bit = 0; bit < 8; bit += 3) {
+            buf[i] ^= (unsigned char)(1u << bit);
+            fp = fopen(path, "wb");
+            fwrite(buf, 1, (size_t)size, fp);
+            fclose(fp);
+            buf[i] ^= (unsigned char)(1u << bit);
+            simdiff_model *m = NULL;
+            simdiff_status st = simdiff_model_load(&m, path);
+            if (st == SIMDIFF_OK) {
+                /* A flip that still parses (e.g. in a float of the
+                 * metadata or a space) must give a usable model. */
+                float z[3 * 64] = {0}, out[3 * 64];
+                double l[3] = {0, 1, 2};
+                simdiff_model_forward(m, 3, z, l, NULL, out);
+                simdiff_model_destroy(m);
+                oks++;
+            } else {
+                ck_assert_ptr_null(m);
+                ck_assert(st == SIMDIFF_ERR_FORMAT || st == SIMDIFF_ERR_UNSUPPORTED);
+                errors++;
+            }
+        }
+    }
+    ck_assert_int_gt(errors, 100);
+    free(buf);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("model");
+    TCase *tc = tcase_create("model");
+    tcase_set_timeout(tc, 600);
+    tcase_add_loop_test(tc, against_pytorch, 0, (int)SD_ARRAY_LEN(cases));
+    tcase_add_test(tc, num_params_match_file);
+    tcase_add_test(tc, save_load_round_trip);
+    tcase_add_test(tc, config_errors_say_what_to_change);
+    tcase_add_test(tc, forward_bad_arguments);
+    tcase_add_test(tc, dropout_only_at_low_resolution);
+    tcase_add_test(tc, loader_truncation_and_bit_flips);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+SDTEST_MAIN(suite)
