@@ -297,26 +297,49 @@ static void group_norm_backward(sd_ctx *c, sd_node *n)
     const float *mean = n->aux[0], *var = n->aux[1];
     const float *xd = x->data, *dy = n->out->grad;
     const int64_t m = x->numel;
+    const int need_x = sd_needs_grad(x);
+    const int need_affine = sd_needs_grad(gamma) || sd_needs_grad(beta);
     if (m == 0)
         return;
 
-    /* dgamma[c] = sum_{n,s} dy * xhat,  xhat = (x - mean) * rstd;
-     * dbeta[c]  = sum_{n,s} dy.
-     * One channel per iteration, n then s in order: deterministic. */
-    if (sd_needs_grad(gamma) || sd_needs_grad(beta)) {
+    /* One pass over the (n, c) rows, each row by one thread:
+     *   part[n,c] = {sum_s dy * xhat, sum_s dy},  xhat = (x - mean) * rstd
+     *   (for dgamma, dbeta), and dxhat = dy * gamma[c] (for dx). */
+    float *dxhat = need_x && gamma ? sd_alloc(c, (size_t)m * sizeof(float)) : NULL;
+    double *part = need_affine ? sd_alloc(c, 2 * (size_t)(N * C) * sizeof(double)) : NULL;
+    if (sd_ctx_status(c) != SIMDIFF_OK)
+        return;
+    if (dxhat || part) {
+        const float *g = gamma ? gamma->data : NULL;
+#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
+        for (int64_t r = 0; r < N * C; r++) {
+            const int64_t ch = r % C, grp = (r / C) * G + ch / cpg;
+            const float *dyr = dy + r * S;
+            if (part) {
+                double sxy, sy; /* sum dy*(x - mean), sum dy */
+                sum_ab_a(dyr, xd + r * S, mean[grp], S, &sxy, &sy);
+                part[2 * r] = sxy / sqrt((double)var[grp] + (double)eps);
+                part[2 * r + 1] = sy;
+            }
+            if (dxhat) {
+                const float gc = g[ch];
+                float *t = dxhat + r * S;
+                for (int64_t i = 0; i < S; i++)
+                    t[i] = dyr[i] * gc;
+            }
+        }
+    }
+    /* dgamma[c] = sum_n part[n,c].0, dbeta[c] = sum_n part[n,c].1, n in order. */
+    if (part) {
         float *dg = sd_needs_grad(gamma) ? sd_grad_acc(c, gamma) : NULL;
         float *db = sd_needs_grad(beta) ? sd_grad_acc(c, beta) : NULL;
         if (sd_ctx_status(c) != SIMDIFF_OK)
             return;
-#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
         for (int64_t ch = 0; ch < C; ch++) {
             double sg = 0, sb = 0;
             for (int64_t b = 0; b < N; b++) {
-                int64_t row = (b * C + ch) * S, grp = b * G + ch / cpg;
-                double sxy, sy; /* sum dy*(x - mean), sum dy */
-                sum_ab_a(dy + row, xd + row, mean[grp], S, &sxy, &sy);
-                sg += sxy / sqrt((double)var[grp] + (double)eps);
-                sb += sy;
+                sg += part[2 * (b * C + ch)];
+                sb += part[2 * (b * C + ch) + 1];
             }
             if (dg)
                 dg[ch] += (float)sg;
@@ -324,33 +347,17 @@ static void group_norm_backward(sd_ctx *c, sd_node *n)
                 db[ch] += (float)sb;
         }
     }
-    if (!sd_needs_grad(x))
+    if (!need_x)
         return;
 
-    /* dxhat = dy * gamma[c], then the layer-norm backward-data primitive. */
-    const float *dxhat = dy;
-    if (gamma) {
-        float *t = sd_alloc(c, (size_t)m * sizeof(float));
-        if (!t)
-            return;
-        const float *g = gamma->data;
-#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
-        for (int64_t r = 0; r < N * C; r++) {
-            float gc = g[r % C];
-            const float *src = dy + r * S;
-            float *dst = t + r * S;
-            for (int64_t i = 0; i < S; i++)
-                dst[i] = src[i] * gc;
-        }
-        dxhat = t;
-    }
+    /* dx from dxhat: the layer-norm backward-data primitive. */
     sd_prim *p = ln_bwd_prim(c, N * G, cpg * S, 0, eps, dnnl_backward_data);
     if (!p)
         return;
     float *dx = sd_grad_begin(c, x);
     if (!dx)
         return;
-    void *h[5] = {x->data, (void *)mean, (void *)var, (void *)dxhat, dx};
+    void *h[5] = {x->data, (void *)mean, (void *)var, dxhat ? (void *)dxhat : (void *)dy, dx};
     if (sd_prim_exec(c, p, h))
         return;
     sd_grad_end(c, x, dx);
