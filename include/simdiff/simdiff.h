@@ -9,6 +9,7 @@
  *   io.h         PNG/NPY writers, IDX/NPY datasets (batches, shuffling, flips)
  *   model.h      U-Net / U-ViT models: config, create, load/save, forward
  *   train.h      AdamW + EMA optimizer, the training step, checkpoints
+ *   sampler.h    DDPM / DDIM / DPM-Solver++(2M) sampling, guidance, callbacks
  */
 #ifndef SIMDIFF_SIMDIFF_H
 #define SIMDIFF_SIMDIFF_H
@@ -18,5 +19,6 @@
 #include "simdiff/io.h"
 #include "simdiff/model.h"
 #include "simdiff/train.h"
+#include "simdiff/sampler.h"
 
 #endif /* SIMDIFF_SIMDIFF_H */

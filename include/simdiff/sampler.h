@@ -1,0 +1,182 @@
+/*
+ * libsimdiff — sampling: draw images from a trained model.
+ *
+ * A sampler is bound to one model and one noise schedule (by default the
+ * schedule stored with the model). It integrates the reverse diffusion from
+ * pure noise (t = 1) to data (t = 0) over `steps` network evaluations with
+ * one of three methods, with optional classifier-free guidance, progress
+ * callbacks, previews and cancellation. docs/sampling.md has the formulas.
+ *
+ * The time grid: t_k, k = 0..steps, from t_0 = 1 down to t_steps = 0,
+ * uniform in t (t_k = 1 − k/steps, the default) or uniform in log-SNR λ.
+ * z starts as N(0, I) at t_0 = 1. Step k (k = 0..steps−1) evaluates the
+ * network at (z, λ(t_k)), forms the data estimate x̂ (clipped to [−1, 1]
+ * when clip_x is on) and moves z from t_k to t_{k+1}; the last step
+ * (t_{steps−1} → 0) returns x̂ itself, which is every method's update to
+ * λ = +∞ without noise. With s = t_{k+1} < t = t_k:
+ *
+ *   DDPM ancestral (the paper's): c = −expm1(λ_t − λ_s),
+ *       z_s = α_s·(z_t·(1 − c)/α_t + c·x̂) + σ_s·sqrt(c)·ε.
+ *   DDIM(η): ε̂ = (z_t − α_t·x̂)/σ_t,
+ *       z_s = α_s·x̂ + σ_s·sqrt(1 − η²c)·ε̂ + η·σ_s·sqrt(c)·ε
+ *       (η = 0 deterministic; η = 1 is exactly DDPM ancestral).
+ *   DPM-Solver++(2M) (Lu et al. 2022, data prediction, multistep in λ):
+ *       h = (λ_s − λ_t)/2 (their λ is log(α/σ), half the log-SNR),
+ *       z_s = (σ_s/σ_t)·z_t − α_s·expm1(−h)·D, with D = x̂ at the first
+ *       step (where it equals DDIM with η = 0) and
+ *       D = (1 + 1/(2r))·x̂ − 1/(2r)·x̂_prev, r = h_prev/h, afterwards.
+ *
+ * Model output: v (x̂ = α·z − σ·v) or ε (x̂ = (z − σ·ε)/α), from the model's
+ * config (simdiff_model_config.prediction).
+ *
+ * Classifier-free guidance, convention: with w = cfg.guidance the model
+ * output used is
+ *       out = uncond + w·(cond − uncond)
+ * (on v or ε alike: both are linear in the output at a fixed z). w = 1 is
+ * the conditional model alone (one network pass; the default), w = 0 the
+ * unconditional model alone (one pass), other values evaluate cond and
+ * uncond in one batched network call of 2n rows. Papers that write
+ * ε̃ = (1 + w')·ε_cond − w'·ε_uncond (Ho & Salimans 2022) use w' = w − 1:
+ * their "guidance 4" is our w = 5. Those that write
+ * ε̃ = ε_uncond + s·(ε_cond − ε_uncond) use our convention (w = s).
+ *
+ * Determinism: image i of a run with seed S depends only on (model,
+ * schedule, config, S, i, labels[i]): the same whether it is generated
+ * alone or in a batch of any size, at any batch_chunk, with any thread
+ * count, on any thread. Every noise tensor comes from a counter-based
+ * Philox stream keyed by (S, image index i, step); see docs/sampling.md.
+ *
+ * Threads: one model may be shared read-only by samplers on several
+ * threads (each sampler owns its compute context); results equal those of
+ * sequential runs. A single sampler must not run on two threads at once
+ * (the second call fails with SIMDIFF_ERR_MISUSE). The model must outlive
+ * every sampler bound to it and must not be modified (trained, reloaded)
+ * while a sampler runs.
+ */
+#ifndef SIMDIFF_SAMPLER_H
+#define SIMDIFF_SAMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "simdiff/core.h"
+#include "simdiff/model.h"
+#include "simdiff/schedule.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct simdiff_sampler simdiff_sampler;
+
+/* Integration methods (append-only; numbers never change). */
+typedef enum simdiff_sampler_method {
+    SIMDIFF_SAMPLER_DDPM = 0,     /* ancestral, stochastic (the paper's)     */
+    SIMDIFF_SAMPLER_DDIM = 1,     /* DDIM with η (cfg.eta)                   */
+    SIMDIFF_SAMPLER_DPMPP_2M = 2  /* DPM-Solver++(2M): few steps (default)   */
+} simdiff_sampler_method;
+
+/* How the steps are spaced between t = 1 and t = 0. */
+typedef enum simdiff_spacing {
+    SIMDIFF_SPACING_UNIFORM_T = 0,     /* t_k = 1 − k/steps (default)       */
+    SIMDIFF_SPACING_UNIFORM_LOGSNR = 1 /* λ(t_k) = λ(1) + k/steps·(λ(0) − λ(1)) */
+} simdiff_spacing;
+
+/* Largest accepted steps. */
+#define SIMDIFF_SAMPLER_MAX_STEPS 100000
+
+/*
+ * Sampler configuration. Fill with simdiff_sampler_config_init() first,
+ * then change fields. struct_size must be the sizeof of a version of this
+ * struct the library knows (today: exactly this one).
+ */
+typedef struct simdiff_sampler_config {
+    size_t struct_size;            /* sizeof(simdiff_sampler_config)          */
+    simdiff_sampler_method method; /* default SIMDIFF_SAMPLER_DPMPP_2M        */
+    int steps;                     /* network evaluations, 1..MAX (default 32) */
+    double eta;                    /* DDIM only: 0 (deterministic) .. 1 (=DDPM);
+                                      default 0                               */
+    double guidance;               /* w of out = uncond + w·(cond − uncond);
+                                      finite; default 1 (conditional only)    */
+    int clip_x;                    /* clip x̂ to [−1, 1] before use (default 1) */
+    simdiff_spacing spacing;       /* default SIMDIFF_SPACING_UNIFORM_T       */
+    /* The noise schedule; NULL (default) = the one stored with the model.
+     * Copied at creation (need not outlive the call). A model with no
+     * schedule (e.g. fresh from simdiff_model_create) needs one here. */
+    const simdiff_schedule *schedule;
+    int batch_chunk;               /* max images per network call; 0 = all
+                                      (default). With guidance (w ≠ 0, 1) a
+                                      call has 2 rows per image.             */
+} simdiff_sampler_config;
+
+/* Defaults: DPM-Solver++(2M), 32 steps uniform in t, η = 0, guidance 1,
+ * clipping on, the model's schedule, no chunking.
+ * SIMDIFF_ERR_INVALID_ARG if cfg is NULL. */
+SIMDIFF_API simdiff_status simdiff_sampler_config_init(simdiff_sampler_config *cfg);
+
+/* A sampler for m (which must outlive it). cfg NULL = the defaults.
+ * Checks everything that can be checked before a run: the method, steps,
+ * eta in [0, 1], a finite guidance, batch_chunk >= 0, a schedule (cfg's or
+ * the model's). On failure *out is NULL. */
+SIMDIFF_API simdiff_status simdiff_sampler_create(simdiff_sampler **out,
+                                                  simdiff_model *m,
+                                                  const simdiff_sampler_config *cfg);
+
+/*
+ * Draw n images.
+ *   labels: n class ids in 0..num_classes−1, or −1 for "no label" (the
+ *     null class), or NULL (all unconditional). Must be NULL for a model
+ *     without classes.
+ *   seed: with the image index i (0..n−1) it determines image i's noise.
+ *   out: n x C x H x W floats (NCHW) in [−1, 1] when clip_x is on.
+ * On failure out is not modified. SIMDIFF_ERR_CANCELLED if
+ * simdiff_sampler_cancel() was called during the run or the progress
+ * callback asked to stop; SIMDIFF_ERR_MISUSE if s is already running.
+ */
+SIMDIFF_API simdiff_status simdiff_sampler_run(simdiff_sampler *s, int n,
+                                               const int *labels, uint64_t seed,
+                                               float *out);
+
+/*
+ * Ask the run in progress on s to stop: it returns SIMDIFF_ERR_CANCELLED
+ * within one network layer. Callable from any thread and from a signal
+ * handler (one lock-free atomic store). The request is a flag that each
+ * run clears when it starts: a cancel that arrives before that point
+ * (between runs, or racing with the start of run()) is discarded, and the
+ * run proceeds. A cancel that arrives after the run's last network layer
+ * may be too late; the run then succeeds. s must be a live sampler
+ * (NULL is a no-op).
+ */
+SIMDIFF_API void simdiff_sampler_cancel(simdiff_sampler *s);
+
+/* Free s (NULL is a no-op). Not while it runs. */
+SIMDIFF_API void simdiff_sampler_destroy(simdiff_sampler *s);
+
+/*
+ * Progress: called on the thread of simdiff_sampler_run after each step,
+ * step = 1..total (total = steps). x_preview is NULL, or at every
+ * preview_every-th step the current x̂ of all n images (n x C x H x W,
+ * valid during the call only). Return 0 to continue, nonzero to stop: the
+ * run then returns SIMDIFF_ERR_CANCELLED (even at step == total) and out
+ * is not written. The callback must not call back into s.
+ */
+typedef int (*simdiff_progress_fn)(void *user, int step, int total,
+                                   const float *x_preview);
+
+/* Install (or, with fn NULL, remove) the progress callback. */
+SIMDIFF_API simdiff_status simdiff_sampler_set_progress(simdiff_sampler *s,
+                                                        simdiff_progress_fn fn,
+                                                        void *user);
+
+/* Pass x̂ to the callback every k steps (step % k == 0); 0 = never
+ * (default). k >= 0. */
+SIMDIFF_API simdiff_status simdiff_sampler_set_preview_every(simdiff_sampler *s,
+                                                             int k);
+
+/* Last error message on this sampler ("" if none, or if s is NULL). */
+SIMDIFF_API const char *simdiff_sampler_errmsg(const simdiff_sampler *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SIMDIFF_SAMPLER_H */

@@ -1,0 +1,657 @@
+/*
+ * The sampler (include/simdiff/sampler.h): DDPM ancestral, DDIM(η) and
+ * DPM-Solver++(2M) over a t grid, with classifier-free guidance, progress
+ * callbacks and cancellation. The formulas are in the header and in
+ * docs/sampling.md.
+ *
+ * Shapes: n images of P = C·H·W floats each, NCHW; every per-image buffer
+ * below is (n, P), row i = image i.
+ *
+ * One step k (t = t_k -> s = t_{k+1}) is, for every image,
+ *     x̂ = to_x(z, model_out(z, λ_t))        (then clipped if clip_x)
+ *     z' = cz·z + cx·x̂ + cp·x̂_prev + cn·noise(image i, step k + 1)
+ * with scalar coefficients (the same for every image: every image is at the
+ * same t), computed in double from (α, σ, λ) of both ends (step_coefs).
+ * Each element of z' depends only on the same element of z, x̂, x̂_prev and
+ * the noise, so the update does not depend on the thread count.
+ *
+ * Noise: image i's tensor at step j (j = 0: the initial z at t = 1;
+ * j = k + 1: the noise added by step k) is elements 0..P−1 of the Philox
+ * stream (seed, sd_rng_mix(sd_rng_mix(TAG, i), j)), so it depends on the
+ * image index and never on the batch position or size.
+ */
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "model/model_internal.h"
+#include "sampler/sampler_internal.h"
+#include "schedule/schedule_internal.h"
+#include "simdiff/sampler.h"
+#include "tensor/rng.h"
+#include "tensor/tensor.h"
+
+/* Elementwise loops run in parallel above this many elements. */
+#define PAR_MIN 65536
+
+struct simdiff_sampler {
+    sd_err err;
+    simdiff_model *m;
+    simdiff_sampler_config cfg; /* cfg.schedule is not kept (see sched) */
+    simdiff_schedule *sched;    /* owned copy */
+    sd_ctx *ctx;                /* inference: grad and dropout off */
+    atomic_int cancel;          /* set by simdiff_sampler_cancel()  */
+    atomic_int running;         /* a run is in progress             */
+    simdiff_progress_fn progress;
+    void *progress_user;
+    int preview_every;
+
+    /* The grid, k = 0..steps: λ_k, α_k, σ_k (λ_0 = λ(1), λ_steps = λ(0)). */
+    int steps;
+    double *lam, *alpha, *sigma;
+
+    size_t per; /* P = C·H·W */
+    /* Per-image buffers, cap images: */
+    int cap;
+    float *z, *xh, *xprev, *noise; /* (cap, P)                          */
+    double *al_img, *sg_img;       /* (cap) α_t, σ_t per image (helpers) */
+    /* Per-row buffers of one network call, rows_cap rows: */
+    int rows_cap, zin_cap;
+    float *zin;      /* (zin_cap, P) the network input when guided (z twice) */
+    double *lam_row; /* (rows) */
+    int *lab_row;    /* (rows) */
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static int is_method(int m)
+{
+    return m == SIMDIFF_SAMPLER_DDPM || m == SIMDIFF_SAMPLER_DDIM ||
+           m == SIMDIFF_SAMPLER_DPMPP_2M;
+}
+
+uint64_t sd_sampler_noise_stream(uint64_t image, uint64_t step)
+{
+    return sd_rng_mix(sd_rng_mix(SD_SAMPLER_STREAM_TAG, image), step);
+}
+
+sd_ctx *sd_sampler_ctx(simdiff_sampler *s) { return s->ctx; }
+
+/* ---- config ------------------------------------------------------------- */
+
+SIMDIFF_API simdiff_status simdiff_sampler_config_init(simdiff_sampler_config *cfg)
+{
+    if (!cfg)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_sampler_config_init: cfg is NULL");
+    memset(cfg, 0, sizeof *cfg);
+    cfg->struct_size = sizeof *cfg;
+    cfg->method = SIMDIFF_SAMPLER_DPMPP_2M;
+    cfg->steps = 32;
+    cfg->eta = 0.0;
+    cfg->guidance = 1.0;
+    cfg->clip_x = 1;
+    cfg->spacing = SIMDIFF_SPACING_UNIFORM_T;
+    cfg->schedule = NULL;
+    cfg->batch_chunk = 0;
+    return SIMDIFF_OK;
+}
+
+static simdiff_status check_config(const simdiff_sampler_config *c)
+{
+    const char *fn = "simdiff_sampler_create";
+    if (c->struct_size != sizeof *c)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: cfg->struct_size is %zu, expected %zu (fill the "
+                       "config with simdiff_sampler_config_init())",
+                       fn, c->struct_size, sizeof *c);
+    if (!is_method((int)c->method))
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: method %d is not SIMDIFF_SAMPLER_DDPM (0), _DDIM (1) "
+                       "or _DPMPP_2M (2)",
+                       fn, (int)c->method);
+    if (c->steps < 1 || c->steps > SIMDIFF_SAMPLER_MAX_STEPS)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: steps is %d; expected 1..%d", fn, c->steps,
+                       SIMDIFF_SAMPLER_MAX_STEPS);
+    if (!(c->eta >= 0.0 && c->eta <= 1.0))
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: eta is %g; expected 0..1", fn, c->eta);
+    if (!isfinite(c->guidance))
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: guidance is %g; expected a finite number (1 = "
+                       "conditional only, 0 = unconditional only)",
+                       fn, c->guidance);
+    if (c->clip_x != 0 && c->clip_x != 1)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: clip_x is %d; expected 0 or 1", fn, c->clip_x);
+    if (c->spacing != SIMDIFF_SPACING_UNIFORM_T &&
+        c->spacing != SIMDIFF_SPACING_UNIFORM_LOGSNR)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: spacing %d is not SIMDIFF_SPACING_UNIFORM_T (0) or "
+                       "_UNIFORM_LOGSNR (1)",
+                       fn, (int)c->spacing);
+    if (c->batch_chunk < 0)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: batch_chunk is %d; expected >= 0 (0 = all images "
+                       "in one call)",
+                       fn, c->batch_chunk);
+    return SIMDIFF_OK;
+}
+
+/* ---- the grid ----------------------------------------------------------- */
+
+/* λ_k for k = 0..K (K = steps), decreasing in t, increasing in k; α, σ from
+ * λ (so the three are exactly consistent). */
+static void make_grid(simdiff_sampler *s)
+{
+    const int K = s->steps;
+    const double l1 = sd_schedule_logsnr1(s->sched, 1.0);
+    const double l0 = sd_schedule_logsnr1(s->sched, 0.0);
+    for (int k = 0; k <= K; k++) {
+        double l;
+        if (k == 0)
+            l = l1;
+        else if (k == K)
+            l = l0;
+        else if (s->cfg.spacing == SIMDIFF_SPACING_UNIFORM_LOGSNR)
+            l = l1 + (l0 - l1) * ((double)k / K);
+        else
+            l = sd_schedule_logsnr1(s->sched, (double)(K - k) / K);
+        s->lam[k] = l;
+        sd_alpha_sigma_from_logsnr(l, &s->alpha[k], &s->sigma[k]);
+    }
+}
+
+void sd_sampler_step_coefs(int method, double eta, int first,
+                           double lam_prev, double lam_t, double lam_s,
+                           double *coefs)
+{
+    double al_t, sg_t, al_s, sg_s;
+    sd_alpha_sigma_from_logsnr(lam_t, &al_t, &sg_t);
+    sd_alpha_sigma_from_logsnr(lam_s, &al_s, &sg_s);
+    const double d = lam_t - lam_s; /* < 0 */
+    const double e = exp(d);        /* 1 − c = α_t²σ_s²/(σ_t²α_s²) */
+    const double c = -expm1(d);     /* in (0, 1) */
+    double cz = 0, cx = 0, cp = 0, cn = 0;
+    switch (method) {
+    case SIMDIFF_SAMPLER_DDPM:
+        /* α_s·(1 − c)/α_t written without the large α_s/α_t ratio. */
+        cz = al_t * sg_s * sg_s / (sg_t * sg_t * al_s);
+        cx = al_s * c;
+        cn = sg_s * sqrt(c);
+        break;
+    case SIMDIFF_SAMPLER_DDIM: {
+        /* z' = α_s·x̂ + σ_s·q·(z − α_t·x̂)/σ_t + η·σ_s·sqrt(c)·ε, with
+         * q² = 1 − η²c = (1 − η²) + η²(1 − c) (both terms >= 0). */
+        double q = sqrt((1.0 - eta * eta) + eta * eta * e);
+        cz = sg_s * q / sg_t;
+        cx = al_s - cz * al_t;
+        cn = eta * sg_s * sqrt(c);
+        break;
+    }
+    case SIMDIFF_SAMPLER_DPMPP_2M: {
+        /* Lu et al.'s λ is log(α/σ), half our log-SNR: h is in their
+         * units (then e^−h = σ_s·α_t/(σ_t·α_s) and the first-order step is
+         * exactly DDIM with η = 0). r is a ratio, the same in either. */
+        const double h = 0.5 * (lam_s - lam_t); /* > 0 */
+        const double phi = -expm1(-h);          /* 1 − e^−h */
+        cz = sg_s / sg_t;
+        if (first) {
+            cx = al_s * phi;
+        } else {
+            const double r = (lam_t - lam_prev) / (lam_s - lam_t);
+            cx = al_s * phi * (1.0 + 0.5 / r);
+            cp = -al_s * phi * (0.5 / r);
+        }
+        break;
+    }
+    }
+    coefs[0] = cz;
+    coefs[1] = cx;
+    coefs[2] = cp;
+    coefs[3] = cn;
+}
+
+/* ---- create / destroy --------------------------------------------------- */
+
+static void free_buffers(simdiff_sampler *s)
+{
+    free(s->z);
+    free(s->xh);
+    free(s->xprev);
+    free(s->noise);
+    free(s->al_img);
+    free(s->sg_img);
+    s->z = s->xh = s->xprev = s->noise = NULL;
+    s->al_img = s->sg_img = NULL;
+    s->cap = 0;
+    free(s->zin);
+    free(s->lam_row);
+    free(s->lab_row);
+    s->zin = NULL;
+    s->lam_row = NULL;
+    s->lab_row = NULL;
+    s->rows_cap = s->zin_cap = 0;
+}
+
+SIMDIFF_API void simdiff_sampler_destroy(simdiff_sampler *s)
+{
+    if (!s)
+        return;
+    free_buffers(s);
+    sd_ctx_destroy(s->ctx);
+    simdiff_schedule_destroy(s->sched);
+    free(s->lam);
+    free(s->alpha);
+    free(s->sigma);
+    free(s);
+}
+
+SIMDIFF_API simdiff_status simdiff_sampler_create(simdiff_sampler **out,
+                                                  simdiff_model *m,
+                                                  const simdiff_sampler_config *cfg)
+{
+    const char *fn = "simdiff_sampler_create";
+    if (!out)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: out is NULL", fn);
+    *out = NULL;
+    if (!m)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: model is NULL", fn);
+    simdiff_sampler_config c;
+    if (cfg) {
+        simdiff_status st = check_config(cfg);
+        if (st)
+            return st;
+        c = *cfg;
+    } else {
+        simdiff_sampler_config_init(&c);
+    }
+    const simdiff_schedule *sch = c.schedule ? c.schedule : m->schedule;
+    if (!sch)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: the model carries no noise schedule (a model from "
+                       "simdiff_model_create, or a file without one); pass the "
+                       "schedule it was trained with in cfg->schedule, e.g. "
+                       "simdiff_schedule_create_shifted(&s, %d, 64)",
+                       fn, m->cfg.image_size);
+    const simdiff_model_config *mc = &m->cfg;
+    if (mc->prediction != SIMDIFF_PRED_V && mc->prediction != SIMDIFF_PRED_EPS)
+        return sd_fail(NULL, SIMDIFF_ERR_UNSUPPORTED,
+                       "%s: the model's prediction type %d is not v or eps", fn,
+                       (int)mc->prediction);
+
+    simdiff_sampler *s = calloc(1, sizeof *s);
+    if (!s)
+        return sd_fail(NULL, SIMDIFF_ERR_NOMEM, "%s: out of memory", fn);
+    s->m = m;
+    s->cfg = c;
+    s->cfg.schedule = NULL;
+    s->steps = c.steps;
+    s->per = (size_t)mc->channels * (size_t)mc->image_size * (size_t)mc->image_size;
+    atomic_init(&s->cancel, 0);
+    atomic_init(&s->running, 0);
+    simdiff_status st = simdiff_schedule_clone(&s->sched, sch);
+    if (!st) {
+        size_t K1 = (size_t)c.steps + 1;
+        s->lam = malloc(K1 * sizeof *s->lam);
+        s->alpha = malloc(K1 * sizeof *s->alpha);
+        s->sigma = malloc(K1 * sizeof *s->sigma);
+        if (!s->lam || !s->alpha || !s->sigma)
+            st = sd_fail(NULL, SIMDIFF_ERR_NOMEM, "%s: out of memory", fn);
+    }
+    if (!st)
+        st = sd_ctx_create(&s->ctx);
+    if (st) {
+        simdiff_sampler_destroy(s);
+        return st;
+    }
+    sd_ctx_set_grad(s->ctx, 0);     /* no tape, no gradient memory */
+    sd_ctx_set_training(s->ctx, 0); /* no dropout */
+    sd_ctx_set_cancel_flag(s->ctx, &s->cancel);
+    make_grid(s);
+    *out = s;
+    return SIMDIFF_OK;
+}
+
+SIMDIFF_API void simdiff_sampler_cancel(simdiff_sampler *s)
+{
+    if (s)
+        atomic_store_explicit(&s->cancel, 1, memory_order_relaxed);
+}
+
+SIMDIFF_API simdiff_status simdiff_sampler_set_progress(simdiff_sampler *s,
+                                                        simdiff_progress_fn fn,
+                                                        void *user)
+{
+    if (!s)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_sampler_set_progress: sampler is NULL");
+    if (atomic_load(&s->running))
+        return sd_fail(&s->err, SIMDIFF_ERR_MISUSE,
+                       "simdiff_sampler_set_progress: the sampler is running");
+    s->progress = fn;
+    s->progress_user = user;
+    return SIMDIFF_OK;
+}
+
+SIMDIFF_API simdiff_status simdiff_sampler_set_preview_every(simdiff_sampler *s,
+                                                             int k)
+{
+    if (!s)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_sampler_set_preview_every: sampler is NULL");
+    if (k < 0)
+        return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_sampler_set_preview_every: k is %d; expected "
+                       ">= 0 (0 = never)",
+                       k);
+    if (atomic_load(&s->running))
+        return sd_fail(&s->err, SIMDIFF_ERR_MISUSE,
+                       "simdiff_sampler_set_preview_every: the sampler is running");
+    s->preview_every = k;
+    return SIMDIFF_OK;
+}
+
+SIMDIFF_API const char *simdiff_sampler_errmsg(const simdiff_sampler *s)
+{
+    return s ? sd_errmsg(&s->err) : "";
+}
+
+/* ---- buffers ------------------------------------------------------------ */
+
+/* Room for n images, network calls of `rows` rows, and (guidance) a
+ * network input of zin_rows rows. */
+static simdiff_status grow(simdiff_sampler *s, int n, int rows, int zin_rows)
+{
+    size_t bytes;
+    if (n > s->cap) {
+        if (sd_mul_size((size_t)n, s->per, &bytes) ||
+            sd_mul_size(bytes, sizeof(float), &bytes))
+            return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                           "simdiff_sampler_run: n = %d images of %zu floats "
+                           "overflow the address space",
+                           n, s->per);
+        free(s->z);
+        free(s->xh);
+        free(s->xprev);
+        free(s->noise);
+        free(s->al_img);
+        free(s->sg_img);
+        s->z = malloc(bytes);
+        s->xh = malloc(bytes);
+        s->xprev = s->cfg.method == SIMDIFF_SAMPLER_DPMPP_2M ? malloc(bytes) : NULL;
+        s->noise = malloc(bytes);
+        s->al_img = malloc((size_t)n * sizeof(double));
+        s->sg_img = malloc((size_t)n * sizeof(double));
+        s->cap = n;
+        if (!s->z || !s->xh || !s->noise || !s->al_img || !s->sg_img ||
+            (s->cfg.method == SIMDIFF_SAMPLER_DPMPP_2M && !s->xprev)) {
+            free_buffers(s);
+            return sd_fail(&s->err, SIMDIFF_ERR_NOMEM,
+                           "simdiff_sampler_run: out of memory for %d images "
+                           "(%zu bytes each buffer)",
+                           n, bytes);
+        }
+    }
+    if (rows > s->rows_cap) {
+        free(s->lam_row);
+        free(s->lab_row);
+        s->lam_row = malloc((size_t)rows * sizeof(double));
+        s->lab_row = malloc((size_t)rows * sizeof(int));
+        s->rows_cap = rows;
+        if (!s->lam_row || !s->lab_row) {
+            free_buffers(s);
+            return sd_fail(&s->err, SIMDIFF_ERR_NOMEM,
+                           "simdiff_sampler_run: out of memory for %d network "
+                           "rows",
+                           rows);
+        }
+    }
+    if (zin_rows > s->zin_cap) {
+        free(s->zin);
+        s->zin = NULL;
+        s->zin_cap = 0;
+        if (sd_mul_size((size_t)zin_rows, s->per, &bytes) ||
+            sd_mul_size(bytes, sizeof(float), &bytes) || !(s->zin = malloc(bytes))) {
+            free_buffers(s);
+            return sd_fail(&s->err, SIMDIFF_ERR_NOMEM,
+                           "simdiff_sampler_run: out of memory for %d network "
+                           "rows",
+                           zin_rows);
+        }
+        s->zin_cap = zin_rows;
+    }
+    return SIMDIFF_OK;
+}
+
+/* ---- one network call --------------------------------------------------- */
+
+/* x̂ of images [a, a + m) at grid point k into s->xh rows a.. (clipped if
+ * asked). guided: evaluate cond (labels) and uncond (null class) in one
+ * call of 2m rows and combine them with the guidance weight. */
+static simdiff_status eval_chunk(simdiff_sampler *s, int a, int m, int k,
+                                 const int *labels, int guided)
+{
+    sd_ctx *c = s->ctx;
+    const simdiff_model_config *mc = &s->m->cfg;
+    const size_t P = s->per;
+    const int rows = guided ? 2 * m : m;
+    float *zrows = s->z + (size_t)a * P;
+    if (guided) {
+        memcpy(s->zin, zrows, (size_t)m * P * sizeof(float));
+        memcpy(s->zin + (size_t)m * P, zrows, (size_t)m * P * sizeof(float));
+        zrows = s->zin;
+    }
+    for (int r = 0; r < rows; r++) {
+        s->lam_row[r] = s->lam[k];
+        s->lab_row[r] = (r < m && labels) ? labels[a + r] : -1;
+    }
+    sd_ctx_reset(c);
+    const int64_t shape[4] = {rows, mc->channels, mc->image_size, mc->image_size};
+    sd_tensor *zt = sd_wrap(c, 4, shape, zrows); /* read only */
+    sd_tensor *y = zt ? sd_model_graph(s->m, c, zt, s->lam_row,
+                                       mc->num_classes > 0 ? s->lab_row : NULL,
+                                       NULL)
+                      : NULL;
+    if (!y) {
+        simdiff_status st = sd_ctx_status(c);
+        if (!st)
+            st = SIMDIFF_ERR_INTERNAL;
+        sd_fail(&s->err, st, "simdiff_sampler_run: step %d of %d: %s", k + 1,
+                s->steps, sd_ctx_errmsg(c));
+        sd_ctx_reset(c);
+        return st;
+    }
+    float *o = y->data; /* (rows, P), ours to overwrite */
+    const size_t nm = (size_t)m * P;
+    if (guided) {
+        /* o[0..m) = uncond + w·(cond − uncond) */
+        const double w = s->cfg.guidance;
+        const float *u = o + nm;
+        int64_t total = (int64_t)nm;
+#pragma omp parallel for schedule(static) if (total > PAR_MIN)
+        for (int64_t j = 0; j < total; j++)
+            o[j] = (float)((double)u[j] + w * ((double)o[j] - (double)u[j]));
+    }
+    int bad = 0;
+    {
+        int64_t total = (int64_t)nm;
+#pragma omp parallel for schedule(static) reduction(| : bad) if (total > PAR_MIN)
+        for (int64_t j = 0; j < total; j++)
+            bad |= !isfinite(o[j]);
+    }
+    if (bad) {
+        sd_ctx_reset(c);
+        return sd_fail(&s->err, SIMDIFF_ERR_NUMERIC,
+                       "simdiff_sampler_run: the model output is not finite at "
+                       "step %d of %d (log-SNR %g)",
+                       k + 1, s->steps, s->lam[k]);
+    }
+    /* The parametrization in one place: the library's helpers. */
+    for (int i = 0; i < m; i++) {
+        s->al_img[i] = s->alpha[k];
+        s->sg_img[i] = s->sigma[k];
+    }
+    float *x = s->xh + (size_t)a * P;
+    const float *z = s->z + (size_t)a * P;
+    simdiff_status st =
+        mc->prediction == SIMDIFF_PRED_EPS
+            ? simdiff_eps_to_x((size_t)m, P, z, o, s->al_img, s->sg_img, x)
+            : simdiff_v_to_x_eps((size_t)m, P, z, o, s->al_img, s->sg_img, x, NULL);
+    sd_ctx_reset(c);
+    if (st)
+        return sd_fail(&s->err, st, "simdiff_sampler_run: step %d: %s", k + 1,
+                       simdiff_last_error());
+    if (s->cfg.clip_x) {
+        int64_t total = (int64_t)nm;
+#pragma omp parallel for schedule(static) if (total > PAR_MIN)
+        for (int64_t j = 0; j < total; j++)
+            x[j] = x[j] < -1.0f ? -1.0f : (x[j] > 1.0f ? 1.0f : x[j]);
+    }
+    return SIMDIFF_OK;
+}
+
+/* ---- run ---------------------------------------------------------------- */
+
+static simdiff_status check_run_args(simdiff_sampler *s, int n, const int *labels,
+                                     const float *out)
+{
+    const char *fn = "simdiff_sampler_run";
+    if (n < 1)
+        return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: n is %d; expected >= 1", fn, n);
+    if (!out)
+        return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG, "%s: out is NULL", fn);
+    const int K = s->m->cfg.num_classes;
+    if (labels && K <= 0)
+        return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: the model is unconditional (num_classes = 0); pass "
+                       "labels = NULL",
+                       fn);
+    if (labels)
+        for (int i = 0; i < n; i++)
+            if (labels[i] < -1 || labels[i] >= K)
+                return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                               "%s: labels[%d] = %d is out of range; expected "
+                               "0..%d, or -1 for none",
+                               fn, i, labels[i], K - 1);
+    return SIMDIFF_OK;
+}
+
+static int cancelled(const simdiff_sampler *s)
+{
+    return atomic_load_explicit(&s->cancel, memory_order_relaxed) != 0;
+}
+
+static simdiff_status run(simdiff_sampler *s, int n, const int *labels,
+                          uint64_t seed, float *out)
+{
+    const size_t P = s->per;
+    const int K = s->steps;
+    const int method = (int)s->cfg.method;
+    const double w = s->cfg.guidance;
+    /* Guidance needs the second (unconditional) pass only when it changes
+     * anything: w ∉ {0, 1} and some label present. w = 0 runs uncond only. */
+    const int cond_model = s->m->cfg.num_classes > 0;
+    const int guided = cond_model && labels && w != 1.0 && w != 0.0;
+    const int *eval_labels = (cond_model && labels && w != 0.0) ? labels : NULL;
+    const int chunk = s->cfg.batch_chunk > 0 && s->cfg.batch_chunk < n
+                          ? s->cfg.batch_chunk
+                          : n;
+    simdiff_status st = grow(s, n, guided ? 2 * chunk : chunk, guided ? 2 * chunk : 0);
+    if (st)
+        return st;
+
+    /* z at t = 1: stream (image i, step 0). */
+    for (int i = 0; i < n; i++)
+        sd_rng_normal(seed, sd_sampler_noise_stream((uint64_t)i, 0), 0, P,
+                      s->z + (size_t)i * P);
+
+    const int64_t total = (int64_t)n * (int64_t)P;
+    for (int k = 0; k < K; k++) {
+        if (cancelled(s))
+            return sd_fail(&s->err, SIMDIFF_ERR_CANCELLED,
+                           "simdiff_sampler_run: cancelled at step %d of %d",
+                           k + 1, K);
+        for (int a = 0; a < n; a += chunk) {
+            int m = n - a < chunk ? n - a : chunk;
+            if ((st = eval_chunk(s, a, m, k, eval_labels, guided)))
+                return st;
+        }
+        const int last = k == K - 1;
+        if (!last) {
+            double cf[4];
+            sd_sampler_step_coefs(method, s->cfg.eta, k == 0,
+                                  k > 0 ? s->lam[k - 1] : 0.0, s->lam[k],
+                                  s->lam[k + 1], cf);
+            const float *np = NULL;
+            if (cf[3] != 0.0) {
+                for (int i = 0; i < n; i++)
+                    sd_rng_normal(seed,
+                                  sd_sampler_noise_stream((uint64_t)i,
+                                                          (uint64_t)k + 1),
+                                  0, P, s->noise + (size_t)i * P);
+                np = s->noise;
+            }
+            float *z = s->z;
+            const float *x = s->xh, *xp = s->xprev;
+            const double a0 = cf[0], a1 = cf[1], a2 = cf[2], a3 = cf[3];
+#pragma omp parallel for schedule(static) if (total > PAR_MIN)
+            for (int64_t j = 0; j < total; j++) {
+                double v = a0 * (double)z[j] + a1 * (double)x[j];
+                if (a2 != 0.0)
+                    v += a2 * (double)xp[j];
+                if (np)
+                    v += a3 * (double)np[j];
+                z[j] = (float)v;
+            }
+        }
+        if (s->progress) {
+            const int step = k + 1;
+            const float *preview =
+                (s->preview_every > 0 && step % s->preview_every == 0) ? s->xh
+                                                                       : NULL;
+            if (s->progress(s->progress_user, step, K, preview))
+                return sd_fail(&s->err, SIMDIFF_ERR_CANCELLED,
+                               "simdiff_sampler_run: stopped by the progress "
+                               "callback at step %d of %d",
+                               step, K);
+        }
+        if (last) {
+            memcpy(out, s->xh, (size_t)total * sizeof(float));
+        } else if (method == SIMDIFF_SAMPLER_DPMPP_2M) {
+            float *tmp = s->xprev;
+            s->xprev = s->xh;
+            s->xh = tmp;
+        }
+    }
+    return SIMDIFF_OK;
+}
+
+SIMDIFF_API simdiff_status simdiff_sampler_run(simdiff_sampler *s, int n,
+                                               const int *labels, uint64_t seed,
+                                               float *out)
+{
+    if (!s)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_sampler_run: sampler is NULL");
+    int idle = 0;
+    if (!atomic_compare_exchange_strong(&s->running, &idle, 1))
+        return sd_fail(NULL, SIMDIFF_ERR_MISUSE,
+                       "simdiff_sampler_run: the sampler is already running "
+                       "(on another thread, or called from its own progress "
+                       "callback); use one sampler per thread");
+    /* A cancel() from before this point is discarded (see the header). */
+    atomic_store_explicit(&s->cancel, 0, memory_order_relaxed);
+    simdiff_status st = check_run_args(s, n, labels, out);
+    if (!st) {
+        sd_apply_threads();
+        st = run(s, n, labels, seed, out);
+    }
+    sd_ctx_reset(s->ctx);
+    atomic_store(&s->running, 0);
+    return st;
+}

@@ -1,0 +1,33 @@
+/*
+ * The sampler's pure pieces, for tests of internal code (not installed, not
+ * API): the noise stream of each image and step, and the update
+ * coefficients of one step.
+ */
+#ifndef SIMDIFF_LIB_SAMPLER_INTERNAL_H
+#define SIMDIFF_LIB_SAMPLER_INTERNAL_H
+
+#include <stdint.h>
+
+#include "simdiff/sampler.h"
+#include "tensor/tensor.h"
+
+/* Keeps the sampler's Philox streams apart from other users of a seed. */
+#define SD_SAMPLER_STREAM_TAG 0x73616d706c657221ull /* "sampler!" */
+
+/* The Philox stream of image i's noise at step j under a run's seed:
+ * j = 0 is the initial z at t = 1, j = k + 1 the noise added by step k.
+ * Elements 0..P−1 of (seed, stream) are the image's noise. */
+uint64_t sd_sampler_noise_stream(uint64_t image, uint64_t step);
+
+/* One step from log-SNR lam_t to lam_s (lam_s > lam_t) as
+ *     z' = coefs[0]·z + coefs[1]·x̂ + coefs[2]·x̂_prev + coefs[3]·noise
+ * for method (simdiff_sampler_method), eta (DDIM), first (DPM-Solver++:
+ * first order, lam_prev unused) and lam_prev (the previous grid point, for
+ * the second-order DPM-Solver++ step). */
+void sd_sampler_step_coefs(int method, double eta, int first, double lam_prev,
+                           double lam_t, double lam_s, double *coefs);
+
+/* The sampler's compute context (tests: grad must be off). */
+sd_ctx *sd_sampler_ctx(simdiff_sampler *s);
+
+#endif
