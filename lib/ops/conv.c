@@ -149,6 +149,7 @@ static sd_prim *conv_prim(sd_ctx *c, const conv_key *g)
                                                     dnnl_format_tag_any)))
             return NULL;
     }
+    /* Deconvolution has no auto algorithm (only direct and winograd). */
     const dnnl_alg_kind_t algs[2][2] = {
         {dnnl_convolution_direct, dnnl_convolution_auto},
         {dnnl_deconvolution_direct, dnnl_deconvolution_direct},
@@ -162,8 +163,17 @@ static sd_prim *conv_prim(sd_ctx *c, const conv_key *g)
             st = dnnl_primitive_desc_create(&pd, &d, sd_ctx_attr(c),
                                             sd_ctx_engine(c), hint);
     }
-    if (SD_DNNL(c, st))
+    if (st != dnnl_success) {
+        static const char *role[3] = {"forward", "backward data", "backward weights"};
+        sd_ctx_fail(c, SIMDIFF_ERR_BACKEND,
+                    "%s %s: oneDNN has no primitive (status %d) for x %lldx%lldx%lldx%lld, "
+                    "%lld output channels, kernel %lld, stride %lld, pad %lld",
+                    g->transposed ? "conv_transpose2d" : "conv2d", role[g->role], (int)st,
+                    (long long)g->n, (long long)g->ci, (long long)g->h, (long long)g->w,
+                    (long long)g->co, (long long)g->k, (long long)g->stride,
+                    (long long)g->pad);
         return NULL;
+    }
     int args[4], na = 0;
     switch (g->role) {
     case ROLE_FWD:

@@ -1,0 +1,187 @@
+/* Convolution throughput of sd_conv2d: plain (nchw/oihw) vs blocked
+ * (format_tag_any + reorders) layouts, forward, backward data and backward
+ * weights, 3x3 stride 1 pad 1 convs at batch 64.
+ *
+ * Not built by meson (there is no bench/ subdir). Build by hand against an
+ * internal library build, e.g.:
+ *   meson setup build-conv && ninja -C build-conv
+ *   cc -O2 -std=c11 -fopenmp -D_GNU_SOURCE -Ilib -Iinclude bench/bench_conv.c \
+ *      build-conv/lib/libsimdiff-internal.a -ldnnl -lz -lm -o bench-conv
+ *   OMP_NUM_THREADS=2 ./bench-conv [reps]
+ * Prints one line per (shape, layout, pass): median ms over reps,
+ * GFLOP/s = 2*N*Co*Ci*K*K*Ho*Wo / time, and the step arena in use after
+ * the pass (forward: y and temporaries; backward: forward + backward). Layouts alternate inside every
+ * repetition so both see the same machine load. Times include every
+ * reorder the op does (activations in and out, weights, gradients).
+ * Backward times exclude the seeding of dL/dy by sd_backward_seed (a
+ * serial copy, timed separately on a tensor with no tape and subtracted).
+ *
+ * PyTorch reference (same shapes and passes; Debian's python3-torch 1.13
+ * uses the same system oneDNN). Save as bench_conv_torch.py and run with
+ * OMP_NUM_THREADS=2 /usr/bin/python3 bench_conv_torch.py [reps]:
+ *
+ *   import statistics, sys, time, torch, torch.nn.functional as F
+ *   torch.set_num_threads(2)
+ *   reps = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+ *   def fwd(x, w, b):
+ *       with torch.no_grad():
+ *           t = time.perf_counter(); F.conv2d(x, w, b, padding=1)
+ *           return time.perf_counter() - t
+ *   def bwd(x, w, b, xg, wg):
+ *       x = x.clone().requires_grad_(xg); w = w.clone().requires_grad_(wg)
+ *       b = b.clone().requires_grad_(wg)
+ *       y = F.conv2d(x, w, b, padding=1); dy = torch.rand_like(y)
+ *       t = time.perf_counter(); y.backward(dy)
+ *       return time.perf_counter() - t
+ *   for C, H in ((64, 32), (128, 16)):
+ *       x = torch.randn(64, C, H, H); w = torch.randn(C, C, 3, 3) * 0.05
+ *       b = torch.zeros(C); fl = 2 * 64 * C * C * 9 * H * H
+ *       for name, f in (("fwd", lambda: fwd(x, w, b)),
+ *                       ("bwd_data", lambda: bwd(x, w, b, True, False)),
+ *                       ("bwd_weights", lambda: bwd(x, w, b, False, True))):
+ *           f()
+ *           t = statistics.median(f() for _ in range(reps))
+ *           print(f"torch         C={C} H={H} {name:12s} {t*1e3:8.2f} ms "
+ *                 f"{fl/t*1e-9:7.1f} GFLOP/s")
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ops/ops.h"
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static float *filled(int64_t n, float scale, unsigned seed)
+{
+    float *p = malloc((size_t)n * sizeof *p);
+    for (int64_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        p[i] = scale * ((float)(seed >> 8) / 16777216.0f - 0.5f);
+    }
+    return p;
+}
+
+enum { P_FWD, P_BWD_DATA, P_BWD_WEIGHTS, NPASS };
+static const char *pass_name[NPASS] = {"fwd", "bwd_data", "bwd_weights"};
+
+typedef struct bench_shape {
+    int64_t n, ch, hw;
+    sd_tensor x, w, b, z; /* z: like y, no tape (seed overhead) */
+    float *seed;
+    size_t arena[2][NPASS]; /* step arena bytes in use after the pass */
+} bench_shape;
+
+/* One timed pass (seconds); -1 on failure. */
+static double run_pass(sd_ctx *c, bench_shape *s, int layout, int pass)
+{
+    sd_conv_set_layout(layout);
+    sd_ctx_reset(c);
+    sd_param_zero_grad(&s->x);
+    sd_param_zero_grad(&s->w);
+    sd_param_zero_grad(&s->b);
+    s->x.flags &= ~SD_TF_REQUIRES_GRAD;
+    s->w.flags &= ~SD_TF_REQUIRES_GRAD;
+    s->b.flags &= ~SD_TF_REQUIRES_GRAD;
+    if (pass == P_BWD_DATA)
+        s->x.flags |= SD_TF_REQUIRES_GRAD;
+    if (pass == P_BWD_WEIGHTS) {
+        s->w.flags |= SD_TF_REQUIRES_GRAD;
+        s->b.flags |= SD_TF_REQUIRES_GRAD;
+    }
+    sd_ctx_set_grad(c, pass != P_FWD);
+    double t0 = now();
+    sd_tensor *y = sd_conv2d(c, &s->x, &s->w, &s->b, 1, 1);
+    double t1 = now();
+    if (!y)
+        return -1;
+    if (pass == P_FWD) {
+        s->arena[layout][pass] = sd_ctx_arena_used(c);
+        return t1 - t0;
+    }
+    /* Seeding overhead: the same sd_backward_seed on a tensor without a
+     * tape behind it. */
+    sd_param_zero_grad(&s->z);
+    double t2 = now();
+    sd_backward_seed(c, &s->z, s->seed);
+    double t3 = now();
+    if (sd_backward_seed(c, y, s->seed) != SIMDIFF_OK)
+        return -1;
+    double t4 = now();
+    s->arena[layout][pass] = sd_ctx_arena_used(c);
+    return (t4 - t3) - (t3 - t2);
+}
+
+int main(int argc, char **argv)
+{
+    int reps = argc > 1 ? atoi(argv[1]) : 7;
+    if (reps < 1 || reps > 1000)
+        reps = 7;
+    static bench_shape shapes[2] = {{.n = 64, .ch = 64, .hw = 32},
+                                    {.n = 64, .ch = 128, .hw = 16}};
+    sd_ctx *c;
+    if (sd_ctx_create(&c) != SIMDIFF_OK)
+        return 1;
+    for (int si = 0; si < 2; si++) {
+        bench_shape *s = &shapes[si];
+        int64_t sx[4] = {s->n, s->ch, s->hw, s->hw}, sw[4] = {s->ch, s->ch, 3, 3},
+                sb[1] = {s->ch};
+        int64_t nx = s->n * s->ch * s->hw * s->hw, nw = s->ch * s->ch * 9;
+        sd_param_init(&s->x, "x", 4, sx, filled(nx, 2.0f, 1), malloc((size_t)nx * 4));
+        sd_param_init(&s->w, "w", 4, sw, filled(nw, 0.1f, 2), malloc((size_t)nw * 4));
+        sd_param_init(&s->b, "b", 1, sb, filled(s->ch, 0.1f, 3), malloc((size_t)s->ch * 4));
+        sd_param_init(&s->z, "z", 4, sx, filled(nx, 1.0f, 4), malloc((size_t)nx * 4));
+        s->seed = filled(nx, 1.0f, 5);
+        double fl = 2.0 * (double)(s->n * s->ch * s->ch * 9 * s->hw * s->hw);
+        double t[2][NPASS][1000];
+        /* Warm up: create every primitive and grow the arena. */
+        for (int l = 0; l < 2; l++)
+            for (int p = 0; p < NPASS; p++)
+                if (run_pass(c, s, l, p) < 0) {
+                    fprintf(stderr, "failed: %s\n", sd_ctx_errmsg(c));
+                    return 1;
+                }
+        for (int r = 0; r < reps; r++)
+            for (int p = 0; p < NPASS; p++)
+                for (int l = 0; l < 2; l++)
+                    t[l][p][r] = run_pass(c, s, (l + r) % 2 ? SD_CONV_LAYOUT_PLAIN
+                                                            : SD_CONV_LAYOUT_BLOCKED,
+                                          p);
+        for (int layout = 0; layout < 2; layout++)
+            for (int p = 0; p < NPASS; p++) {
+                double v[1000];
+                for (int r = 0; r < reps; r++) {
+                    /* slot l of rep r ran layout (l + r) % 2 ? PLAIN : BLOCKED */
+                    int l = ((layout == SD_CONV_LAYOUT_PLAIN) + r) % 2;
+                    v[r] = t[l][p][r];
+                }
+                double m = median(v, reps);
+                printf("ours-%-7s C=%lld H=%lld %-12s %8.2f ms %7.1f GFLOP/s"
+                       "  (arena %.0f MB)\n",
+                       layout == SD_CONV_LAYOUT_PLAIN ? "plain" : "blocked",
+                       (long long)s->ch, (long long)s->hw, pass_name[p], m * 1e3,
+                       fl / m * 1e-9, (double)s->arena[layout][p] / (1 << 20));
+            }
+        fflush(stdout);
+    }
+    sd_ctx_destroy(c);
+    return 0;
+}
