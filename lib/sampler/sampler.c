@@ -330,7 +330,7 @@ SIMDIFF_API simdiff_status simdiff_sampler_set_progress(simdiff_sampler *s,
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
                        "simdiff_sampler_set_progress: sampler is NULL");
     if (atomic_load(&s->running))
-        return sd_fail(&s->err, SIMDIFF_ERR_MISUSE,
+        return sd_fail(NULL, SIMDIFF_ERR_MISUSE, /* the run owns s->err */
                        "simdiff_sampler_set_progress: the sampler is running");
     s->progress = fn;
     s->progress_user = user;
@@ -349,7 +349,7 @@ SIMDIFF_API simdiff_status simdiff_sampler_set_preview_every(simdiff_sampler *s,
                        ">= 0 (0 = never)",
                        k);
     if (atomic_load(&s->running))
-        return sd_fail(&s->err, SIMDIFF_ERR_MISUSE,
+        return sd_fail(NULL, SIMDIFF_ERR_MISUSE, /* the run owns s->err */
                        "simdiff_sampler_set_preview_every: the sampler is running");
     s->preview_every = k;
     return SIMDIFF_OK;
