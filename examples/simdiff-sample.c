@@ -1,0 +1,471 @@
+/*
+ * simdiff-sample: draw images from a trained model.
+ *
+ *   simdiff-sample                                  # 16 images of the bundled model
+ *   simdiff-sample runs/a/model.safetensors --labels all --count 100 --png grid.png
+ *   simdiff-sample --count 10000 --labels all --npy s.npy --labels-npy l.npy --batch 250
+ *   simdiff-sample --help
+ *
+ * Ctrl-C cancels the run cleanly (simdiff_sampler_cancel() from the signal
+ * handler); a second Ctrl-C exits at once.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <simdiff/simdiff.h>
+
+#define DEFAULT_MODEL "models/fmnist-uvit.safetensors"
+
+static simdiff_sampler *volatile g_sampler;
+static volatile sig_atomic_t g_interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    if (g_interrupted)
+        _exit(130);
+    g_interrupted = 1;
+    simdiff_sampler *s = g_sampler;
+    if (s)
+        simdiff_sampler_cancel(s); /* one atomic store: async-signal-safe */
+}
+
+typedef struct opts {
+    const char *model, *labels, *png, *npy, *labels_npy, *sampler, *spacing, *schedule;
+    int count, steps, threads, batch, grid_cols, clip, quiet;
+    double eta, guidance;
+    int have_steps, have_sampler, have_guidance, have_count;
+    uint64_t seed;
+} opts;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: simdiff-sample [MODEL] [options]\n"
+            "  MODEL               a .safetensors model (default " DEFAULT_MODEL ")\n"
+            "what to draw:\n"
+            "  --count N           number of images (default: the number of labels, or 16)\n"
+            "  --labels L          class ids, comma separated (e.g. 0,3,7), or \"all\" for\n"
+            "                      every class; repeated in turn to fill --count; -1 = none.\n"
+            "                      Without --labels the images are unconditional.\n"
+            "  --seed S            random seed (default 0); image i depends only on (S, i)\n"
+            "sampler:\n"
+            "  --sampler NAME      ddpm | ddim | dpmpp2m (default dpmpp2m)\n"
+            "  --steps N           network evaluations (default 32)\n"
+            "  --eta X             DDIM noise, 0 (deterministic) .. 1 (= DDPM) (default 0)\n"
+            "  --guidance W        classifier-free guidance: uncond + W*(cond - uncond);\n"
+            "                      1 = conditional only (default), 0 = unconditional\n"
+            "  --spacing S         t | logsnr: steps uniform in t (default) or in log-SNR\n"
+            "  --schedule TEXT     noise schedule, e.g. \"shifted(32,64)\" (default: the one\n"
+            "                      stored in the model file)\n"
+            "  --no-clip           do not clip the x estimate to [-1, 1]\n"
+            "  --batch B           at most B images per network call (default: all)\n"
+            "  --threads N         compute threads (default: all cores)\n"
+            "output:\n"
+            "  --png FILE          the images as one PNG grid\n"
+            "  --cols N            grid columns (default: about sqrt(count))\n"
+            "  --npy FILE          the images as float32 N x C x H x W in [-1, 1]\n"
+            "  --labels-npy FILE   the requested labels (float32, N) for fmnist_score.py\n"
+            "  --quiet             no progress output\n"
+            "  -h, --help          this text\n");
+}
+
+static int die(const char *fmt, const char *a)
+{
+    fprintf(stderr, "simdiff-sample: ");
+    fprintf(stderr, fmt, a);
+    fprintf(stderr, "\n");
+    return 2;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*s == '-')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || end == s || *end)
+        return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+/* --labels: "all" (-> 0..K-1) or a comma list; *out malloc'd. */
+static int parse_labels(const char *s, int num_classes, int **out, int *n)
+{
+    if (!strcmp(s, "all")) {
+        if (num_classes <= 0)
+            return -1;
+        *out = malloc((size_t)num_classes * sizeof **out);
+        if (!*out)
+            return -1;
+        for (int i = 0; i < num_classes; i++)
+            (*out)[i] = i;
+        *n = num_classes;
+        return 0;
+    }
+    int cap = 1;
+    for (const char *p = s; *p; p++)
+        cap += *p == ',';
+    int *l = malloc((size_t)cap * sizeof *l);
+    if (!l)
+        return -1;
+    int k = 0;
+    const char *p = s;
+    for (;;) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (errno || end == p || v < -1 || v >= (num_classes > 0 ? num_classes : 0) ||
+            (*end != ',' && *end != 0)) {
+            free(l);
+            return -1;
+        }
+        l[k++] = (int)v;
+        if (!*end)
+            break;
+        p = end + 1;
+    }
+    *out = l;
+    *n = k;
+    return 0;
+}
+
+/* ---- progress -------------------------------------------------------------- */
+
+typedef struct progress {
+    int tty, quiet, last_pct;
+    double t0;
+} progress;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int on_progress(void *user, int step, int total, const float *x)
+{
+    (void)x;
+    progress *p = user;
+    if (p->quiet)
+        return 0;
+    double el = now() - p->t0;
+    if (p->tty) {
+        enum { W = 30 };
+        int fill = (int)((long long)W * step / total);
+        char bar[W + 1];
+        for (int i = 0; i < W; i++)
+            bar[i] = i < fill ? '#' : '.';
+        bar[W] = 0;
+        double eta = step < total ? el / step * (total - step) : 0.0;
+        fprintf(stderr, "\r[%s] %d/%d steps  %.1f s  (%.1f s left) ", bar, step, total,
+                el, eta);
+        if (step == total)
+            fputc('\n', stderr);
+    } else {
+        int pct = (int)(100LL * step / total);
+        if (pct / 10 != p->last_pct / 10 || step == total) {
+            fprintf(stderr, "step %d/%d (%d%%), %.1f s\n", step, total, pct, el);
+            p->last_pct = pct;
+        }
+    }
+    return 0;
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+int main(int argc, char **argv)
+{
+    opts o = {.count = 16, .steps = 32, .guidance = 1.0, .clip = 1, .sampler = "dpmpp2m",
+              .spacing = "t"};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED()                                                                 \
+    do {                                                                       \
+        if (!v)                                                                \
+            return die("%s needs a value (see --help)", a);                    \
+        i++;                                                                   \
+    } while (0)
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--count")) {
+            NEED();
+            if (parse_int(v, 1, 1 << 24, &o.count))
+                return die("--count: '%s' is not a number in 1..16777216", v);
+            o.have_count = 1;
+        } else if (!strcmp(a, "--labels")) {
+            NEED();
+            o.labels = v;
+        } else if (!strcmp(a, "--seed")) {
+            NEED();
+            if (parse_u64(v, &o.seed))
+                return die("--seed: '%s' is not a non-negative integer", v);
+        } else if (!strcmp(a, "--sampler")) {
+            NEED();
+            o.sampler = v;
+        } else if (!strcmp(a, "--steps")) {
+            NEED();
+            if (parse_int(v, 1, SIMDIFF_SAMPLER_MAX_STEPS, &o.steps))
+                return die("--steps: '%s' is not a number in 1..100000", v);
+        } else if (!strcmp(a, "--eta")) {
+            NEED();
+            if (parse_double(v, &o.eta) || o.eta < 0 || o.eta > 1)
+                return die("--eta: '%s' is not a number in 0..1", v);
+        } else if (!strcmp(a, "--guidance")) {
+            NEED();
+            if (parse_double(v, &o.guidance))
+                return die("--guidance: '%s' is not a finite number", v);
+        } else if (!strcmp(a, "--spacing")) {
+            NEED();
+            o.spacing = v;
+        } else if (!strcmp(a, "--schedule")) {
+            NEED();
+            o.schedule = v;
+        } else if (!strcmp(a, "--no-clip")) {
+            o.clip = 0;
+        } else if (!strcmp(a, "--batch")) {
+            NEED();
+            if (parse_int(v, 1, INT_MAX, &o.batch))
+                return die("--batch: '%s' is not a positive number", v);
+        } else if (!strcmp(a, "--threads")) {
+            NEED();
+            if (parse_int(v, 1, 4096, &o.threads))
+                return die("--threads: '%s' is not a number in 1..4096", v);
+        } else if (!strcmp(a, "--png")) {
+            NEED();
+            o.png = v;
+        } else if (!strcmp(a, "--cols")) {
+            NEED();
+            if (parse_int(v, 1, 1 << 16, &o.grid_cols))
+                return die("--cols: '%s' is not a positive number", v);
+        } else if (!strcmp(a, "--npy")) {
+            NEED();
+            o.npy = v;
+        } else if (!strcmp(a, "--labels-npy")) {
+            NEED();
+            o.labels_npy = v;
+        } else if (!strcmp(a, "--quiet")) {
+            o.quiet = 1;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "simdiff-sample: unknown option '%s'\n\n", a);
+            usage(stderr);
+            return 2;
+        } else if (!o.model) {
+            o.model = a;
+        } else {
+            return die("only one model path, please (got a second: '%s')", a);
+        }
+#undef NEED
+    }
+
+    simdiff_sampler_config sc;
+    simdiff_sampler_config_init(&sc);
+    if (!strcmp(o.sampler, "ddpm"))
+        sc.method = SIMDIFF_SAMPLER_DDPM;
+    else if (!strcmp(o.sampler, "ddim"))
+        sc.method = SIMDIFF_SAMPLER_DDIM;
+    else if (!strcmp(o.sampler, "dpmpp2m"))
+        sc.method = SIMDIFF_SAMPLER_DPMPP_2M;
+    else
+        return die("--sampler: '%s' is not ddpm, ddim or dpmpp2m", o.sampler);
+    if (!strcmp(o.spacing, "t"))
+        sc.spacing = SIMDIFF_SPACING_UNIFORM_T;
+    else if (!strcmp(o.spacing, "logsnr"))
+        sc.spacing = SIMDIFF_SPACING_UNIFORM_LOGSNR;
+    else
+        return die("--spacing: '%s' is not t or logsnr", o.spacing);
+    sc.steps = o.steps;
+    sc.eta = o.eta;
+    sc.guidance = o.guidance;
+    sc.clip_x = o.clip;
+    sc.batch_chunk = o.batch;
+    if (o.labels_npy && !o.labels)
+        return die("%s: --labels-npy needs --labels (unconditional samples have "
+                   "no labels to score)", o.labels_npy);
+
+    if (!o.model) {
+        if (access(DEFAULT_MODEL, R_OK) != 0)
+            return die("no model given and %s is not here; pass a model path "
+                       "(see --help)",
+                       DEFAULT_MODEL);
+        o.model = DEFAULT_MODEL;
+    }
+    if (o.threads && simdiff_set_num_threads(o.threads) != SIMDIFF_OK)
+        return die("--threads: %s", simdiff_last_error());
+
+    simdiff_model *m = NULL;
+    if (simdiff_model_load(&m, o.model) != SIMDIFF_OK) {
+        fprintf(stderr, "simdiff-sample: cannot load %s: %s\n", o.model,
+                simdiff_last_error());
+        return 1;
+    }
+    simdiff_model_config mc;
+    mc.struct_size = sizeof mc;
+    simdiff_model_get_config(m, &mc);
+
+    int *req = NULL, nreq = 0, *labels = NULL;
+    if (o.labels) {
+        if (mc.num_classes <= 0) {
+            fprintf(stderr, "simdiff-sample: --labels: %s is unconditional (no classes)\n",
+                    o.model);
+            simdiff_model_destroy(m);
+            return 2;
+        }
+        if (parse_labels(o.labels, mc.num_classes, &req, &nreq)) {
+            fprintf(stderr,
+                    "simdiff-sample: --labels: '%s' is not \"all\" or a comma list of "
+                    "class ids in -1..%d\n",
+                    o.labels, mc.num_classes - 1);
+            simdiff_model_destroy(m);
+            return 2;
+        }
+        if (!o.have_count)
+            o.count = nreq;
+        labels = malloc((size_t)o.count * sizeof *labels);
+        if (!labels) {
+            fprintf(stderr, "simdiff-sample: out of memory\n");
+            return 1;
+        }
+        for (int i = 0; i < o.count; i++)
+            labels[i] = req[i % nreq];
+    }
+
+    simdiff_schedule *sched = NULL;
+    if (o.schedule) {
+        if (simdiff_schedule_from_string(&sched, o.schedule) != SIMDIFF_OK) {
+            fprintf(stderr, "simdiff-sample: --schedule: %s\n", simdiff_last_error());
+            free(req);
+            free(labels);
+            simdiff_model_destroy(m);
+            return 2;
+        }
+        sc.schedule = sched;
+    }
+    simdiff_sampler *s = NULL;
+    simdiff_status cst = simdiff_sampler_create(&s, m, &sc);
+    simdiff_schedule_destroy(sched); /* the sampler keeps a copy */
+    if (cst != SIMDIFF_OK) {
+        fprintf(stderr, "simdiff-sample: %s\n", simdiff_last_error());
+        if (!o.schedule && strstr(simdiff_last_error(), "schedule"))
+            fprintf(stderr, "simdiff-sample: give one with --schedule, e.g. "
+                            "--schedule 'shifted(%d,64)'\n",
+                    mc.image_size);
+        free(req);
+        free(labels);
+        simdiff_model_destroy(m);
+        return 2;
+    }
+    size_t per = (size_t)mc.channels * (size_t)mc.image_size * (size_t)mc.image_size;
+    float *out = malloc((size_t)o.count * per * sizeof *out);
+    if (!out) {
+        fprintf(stderr, "simdiff-sample: out of memory for %d images\n", o.count);
+        return 1;
+    }
+    if (!o.png && !o.npy)
+        fprintf(stderr, "simdiff-sample: note: no --png or --npy given; the images "
+                        "are drawn and discarded\n");
+    progress pr = {.tty = isatty(STDERR_FILENO), .quiet = o.quiet, .last_pct = -1};
+    simdiff_sampler_set_progress(s, on_progress, &pr);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    g_sampler = s;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    if (!o.quiet)
+        fprintf(stderr, "sampling %d image%s %dx%dx%d with %s, %d steps, guidance %g, seed %llu\n",
+                o.count, o.count == 1 ? "" : "s", mc.channels, mc.image_size,
+                mc.image_size, o.sampler, o.steps, o.guidance,
+                (unsigned long long)o.seed);
+    pr.t0 = now();
+    simdiff_status st = g_interrupted ? SIMDIFF_ERR_CANCELLED
+                                      : simdiff_sampler_run(s, o.count, labels, o.seed, out);
+    double el = now() - pr.t0;
+    g_sampler = NULL;
+    int rc = 0;
+    if (st == SIMDIFF_ERR_CANCELLED) {
+        fprintf(stderr, "%ssimdiff-sample: cancelled; nothing written\n", pr.tty ? "\n" : "");
+        rc = 130;
+    } else if (st != SIMDIFF_OK) {
+        fprintf(stderr, "simdiff-sample: sampling failed: %s\n", simdiff_sampler_errmsg(s));
+        rc = 1;
+    } else {
+        if (!o.quiet)
+            fprintf(stderr, "%d image%s in %.2f s (%.1f ms per image)\n", o.count,
+                    o.count == 1 ? "" : "s", el, 1e3 * el / o.count);
+        if (o.png &&
+            simdiff_write_png(o.png, o.count, mc.channels, mc.image_size, mc.image_size,
+                              out, o.grid_cols) != SIMDIFF_OK) {
+            fprintf(stderr, "simdiff-sample: %s: %s\n", o.png, simdiff_last_error());
+            rc = 1;
+        }
+        const int64_t shape[4] = {o.count, mc.channels, mc.image_size, mc.image_size};
+        if (o.npy && simdiff_write_npy_f32(o.npy, 4, shape, out) != SIMDIFF_OK) {
+            fprintf(stderr, "simdiff-sample: %s: %s\n", o.npy, simdiff_last_error());
+            rc = 1;
+        }
+        if (o.labels_npy) {
+            float *lf = malloc((size_t)o.count * sizeof *lf);
+            for (int i = 0; lf && i < o.count; i++)
+                lf[i] = (float)labels[i];
+            const int64_t ls[1] = {o.count};
+            if (!lf || simdiff_write_npy_f32(o.labels_npy, 1, ls, lf) != SIMDIFF_OK) {
+                fprintf(stderr, "simdiff-sample: %s: %s\n", o.labels_npy,
+                        lf ? simdiff_last_error() : "out of memory");
+                rc = 1;
+            }
+            free(lf);
+        }
+        if (!o.quiet && !rc) {
+            if (o.png)
+                fprintf(stderr, "wrote %s\n", o.png);
+            if (o.npy)
+                fprintf(stderr, "wrote %s\n", o.npy);
+            if (o.labels_npy)
+                fprintf(stderr, "wrote %s\n", o.labels_npy);
+        }
+    }
+    simdiff_sampler_destroy(s);
+    simdiff_model_destroy(m);
+    free(out);
+    free(req);
+    free(labels);
+    return rc;
+}
