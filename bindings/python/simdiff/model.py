@@ -1,0 +1,204 @@
+"""Models (model.h): the U-Net and the U-ViT of simple diffusion."""
+import ctypes
+import numbers
+import os
+import threading
+
+from . import _arrays
+from ._config import ModelConfig
+from ._errors import check
+from ._handle import Handle
+from ._native import LIB, ModelConfigStruct
+
+__all__ = ["Model", "fspath"]
+
+
+def fspath(path, what="path"):
+    """bytes for a C path argument (str, bytes or os.PathLike)."""
+    p = os.fsencode(os.fspath(path))
+    if b"\0" in p:
+        raise ValueError("%s: embedded null byte" % what)
+    return p
+
+
+def _labels_input(labels, n_expected, what="labels"):
+    """labels (None, a sequence with None for 'no label', or an int array)
+    as an int32 Input, checked against n_expected if given."""
+    if labels is None:
+        return None
+    if isinstance(labels, (list, tuple)):
+        labels = [-1 if v is None else v for v in labels]
+    lab = _arrays.to_input(labels, "i", what)
+    if len(lab.shape) > 1:
+        raise ValueError("%s: expected a 1-d sequence, got shape %s" % (what, lab.shape))
+    if n_expected is not None and lab.size != n_expected:
+        raise ValueError("%s: %d values for %d examples" % (what, lab.size, n_expected))
+    return lab
+
+
+def _images_input(x, chw, what):
+    """x as n x C x H x W floats: (Input, n, output shape)."""
+    inp = _arrays.to_input(x, "f", what)
+    per = chw[0] * chw[1] * chw[2]
+    shape = inp.shape
+    if len(shape) == 4 and tuple(shape[1:]) != tuple(chw):
+        raise ValueError("%s: shape %s, expected (n, %d, %d, %d)" % ((what, shape) + tuple(chw)))
+    if len(shape) == 3 and tuple(shape) == tuple(chw):
+        n = 1
+        out_shape = (1,) + tuple(chw)
+    elif len(shape) in (0, 2, 3):
+        raise ValueError("%s: shape %s; expected (n, %d, %d, %d) or a flat sequence"
+                         % ((what, shape) + tuple(chw)))
+    else:
+        if inp.size % per:
+            raise ValueError("%s: %d values is not a whole number of %dx%dx%d images"
+                             % ((what, inp.size) + tuple(chw)))
+        n = inp.size // per
+        out_shape = (n,) + tuple(chw)
+    if n > 2 ** 31 - 1:
+        raise OverflowError("%s: too many images" % what)
+    return inp, n, out_shape
+
+
+class Model(Handle):
+    """A U-Net or U-ViT. Make one with :meth:`create` or :meth:`load`.
+
+    forward() on one model is serialized by a lock (the C model owns one
+    compute context); samplers on several threads may share a model."""
+    _kind = "Model"
+    _destroy_name = "simdiff_model_destroy"
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("use Model.create(config or keywords, seed=...) or "
+                        "Model.load(path)")
+
+    @classmethod
+    def _wrap(cls, ptr):
+        self = cls.__new__(cls)
+        self._adopt(ptr)
+        self._lock = threading.Lock()
+        cfg = self.config
+        self._chw = (cfg.channels, cfg.image_size, cfg.image_size)
+        self._num_classes = cfg.num_classes
+        self._cond_dim = cfg.cond_dim
+        return self
+
+    @classmethod
+    def create(cls, config=None, *, seed=0, **overrides):
+        """A model with fresh weights (deterministic in seed).
+
+        ``Model.create(arch="uvit", image_size=32, channels=1, tf_depth=4)``
+        or ``Model.create(ModelConfig(...), seed=1)`` (keywords then override
+        fields of a copy of the config)."""
+        if config is None:
+            config = ModelConfig(**overrides)
+        elif isinstance(config, ModelConfig):
+            config = config.copy().update(**overrides) if overrides else config
+        else:
+            raise TypeError("Model.create: config must be a ModelConfig or None, "
+                            "got %r" % (config,))
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) \
+                or not 0 <= seed < 2 ** 64:
+            raise OverflowError("Model.create: seed must be an int in 0..2**64-1")
+        out = ctypes.c_void_p()
+        check(LIB.simdiff_model_create(ctypes.byref(out), config._struct_ref(), seed))
+        return cls._wrap(out.value)
+
+    @classmethod
+    def load(cls, path):
+        """Load a .safetensors model (or a libsimdiff checkpoint). A
+        malformed file raises FormatError; a missing one IOFailure."""
+        out = ctypes.c_void_p()
+        check(LIB.simdiff_model_load(ctypes.byref(out), fspath(path)))
+        return cls._wrap(out.value)
+
+    def save_safetensors(self, path):
+        """Write the weights with config and schedule as metadata (atomic)."""
+        with self._use() as h:
+            check(LIB.simdiff_model_save_safetensors(h, fspath(path)))
+
+    @property
+    def config(self):
+        """A copy of the model's :class:`ModelConfig`."""
+        c = ModelConfigStruct()
+        c.struct_size = ctypes.sizeof(c)
+        check(LIB.simdiff_model_get_config(self._handle(), ctypes.byref(c)))
+        return ModelConfig._from_struct(c)
+
+    @property
+    def num_params(self):
+        """Number of trainable scalars."""
+        return int(LIB.simdiff_model_num_params(self._handle()))
+
+    @property
+    def flops(self):
+        """2 x multiply-adds of one forward pass, per image."""
+        v = ctypes.c_double()
+        check(LIB.simdiff_model_flops(self._handle(), ctypes.byref(v)))
+        return v.value
+
+    def train_memory(self, n):
+        """Bytes a training step at batch n needs (runs one step on zeros)."""
+        v = ctypes.c_size_t()
+        with self._lock, self._use() as h:
+            check(LIB.simdiff_model_train_memory(h, int(n), ctypes.byref(v)))
+        return v.value
+
+    @property
+    def image_shape(self):
+        """(C, H, W) of one image."""
+        self._handle()
+        return self._chw
+
+    @property
+    def num_classes(self):
+        """Class count (0: unconditional); label -1 is the null class."""
+        self._handle()
+        return self._num_classes
+
+    @property
+    def cond_dim(self):
+        """Width of the external conditioning vector (0: none)."""
+        self._handle()
+        return self._cond_dim
+
+    def forward(self, z, logsnr, labels=None, cond=None):
+        """One network evaluation (inference: no dropout, no gradients).
+
+        z: n x C x H x W noisy images (or a flat sequence of n·C·H·W);
+        logsnr: one number for all, or n numbers; labels: None or n class
+        ids (-1 or None: the null class); cond: None or n x cond_dim.
+        Returns the prediction (v by default), shaped n x C x H x W."""
+        zin, n, out_shape = _images_input(z, self._chw, "z")
+        if isinstance(logsnr, numbers.Real) and not isinstance(logsnr, bool):
+            ls = _arrays.to_input([float(logsnr)] * n, "d", "logsnr")
+        else:
+            ls = _arrays.to_input(logsnr, "d", "logsnr")
+            if ls.size != n:
+                raise ValueError("logsnr: %d values for %d images" % (ls.size, n))
+        lab = _labels_input(labels, n)
+        cin = None
+        if cond is not None:
+            cin = _arrays.to_input(cond, "f", "cond")
+            if cin.size != n * self._cond_dim:
+                raise ValueError("cond: %d values, expected n x cond_dim = %d x %d"
+                                 % (cin.size, n, self._cond_dim))
+        out, optr = _arrays.new_output("f", out_shape)
+        with self._lock, self._use() as h:
+            if cin is None:
+                st = LIB.simdiff_model_forward(h, n, zin.ptr, ls.ptr,
+                                               lab.ptr if lab else None, optr)
+            else:
+                st = LIB.simdiff_model_forward_cond(h, n, zin.ptr, ls.ptr,
+                                                    lab.ptr if lab else None,
+                                                    cin.ptr, optr)
+        check(st)
+        return out
+
+    __call__ = forward
+
+    def _repr_detail(self):
+        c = self.config
+        return " %s %dx%dx%d, %d params" % (c.arch.name.lower(), c.channels,
+                                            c.image_size, c.image_size,
+                                            self.num_params)

@@ -1,0 +1,206 @@
+"""Sampling (sampler.h): draw images from a trained model."""
+import ctypes
+import numbers
+
+from . import _arrays
+from ._config import SamplerConfig
+from ._errors import Status, check, error_for
+from ._handle import Handle, _state_lock
+from ._native import LIB, PROGRESS_FN
+from .model import Model, _labels_input
+from .schedule import Schedule
+
+__all__ = ["Sampler"]
+
+
+class _RunState:
+    """What the C progress callback shares with Sampler.__call__. The
+    callback refers to this object, never to the Sampler, so the Sampler
+    stays collectable."""
+    __slots__ = ("progress", "shape", "exc")
+
+    def __init__(self, progress):
+        self.progress = progress
+        self.shape = None
+        self.exc = None
+
+
+def _trampoline(state):
+    def callback(user, step, total, x_preview):
+        # Nothing may escape a ctypes callback: record it and ask to stop.
+        try:
+            fn = state.progress
+            if fn is not None:
+                preview = None
+                if x_preview:
+                    preview = _arrays.from_pointer(x_preview, "f", state.shape)
+                fn(step, total, preview)
+            return 0
+        except BaseException as e:  # KeyboardInterrupt included
+            state.exc = e
+            return 1
+    return PROGRESS_FN(callback)
+
+
+class Sampler(Handle):
+    """Draws images from a model: ``Sampler(model, method="ddim", steps=50,
+    guidance=3.0)``, then ``images = sampler(labels=[0, 1, 2], seed=7)``.
+
+    Keywords: the :class:`SamplerConfig` fields (method, steps, eta,
+    guidance, clip_x, spacing, batch_chunk), ``schedule`` (a Schedule or its
+    text form; default: the one stored with the model), ``progress`` (a
+    callable ``progress(step, total, preview)``; ``preview`` is None, or
+    every ``preview_every`` steps a copy of the current x̂ of all images).
+    An exception raised by ``progress`` stops the run and propagates from
+    the call; so does KeyboardInterrupt. :meth:`cancel` stops a run from
+    another thread (CancelledError)."""
+    _kind = "Sampler"
+    _destroy_name = "simdiff_sampler_destroy"
+
+    def __init__(self, model, config=None, *, schedule=None, progress=None,
+                 preview_every=0, **overrides):
+        if not isinstance(model, Model):
+            raise TypeError("Sampler: expected a simdiff.Model, got %r" % (model,))
+        if config is None:
+            cfg = SamplerConfig(**overrides)
+        elif isinstance(config, SamplerConfig):
+            cfg = config.copy().update(**overrides)
+        elif isinstance(config, dict):
+            cfg = SamplerConfig(**dict(config, **overrides))
+        else:
+            raise TypeError("Sampler: config must be a SamplerConfig, a dict or "
+                            "None; got %r" % (config,))
+        if progress is not None and not callable(progress):
+            raise TypeError("Sampler: progress must be callable, got %r" % (progress,))
+        own_schedule = None
+        if isinstance(schedule, str):
+            schedule = own_schedule = Schedule(schedule)
+        elif schedule is not None and not isinstance(schedule, Schedule):
+            raise TypeError("Sampler: schedule must be a Schedule, its text form "
+                            "or None; got %r" % (schedule,))
+        try:
+            c = cfg._c
+            c.schedule = schedule._handle() if schedule is not None else None
+            out = ctypes.c_void_p()
+            st = LIB.simdiff_sampler_create(ctypes.byref(out), model._handle(),
+                                            ctypes.byref(c))
+            c.schedule = None  # copied by the library; do not keep a pointer
+            check(st)
+            self._schedule_text = schedule.to_string() if schedule is not None else None
+        finally:
+            if own_schedule is not None:
+                own_schedule.close()
+        state = _RunState(progress)
+        cb = _trampoline(state)
+        # The callback object must outlive the C sampler: the finalizer keeps it.
+        self._adopt(out.value, owner=model, keep=(cb, state))
+        self._state = state
+        self._model = model
+        self._config = cfg
+        check(LIB.simdiff_sampler_set_progress(self._handle(), cb, None))
+        self.preview_every = preview_every
+
+    # ---- configuration ----
+    @property
+    def model(self):
+        return self._model
+
+    @property
+    def config(self):
+        """A copy of the :class:`SamplerConfig` this sampler was made with."""
+        return self._config.copy()
+
+    method = property(lambda self: self._config.method, doc="The SamplerMethod.")
+    steps = property(lambda self: self._config.steps, doc="Network evaluations.")
+    eta = property(lambda self: self._config.eta, doc="DDIM η.")
+    guidance = property(lambda self: self._config.guidance,
+                        doc="w of uncond + w·(cond − uncond).")
+    spacing = property(lambda self: self._config.spacing, doc="The Spacing.")
+
+    @property
+    def schedule(self):
+        """The text form of the schedule given at creation (None: the
+        model's own)."""
+        return self._schedule_text
+
+    @property
+    def progress(self):
+        """The progress callable (or None); may be replaced between runs."""
+        return self._state.progress
+
+    @progress.setter
+    def progress(self, fn):
+        if fn is not None and not callable(fn):
+            raise TypeError("progress must be callable or None")
+        self._state.progress = fn
+
+    @property
+    def preview_every(self):
+        """Pass x̂ to progress every k steps (0: never)."""
+        return self._preview_every
+
+    @preview_every.setter
+    def preview_every(self, k):
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+            raise TypeError("preview_every must be an int")
+        if not 0 <= k < 2 ** 31:
+            raise OverflowError("preview_every must be in 0..2**31-1")
+        with self._use() as h:
+            check(LIB.simdiff_sampler_set_preview_every(h, int(k)))
+        self._preview_every = int(k)
+
+    # ---- running ----
+    def __call__(self, labels=None, n=None, seed=0):
+        """Draw n images (n x C x H x W floats, in [-1, 1] with clip_x).
+
+        labels: None (unconditional), or n class ids (-1 or None: no
+        label); n defaults to len(labels). seed (0..2**64-1) with the image
+        index determines each image's noise: image i is the same whatever
+        n, the batch chunking or the thread count."""
+        lab = _labels_input(labels, None)
+        if lab is not None:
+            if n is not None and n != lab.size:
+                raise ValueError("n=%d but %d labels" % (n, lab.size))
+            n = lab.size
+        if n is None:
+            raise TypeError("Sampler(): give labels or n")
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+            raise TypeError("n must be an int, got %r" % (n,))
+        if not 0 <= n < 2 ** 31:
+            raise ValueError("n must be in 0..2**31-1, got %d" % n)
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) \
+                or not 0 <= seed < 2 ** 64:
+            raise OverflowError("seed must be an int in 0..2**64-1, got %r" % (seed,))
+        shape = (n,) + tuple(self._model.image_shape)
+        out, optr = _arrays.new_output("f", shape)
+        state = self._state
+        with self._use() as h:
+            state.exc = None
+            state.shape = shape
+            st = LIB.simdiff_sampler_run(h, n, lab.ptr if lab else None, seed, optr)
+            exc, state.exc = state.exc, None
+        if exc is not None:
+            if st not in (Status.OK, Status.CANCELLED):
+                # The run failed on its own as well: keep both.
+                exc.__context__ = error_for(st)
+            try:
+                raise exc
+            finally:
+                exc = None
+        check(st)
+        return out
+
+    sample = __call__
+
+    def cancel(self):
+        """Ask the run in progress (on another thread) to stop; it raises
+        CancelledError. A cancel between runs is discarded (see sampler.h)."""
+        with _state_lock:  # close() cannot free the handle meanwhile
+            ptr = self._ptr
+            if ptr is not None:
+                LIB.simdiff_sampler_cancel(ptr)
+
+    def _repr_detail(self):
+        c = self._config
+        return " %s, %d steps, guidance %g" % (c.method.name.lower(), c.steps,
+                                               c.guidance)
