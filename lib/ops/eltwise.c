@@ -5,75 +5,93 @@
 
 #include "ops/ops.h"
 
-/* ---- unary activations -------------------------------------------------- */
-static inline float silu_f(float x) { return x / (1.0f + expf(-x)); }
+/* ---- unary activations (oneDNN eltwise primitives) ---------------------
+ * silu = x * sigmoid(x) (oneDNN swish with alpha 1), gelu = x * Phi(x)
+ * (gelu_erf). The tensor is viewed as 1-D: eltwise is layout-agnostic. */
+typedef struct eltkey {
+    char tag[8]; /* "eltF" / "eltB" */
+    int alg;
+    int64_t n;
+} eltkey;
 
-static void silu_backward(sd_ctx *c, sd_node *n)
+static dnnl_status_t elt_fwd_pd(sd_ctx *c, int alg, int64_t n, dnnl_primitive_desc_t *pd)
 {
-    sd_tensor *x = n->in[0], *y = n->out;
-    float *dx = sd_grad_acc(c, x);
-    if (!dx)
-        return;
-    const float *xd = x->data, *dy = y->grad;
-    int64_t m = x->numel;
-#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < m; i++) {
-        float s = 1.0f / (1.0f + expf(-xd[i]));
-        dx[i] += dy[i] * s * (1.0f + xd[i] * (1.0f - s));
-    }
+    dnnl_memory_desc_t md;
+    const dnnl_dims_t dims = {n};
+    dnnl_eltwise_desc_t d;
+    dnnl_status_t st = dnnl_memory_desc_init_by_tag(&md, 1, dims, dnnl_f32, dnnl_a);
+    if (st == dnnl_success)
+        st = dnnl_eltwise_forward_desc_init(&d, dnnl_forward_training, (dnnl_alg_kind_t)alg,
+                                            &md, 1.0f, 0.0f);
+    if (st == dnnl_success)
+        st = dnnl_primitive_desc_create(pd, &d, sd_ctx_attr(c), sd_ctx_engine(c), NULL);
+    return st;
 }
 
-sd_tensor *sd_silu(sd_ctx *c, sd_tensor *x)
+static sd_prim *elt_prim(sd_ctx *c, int alg, int64_t n, int backward)
 {
-    SD_OP_BEGIN(c, "silu", x);
+    eltkey key;
+    memset(&key, 0, sizeof key);
+    memcpy(key.tag, backward ? "eltB" : "eltF", 4);
+    key.alg = alg;
+    key.n = n;
+    sd_prim *p = sd_prim_lookup(c, &key, sizeof key);
+    if (p)
+        return p;
+    dnnl_primitive_desc_t fpd = NULL, pd = NULL;
+    if (SD_DNNL(c, elt_fwd_pd(c, alg, n, &fpd)))
+        return NULL;
+    if (!backward) {
+        const int args[] = {DNNL_ARG_SRC, DNNL_ARG_DST};
+        return sd_prim_insert(c, &key, sizeof key, fpd, 2, args);
+    }
+    dnnl_memory_desc_t md;
+    const dnnl_dims_t dims = {n};
+    dnnl_eltwise_desc_t d;
+    dnnl_status_t st = dnnl_memory_desc_init_by_tag(&md, 1, dims, dnnl_f32, dnnl_a);
+    if (st == dnnl_success)
+        st = dnnl_eltwise_backward_desc_init(&d, (dnnl_alg_kind_t)alg, &md, &md, 1.0f, 0.0f);
+    if (st == dnnl_success)
+        st = dnnl_primitive_desc_create(&pd, &d, sd_ctx_attr(c), sd_ctx_engine(c), fpd);
+    dnnl_primitive_desc_destroy(fpd);
+    if (SD_DNNL(c, st))
+        return NULL;
+    const int args[] = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC};
+    return sd_prim_insert(c, &key, sizeof key, pd, 3, args);
+}
+
+static void unary_backward(sd_ctx *c, sd_node *n)
+{
+    sd_tensor *x = n->in[0], *y = n->out;
+    sd_prim *p = elt_prim(c, (int)n->i[0], x->numel, 1);
+    float *dx = p ? sd_grad_begin(c, x) : NULL;
+    if (!dx)
+        return;
+    void *h[3] = {x->data, y->grad, dx};
+    if (sd_prim_exec(c, p, h) == 0)
+        sd_grad_end(c, x, dx);
+}
+
+static sd_tensor *unary(sd_ctx *c, const char *op, int alg, sd_tensor *x)
+{
+    SD_OP_BEGIN(c, op, x);
     sd_tensor *y = sd_new(c, x->ndim, x->shape);
     if (!y)
         return NULL;
-    const float *xd = x->data;
-    float *yd = y->data;
-    int64_t m = x->numel;
-#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < m; i++)
-        yd[i] = silu_f(xd[i]);
-    sd_record(c, "silu", silu_backward, y, 1, &x);
-    return y;
-}
-
-#define SD_SQRT1_2 0.70710678118654752440f
-#define SD_INV_SQRT_2PI 0.39894228040143267794f
-
-static void gelu_backward(sd_ctx *c, sd_node *n)
-{
-    sd_tensor *x = n->in[0], *y = n->out;
-    float *dx = sd_grad_acc(c, x);
-    if (!dx)
-        return;
-    const float *xd = x->data, *dy = y->grad;
-    int64_t m = x->numel;
-#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < m; i++) {
-        float v = xd[i];
-        float cdf = 0.5f * (1.0f + erff(v * SD_SQRT1_2));
-        float pdf = SD_INV_SQRT_2PI * expf(-0.5f * v * v);
-        dx[i] += dy[i] * (cdf + v * pdf);
+    if (x->numel > 0) {
+        sd_prim *p = elt_prim(c, alg, x->numel, 0);
+        void *h[2] = {x->data, y->data};
+        if (!p || sd_prim_exec(c, p, h))
+            return NULL;
     }
-}
-
-sd_tensor *sd_gelu(sd_ctx *c, sd_tensor *x)
-{
-    SD_OP_BEGIN(c, "gelu", x);
-    sd_tensor *y = sd_new(c, x->ndim, x->shape);
-    if (!y)
-        return NULL;
-    const float *xd = x->data;
-    float *yd = y->data;
-    int64_t m = x->numel;
-#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < m; i++)
-        yd[i] = 0.5f * xd[i] * (1.0f + erff(xd[i] * SD_SQRT1_2));
-    sd_record(c, "gelu", gelu_backward, y, 1, &x);
+    sd_node *n = sd_record(c, op, unary_backward, y, 1, &x);
+    if (n)
+        n->i[0] = alg;
     return y;
 }
+
+sd_tensor *sd_silu(sd_ctx *c, sd_tensor *x) { return unary(c, "silu", dnnl_eltwise_swish, x); }
+sd_tensor *sd_gelu(sd_ctx *c, sd_tensor *x) { return unary(c, "gelu", dnnl_eltwise_gelu_erf, x); }
 
 /* ---- affine: alpha * x + beta ------------------------------------------- */
 static void affine_backward(sd_ctx *c, sd_node *n)

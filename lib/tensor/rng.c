@@ -40,23 +40,30 @@ static inline void block(uint64_t seed, uint64_t stream, uint64_t b, uint32_t w[
     sd_philox4x32(ctr, key, w);
 }
 
-static inline uint32_t word(uint64_t seed, uint64_t stream, uint64_t i)
-{
-    uint32_t w[4];
-    block(seed, stream, i >> 2, w);
-    return w[i & 3];
-}
-
 /* 24 random bits -> (0, 1), exactly representable in float. */
 static inline float u24(uint32_t x) { return ((float)(x >> 8) + 0.5f) * 0x1p-24f; }
 
+/* Blocks [b0, b1) of the stream, each giving 4 words: the loops below run
+ * over whole blocks (one Philox evaluation per 4 outputs) and trim the
+ * partial blocks at both ends. */
 void sd_rng_uniform(uint64_t seed, uint64_t stream, uint64_t offset, size_t n,
                     float *out)
 {
-    int64_t nb = (int64_t)n;
-#pragma omp parallel for if (nb > SD_PAR_MIN) schedule(static)
-    for (int64_t j = 0; j < nb; j++)
-        out[j] = u24(word(seed, stream, offset + (uint64_t)j));
+    if (n == 0)
+        return;
+    uint64_t first = offset >> 2, last = (offset + n - 1) >> 2;
+    int64_t nblk = (int64_t)(last - first + 1);
+#pragma omp parallel for if (nblk > SD_PAR_MIN / 4) schedule(static)
+    for (int64_t k = 0; k < nblk; k++) {
+        uint64_t b = first + (uint64_t)k;
+        uint32_t w[4];
+        block(seed, stream, b, w);
+        for (int q = 0; q < 4; q++) {
+            uint64_t i = (b << 2) + (uint64_t)q;
+            if (i >= offset && i < offset + n)
+                out[i - offset] = u24(w[q]);
+        }
+    }
 }
 
 void sd_rng_uniform_f64(uint64_t seed, uint64_t stream, uint64_t offset,
@@ -78,19 +85,32 @@ void sd_rng_uniform_f64(uint64_t seed, uint64_t stream, uint64_t offset,
 void sd_rng_normal(uint64_t seed, uint64_t stream, uint64_t offset, size_t n,
                    float *out)
 {
-    int64_t nb = (int64_t)n;
-#pragma omp parallel for if (nb > SD_PAR_MIN / 4) schedule(static)
-    for (int64_t j = 0; j < nb; j++) {
-        uint64_t i = offset + (uint64_t)j;
-        uint64_t pair = i & ~(uint64_t)1;
+    if (n == 0)
+        return;
+    /* Block b gives uniforms 4b..4b+3, i.e. the Box-Muller pairs (4b, 4b+1)
+     * and (4b+2, 4b+3): one Philox evaluation per 4 normals. */
+    uint64_t first = offset >> 2, last = (offset + n - 1) >> 2;
+    int64_t nblk = (int64_t)(last - first + 1);
+#pragma omp parallel for if (nblk > SD_PAR_MIN / 16) schedule(static)
+    for (int64_t k = 0; k < nblk; k++) {
+        uint64_t b = first + (uint64_t)k;
         uint32_t w[4];
-        block(seed, stream, pair >> 2, w);
-        int o = (int)(pair & 3);
-        double u1 = ((double)(w[o] >> 8) + 0.5) * 0x1p-24;
-        double u2 = ((double)(w[o + 1] >> 8) + 0.5) * 0x1p-24;
-        double r = sqrt(-2.0 * log(u1));
-        double a = 6.283185307179586476925 * u2;
-        out[j] = (float)((i & 1) ? r * sin(a) : r * cos(a));
+        block(seed, stream, b, w);
+        for (int o = 0; o < 4; o += 2) {
+            uint64_t i0 = (b << 2) + (uint64_t)o;
+            int lo = i0 >= offset && i0 < offset + n;
+            int hi = i0 + 1 >= offset && i0 + 1 < offset + n;
+            if (!lo && !hi)
+                continue;
+            double u1 = ((double)(w[o] >> 8) + 0.5) * 0x1p-24;
+            double u2 = ((double)(w[o + 1] >> 8) + 0.5) * 0x1p-24;
+            double r = sqrt(-2.0 * log(u1));
+            double a = 6.283185307179586476925 * u2;
+            if (lo)
+                out[i0 - offset] = (float)(r * cos(a));
+            if (hi)
+                out[i0 + 1 - offset] = (float)(r * sin(a));
+        }
     }
 }
 

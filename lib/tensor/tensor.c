@@ -3,8 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tensor/tensor_internal.h"
+
+static void prof_start(sd_ctx *c, const char *op);
 
 /* ---- arena ---------------------------------------------------------------- */
 #define SD_ALIGN 64
@@ -106,6 +109,8 @@ simdiff_status sd_ctx_create(sd_ctx **out)
     if (st == dnnl_success)
         st = dnnl_primitive_attr_set_scratchpad_mode(c->attr,
                                                      dnnl_scratchpad_mode_user);
+    const char *pe = getenv("SIMDIFF_PROFILE");
+    c->prof_on = pe && pe[0] == '1';
     if (st != dnnl_success) {
         sd_ctx_destroy(c);
         return sd_fail(NULL, SIMDIFF_ERR_BACKEND,
@@ -296,6 +301,8 @@ int sd_op_begin(sd_ctx *c, const char *op, int nin, const sd_tensor *const *in)
 {
     if (c->status != SIMDIFF_OK)
         return 0;
+    if (c->prof_on)
+        prof_start(c, op);
     if (c->cancel && atomic_load_explicit(c->cancel, memory_order_relaxed)) {
         sd_ctx_fail(c, SIMDIFF_ERR_CANCELLED, "cancelled (before %s)", op);
         return 0;
@@ -306,6 +313,91 @@ int sd_op_begin(sd_ctx *c, const char *op, int nin, const sd_tensor *const *in)
             return 0;
         }
     return 1;
+}
+
+/* ---- profile -------------------------------------------------------------- */
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static sd_prof_entry *prof_entry(sd_ctx *c, const char *op)
+{
+    for (int i = 0; i < c->nprof; i++)
+        if (c->prof[i].op == op || !strcmp(c->prof[i].op, op))
+            return &c->prof[i];
+    if (c->nprof == SD_PROF_MAX)
+        return NULL;
+    sd_prof_entry *e = &c->prof[c->nprof++];
+    memset(e, 0, sizeof *e);
+    e->op = op;
+    return e;
+}
+
+void sd_ctx_set_profile(sd_ctx *c, int on)
+{
+    c->prof_on = on != 0;
+    c->prof_op = NULL;
+}
+
+void sd_ctx_profile_reset(sd_ctx *c)
+{
+    c->nprof = 0;
+    c->prof_op = NULL;
+}
+
+void sd_ctx_profile_mark(sd_ctx *c)
+{
+    if (!c->prof_on)
+        return;
+    double t = mono();
+    if (c->prof_op) {
+        sd_prof_entry *e = prof_entry(c, c->prof_op);
+        if (e) {
+            e->fwd += t - c->prof_t0;
+            e->nfwd++;
+        }
+    }
+    c->prof_op = NULL;
+    c->prof_t0 = t;
+}
+
+static void prof_start(sd_ctx *c, const char *op)
+{
+    sd_ctx_profile_mark(c);
+    c->prof_op = op;
+}
+
+static int prof_cmp(const void *a, const void *b)
+{
+    const sd_prof_entry *x = a, *y = b;
+    double tx = x->fwd + x->bwd, ty = y->fwd + y->bwd;
+    return tx < ty ? 1 : tx > ty ? -1 : 0;
+}
+
+size_t sd_ctx_profile_report(const sd_ctx *c, char *buf, size_t cap)
+{
+    sd_prof_entry e[SD_PROF_MAX];
+    int n = c->nprof;
+    memcpy(e, c->prof, (size_t)n * sizeof *e);
+    qsort(e, (size_t)n, sizeof *e, prof_cmp);
+    double total = 0;
+    for (int i = 0; i < n; i++)
+        total += e[i].fwd + e[i].bwd;
+    size_t off = 0;
+    int k = snprintf(buf, cap, "%-18s %10s %10s %8s %8s %6s\n", "op", "fwd ms", "bwd ms",
+                     "n fwd", "n bwd", "share");
+    off = k > 0 ? (size_t)k : 0;
+    for (int i = 0; i < n && off < cap; i++) {
+        k = snprintf(buf + off, cap - off, "%-18s %10.2f %10.2f %8lld %8lld %5.1f%%\n", e[i].op,
+                     e[i].fwd * 1e3, e[i].bwd * 1e3, (long long)e[i].nfwd, (long long)e[i].nbwd,
+                     total > 0 ? 100 * (e[i].fwd + e[i].bwd) / total : 0);
+        if (k > 0)
+            off += (size_t)k;
+    }
+    return off;
 }
 
 /* ---- tape ----------------------------------------------------------------- */
@@ -397,6 +489,7 @@ float *sd_grad_acc(sd_ctx *c, sd_tensor *t)
 
 static simdiff_status run_tape(sd_ctx *c)
 {
+    sd_ctx_profile_mark(c);
     for (int k = c->ntape - 1; k >= 0; k--) {
         sd_node *n = c->tape[k];
         if (!(n->out->flags & SD_TF_GRAD_VALID))
@@ -406,7 +499,15 @@ static simdiff_status run_tape(sd_ctx *c)
                         n->op);
             break;
         }
+        double t0 = c->prof_on ? mono() : 0;
         n->backward(c, n);
+        if (c->prof_on) {
+            sd_prof_entry *e = prof_entry(c, n->op);
+            if (e) {
+                e->bwd += mono() - t0;
+                e->nbwd++;
+            }
+        }
         if (c->status != SIMDIFF_OK)
             break;
     }

@@ -87,6 +87,17 @@ uint64_t sd_ctx_next_rng_stream(sd_ctx *c, uint64_t *seed);
 /* Polled at the start of every op; nonzero -> SIMDIFF_ERR_CANCELLED. */
 void sd_ctx_set_cancel_flag(sd_ctx *c, const atomic_int *flag);
 
+/* Per-op profile (for benchmarks): when enabled, the time from one op's
+ * start to the next op's start is charged to the first op's forward, and
+ * every backward node's time to its op's backward. sd_ctx_profile_report
+ * formats the table (sorted by total time) into buf. Off by default; the
+ * environment variable SIMDIFF_PROFILE=1 turns it on for new contexts. */
+void sd_ctx_set_profile(sd_ctx *c, int on);
+void sd_ctx_profile_reset(sd_ctx *c);
+/* Ends the current forward interval (call after the last op of a pass). */
+void sd_ctx_profile_mark(sd_ctx *c);
+size_t sd_ctx_profile_report(const sd_ctx *c, char *buf, size_t cap);
+
 /* Statistics. */
 int64_t sd_ctx_primitives_created(const sd_ctx *c);
 /* Floating-point operations of matrix products and convolutions (forward

@@ -22,6 +22,13 @@ typedef struct sd_prim_entry {
     sd_prim prim;
 } sd_prim_entry;
 
+enum { SD_PROF_MAX = 64 };
+typedef struct sd_prof_entry {
+    const char *op; /* static string from the op */
+    double fwd, bwd; /* seconds */
+    int64_t nfwd, nbwd;
+} sd_prof_entry;
+
 struct sd_ctx {
     dnnl_engine_t engine;
     dnnl_stream_t stream;
@@ -44,6 +51,12 @@ struct sd_ctx {
 
     simdiff_status status;
     sd_err msg;
+
+    int prof_on;
+    const char *prof_op; /* op whose forward interval is running */
+    double prof_t0;
+    sd_prof_entry prof[SD_PROF_MAX];
+    int nprof;
 };
 
 void sd_prim_cache_free(sd_ctx *c);
