@@ -1,0 +1,213 @@
+/* The compute runtime: Philox known answers, stream consistency, the
+ * arena's steady state, the tape's accumulation, sticky errors and
+ * cancellation, the primitive cache. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/ops.h"
+#include "sdtest.h"
+#include "tensor/rng.h"
+#include "tensor/tensor_internal.h"
+
+/* Random123's known-answer vectors for Philox-4x32-10. */
+START_TEST(philox_known_answers)
+{
+    static const struct {
+        uint32_t ctr[4], key[2], out[4];
+    } kat[] = {
+        {{0, 0, 0, 0}, {0, 0}, {0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}},
+        {{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff},
+         {0xffffffff, 0xffffffff},
+         {0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}},
+        {{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344},
+         {0xa4093822, 0x299f31d0},
+         {0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}},
+    };
+    for (size_t k = 0; k < SD_ARRAY_LEN(kat); k++) {
+        uint32_t o[4];
+        sd_philox4x32(kat[k].ctr, kat[k].key, o);
+        for (int i = 0; i < 4; i++)
+            ck_assert_uint_eq(o[i], kat[k].out[i]);
+    }
+}
+END_TEST
+
+/* Element i of a stream does not depend on where a request starts or how
+ * long it is, nor on the thread count. */
+START_TEST(streams_are_position_addressed)
+{
+    enum { N = 100003 };
+    float *a = malloc(N * sizeof(float)), *b = malloc(N * sizeof(float));
+    double *d1 = malloc(N * sizeof(double)), *d2 = malloc(N * sizeof(double));
+    sd_rng_uniform(42, 7, 0, N, a);
+    sd_rng_normal(42, 7, 0, N, b);
+    sd_rng_uniform_f64(42, 7, 0, N, d1);
+    static const size_t offs[] = {1, 2, 3, 5, 4097, 50001};
+    for (size_t k = 0; k < SD_ARRAY_LEN(offs); k++) {
+        size_t off = offs[k], len = N - off - 1;
+        float *p = malloc(len * sizeof(float));
+        sd_rng_uniform(42, 7, off, len, p);
+        ck_assert_int_eq(memcmp(p, a + off, len * sizeof(float)), 0);
+        sd_rng_normal(42, 7, off, len, p);
+        ck_assert_int_eq(memcmp(p, b + off, len * sizeof(float)), 0);
+        sd_rng_uniform_f64(42, 7, off, len, d2);
+        ck_assert_int_eq(memcmp(d2, d1 + off, len * sizeof(double)), 0);
+        free(p);
+    }
+    /* Uniform word i is u24 of Philox block i/4 word i%4, counter (block,
+     * stream), key seed: check a few against the block function. */
+    for (uint64_t i = 0; i < 40; i += 13) {
+        uint32_t w[4];
+        const uint32_t ctr[4] = {(uint32_t)(i >> 2), 0, 7, 0}, key[2] = {42, 0};
+        sd_philox4x32(ctr, key, w);
+        ck_assert_float_eq(a[i], ((float)(w[i & 3] >> 8) + 0.5f) * 0x1p-24f);
+    }
+    /* Moments: mean 1/2 and var 1/12; normals mean 0, var 1 (5 sigma). */
+    double su = 0, sn = 0, sn2 = 0, sn4 = 0;
+    for (int i = 0; i < N; i++) {
+        ck_assert(a[i] > 0 && a[i] < 1);
+        su += a[i];
+        sn += b[i];
+        sn2 += (double)b[i] * b[i];
+        sn4 += pow(b[i], 4);
+    }
+    ck_assert(fabs(su / N - 0.5) < 5 * sqrt(1.0 / 12 / N));
+    ck_assert(fabs(sn / N) < 5 / sqrt(N));
+    ck_assert(fabs(sn2 / N - 1) < 5 * sqrt(2.0 / N));
+    ck_assert(fabs(sn4 / N - 3) < 5 * sqrt(96.0 / N));
+    /* Other seeds and streams differ. */
+    sd_rng_uniform(43, 7, 0, 16, (float *)d2);
+    ck_assert_int_ne(memcmp(d2, a, 16 * sizeof(float)), 0);
+    sd_rng_uniform(42, 8, 0, 16, (float *)d2);
+    ck_assert_int_ne(memcmp(d2, a, 16 * sizeof(float)), 0);
+    free(a);
+    free(b);
+    free(d1);
+    free(d2);
+}
+END_TEST
+
+/* After a first step, a step of the same shapes fits in the coalesced
+ * arena: the arena stays one block and its peak does not grow. */
+START_TEST(arena_reaches_steady_state)
+{
+    sd_ctx *c;
+    ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+    size_t peak1 = 0;
+    for (int step = 0; step < 4; step++) {
+        for (int k = 0; k < 50; k++) /* 50 x 1 MiB > the 4 MiB first block */
+            ck_assert_ptr_nonnull(sd_new(c, 1, (int64_t[]){1 << 18}));
+        if (step == 0)
+            peak1 = sd_ctx_arena_peak(c);
+        else {
+            ck_assert_int_eq(sd_ctx_arena_peak(c), peak1);
+            ck_assert_int_eq(c->arena.nblocks, 1);
+        }
+        sd_ctx_reset(c);
+        ck_assert_int_eq(sd_ctx_arena_used(c), 0);
+    }
+    ck_assert_int_ge(peak1, 50u << 20);
+    /* Alignment of every allocation. */
+    for (int k = 1; k < 20; k++)
+        ck_assert_int_eq((uintptr_t)sd_alloc(c, (size_t)k * 3) % 64, 0);
+    sd_ctx_destroy(c);
+}
+END_TEST
+
+/* y = x*x + x: dy/dx = 2x + 1 — x used twice, gradients accumulate. */
+START_TEST(tape_accumulates_reuse)
+{
+    sd_ctx *c;
+    ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+    float xd[3] = {1, -2, 0.5f}, xg[3];
+    sd_tensor x;
+    sd_param_init(&x, "x", 1, (int64_t[]){3}, xd, xg);
+    sd_ctx_set_grad(c, 1);
+    sd_tensor *y = sd_add(c, sd_mul(c, &x, &x), &x);
+    sd_tensor *l = sd_sum(c, y);
+    ck_assert_int_eq(sd_backward(c, l), SIMDIFF_OK);
+    for (int i = 0; i < 3; i++)
+        ck_assert_float_eq_tol(xg[i], 2 * xd[i] + 1, 1e-6);
+    /* A second backward accumulates; zero_grad resets in O(1). */
+    sd_ctx_reset(c);
+    l = sd_sum(c, sd_add(c, sd_mul(c, &x, &x), &x));
+    ck_assert_int_eq(sd_backward(c, l), SIMDIFF_OK);
+    for (int i = 0; i < 3; i++)
+        ck_assert_float_eq_tol(xg[i], 2 * (2 * xd[i] + 1), 1e-6);
+    sd_param_zero_grad(&x);
+    ck_assert(!(x.flags & SD_TF_GRAD_VALID));
+    /* Without grad mode nothing is recorded. */
+    sd_ctx_reset(c);
+    sd_ctx_set_grad(c, 0);
+    ck_assert_ptr_nonnull(sd_silu(c, &x));
+    ck_assert_int_eq(c->ntape, 0);
+    sd_ctx_destroy(c);
+}
+END_TEST
+
+START_TEST(sticky_errors_and_cancel)
+{
+    sd_ctx *c;
+    ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+    sd_tensor *a = sd_zeros(c, 1, (int64_t[]){4});
+    ck_assert_ptr_null(sd_silu(c, NULL));
+    ck_assert_int_eq(sd_ctx_status(c), SIMDIFF_ERR_INTERNAL);
+    ck_assert_ptr_null(sd_silu(c, a)); /* sticky */
+    sd_ctx_reset(c);
+    ck_assert_int_eq(sd_ctx_status(c), SIMDIFF_OK);
+    atomic_int flag = 0;
+    sd_ctx_set_cancel_flag(c, &flag);
+    a = sd_zeros(c, 1, (int64_t[]){4});
+    ck_assert_ptr_nonnull(sd_silu(c, a));
+    atomic_store(&flag, 1);
+    ck_assert_ptr_null(sd_silu(c, a));
+    ck_assert_int_eq(sd_ctx_status(c), SIMDIFF_ERR_CANCELLED);
+    ck_assert_ptr_nonnull(strstr(sd_ctx_errmsg(c), "silu"));
+    /* The first failure is the one reported. */
+    sd_ctx_fail(c, SIMDIFF_ERR_NOMEM, "later");
+    ck_assert_int_eq(sd_ctx_status(c), SIMDIFF_ERR_CANCELLED);
+    sd_ctx_destroy(c);
+    sd_ctx_destroy(NULL);
+}
+END_TEST
+
+/* The same op on the same shapes twice creates its primitives once; a new
+ * shape creates new ones. */
+START_TEST(primitives_are_reused)
+{
+    sd_ctx *c;
+    ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+    sd_tensor *x = sd_zeros(c, 2, (int64_t[]){3, 5});
+    ck_assert_ptr_nonnull(sd_gelu(c, x));
+    int64_t n1 = sd_ctx_primitives_created(c);
+    ck_assert_int_ge(n1, 1);
+    for (int k = 0; k < 3; k++) {
+        sd_ctx_reset(c);
+        x = sd_zeros(c, 2, (int64_t[]){3, 5});
+        ck_assert_ptr_nonnull(sd_gelu(c, x));
+    }
+    ck_assert_int_eq(sd_ctx_primitives_created(c), n1);
+    x = sd_zeros(c, 2, (int64_t[]){3, 6});
+    ck_assert_ptr_nonnull(sd_gelu(c, x));
+    ck_assert_int_gt(sd_ctx_primitives_created(c), n1);
+    sd_ctx_destroy(c);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("runtime");
+    TCase *tc = tcase_create("runtime");
+    tcase_add_test(tc, philox_known_answers);
+    tcase_add_test(tc, streams_are_position_addressed);
+    tcase_add_test(tc, arena_reaches_steady_state);
+    tcase_add_test(tc, tape_accumulates_reuse);
+    tcase_add_test(tc, sticky_errors_and_cancel);
+    tcase_add_test(tc, primitives_are_reused);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+SDTEST_MAIN(suite)
