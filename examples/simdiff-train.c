@@ -28,7 +28,8 @@ static void on_sigint(int sig)
 }
 
 typedef struct opts {
-    const char *data_dir, *npy, *npy_labels, *out, *resume, *arch;
+    const char *data_dir, *npy, *npy_labels, *out, *resume, *arch, *export_only;
+    int fp16;
     long long steps;
     double minutes;
     int batch, threads, pad, flip;
@@ -56,6 +57,8 @@ static void usage(FILE *f)
             "  --steps N           stop after N steps (default 200000)\n"
             "  --minutes M         stop after M minutes of training (default: no limit)\n"
             "  --resume FILE       continue from a checkpoint (bit-exact)\n"
+            "  --export-only FILE  with --resume: write the EMA model to FILE and exit\n"
+            "  --fp16              store exported models in float16 (half the size)\n"
             "  --batch N           batch size (default 64)\n"
             "  --threads N         compute threads (default: all cores)\n"
             "  --seed N            seed of everything (default 0)\n"
@@ -96,6 +99,8 @@ static int parse(int argc, char **argv, opts *o)
             exit(0);
         } else if (!strcmp(a, "--no-flip")) o->flip = 0;
         else if (!strcmp(a, "--cosine")) o->cosine = 1;
+        else if (!strcmp(a, "--fp16")) o->fp16 = 1;
+        else if (ARG("--export-only")) o->export_only = v;
         else if (ARG("--data-dir")) o->data_dir = v;
         else if (ARG("--npy")) o->npy = v;
         else if (ARG("--npy-labels")) o->npy_labels = v;
@@ -130,6 +135,10 @@ static int parse(int argc, char **argv, opts *o)
             return -1;
         }
 #undef ARG
+    }
+    if (o->export_only && !o->resume) {
+        fprintf(stderr, "simdiff-train: --export-only needs --resume CHECKPOINT\n");
+        return -1;
     }
     if (o->batch < 1 || o->steps < 1 || o->stem < 0 || o->ckpt_every < 1 || o->log_every < 1) {
         fprintf(stderr, "simdiff-train: bad --batch, --steps, --stem, --ckpt-every or --log-every\n");
@@ -187,6 +196,18 @@ int main(int argc, char **argv)
         return 2;
     if (o.threads > 0 && simdiff_set_num_threads(o.threads))
         return fail("--threads");
+    if (o.export_only) {
+        simdiff_model *m = NULL;
+        simdiff_trainer *t = NULL;
+        if (simdiff_trainer_load(&t, &m, o.resume))
+            return fail(o.resume);
+        int rc = simdiff_trainer_export(t, o.export_only, o.fp16) ? fail(o.export_only) : 0;
+        if (!rc)
+            fprintf(stderr, "wrote %s\n", o.export_only);
+        simdiff_trainer_destroy(t);
+        simdiff_model_destroy(m);
+        return rc;
+    }
     mkdir(o.out, 0777);
 
     simdiff_dataset *ds = NULL;
@@ -350,7 +371,7 @@ int main(int argc, char **argv)
             }
         }
         if (k % o.ckpt_every == 0) {
-            if (simdiff_trainer_save(t, ckpt) || simdiff_trainer_export(t, model_out, 0)) {
+            if (simdiff_trainer_save(t, ckpt) || simdiff_trainer_export(t, model_out, o.fp16)) {
                 rc = fail("checkpoint");
                 break;
             }
@@ -358,7 +379,7 @@ int main(int argc, char **argv)
     }
     if (tty)
         fputc('\n', stderr);
-    if (simdiff_trainer_save(t, ckpt) || simdiff_trainer_export(t, model_out, 0))
+    if (simdiff_trainer_save(t, ckpt) || simdiff_trainer_export(t, model_out, o.fp16))
         rc = fail("checkpoint");
     else
         fprintf(stderr, "%s: saved %s and %s\n", g_stop ? "interrupted" : "done", ckpt, model_out);
