@@ -87,6 +87,9 @@ def _flatten(obj, name):
     def rec(o, d):
         if d == depth:
             if not _is_scalar(o):
+                if isinstance(o, (str, bytes)) or not hasattr(o, "__len__"):
+                    raise TypeError("%s: expected numbers, got %s"
+                                    % (name, type(o).__name__))
                 raise ValueError("%s: ragged nested sequence (expected a number "
                                  "at depth %d)" % (name, d))
             flat.append(o)
@@ -110,10 +113,12 @@ def to_input(obj, code, name):
     """Convert obj to a C array of `code` items (see _CODES)."""
     ctype, dtname, kind = _CODES[code]
     if np is not None:
+        if isinstance(obj, (bytes, bytearray, memoryview)):
+            obj = np.asarray(memoryview(obj))  # bytes: uint8, not a string
         try:
             a = np.asarray(obj)
         except (TypeError, ValueError) as e:
-            raise TypeError("%s: cannot be read as an array: %s" % (name, e)) from None
+            raise type(e)("%s: cannot be read as an array: %s" % (name, e)) from None
         if a.dtype.kind not in "biuf":
             raise TypeError("%s: expected numbers, got an array of dtype %s"
                             % (name, a.dtype))

@@ -1,6 +1,8 @@
 """Sampling (sampler.h): draw images from a trained model."""
 import ctypes
 import numbers
+import signal
+import threading
 
 from . import _arrays
 from ._config import SamplerConfig
@@ -17,18 +19,21 @@ class _RunState:
     """What the C progress callback shares with Sampler.__call__. The
     callback refers to this object, never to the Sampler, so the Sampler
     stays collectable."""
-    __slots__ = ("progress", "shape", "exc")
+    __slots__ = ("progress", "shape", "exc", "interrupted")
 
     def __init__(self, progress):
         self.progress = progress
         self.shape = None
         self.exc = None
+        self.interrupted = False
 
 
 def _trampoline(state):
     def callback(user, step, total, x_preview):
         # Nothing may escape a ctypes callback: record it and ask to stop.
         try:
+            if state.interrupted:
+                return 1
             fn = state.progress
             if fn is not None:
                 preview = None
@@ -40,6 +45,29 @@ def _trampoline(state):
             state.exc = e
             return 1
     return PROGRESS_FN(callback)
+
+
+def _catch_sigint(state, ptr):
+    """While a run is in progress on the main thread with Python's default
+    SIGINT handler, Ctrl-C cancels the run (simdiff_sampler_cancel, as
+    examples/simdiff-sample.c does) and __call__ then raises
+    KeyboardInterrupt. A KeyboardInterrupt raised inside the C callback
+    could land before its try block and be lost by ctypes. Returns the
+    handler to restore, or None when nothing was installed."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return None
+
+        def on_sigint(signum, frame):
+            state.interrupted = True
+            LIB.simdiff_sampler_cancel(ptr)
+
+        signal.signal(signal.SIGINT, on_sigint)
+    except (ValueError, OSError):  # no signals here (embedded interpreter)
+        return None
+    return signal.default_int_handler
 
 
 class Sampler(Handle):
@@ -176,9 +204,18 @@ class Sampler(Handle):
         state = self._state
         with self._use() as h:
             state.exc = None
+            state.interrupted = False
             state.shape = shape
-            st = LIB.simdiff_sampler_run(h, n, lab.ptr if lab else None, seed, optr)
+            restore = _catch_sigint(state, h)
+            try:
+                st = LIB.simdiff_sampler_run(h, n, lab.ptr if lab else None, seed, optr)
+            finally:
+                if restore is not None:
+                    signal.signal(signal.SIGINT, restore)
             exc, state.exc = state.exc, None
+        if state.interrupted:
+            state.interrupted = False
+            raise KeyboardInterrupt
         if exc is not None:
             if st not in (Status.OK, Status.CANCELLED):
                 # The run failed on its own as well: keep both.

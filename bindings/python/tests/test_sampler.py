@@ -1,0 +1,232 @@
+"""Sampler: results, progress callbacks, cancellation, threads."""
+import os
+import signal
+import threading
+import time
+import unittest
+
+import simdiff
+from support import fixture, flat, shape
+
+MODEL = fixture("model", "uvit_plain.safetensors")  # 1x8x8, 3 classes, no schedule
+SCHED = "shifted(8,64)"
+
+
+class SamplerTest(unittest.TestCase):
+    def setUp(self):
+        self.model = simdiff.Model.load(MODEL)
+        self.addCleanup(self.model.close)
+
+    def sampler(self, **kw):
+        kw.setdefault("schedule", SCHED)
+        s = simdiff.Sampler(self.model, **kw)
+        self.addCleanup(s.close)
+        return s
+
+
+class TestResults(SamplerTest):
+    def test_shape_range_and_seed(self):
+        s = self.sampler(steps=4)
+        a = s(labels=[0, 1, 2], seed=3)
+        self.assertEqual(shape(a), (3, 1, 8, 8))
+        vals = flat(a)
+        self.assertTrue(all(-1.0 <= v <= 1.0 for v in vals))
+        self.assertEqual(flat(s(labels=[0, 1, 2], seed=3)), vals)
+        self.assertNotEqual(flat(s(labels=[0, 1, 2], seed=4)), vals)
+        self.assertEqual(flat(s.sample(labels=(0, 1, 2), seed=3)), vals)
+
+    def test_image_i_does_not_depend_on_the_batch(self):
+        s = self.sampler(steps=3, method="ddpm")
+        three = flat(s(labels=[2, 0, 1], seed=11))
+        one = flat(s(labels=[2], seed=11))
+        self.assertEqual(one, three[:64])
+
+    def test_arguments(self):
+        s = self.sampler(steps=2)
+        self.assertEqual(shape(s(n=2)), (2, 1, 8, 8))
+        with self.assertRaises(TypeError):
+            s()
+        with self.assertRaises(ValueError):
+            s(labels=[0, 1], n=3)
+        with self.assertRaises(OverflowError):
+            s(n=1, seed=-1)
+        with self.assertRaises(OverflowError):
+            s(n=1, seed=2 ** 64)
+        self.assertEqual(shape(s(n=1, seed=2 ** 64 - 1)), (1, 1, 8, 8))
+        with self.assertRaises(simdiff.InvalidArgumentError):
+            s(labels=[5])
+        with self.assertRaises(TypeError):
+            s(labels=[0.5])
+
+    def test_configuration(self):
+        s = self.sampler(method="ddim", steps=7, eta=0.25, guidance=3.0,
+                         spacing="uniform_logsnr", batch_chunk=2)
+        self.assertEqual((s.method, s.steps, s.eta, s.guidance, s.spacing),
+                         (simdiff.SamplerMethod.DDIM, 7, 0.25, 3.0,
+                          simdiff.Spacing.UNIFORM_LOGSNR))
+        self.assertEqual(s.schedule, SCHED)
+        self.assertEqual(s.config.batch_chunk, 2)
+        self.assertIn("ddim, 7 steps", repr(s))
+        with self.assertRaises(simdiff.InvalidArgumentError) as cm:
+            simdiff.Sampler(self.model)  # the fixture model has no schedule
+        self.assertIn("schedule", str(cm.exception))
+        with self.assertRaises(simdiff.InvalidArgumentError):
+            self.sampler(eta=2.0)
+        with self.assertRaises(TypeError) as cm:
+            self.sampler(stpes=3)
+        self.assertIn("steps", str(cm.exception))
+        cfg = simdiff.SamplerConfig(steps=3)
+        self.assertEqual(self.sampler(config=cfg, guidance=2.0).steps, 3)
+
+
+class TestProgress(SamplerTest):
+    def test_calls_and_previews(self):
+        calls = []
+        s = self.sampler(steps=6, progress=lambda *a: calls.append(a), preview_every=2)
+        out = s(labels=[0, 1], seed=5)
+        self.assertEqual([(c[0], c[1]) for c in calls], [(k, 6) for k in range(1, 7)])
+        for step, _, preview in calls:
+            if step % 2:
+                self.assertIsNone(preview)
+            else:
+                self.assertEqual(shape(preview), (2, 1, 8, 8))
+        # The preview is a copy that outlives the callback; the last is x̂.
+        self.assertEqual(flat(calls[-1][2]), flat(out))
+        s.preview_every = 0
+        s.progress = None
+        calls.clear()
+        self.assertEqual(flat(s(labels=[0, 1], seed=5)), flat(out))
+        self.assertEqual(calls, [])
+        with self.assertRaises(TypeError):
+            s.progress = 42
+
+    def test_a_raising_callback_cancels_and_the_exception_propagates(self):
+        seen = []
+
+        class Stop(Exception):
+            pass
+
+        def progress(step, total, preview):
+            seen.append(step)
+            if step == 3:
+                raise Stop("enough")
+
+        s = self.sampler(steps=8, progress=progress)
+        try:
+            s(labels=[1], seed=0)
+            self.fail("Stop not raised")
+        except Stop as e:
+            exc = e
+        self.assertEqual(str(exc), "enough")
+        self.assertEqual(seen, [1, 2, 3])
+        # The traceback reaches into the callback.
+        tb, frames = exc.__traceback__, []
+        while tb:
+            frames.append(tb.tb_frame.f_code.co_name)
+            tb = tb.tb_next
+        self.assertIn("progress", frames)
+        # The sampler is usable afterwards and nothing was kept.
+        s.progress = None
+        self.assertEqual(shape(s(labels=[1], seed=0)), (1, 1, 8, 8))
+        self.assertIsNone(s._state.exc)
+
+    def test_raising_at_the_last_step_still_cancels(self):
+        def progress(step, total, preview):
+            if step == total:
+                raise simdiff.CancelledError("stop at the end")
+        s = self.sampler(steps=3, progress=progress)
+        with self.assertRaises(simdiff.CancelledError):
+            s(n=1)
+
+    def test_reentrant_use_from_the_callback_is_refused(self):
+        s = self.sampler(steps=3)
+        s.progress = lambda *a: s(n=1)           # the same sampler, again
+        with self.assertRaises(simdiff.MisuseError):
+            s(n=1)
+        s.progress = lambda *a: s.close()        # freeing it mid-run
+        with self.assertRaises(simdiff.MisuseError):
+            s(n=1)
+        s.progress = lambda *a: self.model.close()  # freeing its model mid-run
+        with self.assertRaises(simdiff.MisuseError):
+            s(n=1)
+        self.assertFalse(s.closed)
+        self.assertFalse(self.model.closed)
+
+    def test_keyboard_interrupt_stops_a_run(self):
+        if threading.current_thread() is not threading.main_thread():
+            self.skipTest("signals need the main thread")
+        started = threading.Event()
+        t0 = time.monotonic()
+
+        def progress(step, total, preview):
+            started.set()
+            if time.monotonic() - t0 > 120:
+                raise AssertionError("SIGINT was not delivered")
+
+        s = self.sampler(steps=100000, progress=progress)
+
+        def interrupt():
+            started.wait(60)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        th = threading.Thread(target=interrupt)
+        old = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            th.start()
+            with self.assertRaises(KeyboardInterrupt):
+                s(n=1)
+        finally:
+            th.join()
+            signal.signal(signal.SIGINT, old)
+        self.assertLess(time.monotonic() - t0, 120)
+
+
+class TestCancelAndThreads(SamplerTest):
+    def test_cancel_from_another_thread(self):
+        started = threading.Event()
+        t0 = time.monotonic()
+
+        def progress(step, total, preview):
+            started.set()
+            if time.monotonic() - t0 > 120:
+                raise AssertionError("cancel() did not stop the run")
+
+        s = self.sampler(steps=100000, progress=progress)
+        th = threading.Thread(target=lambda: (started.wait(60), s.cancel()))
+        th.start()
+        try:
+            with self.assertRaises(simdiff.CancelledError) as cm:
+                s(n=2)
+        finally:
+            th.join()
+        self.assertEqual(cm.exception.status, simdiff.Status.CANCELLED)
+        s.cancel()  # between runs: discarded
+        s.progress = None
+        self.assertEqual(shape(simdiff.Sampler(self.model, steps=2, schedule=SCHED)(n=1)),
+                         (1, 1, 8, 8))
+
+    def test_samplers_on_two_threads_match_sequential_runs(self):
+        a = self.sampler(steps=4, method="ddpm")
+        b = self.sampler(steps=4, method="ddim", eta=0.3)
+        want = [flat(a(labels=[0, 1], seed=1)), flat(b(labels=[2, 1], seed=2))]
+        got = [None, None]
+        errors = []
+
+        def run(i, s, labels, seed):
+            try:
+                for _ in range(3):
+                    got[i] = flat(s(labels=labels, seed=seed))
+            except BaseException as e:  # reported below
+                errors.append(e)
+        ths = [threading.Thread(target=run, args=(0, a, [0, 1], 1)),
+               threading.Thread(target=run, args=(1, b, [2, 1], 2))]
+        for t in ths:
+            t.start()
+        for t in ths:
+            t.join()
+        self.assertEqual(errors, [])
+        self.assertEqual(got, want)
+
+
+if __name__ == "__main__":
+    unittest.main()
