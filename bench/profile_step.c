@@ -26,9 +26,11 @@ static double now(void)
 
 int main(int argc, char **argv)
 {
-    int W = 192, D = 6, Ch = 64, B = 64, K = 5, stem = 2, L = 1, E = 256, unet = 0;
-    for (int i = 1; i + 1 < argc || (i < argc && !strcmp(argv[i], "--unet")); i++) {
+    int W = 192, D = 6, Ch = 64, B = 64, K = 5, stem = 2, L = 1, E = 256, unet = 0, infer = 0;
+    for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--unet")) { unet = 1; continue; }
+        if (!strcmp(argv[i], "--infer")) { infer = 1; continue; }
+        if (i + 1 >= argc) break;
         const char *a = argv[i], *v = argv[++i];
         if (!strcmp(a, "--width")) W = atoi(v);
         else if (!strcmp(a, "--depth")) D = atoi(v);
@@ -72,6 +74,32 @@ int main(int argc, char **argv)
     for (int i = 0; i < B; i++)
         lab[i] = i % 10;
     double loss;
+    if (infer) {
+        /* Network evaluations without gradients, as a sampler runs them. */
+        sd_ctx *c;
+        sd_ctx_create(&c);
+        double *ls = malloc((size_t)B * sizeof(double));
+        for (int i = 0; i < B; i++)
+            ls[i] = -5.0 + i % 10;
+        for (int k = -1; k < K; k++) {
+            if (k == 0) {
+                sd_ctx_set_profile(c, 1);
+                sd_ctx_profile_reset(c);
+            }
+            double t0 = now();
+            sd_ctx_reset(c);
+            sd_tensor *z = sd_copy_in(c, 4, (int64_t[]){B, 1, 32, 32}, x);
+            sd_model_graph(m, c, z, ls, lab, NULL);
+            sd_ctx_profile_mark(c);
+            if (k >= 0)
+                printf("eval %d: %.1f ms (%.1f img/s), arena %.1f MiB\n", k, (now() - t0) * 1e3,
+                       B / (now() - t0), sd_ctx_arena_used(c) / 1048576.0);
+        }
+        static char rep[16384];
+        sd_ctx_profile_report(c, rep, sizeof rep);
+        fputs(rep, stdout);
+        return 0;
+    }
     simdiff_trainer_step(t, B, x, lab, &loss); /* warm-up */
     sd_ctx_set_profile(t->ctx, 1);
     sd_ctx_profile_reset(t->ctx);

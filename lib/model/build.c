@@ -139,16 +139,16 @@ static void resblock(builder *b, sd_stage_kind kind, int ci, int co, int res,
     r->co = co;
     r->res = res;
     r->dropout = dropout_at(c, res, c->dropout_res);
-    snprintf(nm, sizeof nm, "%s.norm1", name);
+    snprintf(nm, sizeof nm, "%.60s.norm1", name);
     r->norm1 = norm(b, ci, nm);
-    snprintf(nm, sizeof nm, "%s.conv1", name);
+    snprintf(nm, sizeof nm, "%.60s.conv1", name);
     r->conv1 = conv(b, ci, co, 3, 0, nm);
-    snprintf(nm, sizeof nm, "%s.emb", name);
+    snprintf(nm, sizeof nm, "%.60s.emb", name);
     r->emb = linear(b, c->emb_dim, 2 * co, 0, nm);
-    snprintf(nm, sizeof nm, "%s.conv2", name);
+    snprintf(nm, sizeof nm, "%.60s.conv2", name);
     r->conv2 = conv(b, co, co, 3, 1, nm);
     if (ci != co) {
-        snprintf(nm, sizeof nm, "%s.skip", name);
+        snprintf(nm, sizeof nm, "%.60s.skip", name);
         r->skip = conv(b, ci, co, 1, 0, nm);
     } else {
         r->skip = no_lin;
@@ -163,18 +163,18 @@ static void attn_params(builder *b, sd_attnblock *a, int ch, int heads, int gn,
     a->ch = ch;
     a->heads = heads;
     if (gn) {
-        snprintf(nm, sizeof nm, "%s.norm", name);
+        snprintf(nm, sizeof nm, "%.60s.norm", name);
         a->norm = norm(b, ch, nm);
     } else {
         a->norm.g = a->norm.b = -1;
     }
-    snprintf(nm, sizeof nm, "%s.q", name);
+    snprintf(nm, sizeof nm, "%.60s.q", name);
     a->q = linear(b, ch, ch, 0, nm);
-    snprintf(nm, sizeof nm, "%s.k", name);
+    snprintf(nm, sizeof nm, "%.60s.k", name);
     a->k = linear(b, ch, ch, 0, nm);
-    snprintf(nm, sizeof nm, "%s.v", name);
+    snprintf(nm, sizeof nm, "%.60s.v", name);
     a->v = linear(b, ch, ch, 0, nm);
-    snprintf(nm, sizeof nm, "%s.out", name);
+    snprintf(nm, sizeof nm, "%.60s.out", name);
     a->out = linear(b, ch, ch, 1, nm);
 }
 

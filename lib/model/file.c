@@ -98,9 +98,6 @@ static simdiff_status from_safetensors(simdiff_model **out, const sd_st_file *f,
     return SIMDIFF_OK;
 }
 
-/* Implemented by the trainer (lib/train/checkpoint.c). */
-simdiff_status sd_checkpoint_load_model(simdiff_model **out, const char *path);
-
 SIMDIFF_API simdiff_status simdiff_model_load(simdiff_model **out, const char *path)
 {
     if (!out)

@@ -149,8 +149,10 @@ static sd_tensor *transformer(g *x, sd_tensor *in)
     int64_t H = in->shape[2], W = in->shape[3], Wd = cf->tf_width;
     sd_tensor *t = lin(x, nchw_to_tokens(c, in), m->tf_in);
     t = sd_add(c, t, P(x, m->tf_pos));
+    int infer = !sd_ctx_grad(c);
     for (int i = 0; i < cf->tf_depth; i++) {
         const sd_tfblock *b = &m->tf[i];
+        sd_mark mark = sd_arena_mark(c);
         sd_tensor *ada = lin(x, x->e, b->ada); /* (N, 4W) */
         sd_tensor *s1 = sd_slice(c, ada, 1, 0, Wd), *b1 = sd_slice(c, ada, 1, Wd, Wd);
         sd_tensor *s2 = sd_slice(c, ada, 1, 2 * Wd, Wd), *b2 = sd_slice(c, ada, 1, 3 * Wd, Wd);
@@ -164,6 +166,8 @@ static sd_tensor *transformer(g *x, sd_tensor *in)
         h = sd_dropout(c, h, b->dropout);
         h = lin(x, h, b->fc2);
         t = sd_add(c, t, h);
+        if (infer) /* inference: keep only the block's output */
+            t = sd_arena_release(c, mark, t);
     }
     t = sd_layer_norm(c, t, P(x, m->tf_norm.g), P(x, m->tf_norm.b), LN_EPS);
     t = lin(x, t, m->tf_out);
@@ -208,8 +212,10 @@ sd_tensor *sd_model_graph(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
 
     sd_tensor *skips[SIMDIFF_MAX_LEVELS * 65];
     int nskip = 0;
+    int infer = !sd_ctx_grad(c);
     for (int s = 0; s < m->nstages && sd_ctx_status(c) == SIMDIFF_OK; s++) {
         const sd_stage *st = &m->stages[s];
+        sd_mark mark = sd_arena_mark(c);
         switch (st->kind) {
         case SD_ST_RES:
             h = resblock(&x, &m->res[st->idx], h);
@@ -233,6 +239,10 @@ sd_tensor *sd_model_graph(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
             h = transformer(&x, h);
             break;
         }
+        /* Inference: free the stage's intermediates, keep its output (the
+         * skips pushed earlier live below the mark). */
+        if (infer && st->kind != SD_ST_PUSH)
+            h = sd_arena_release(c, mark, h);
     }
 
     /* Output. */

@@ -124,6 +124,10 @@ sd_tensor *sd_model_graph(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
 simdiff_status sd_model_save(const simdiff_model *m, const char *path,
                              const float *weights, int fp16);
 
+/* A model (with the EMA weights when present) from a training checkpoint;
+ * implemented by the trainer (lib/train/checkpoint.c). */
+simdiff_status sd_checkpoint_load_model(simdiff_model **out, const char *path);
+
 /* Config <-> "key=value;..." text, stored in file metadata. */
 simdiff_status sd_config_to_string(const simdiff_model_config *cfg, char *buf,
                                    size_t cap);

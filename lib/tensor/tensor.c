@@ -206,6 +206,40 @@ void *sd_alloc(sd_ctx *c, size_t bytes)
     return p;
 }
 
+sd_mark sd_arena_mark(const sd_ctx *c)
+{
+    sd_mark m;
+    m.block = c->arena.cur;
+    m.used = c->arena.nblocks ? c->arena.blocks[c->arena.cur].used : 0;
+    m.total = c->arena.used;
+    return m;
+}
+
+sd_tensor *sd_arena_release(sd_ctx *c, sd_mark mark, sd_tensor *keep)
+{
+    sd_arena *a = &c->arena;
+    if (!keep || c->grad || c->status != SIMDIFF_OK || a->nblocks == 0 ||
+        a->cur != mark.block)
+        return keep;
+    sd_arena_block *b = &a->blocks[a->cur];
+    char *lo = b->base + mark.used, *hi = b->base + b->used;
+    if ((char *)keep < lo || (char *)keep >= hi || (char *)keep->data < lo ||
+        (char *)keep->data >= hi)
+        return keep; /* not allocated since the mark: nothing to move */
+    size_t hsz = (sizeof(sd_tensor) + SD_ALIGN - 1) & ~(size_t)(SD_ALIGN - 1);
+    size_t dsz = ((size_t)keep->numel * sizeof(float) + SD_ALIGN - 1) & ~(size_t)(SD_ALIGN - 1);
+    sd_tensor hdr = *keep;
+    /* data goes right above the header slot; both move down (memmove). */
+    char *ndata = lo + hsz;
+    memmove(ndata, keep->data, (size_t)keep->numel * sizeof(float));
+    sd_tensor *nt = (sd_tensor *)lo;
+    *nt = hdr;
+    nt->data = (float *)ndata;
+    b->used = mark.used + hsz + (dsz ? dsz : SD_ALIGN);
+    a->used = mark.total + (b->used - mark.used);
+    return nt;
+}
+
 int sd_tensor_init(sd_tensor *t, int ndim, const int64_t *shape, float *data)
 {
     if (ndim < 0 || ndim > SD_MAX_DIMS)

@@ -120,6 +120,21 @@ sd_tensor *sd_wrap(sd_ctx *c, int ndim, const int64_t *shape, float *data);
 sd_tensor *sd_copy_in(sd_ctx *c, int ndim, const int64_t *shape,
                       const float *data);
 
+/* Inference memory: a mark of the arena's top, and a release that frees
+ * everything allocated after the mark except one tensor, which is moved
+ * down to the mark (its header and data; the returned pointer replaces
+ * it). Only valid with grad off (no tape may point into the freed range).
+ * Model code calls this between blocks, so a forward pass needs the
+ * memory of one block plus the tensors that live across blocks (skips),
+ * not of the whole network. A no-op (returns keep) when the arena grew a
+ * new block since the mark; the next step then runs coalesced. */
+typedef struct sd_mark {
+    int block;
+    size_t used, total;
+} sd_mark;
+sd_mark sd_arena_mark(const sd_ctx *c);
+sd_tensor *sd_arena_release(sd_ctx *c, sd_mark mark, sd_tensor *keep);
+
 /* Fill a tensor header (no allocation); 0 on success, -1 on a bad shape. */
 int sd_tensor_init(sd_tensor *t, int ndim, const int64_t *shape, float *data);
 int sd_same_shape(const sd_tensor *a, const sd_tensor *b);
