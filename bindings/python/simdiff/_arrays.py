@@ -13,6 +13,7 @@ import array
 import ctypes
 import numbers
 import os
+import struct
 
 try:
     if os.environ.get("SIMDIFF_NO_NUMPY", "") not in ("", "0"):
@@ -143,18 +144,28 @@ def to_input(obj, code, name):
         if (fc is not None and _KIND.get(fc) == kind
                 and mv.itemsize == ctypes.sizeof(ctype) and mv.c_contiguous):
             n = _prod(mv.shape)
-            raw = mv.cast("B") if mv.ndim != 1 or mv.format != "B" else mv
-            if mv.readonly:
+            try:
+                raw = mv.cast("B") if mv.ndim != 1 or mv.format != "B" else mv
+            except TypeError:  # e.g. ctypes' '<f': not castable, copy it
+                raw, mv = mv.tobytes(), None
+            if mv is None or mv.readonly:
                 carr = (ctype * n).from_buffer_copy(raw)
             else:
                 carr = (ctype * n).from_buffer(raw)
-            return Input(carr, mv.shape, n, (carr, mv))
+            return Input(carr, tuple(memoryview(obj).shape), n, (carr, mv))
         if fc is None or fc not in _KIND:
             raise TypeError("%s: unsupported buffer format %r" % (name, mv.format))
         if kind in "iu" and _KIND[fc] == "f":
             raise TypeError("%s: expected integers, got a buffer of format %r"
                             % (name, mv.format))
-        flat, shape = _flatten(mv.tolist(), name) if mv.ndim else ([mv.tolist()], ())
+        try:
+            flat, shape = _flatten(mv.tolist(), name) if mv.ndim else ([mv.tolist()], ())
+        except NotImplementedError:  # a format tolist() cannot read ('<d')
+            try:
+                flat = [v[0] for v in struct.iter_unpack(mv.format, mv.tobytes())]
+            except struct.error:
+                raise TypeError("%s: unsupported buffer format %r" % (name, mv.format)) from None
+            shape = tuple(mv.shape)
     else:
         flat, shape = _flatten(obj, name)
     try:

@@ -264,7 +264,7 @@ class ModelConfig(_Config):
     _struct = ModelConfigStruct
     _enums = {"arch": Arch, "stem": Stem, "prediction": Prediction}
 
-    def __init__(self, arch="uvit", image_size=32, channels=1, **overrides):
+    def __init__(self, arch, image_size, channels=1, **overrides):
         object.__setattr__(self, "_c", self._struct())
         a = Arch.coerce(arch, "ModelConfig.arch")
         for name, v in (("image_size", image_size), ("channels", channels)):

@@ -1,6 +1,7 @@
 """Arrays in and out, with numpy and without it (the same tests run under
 both; meson runs the suite once each way)."""
 import array
+import ctypes
 import unittest
 
 import simdiff
@@ -77,6 +78,8 @@ class TestInputs(unittest.TestCase):
         self.assertTrue(ro.readonly)
         self.check(ro)                                 # read-only is fine
         self.check(memoryview(array.array("f", self.z)).cast("B").cast("f", (2, 1, 8, 8)))
+        self.check((ctypes.c_float * 128)(*self.z))   # format '<f'
+        self.check((ctypes.c_double * 128)(*self.z))
         self.assertEqual(flat(self.m.forward(self.z, 0.5, labels=array.array("i", [0, 2]))),
                          flat(self.m.forward(self.z, 0.5, labels=[0, 2])))
         self.assertEqual(flat(self.m.forward(self.z, 0.5, labels=range(0, 4, 2))),
