@@ -1,6 +1,7 @@
-/* Convolution throughput of sd_conv2d: plain (nchw/oihw) vs blocked
- * (format_tag_any + reorders) layouts, forward, backward data and backward
- * weights, 3x3 stride 1 pad 1 convs at batch 64.
+/* Convolution throughput of sd_conv2d under each policy: blocked
+ * (format_tag_any + reorders, direct), plain (nchw/oihw), winograd (blocked,
+ * Winograd algorithm); forward, backward data and backward weights of 3x3
+ * stride 1 pad 1 convs at batch 64.
  *
  * Not built by meson (there is no bench/ subdir). Build by hand against an
  * internal library build, e.g.:
@@ -8,31 +9,37 @@
  *   cc -O2 -std=c11 -fopenmp -D_GNU_SOURCE -Ilib -Iinclude bench/bench_conv.c \
  *      build-conv/lib/libsimdiff-internal.a -ldnnl -lz -lm -o bench-conv
  *   OMP_NUM_THREADS=2 ./bench-conv [reps]
- * Prints one line per (shape, layout, pass): median ms over reps,
- * GFLOP/s = 2*N*Co*Ci*K*K*Ho*Wo / time, and the step arena in use after
- * the pass (forward: y and temporaries; backward: forward + backward). Layouts alternate inside every
- * repetition so both see the same machine load. Times include every
+ * Prints one line per (shape, policy, pass): median ms over reps (and the
+ * best, a better estimate of the unloaded speed on a shared machine),
+ * GFLOP/s = 2*N*Co*Ci*K*K*Ho*Wo / time (direct-conv flops also for
+ * Winograd, i.e. effective GFLOP/s), and the step arena in use after the
+ * pass (forward: y and temporaries; backward: forward + backward).
+ * Policies take turns inside every repetition so that all see the same
+ * machine load. Times include every
  * reorder the op does (activations in and out, weights, gradients).
  * Backward times exclude the seeding of dL/dy by sd_backward_seed (a
  * serial copy, timed separately on a tensor with no tape and subtracted).
  *
  * PyTorch reference (same shapes and passes; Debian's python3-torch 1.13
  * uses the same system oneDNN). Save as bench_conv_torch.py and run with
- * OMP_NUM_THREADS=2 /usr/bin/python3 bench_conv_torch.py [reps]:
+ * OMP_NUM_THREADS=2 /usr/bin/python3 bench_conv_torch.py [reps] (same
+ * OMP_NUM_THREADS and SD_BENCH_CLOCK as for this program):
  *
- *   import statistics, sys, time, torch, torch.nn.functional as F
- *   torch.set_num_threads(2)
+ *   import os, statistics, sys, time, torch, torch.nn.functional as F
+ *   torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
  *   reps = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+ *   clock = (time.process_time if os.environ.get("SD_BENCH_CLOCK") == "cpu"
+ *            else time.perf_counter)
  *   def fwd(x, w, b):
  *       with torch.no_grad():
- *           t = time.perf_counter(); F.conv2d(x, w, b, padding=1)
- *           return time.perf_counter() - t
+ *           t = clock(); F.conv2d(x, w, b, padding=1)
+ *           return clock() - t
  *   def bwd(x, w, b, xg, wg):
  *       x = x.clone().requires_grad_(xg); w = w.clone().requires_grad_(wg)
  *       b = b.clone().requires_grad_(wg)
  *       y = F.conv2d(x, w, b, padding=1); dy = torch.rand_like(y)
- *       t = time.perf_counter(); y.backward(dy)
- *       return time.perf_counter() - t
+ *       t = clock(); y.backward(dy)
+ *       return clock() - t
  *   for C, H in ((64, 32), (128, 16)):
  *       x = torch.randn(64, C, H, H); w = torch.randn(C, C, 3, 3) * 0.05
  *       b = torch.zeros(C); fl = 2 * 64 * C * C * 9 * H * H
@@ -40,9 +47,9 @@
  *                       ("bwd_data", lambda: bwd(x, w, b, True, False)),
  *                       ("bwd_weights", lambda: bwd(x, w, b, False, True))):
  *           f()
- *           t = statistics.median(f() for _ in range(reps))
+ *           ts = [f() for _ in range(reps)]; t = statistics.median(ts)
  *           print(f"torch         C={C} H={H} {name:12s} {t*1e3:8.2f} ms "
- *                 f"{fl/t*1e-9:7.1f} GFLOP/s")
+ *                 f"{fl/t*1e-9:7.1f} GFLOP/s  best {min(ts)*1e3:8.2f} ms")
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,10 +58,15 @@
 
 #include "ops/ops.h"
 
+/* Wall clock, or with SD_BENCH_CLOCK=cpu the process CPU time: with
+ * OMP_NUM_THREADS=1 that is the compute time of the one thread, which a
+ * loaded machine stretches much less than the wall clock. */
+static clockid_t bench_clock = CLOCK_MONOTONIC;
+
 static double now(void)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(bench_clock, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -82,18 +94,21 @@ static float *filled(int64_t n, float scale, unsigned seed)
 
 enum { P_FWD, P_BWD_DATA, P_BWD_WEIGHTS, NPASS };
 static const char *pass_name[NPASS] = {"fwd", "bwd_data", "bwd_weights"};
+/* Indexed by SD_CONV_BLOCKED, SD_CONV_PLAIN, SD_CONV_WINOGRAD. */
+enum { NPOL = 3 };
+static const char *pol_name[NPOL] = {"blocked", "plain", "winograd"};
 
 typedef struct bench_shape {
     int64_t n, ch, hw;
     sd_tensor x, w, b, z; /* z: like y, no tape (seed overhead) */
     float *seed;
-    size_t arena[2][NPASS]; /* step arena bytes in use after the pass */
+    size_t arena[NPOL][NPASS]; /* step arena bytes in use after the pass */
 } bench_shape;
 
 /* One timed pass (seconds); -1 on failure. */
-static double run_pass(sd_ctx *c, bench_shape *s, int layout, int pass)
+static double run_pass(sd_ctx *c, bench_shape *s, int policy, int pass)
 {
-    sd_conv_set_layout(layout);
+    sd_conv_set_policy(policy);
     sd_ctx_reset(c);
     sd_param_zero_grad(&s->x);
     sd_param_zero_grad(&s->w);
@@ -114,7 +129,7 @@ static double run_pass(sd_ctx *c, bench_shape *s, int layout, int pass)
     if (!y)
         return -1;
     if (pass == P_FWD) {
-        s->arena[layout][pass] = sd_ctx_arena_used(c);
+        s->arena[policy][pass] = sd_ctx_arena_used(c);
         return t1 - t0;
     }
     /* Seeding overhead: the same sd_backward_seed on a tensor without a
@@ -126,13 +141,16 @@ static double run_pass(sd_ctx *c, bench_shape *s, int layout, int pass)
     if (sd_backward_seed(c, y, s->seed) != SIMDIFF_OK)
         return -1;
     double t4 = now();
-    s->arena[layout][pass] = sd_ctx_arena_used(c);
+    s->arena[policy][pass] = sd_ctx_arena_used(c);
     return (t4 - t3) - (t3 - t2);
 }
 
 int main(int argc, char **argv)
 {
     int reps = argc > 1 ? atoi(argv[1]) : 7;
+    const char *clk = getenv("SD_BENCH_CLOCK");
+    if (clk && strcmp(clk, "cpu") == 0)
+        bench_clock = CLOCK_PROCESS_CPUTIME_ID;
     if (reps < 1 || reps > 1000)
         reps = 7;
     static bench_shape shapes[2] = {{.n = 64, .ch = 64, .hw = 32},
@@ -151,34 +169,30 @@ int main(int argc, char **argv)
         sd_param_init(&s->z, "z", 4, sx, filled(nx, 1.0f, 4), malloc((size_t)nx * 4));
         s->seed = filled(nx, 1.0f, 5);
         double fl = 2.0 * (double)(s->n * s->ch * s->ch * 9 * s->hw * s->hw);
-        double t[2][NPASS][1000];
+        /* t[policy][pass][rep]; policies (SD_CONV_* = 0, 1, 2) run in a
+         * rotating order so that each sees the same machine load. */
+        static double t[NPOL][NPASS][1000];
         /* Warm up: create every primitive and grow the arena. */
-        for (int l = 0; l < 2; l++)
+        for (int pol = 0; pol < NPOL; pol++)
             for (int p = 0; p < NPASS; p++)
-                if (run_pass(c, s, l, p) < 0) {
+                if (run_pass(c, s, pol, p) < 0) {
                     fprintf(stderr, "failed: %s\n", sd_ctx_errmsg(c));
                     return 1;
                 }
         for (int r = 0; r < reps; r++)
             for (int p = 0; p < NPASS; p++)
-                for (int l = 0; l < 2; l++)
-                    t[l][p][r] = run_pass(c, s, (l + r) % 2 ? SD_CONV_LAYOUT_PLAIN
-                                                            : SD_CONV_LAYOUT_BLOCKED,
-                                          p);
-        for (int layout = 0; layout < 2; layout++)
-            for (int p = 0; p < NPASS; p++) {
-                double v[1000];
-                for (int r = 0; r < reps; r++) {
-                    /* slot l of rep r ran layout (l + r) % 2 ? PLAIN : BLOCKED */
-                    int l = ((layout == SD_CONV_LAYOUT_PLAIN) + r) % 2;
-                    v[r] = t[l][p][r];
+                for (int l = 0; l < NPOL; l++) {
+                    int pol = (l + r) % NPOL;
+                    t[pol][p][r] = run_pass(c, s, pol, p);
                 }
-                double m = median(v, reps);
-                printf("ours-%-7s C=%lld H=%lld %-12s %8.2f ms %7.1f GFLOP/s"
-                       "  (arena %.0f MB)\n",
-                       layout == SD_CONV_LAYOUT_PLAIN ? "plain" : "blocked",
-                       (long long)s->ch, (long long)s->hw, pass_name[p], m * 1e3,
-                       fl / m * 1e-9, (double)s->arena[layout][p] / (1 << 20));
+        for (int pol = 0; pol < NPOL; pol++)
+            for (int p = 0; p < NPASS; p++) {
+                double m = median(t[pol][p], reps), best = t[pol][p][0]; /* sorted */
+                printf("ours-%-8s C=%lld H=%lld %-12s %8.2f ms %7.1f GFLOP/s"
+                       "  best %8.2f ms  (arena %.0f MB)\n",
+                       pol_name[pol], (long long)s->ch, (long long)s->hw, pass_name[p],
+                       m * 1e3, fl / m * 1e-9, best * 1e3,
+                       (double)s->arena[pol][p] / (1 << 20));
             }
         fflush(stdout);
     }

@@ -34,13 +34,13 @@ enum { ROLE_FWD = 0, ROLE_BWD_DATA = 1, ROLE_BWD_WEIGHTS = 2 };
  * the output size arithmetic long before). */
 #define SD_CONV_MAX_SP (1 << 20)
 
-static atomic_int conv_layout = SD_CONV_LAYOUT_BLOCKED;
+static atomic_int conv_policy = SD_CONV_BLOCKED;
 
-void sd_conv_set_layout(int layout)
+void sd_conv_set_policy(int policy)
 {
-    atomic_store(&conv_layout, layout == SD_CONV_LAYOUT_PLAIN
-                                   ? SD_CONV_LAYOUT_PLAIN
-                                   : SD_CONV_LAYOUT_BLOCKED);
+    atomic_store(&conv_policy, policy == SD_CONV_PLAIN || policy == SD_CONV_WINOGRAD
+                                   ? policy
+                                   : SD_CONV_BLOCKED);
 }
 
 /* Shapes of one call; also the primitive cache key (with tag and role).
@@ -50,7 +50,7 @@ typedef struct conv_key {
     int32_t role;
     int32_t transposed; /* deconvolution */
     int32_t bias;       /* b given: bias / diff_bias argument present */
-    int32_t layout;     /* SD_CONV_LAYOUT_* */
+    int32_t policy;     /* SD_CONV_* */
     int32_t pad_;
     int64_t n, ci, h, w; /* x (N,Ci,H,W)   */
     int64_t co, ho, wo;  /* y (N,Co,Ho,Wo) */
@@ -137,7 +137,7 @@ static sd_prim *conv_prim(sd_ctx *c, const conv_key *g)
     conv_mds m;
     if (plain_mds(c, g, &m))
         return NULL;
-    if (g->layout == SD_CONV_LAYOUT_BLOCKED) {
+    if (g->policy != SD_CONV_PLAIN) {
         const dnnl_dims_t xd = {g->n, g->ci, g->h, g->w};
         const dnnl_dims_t yd = {g->n, g->co, g->ho, g->wo};
         const dnnl_dims_t wd = {g->co, g->ci, g->k, g->k};
@@ -149,16 +149,23 @@ static sd_prim *conv_prim(sd_ctx *c, const conv_key *g)
                                                     dnnl_format_tag_any)))
             return NULL;
     }
-    /* Deconvolution has no auto algorithm (only direct and winograd). */
-    const dnnl_alg_kind_t algs[2][2] = {
-        {dnnl_convolution_direct, dnnl_convolution_auto},
-        {dnnl_deconvolution_direct, dnnl_deconvolution_direct},
-    };
+    /* Algorithms in order of preference; the first with a primitive wins.
+     * Deconvolution has no auto algorithm. */
+    dnnl_alg_kind_t algs[3];
+    int nalg = 0;
+    if (g->transposed) {
+        algs[nalg++] = dnnl_deconvolution_direct;
+    } else {
+        if (g->policy == SD_CONV_WINOGRAD && g->k == 3 && g->stride == 1)
+            algs[nalg++] = dnnl_convolution_winograd;
+        algs[nalg++] = dnnl_convolution_direct;
+        algs[nalg++] = dnnl_convolution_auto;
+    }
     dnnl_primitive_desc_t pd = NULL;
     dnnl_status_t st = dnnl_unimplemented;
-    for (int a = 0; a < 2 && st != dnnl_success; a++) {
+    for (int a = 0; a < nalg && st != dnnl_success; a++) {
         dnnl_convolution_desc_t d;
-        st = op_desc(g, algs[g->transposed][a], &m, &d);
+        st = op_desc(g, algs[a], &m, &d);
         if (st == dnnl_success)
             st = dnnl_primitive_desc_create(&pd, &d, sd_ctx_attr(c),
                                             sd_ctx_engine(c), hint);
@@ -201,7 +208,7 @@ static sd_prim *conv_prim(sd_ctx *c, const conv_key *g)
 
 /* Shapes of a call; 0, or -1 with SIMDIFF_ERR_INVALID_ARG set. Used again
  * by backward on the node's tensors (then it cannot fail). */
-static int conv_geom(sd_ctx *c, const char *op, int transposed, int layout,
+static int conv_geom(sd_ctx *c, const char *op, int transposed, int policy,
                      const sd_tensor *x, const sd_tensor *w, const sd_tensor *b,
                      int stride, int pad, conv_key *g)
 {
@@ -210,7 +217,7 @@ static int conv_geom(sd_ctx *c, const char *op, int transposed, int layout,
     g->tag = CONV_TAG;
     g->transposed = transposed;
     g->bias = b != NULL;
-    g->layout = layout;
+    g->policy = policy;
     if (x->ndim != 4 || w->ndim != 4 || w->shape[2] != w->shape[3] ||
         w->shape[2] < 1 || x->shape[0] < 1 || x->shape[1] < 1 ||
         x->shape[2] < 1 || x->shape[3] < 1 || w->shape[0] < 1 || w->shape[1] < 1 ||
@@ -276,7 +283,7 @@ static sd_tensor *conv_forward(sd_ctx *c, const char *op, int transposed,
 {
     conv_key g;
     conv_mds m;
-    if (conv_geom(c, op, transposed, atomic_load(&conv_layout), x, w, b, stride, pad,
+    if (conv_geom(c, op, transposed, atomic_load(&conv_policy), x, w, b, stride, pad,
                   &g) ||
         plain_mds(c, &g, &m))
         return NULL;
@@ -308,7 +315,7 @@ static sd_tensor *conv_forward(sd_ctx *c, const char *op, int transposed,
         nd->i[0] = stride;
         nd->i[1] = pad;
         nd->i[2] = transposed;
-        nd->i[3] = g.layout;
+        nd->i[3] = g.policy;
         nd->aux[0] = xb; /* x in the forward primitive's src layout */
     }
     return y;

@@ -32,14 +32,19 @@ sd_tensor *sd_conv2d(sd_ctx *c, sd_tensor *x, sd_tensor *w, sd_tensor *b,
  * (N,Co,(H-1)*stride - 2*pad + K, ...).  torch.nn.functional.conv_transpose2d */
 sd_tensor *sd_conv_transpose2d(sd_ctx *c, sd_tensor *x, sd_tensor *w,
                                sd_tensor *b, int stride, int pad);
-/* Layout policy of both (process-wide; for benchmarks and tests).
- * BLOCKED (default): primitives choose their layouts (format_tag_any) and
- * the op reorders x, w, y and gradients around them (AVX-512 direct
- * kernels, 1.5-4x faster than PLAIN on our shapes). PLAIN: nchw/oihw
- * primitives, no reorders. The choice is made per forward call and kept
- * for its backward. */
-enum { SD_CONV_LAYOUT_BLOCKED = 0, SD_CONV_LAYOUT_PLAIN = 1 };
-void sd_conv_set_layout(int layout);
+/* Layout and algorithm policy of both (process-wide; set it before
+ * building graphs, e.g. from benchmarks and tests; ops read it per forward
+ * call and their backward uses the same).
+ *  BLOCKED (default): primitives choose their layouts (format_tag_any),
+ *    direct algorithm; the op reorders x, w, y and the gradients around
+ *    them. AVX-512 direct kernels, 1.3-2.4x faster than PLAIN here.
+ *  PLAIN: nchw/oihw/iohw primitives (gemm-based), no reorders.
+ *  WINOGRAD: as BLOCKED, but 3x3 stride-1 conv2d (not transposed) uses
+ *    oneDNN's Winograd F(4x4,3x3) where the CPU has it (AVX-512), else
+ *    direct. ~1.7x faster forward and backward data; relative error ~2e-6
+ *    instead of ~3e-7 of the output scale. */
+enum { SD_CONV_BLOCKED = 0, SD_CONV_PLAIN = 1, SD_CONV_WINOGRAD = 2 };
+void sd_conv_set_policy(int policy);
 
 /* ---- matrix products (oneDNN) ------------------------------------------ */
 /* x (..., I), w (O, I), b (O) or NULL -> (..., O).  F.linear */

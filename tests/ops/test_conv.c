@@ -38,18 +38,22 @@ static sd_tensor *g_conv(sd_ctx *c, sd_tensor **in, void *ud)
                          : sd_conv2d(c, in[0], in[1], b, k->stride, k->pad);
 }
 
-/* Loop index i: case i % NCASES, layout i / NCASES. */
+/* Loop index i of the tests over every policy: case i % NCASES, policy
+ * i / NCASES. */
+static const int policies[] = {SD_CONV_BLOCKED, SD_CONV_PLAIN, SD_CONV_WINOGRAD};
+#define NPOLICIES ((int)SD_ARRAY_LEN(policies))
+
 START_TEST(against_pytorch)
 {
     char msg[512];
     const conv_case *k = &cases[_i % NCASES];
-    int layout = _i / NCASES ? SD_CONV_LAYOUT_PLAIN : SD_CONV_LAYOUT_BLOCKED;
+    int policy = policies[_i / NCASES];
     ck_assert_ptr_nonnull(fx);
-    sd_conv_set_layout(layout);
+    sd_conv_set_policy(policy);
     int rc = gc_fixture(fx, k->name, 2 + k->bias, g_conv, (void *)k, 1e-4, 1e-3,
                         msg, sizeof msg);
-    sd_conv_set_layout(SD_CONV_LAYOUT_BLOCKED);
-    ck_assert_msg(rc == 0, "%s (layout %d): %s", k->name, layout, msg);
+    sd_conv_set_policy(SD_CONV_BLOCKED);
+    ck_assert_msg(rc == 0, "%s (policy %d): %s", k->name, policy, msg);
 }
 END_TEST
 
@@ -62,24 +66,73 @@ static sd_tensor *fixture_input(const char *name, int i, uint64_t seed)
     return gc_rand(a->ndim, a->shape, seed);
 }
 
+static void run_fd(const conv_case *k, int policy)
+{
+    char msg[512];
+    sd_tensor *in[3] = {0};
+    int n = 2 + k->bias;
+    for (int i = 0; i < n; i++)
+        in[i] = fixture_input(k->name, i, 200 + (uint64_t)i);
+    gc_opts o = {.h = 1e-2, .rtol = 3e-3, .max_checks = 200};
+    sd_conv_set_policy(policy);
+    int rc = gc_check(g_conv, (void *)k, n, in, &o, msg, sizeof msg);
+    sd_conv_set_policy(SD_CONV_BLOCKED);
+    for (int i = 0; i < n; i++)
+        gc_free(in[i]);
+    ck_assert_msg(rc == 0, "%s (policy %d): %s", k->name, policy, msg);
+}
+
 START_TEST(finite_differences)
 {
     /* Same graphs on fresh random inputs of the fixture's shapes. The
      * output is linear in each input, so central differences have no
      * truncation error and the defaults (h = 1e-2, rtol = 3e-3, above the
-     * float32 noise floor) apply. At most 300 elements per input are
+     * float32 noise floor) apply. At most 200 elements per input are
      * checked to keep the sanitizer build fast. */
-    char msg[512];
-    const conv_case *k = &cases[_i];
-    sd_tensor *in[3] = {0};
-    int n = 2 + k->bias;
-    for (int i = 0; i < n; i++)
-        in[i] = fixture_input(k->name, i, 200 + (uint64_t)i);
-    gc_opts o = {.h = 1e-2, .rtol = 3e-3, .max_checks = 300};
-    int rc = gc_check(g_conv, (void *)k, n, in, &o, msg, sizeof msg);
-    for (int i = 0; i < n; i++)
+    run_fd(&cases[_i], SD_CONV_BLOCKED);
+}
+END_TEST
+
+/* The 3x3 stride-1 convs again under the Winograd policy (cases 0-3). */
+START_TEST(finite_differences_winograd) { run_fd(&cases[_i], SD_CONV_WINOGRAD); }
+END_TEST
+
+/* The Winograd policy really changes the algorithm where oneDNN has one
+ * (AVX-512): its output differs from direct by rounding, not more. */
+START_TEST(winograd_is_used)
+{
+    const conv_case *k = &cases[2]; /* k3s1p1_c16: 16 -> 32 channels */
+    ck_assert_str_eq(k->name, "k3s1p1_c16");
+    char key[96];
+    sd_tensor *in[3];
+    for (int i = 0; i < 3; i++) {
+        snprintf(key, sizeof key, "%s.in%d", k->name, i);
+        const sdfx_array *a = sdfx_get(fx, key);
+        in[i] = gc_from(a->ndim, a->shape, a->data);
+    }
+    float *out[2];
+    int64_t m = 0;
+    for (int j = 0; j < 2; j++) {
+        sd_ctx *c;
+        ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+        sd_conv_set_policy(j ? SD_CONV_WINOGRAD : SD_CONV_BLOCKED);
+        sd_tensor *y = g_conv(c, in, (void *)k);
+        sd_conv_set_policy(SD_CONV_BLOCKED);
+        ck_assert_ptr_nonnull(y);
+        m = y->numel;
+        out[j] = malloc((size_t)m * sizeof(float));
+        memcpy(out[j], y->data, (size_t)m * sizeof(float));
+        sd_ctx_destroy(c);
+    }
+    double e = sdtest_max_rel_err(out[1], out[0], (size_t)m, 1e-6);
+    ck_assert_msg(e < 1e-5, "winograd vs direct rel err %g", e);
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    if ((isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core)
+        ck_assert_msg(e > 0, "winograd output is bitwise direct's: not used?");
+    free(out[0]);
+    free(out[1]);
+    for (int i = 0; i < 3; i++)
         gc_free(in[i]);
-    ck_assert_msg(rc == 0, "%s: %s", k->name, msg);
 }
 END_TEST
 
@@ -163,6 +216,56 @@ START_TEST(partial)
         unsigned all = k->bias ? 7u : 3u;
         for (unsigned mask = 1; mask <= all; mask++)
             partial_grads(k, mask);
+    }
+}
+END_TEST
+
+/* Caller buffers need only float alignment: inputs and gradient buffers
+ * 4 bytes past a 64-byte boundary (oneDNN kernels fault on misaligned
+ * blocked buffers; those live in the arena, caller data only meets
+ * reorders or plain-layout primitives). Loop index as in against_pytorch. */
+START_TEST(unaligned)
+{
+    char key[96];
+    const conv_case *k = &cases[_i % NCASES];
+    sd_conv_set_policy(policies[_i / NCASES]);
+    int n = 2 + k->bias;
+    sd_tensor in[3];
+    float *mem[3][2];
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "%s.in%d", k->name, i);
+        const sdfx_array *a = sdfx_get(fx, key);
+        ck_assert_ptr_nonnull(a);
+        for (int j = 0; j < 2; j++) {
+            void *p = NULL;
+            ck_assert_int_eq(posix_memalign(&p, 64, (size_t)(a->numel + 1) * sizeof(float)), 0);
+            mem[i][j] = p;
+        }
+        memcpy(mem[i][0] + 1, a->data, (size_t)a->numel * sizeof(float));
+        sd_param_init(&in[i], "in", a->ndim, a->shape, mem[i][0] + 1, mem[i][1] + 1);
+    }
+    sd_ctx *c;
+    ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+    sd_ctx_set_grad(c, 1);
+    sd_tensor *inp[3] = {&in[0], &in[1], n > 2 ? &in[2] : NULL};
+    sd_tensor *y = g_conv(c, inp, (void *)k);
+    ck_assert_msg(y != NULL, "%s", sd_ctx_errmsg(c));
+    snprintf(key, sizeof key, "%s.out", k->name);
+    const sdfx_array *want = sdfx_get(fx, key);
+    ck_assert(sdtest_max_rel_err(y->data, want->data, (size_t)want->numel, 1e-6) <= 1e-4);
+    snprintf(key, sizeof key, "%s.R", k->name);
+    ck_assert_int_eq(sd_backward_seed(c, y, sdfx_get(fx, key)->data), SIMDIFF_OK);
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "%s.grad%d", k->name, i);
+        const sdfx_array *g = sdfx_get(fx, key);
+        double e = sdtest_max_rel_err(in[i].grad, g->data, (size_t)g->numel, 1e-6);
+        ck_assert_msg(e <= 1e-3, "%s: grad %d rel err %g", k->name, i, e);
+    }
+    sd_ctx_destroy(c);
+    sd_conv_set_policy(SD_CONV_BLOCKED);
+    for (int i = 0; i < n; i++) {
+        free(mem[i][0]);
+        free(mem[i][1]);
     }
 }
 END_TEST
@@ -294,10 +397,13 @@ static Suite *suite(void)
     Suite *s = suite_create("ops-conv");
     TCase *tc = tcase_create("conv");
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_loop_test(tc, against_pytorch, 0, 2 * NCASES);
+    tcase_add_loop_test(tc, against_pytorch, 0, NPOLICIES * NCASES);
     tcase_add_loop_test(tc, finite_differences, 0, NCASES);
+    tcase_add_loop_test(tc, finite_differences_winograd, 0, 4);
+    tcase_add_test(tc, winograd_is_used);
     tcase_add_test(tc, accumulate);
     tcase_add_test(tc, partial);
+    tcase_add_loop_test(tc, unaligned, 0, NPOLICIES * NCASES);
     tcase_add_loop_test(tc, no_new_primitives, 0, 2);
     tcase_add_test(tc, bad_shapes);
     suite_add_tcase(s, tc);
