@@ -16,6 +16,7 @@
  * correctly). The bias gradient is a hand reduction in a fixed order.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "ops/ops.h"
@@ -495,25 +496,55 @@ sd_tensor *sd_softmax(sd_ctx *c, sd_tensor *x)
 /* ---- multi-head attention ----------------------------------------------- */
 /* q (N,T,D), k and v (N,S,D), D = H*Dh. Per (n, h) with the 4-D views
  *   Q  (N,H,T,Dh) strides (T*D, Dh, D, 1)   (likewise K, V, out over S/T)
- *   P  (N,H,T,S)  contiguous (saved for backward)
+ *   P  (N,H,T,S)  contiguous
  * forward:  P = softmax(scale * Q K^T),  out = P V,  scale = 1/sqrt(Dh)
  * backward: dV = P^T dO,  dP = dO V^T,  dS = softmax_bwd(P, dP),
- *           dQ = scale * dS K,  dK = scale * dS^T Q                   */
+ *           dQ = scale * dS K,  dK = scale * dS^T Q
+ *
+ * The batch runs in chunks of nc examples so that a chunk's (nc,H,T,S)
+ * score block stays in cache from the product that writes it through the
+ * softmax to the products that read it (at T = S = 256 the whole P is
+ * 64 MiB per 64 examples, and streaming it through memory three times cost
+ * more than the products). P is kept whole only when it is recorded for
+ * backward; otherwise one chunk-sized buffer serves every chunk. The
+ * backward's dP/dS live in one chunk-sized buffer too. */
+#define ATTN_CHUNK_BYTES ((int64_t)1 << 20)
+
+static _Atomic int64_t attn_chunk_bytes; /* 0: ATTN_CHUNK_BYTES */
+
+void sd_attention_set_chunk_bytes(int64_t bytes)
+{
+    atomic_store(&attn_chunk_bytes, bytes > 0 ? bytes : 0);
+}
+
 typedef struct attn_plan {
     int64_t n, t, s, d, h, dh;
+    int64_t nc;            /* examples per chunk                        */
     float scale;
-    mm_view q, k, v, o, p; /* q/o (N,H,T,Dh), k/v (N,H,S,Dh), p (N,H,T,S) */
+    mm_view q, k, v, o, p; /* q/o (nb,H,T,Dh), k/v (nb,H,S,Dh), p (nb,H,T,S) */
 } attn_plan;
 
-static void attn_views(attn_plan *a)
+static void attn_init(attn_plan *a)
 {
-    const int64_t n = a->n, t = a->t, s = a->s, d = a->d, h = a->h, dh = a->dh;
-    a->q = view4(n, h, t, dh, t * d, dh, d, 1);
+    int64_t per = a->h * a->t * a->s * (int64_t)sizeof(float);
+    int64_t budget = atomic_load(&attn_chunk_bytes);
+    a->nc = per > 0 ? (budget ? budget : ATTN_CHUNK_BYTES) / per : a->n;
+    if (a->nc < 1)
+        a->nc = 1;
+    if (a->nc > a->n)
+        a->nc = a->n;
+    a->scale = (float)(1.0 / sqrt((double)a->dh));
+}
+
+/* The views of a chunk of nb examples (the strides do not depend on nb). */
+static void attn_views(attn_plan *a, int64_t nb)
+{
+    const int64_t t = a->t, s = a->s, d = a->d, h = a->h, dh = a->dh;
+    a->q = view4(nb, h, t, dh, t * d, dh, d, 1);
     a->o = a->q;
-    a->k = view4(n, h, s, dh, s * d, dh, d, 1);
+    a->k = view4(nb, h, s, dh, s * d, dh, d, 1);
     a->v = a->k;
-    a->p = view4(n, h, t, s, h * t * s, t * s, s, 1);
-    a->scale = (float)(1.0 / sqrt((double)dh));
+    a->p = view4(nb, h, t, s, h * t * s, t * s, s, 1);
 }
 
 static void attention_backward(sd_ctx *c, sd_node *n)
@@ -521,43 +552,49 @@ static void attention_backward(sd_ctx *c, sd_node *n)
     sd_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2];
     attn_plan a = {.n = n->i[0], .t = n->i[1], .s = n->i[2], .d = n->i[3],
                    .h = n->i[4], .dh = n->i[5]};
-    attn_views(&a);
+    attn_init(&a);
     const float *P = n->aux[0], *dO = n->out->grad;
-    if (sd_needs_grad(v)) {
-        float *dv = sd_grad_begin(c, v);
-        if (!dv)
+    const int gq = sd_needs_grad(q), gk = sd_needs_grad(k), gv = sd_needs_grad(v);
+    /* All buffers first, all folds last: with q, k, v one tensor, the first
+     * begin hands out its gradient itself and the others fresh buffers. */
+    float *dv = gv ? sd_grad_begin(c, v) : NULL;
+    float *dq = gq ? sd_grad_begin(c, q) : NULL;
+    float *dk = gk ? sd_grad_begin(c, k) : NULL;
+    float *dS = gq || gk ? sd_alloc(c, (size_t)(a.nc * a.h * a.t * a.s) * sizeof(float)) : NULL;
+    if ((gv && !dv) || (gq && !dq) || (gk && !dk) || ((gq || gk) && !dS))
+        return;
+    const int64_t qs = a.t * a.d, ks = a.s * a.d, ps = a.h * a.t * a.s;
+    for (int64_t n0 = 0; n0 < a.n; n0 += a.nc) {
+        const int64_t nb = a.n - n0 < a.nc ? a.n - n0 : a.nc;
+        attn_views(&a, nb);
+        const float *Pc = P + n0 * ps, *dOc = dO + n0 * qs;
+        if (gv) {
+            mm_view pt = view_t(a.p, 4);
+            if (mm_run(c, 4, &pt, &a.o, &a.v, 1.0f, Pc, dOc, NULL, dv + n0 * ks))
+                return;
+        }
+        if (!gq && !gk)
+            continue;
+        mm_view vt = view_t(a.v, 4);
+        if (mm_run(c, 4, &a.o, &vt, &a.p, 1.0f, dOc, v->data + n0 * ks, NULL, dS) ||
+            sm_backward(c, nb * a.h * a.t, a.s, Pc, dS, dS))
             return;
-        mm_view pt = view_t(a.p, 4);
-        if (mm_run(c, 4, &pt, &a.o, &a.v, 1.0f, P, dO, NULL, dv))
+        if (gq && mm_run(c, 4, &a.p, &a.k, &a.q, a.scale, dS, k->data + n0 * ks, NULL,
+                         dq + n0 * qs))
             return;
+        if (gk) {
+            mm_view st = view_t(a.p, 4);
+            if (mm_run(c, 4, &st, &a.q, &a.k, a.scale, dS, q->data + n0 * qs, NULL,
+                       dk + n0 * ks))
+                return;
+        }
+    }
+    if (gv)
         sd_grad_end(c, v, dv);
-    }
-    if (!sd_needs_grad(q) && !sd_needs_grad(k))
-        return;
-    float *dS = sd_alloc(c, (size_t)(a.n * a.h * a.t * a.s) * sizeof(float));
-    if (!dS)
-        return;
-    mm_view vt = view_t(a.v, 4);
-    if (mm_run(c, 4, &a.o, &vt, &a.p, 1.0f, dO, v->data, NULL, dS) ||
-        sm_backward(c, a.n * a.h * a.t, a.s, P, dS, dS))
-        return;
-    if (sd_needs_grad(q)) {
-        float *dq = sd_grad_begin(c, q);
-        if (!dq)
-            return;
-        if (mm_run(c, 4, &a.p, &a.k, &a.q, a.scale, dS, k->data, NULL, dq))
-            return;
+    if (gq)
         sd_grad_end(c, q, dq);
-    }
-    if (sd_needs_grad(k)) {
-        float *dk = sd_grad_begin(c, k);
-        if (!dk)
-            return;
-        mm_view st = view_t(a.p, 4);
-        if (mm_run(c, 4, &st, &a.q, &a.k, a.scale, dS, q->data, NULL, dk))
-            return;
+    if (gk)
         sd_grad_end(c, k, dk);
-    }
 }
 
 sd_tensor *sd_attention(sd_ctx *c, sd_tensor *q, sd_tensor *k, sd_tensor *v,
@@ -575,22 +612,35 @@ sd_tensor *sd_attention(sd_ctx *c, sd_tensor *q, sd_tensor *k, sd_tensor *v,
                            sd_shape_str(v, s3, sizeof s3), heads);
     attn_plan a = {.n = q->shape[0], .t = q->shape[1], .s = k->shape[1],
                    .d = q->shape[2], .h = heads, .dh = q->shape[2] / heads};
-    attn_views(&a);
+    attn_init(&a);
     sd_tensor *y = sd_new(c, 3, q->shape);
     if (!y)
         return NULL;
     if (y->numel == 0)
         return y; /* nothing to compute, nothing flows back */
-    float *P = sd_alloc(c, (size_t)(a.n * a.h * a.t * a.s) * sizeof(float));
+    /* Recorded for backward (the test sd_record makes): keep all of P. */
+    const int keep = sd_ctx_grad(c) &&
+                     (sd_needs_grad(q) || sd_needs_grad(k) || sd_needs_grad(v));
+    const int64_t qs = a.t * a.d, ks = a.s * a.d, ps = a.h * a.t * a.s;
+    float *P = sd_alloc(c, (size_t)((keep ? a.n : a.nc) * ps) * sizeof(float));
     if (!P)
         return NULL;
-    mm_view kt = view_t(a.k, 4);
-    if (mm_run(c, 4, &a.q, &kt, &a.p, a.scale, q->data, k->data, NULL, P) ||
-        sm_forward(c, a.n * a.h * a.t, a.s, P, P) ||
-        mm_run(c, 4, &a.p, &a.v, &a.o, 1.0f, P, v->data, NULL, y->data))
-        return NULL;
+    for (int64_t n0 = 0; n0 < a.n; n0 += a.nc) {
+        const int64_t nb = a.n - n0 < a.nc ? a.n - n0 : a.nc;
+        attn_views(&a, nb);
+        float *Pc = keep ? P + n0 * ps : P;
+        mm_view kt = view_t(a.k, 4);
+        if (mm_run(c, 4, &a.q, &kt, &a.p, a.scale, q->data + n0 * qs, k->data + n0 * ks,
+                   NULL, Pc) ||
+            sm_forward(c, nb * a.h * a.t, a.s, Pc, Pc) ||
+            mm_run(c, 4, &a.p, &a.v, &a.o, 1.0f, Pc, v->data + n0 * ks, NULL,
+                   y->data + n0 * qs))
+            return NULL;
+    }
     sd_tensor *ins[3] = {q, k, v};
     sd_node *n = sd_record(c, "attention", attention_backward, y, 3, ins);
+    if (n && !keep)
+        return sd_ctx_fail(c, SIMDIFF_ERR_INTERNAL, "attention: recorded without P");
     if (n) {
         n->i[0] = a.n;
         n->i[1] = a.t;

@@ -16,6 +16,7 @@ typedef struct params {
     int ta, tb;
     float alpha;
     int heads;
+    int64_t chunk; /* sd_attention_set_chunk_bytes (0: default) */
 } params;
 
 static sd_tensor *g_linear(sd_ctx *c, sd_tensor **in, void *ud)
@@ -47,6 +48,11 @@ static sd_tensor *g_attention(sd_ctx *c, sd_tensor **in, void *ud)
 {
     const params *p = ud;
     return sd_attention(c, in[0], in[1], in[2], p->heads);
+}
+static sd_tensor *g_attention_residual(sd_ctx *c, sd_tensor **in, void *ud)
+{
+    const params *p = ud;
+    return sd_add(c, sd_attention(c, in[0], in[1], in[2], p->heads), in[2]);
 }
 static sd_tensor *g_attention_self(sd_ctx *c, sd_tensor **in, void *ud)
 {
@@ -93,6 +99,16 @@ static const struct {
     {"attn_cross", 3, g_attention, {.heads = 2}, 2, 0, 64},
     {"attn_onehead", 3, g_attention, {.heads = 1}, 2, 0, 0},
     {"attn_self", 1, g_attention_self, {.heads = 2}, 2, 0, 0},
+    /* Batch chunks: one example per chunk (chunk = 1 byte), and chunks of
+     * 2 + 2 + 1 (the score block of one example of attn_batch5 is
+     * 2*4*3 floats = 96 bytes). */
+    {"attn_small", 3, g_attention, {.heads = 2, .chunk = 1}, 2, 0, 0},
+    {"attn_cross", 3, g_attention, {.heads = 2, .chunk = 1}, 2, 0, 64},
+    {"attn_self", 1, g_attention_self, {.heads = 2, .chunk = 1}, 2, 0, 0},
+    {"attn_batch5", 3, g_attention, {.heads = 2}, 2, 0, 0},
+    {"attn_batch5", 3, g_attention, {.heads = 2, .chunk = 192}, 2, 0, 0},
+    {"attn_residual", 3, g_attention_residual, {.heads = 2}, 2, 0, 0},
+    {"attn_residual", 3, g_attention_residual, {.heads = 2, .chunk = 1}, 2, 0, 0},
 };
 
 START_TEST(against_pytorch)
@@ -100,9 +116,11 @@ START_TEST(against_pytorch)
     char msg[512];
     ck_assert_ptr_nonnull(fx);
     params p = cases[_i].p;
+    sd_attention_set_chunk_bytes(p.chunk);
     int rc = gc_fixture(fx, cases[_i].name, cases[_i].nin, cases[_i].fn, &p,
                         1e-4, 1e-3, msg, sizeof msg);
-    ck_assert_msg(rc == 0, "%s", msg);
+    sd_attention_set_chunk_bytes(0);
+    ck_assert_msg(rc == 0, "%s (chunk %lld)", msg, (long long)p.chunk);
 }
 END_TEST
 
@@ -128,10 +146,12 @@ START_TEST(finite_differences)
      * softmax inputs are O(1)-spaced, so h^2 * L''' stays well below the
      * tolerance; the float32 noise floor is ~1e-5 relative. */
     gc_opts o = {.h = 1e-2, .rtol = 3e-3, .max_checks = cases[_i].fd_max};
+    sd_attention_set_chunk_bytes(p.chunk);
     int rc = gc_check(cases[_i].fn, &p, cases[_i].nin, in, &o, msg, sizeof msg);
+    sd_attention_set_chunk_bytes(0);
     for (int i = 0; i < cases[_i].nin; i++)
         gc_free(in[i]);
-    ck_assert_msg(rc == 0, "%s: %s", cases[_i].name, msg);
+    ck_assert_msg(rc == 0, "%s (chunk %lld): %s", cases[_i].name, (long long)p.chunk, msg);
 }
 END_TEST
 
@@ -241,6 +261,7 @@ START_TEST(primitive_reuse)
 {
     sd_ctx *c;
     ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+    sd_attention_set_chunk_bytes(200); /* attention in 2 chunks of 1 example */
     sd_tensor *p[3] = {gc_rand(3, (int64_t[]){2, 5, 6}, 1),
                        gc_rand(2, (int64_t[]){8, 6}, 2), gc_rand(1, (int64_t[]){8}, 3)};
     sd_ctx_set_grad(c, 1);
@@ -265,6 +286,7 @@ START_TEST(primitive_reuse)
     for (int i = 0; i < 3; i++)
         gc_free(p[i]);
     sd_ctx_destroy(c);
+    sd_attention_set_chunk_bytes(0);
 }
 END_TEST
 

@@ -89,12 +89,16 @@ def attention(q, k, v, heads):
 
 # (name, N, T, S, D, heads), mirrored in test_matmul.c
 ATT = [("attn_small", 2, 5, 5, 8, 2), ("attn_big", 2, 16, 16, 32, 4),
-       ("attn_cross", 2, 3, 6, 8, 2), ("attn_onehead", 1, 4, 4, 6, 1)]
+       ("attn_cross", 2, 3, 6, 8, 2), ("attn_onehead", 1, 4, 4, 6, 1),
+       ("attn_batch5", 5, 4, 3, 8, 2)]
 for name, N, T, S, D, H in ATT:
     case(name, lambda q, k, v, H=H: attention(q, k, v, H),
          uniform((N, T, D), 2), uniform((N, S, D), 2), uniform((N, S, D), 1))
 # Self-attention with q = k = v the same tensor: three gradient paths sum.
 case("attn_self", lambda x: attention(x, x, x, 2), uniform((2, 5, 8), 2))
+# v's gradient already holds the residual's when attention's backward runs.
+case("attn_residual", lambda q, k, v: attention(q, k, v, 2) + v,
+     uniform((2, 5, 8), 2), uniform((2, 5, 8), 2), uniform((2, 5, 8), 1))
 
 here = os.path.dirname(os.path.abspath(__file__))
 sdfx.write(os.path.join(here, "..", "fixtures", "ops", "matmul.sdfx"), out)
