@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "tensor/tensor_internal.h"
@@ -13,10 +14,30 @@ static void prof_start(sd_ctx *c, const char *op);
 #define SD_ALIGN 64
 #define SD_ARENA_MIN_BLOCK ((size_t)4 << 20)
 
+/* Blocks come straight from mmap (page-aligned, so SD_ALIGN holds), and
+ * freeing one gives its pages back at once. Through malloc, a block below
+ * glibc's mmap threshold -- which rises to up to 32 MiB once the process
+ * frees a large buffer, e.g. after reading a model file -- lands on the
+ * heap and stays resident after arena_reset frees it: the process then
+ * held the first step's blocks *and* the coalesced block, twice the step's
+ * peak (bench/simdiff_bench.c mem, docs/performance.md). */
+static void *block_map(size_t cap)
+{
+    void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void block_unmap(sd_arena_block *b)
+{
+    if (b->base)
+        munmap(b->base, b->cap);
+    b->base = NULL;
+}
+
 static void arena_free_all(sd_arena *a)
 {
     for (int i = 0; i < a->nblocks; i++)
-        free(a->blocks[i].base);
+        block_unmap(&a->blocks[i]);
     free(a->blocks);
     memset(a, 0, sizeof *a);
 }
@@ -31,8 +52,8 @@ static int arena_add_block(sd_arena *a, size_t cap)
         a->blocks = nb;
         a->capblocks = nc;
     }
-    void *p = NULL;
-    if (posix_memalign(&p, SD_ALIGN, cap) != 0)
+    void *p = block_map(cap);
+    if (!p)
         return -1;
     a->blocks[a->nblocks].base = p;
     a->blocks[a->nblocks].cap = cap;
@@ -80,7 +101,7 @@ static void arena_reset(sd_arena *a)
     if (a->nblocks > 1) {
         size_t total = a->peak;
         for (int i = 0; i < a->nblocks; i++)
-            free(a->blocks[i].base);
+            block_unmap(&a->blocks[i]);
         a->nblocks = 0;
         if (arena_add_block(a, total + total / 8) != 0) {
             /* Keep going without a block; the next alloc will retry. */
