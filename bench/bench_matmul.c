@@ -15,7 +15,12 @@
  * (e.g. 5 rounds of C then torch) and take medians over rounds, since the
  * machine is shared.
  *
- * Prints one line per (case, pass): median ms over reps and GFLOP/s.
+ * Prints one line per (case, pass): median wall ms over reps and GFLOP/s,
+ * and median process CPU ms and GFLOP per CPU-second: with
+ * OMP_WAIT_POLICY=passive (no spinning at barriers) the latter measures
+ * the work itself, mostly independent of other processes' load. The
+ * first case, a square 2048^3 sd_matmul, shows what the (shared) machine
+ * gives oneDNN at the time of the run.
  * Flops count the matrix products only: linear fwd 2*M*I*O, bwd 4*M*I*O
  * (dx and dw; the bias column sum is included in the time); attention fwd
  * 4*N*T*T*D, bwd 8*N*T*T*D (softmax included in the time). Backward times
@@ -29,12 +34,14 @@
 
 #include "ops/ops.h"
 
-static double now(void)
+static double clock_s(clockid_t id)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(id, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
+static double now(void) { return clock_s(CLOCK_MONOTONIC); }
+static double cpu(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
 static int cmp(const void *a, const void *b)
 {
@@ -71,7 +78,7 @@ static void param_free(sd_tensor *t)
     free(t);
 }
 
-enum { LINEAR, ATTENTION };
+enum { LINEAR, ATTENTION, MATMUL };
 
 typedef struct bcase {
     int kind;
@@ -83,6 +90,8 @@ static sd_tensor *run_fwd(sd_ctx *c, const bcase *b, sd_tensor **p)
 {
     if (b->kind == LINEAR)
         return sd_linear(c, p[0], p[1], p[2]);
+    if (b->kind == MATMUL)
+        return sd_matmul(c, p[0], p[1], 0, 0, 1.0f);
     return sd_attention(c, p[0], p[1], p[2], (int)b->o);
 }
 
@@ -96,6 +105,12 @@ static void bench(sd_ctx *c, const bcase *b, int reps)
         p[2] = param(1, (int64_t[]){b->o}, 0.1f);
         ffl = 2.0 * (double)(b->n * b->t) * (double)b->d * (double)b->o;
         bfl = 2 * ffl;
+    } else if (b->kind == MATMUL) { /* square (d,d) @ (d,d): the machine's peak */
+        p[0] = param(3, (int64_t[]){1, b->d, b->d}, 1.0f);
+        p[1] = param(3, (int64_t[]){1, b->d, b->d}, 1.0f);
+        p[2] = param(1, (int64_t[]){1}, 1.0f);
+        ffl = 2.0 * (double)b->d * (double)b->d * (double)b->d;
+        bfl = 2 * ffl;
     } else {
         for (int i = 0; i < 3; i++)
             p[i] = param(3, (int64_t[]){b->n, b->t, b->d}, 2.0f);
@@ -103,15 +118,16 @@ static void bench(sd_ctx *c, const bcase *b, int reps)
         bfl = 2 * ffl;
     }
     double *tf = calloc((size_t)reps, sizeof *tf), *tb = calloc((size_t)reps, sizeof *tb),
-           *ts = calloc((size_t)reps, sizeof *ts);
+           *ts = calloc((size_t)reps, sizeof *ts), *cf = calloc((size_t)reps, sizeof *cf),
+           *cb = calloc((size_t)reps, sizeof *cb), *cs = calloc((size_t)reps, sizeof *cs);
     float *dy = NULL;
     for (int r = -1; r < reps; r++) { /* r = -1: warm-up (primitives, arena) */
         /* forward, no tape */
         sd_ctx_reset(c);
         sd_ctx_set_grad(c, 0);
-        double t0 = now();
+        double c0 = cpu(), t0 = now();
         sd_tensor *y = run_fwd(c, b, p);
-        double t1 = now();
+        double t1 = now(), c1 = cpu();
         if (!y) {
             fprintf(stderr, "%s: %s\n", b->name, sd_ctx_errmsg(c));
             exit(1);
@@ -128,35 +144,44 @@ static void bench(sd_ctx *c, const bcase *b, int reps)
         sd_ctx_reset(c);
         sd_tensor *z = sd_new(c, nd, shape);
         z->flags |= SD_TF_REQUIRES_GRAD;
-        double t2 = now();
+        double c2 = cpu(), t2 = now();
         sd_backward_seed(c, z, dy);
-        double t3 = now();
+        double t3 = now(), c3 = cpu();
         /* forward with tape, then the timed backward */
         sd_ctx_reset(c);
         sd_ctx_set_grad(c, 1);
         for (int i = 0; i < 3; i++)
             sd_param_zero_grad(p[i]);
         y = run_fwd(c, b, p);
-        double t4 = now();
+        double c4 = cpu(), t4 = now();
         if (sd_backward_seed(c, y, dy) != SIMDIFF_OK) {
             fprintf(stderr, "%s: %s\n", b->name, sd_ctx_errmsg(c));
             exit(1);
         }
-        double t5 = now();
+        double t5 = now(), c5 = cpu();
         if (r >= 0) {
             tf[r] = t1 - t0;
             ts[r] = t3 - t2;
             tb[r] = t5 - t4;
+            cf[r] = c1 - c0;
+            cs[r] = c3 - c2;
+            cb[r] = c5 - c4;
         }
     }
     double mf = median(tf, reps), ms = median(ts, reps), mb = median(tb, reps) - ms;
-    printf("simdiff %-22s fwd %8.2f ms %7.1f GFLOP/s\n", b->name, mf * 1e3, ffl / mf * 1e-9);
-    printf("simdiff %-22s bwd %8.2f ms %7.1f GFLOP/s   (seed %.2f ms subtracted)\n",
-           b->name, mb * 1e3, bfl / mb * 1e-9, ms * 1e3);
+    double kf = median(cf, reps), kb = median(cb, reps) - median(cs, reps);
+    printf("simdiff %-22s fwd %8.2f ms %7.1f GFLOP/s  cpu %8.2f ms %7.1f GFLOP/cpu-s\n",
+           b->name, mf * 1e3, ffl / mf * 1e-9, kf * 1e3, ffl / kf * 1e-9);
+    printf("simdiff %-22s bwd %8.2f ms %7.1f GFLOP/s  cpu %8.2f ms %7.1f GFLOP/cpu-s"
+           "  (seed %.2f ms subtracted)\n",
+           b->name, mb * 1e3, bfl / mb * 1e-9, kb * 1e3, bfl / kb * 1e-9, ms * 1e3);
     fflush(stdout);
     free(tf);
     free(tb);
     free(ts);
+    free(cf);
+    free(cb);
+    free(cs);
     free(dy);
     for (int i = 0; i < 3; i++)
         param_free(p[i]);
@@ -168,6 +193,7 @@ int main(int argc, char **argv)
     if (reps < 1)
         reps = 1;
     static const bcase cases[] = {
+        {MATMUL, "matmul_2048_square", 1, 1, 2048, 0},
         {LINEAR, "linear_256x1024_M4096", 64, 64, 256, 1024},
         {LINEAR, "linear_256x1024_M16384", 64, 256, 256, 1024},
         {ATTENTION, "attn_T64_D256_h4_N64", 64, 64, 256, 4},

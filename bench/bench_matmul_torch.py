@@ -1,6 +1,7 @@
 """PyTorch 1.13 reference for bench/bench_matmul.c (same shapes, same flop
 counts, same output format). Run: OMP_NUM_THREADS=2 /usr/bin/python3
-bench/bench_matmul_torch.py [reps]
+bench/bench_matmul_torch.py [reps]. Debian's torch 1.13 runs F.linear and
+bmm through OpenBLAS (BLAS_INFO=generic -> libopenblas0-openmp here).
 """
 import math
 import statistics
@@ -26,27 +27,32 @@ def attention(q, k, v, heads):
 
 def bench(name, make, fn, ffl):
     ins = make()
-    tf, tb = [], []
+    tf, tb, cf, cb = [], [], [], []
     for r in range(reps + 1):  # r = 0: warm-up
         with torch.no_grad():
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             fn(*ins)
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.process_time()
         xs = [t.detach().requires_grad_() for t in ins]
         y = fn(*xs)
         dy = torch.rand_like(y) - 0.5
-        t2 = time.perf_counter()
+        c2, t2 = time.process_time(), time.perf_counter()
         y.backward(dy)
-        t3 = time.perf_counter()
+        t3, c3 = time.perf_counter(), time.process_time()
         if r:
             tf.append(t1 - t0)
             tb.append(t3 - t2)
-    mf, mb = statistics.median(tf), statistics.median(tb)
-    print(f"torch   {name:22s} fwd {mf*1e3:8.2f} ms {ffl/mf*1e-9:7.1f} GFLOP/s")
-    print(f"torch   {name:22s} bwd {mb*1e3:8.2f} ms {2*ffl/mb*1e-9:7.1f} GFLOP/s")
+            cf.append(c1 - c0)
+            cb.append(c3 - c2)
+    for p, t, k, fl in (("fwd", tf, cf, ffl), ("bwd", tb, cb, 2 * ffl)):
+        m, mc = statistics.median(t), statistics.median(k)
+        print(f"torch   {name:22s} {p} {m*1e3:8.2f} ms {fl/m*1e-9:7.1f} GFLOP/s  "
+              f"cpu {mc*1e3:8.2f} ms {fl/mc*1e-9:7.1f} GFLOP/cpu-s")
     sys.stdout.flush()
 
 
+bench("matmul_2048_square", lambda: (torch.rand(1, 2048, 2048), torch.rand(1, 2048, 2048)),
+      torch.bmm, 2.0 * 2048 ** 3)
 for T in (64, 256):
     M = 64 * T
     bench(f"linear_256x1024_M{M}",

@@ -64,7 +64,7 @@ sd_tensor *sd_matmul(sd_ctx *c, sd_tensor *a, sd_tensor *b, int trans_a,
 sd_tensor *sd_attention(sd_ctx *c, sd_tensor *q, sd_tensor *k, sd_tensor *v,
                         int heads);
 /* sd_attention runs the batch in chunks whose (chunk,heads,T,S) score block
- * fits this many bytes (0: the default, 1 MiB), so that it stays in cache.
+ * fits this many bytes (0: the default, 4 MiB), so that it stays in cache.
  * Process-wide, for tests and benchmarks; changes speed and memory, not
  * results (beyond float rounding). */
 void sd_attention_set_chunk_bytes(int64_t bytes);
