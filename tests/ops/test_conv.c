@@ -1,6 +1,7 @@
 /* conv2d / conv_transpose2d: against PyTorch fixtures (both layout
  * policies), finite differences, partial gradients, gradient accumulation,
  * primitive reuse and shape errors. */
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +76,14 @@ static void run_fd(const conv_case *k, int policy)
         in[i] = fixture_input(k->name, i, 200 + (uint64_t)i);
     gc_opts o = {.h = 1e-2, .rtol = 3e-3, .max_checks = 200};
     sd_conv_set_policy(policy);
+    /* One thread: the check runs ~1000 forward passes on tiny tensors,
+     * where two OpenMP threads spend ~90% of the CPU time spinning at
+     * barriers (10x slower, more on a loaded machine). Gradients do not
+     * depend on the thread count; the fixture tests run two threads. */
+    int nthreads = omp_get_max_threads();
+    omp_set_num_threads(1);
     int rc = gc_check(g_conv, (void *)k, n, in, &o, msg, sizeof msg);
+    omp_set_num_threads(nthreads);
     sd_conv_set_policy(SD_CONV_BLOCKED);
     for (int i = 0; i < n; i++)
         gc_free(in[i]);
@@ -156,7 +164,10 @@ START_TEST(accumulate)
     sd_tensor *in[4] = {gc_rand(4, sx, 1), gc_rand(4, sw1, 2), gc_rand(4, sw2, 3),
                         gc_rand(1, sb, 4)};
     gc_opts o = {.h = 1e-2, .rtol = 3e-3, .max_checks = 200};
+    int nthreads = omp_get_max_threads(); /* one thread: see run_fd */
+    omp_set_num_threads(1);
     int rc = gc_check(g_twice, NULL, 4, in, &o, msg, sizeof msg);
+    omp_set_num_threads(nthreads);
     for (int i = 0; i < 4; i++)
         gc_free(in[i]);
     ck_assert_msg(rc == 0, "%s", msg);
