@@ -127,8 +127,8 @@ static dnnl_status_t op_desc(const conv_key *g, dnnl_alg_kind_t alg,
 }
 
 /* The cached primitive for g (g->role selects which), created on first
- * use: direct algorithm, else auto. Backward roles take the forward pd of
- * the same shapes as hint. */
+ * use: Winograd when the policy asks and the shape allows, else direct,
+ * else auto. Backward roles take the forward pd of the same key as hint. */
 static sd_prim *conv_prim(sd_ctx *c, const conv_key *g)
 {
     sd_prim *p = sd_prim_lookup(c, g, sizeof *g);
