@@ -76,8 +76,7 @@ static int read_hex4(jparser *j, uint32_t *v)
     return 0;
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid. */
-static int utf8_len(const unsigned char *p, const unsigned char *end)
+int sd_utf8_len(const unsigned char *p, const unsigned char *end)
 {
     unsigned c = p[0];
     int n;
@@ -105,6 +104,18 @@ static int utf8_len(const unsigned char *p, const unsigned char *end)
     return n;
 }
 
+int sd_utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+    while (p < end) {
+        int n = sd_utf8_len(p, end);
+        if (!n)
+            return 0;
+        p += n;
+    }
+    return 1;
+}
+
 /* Parse a string at j->p (on the opening quote) into the arena. */
 static simdiff_status parse_string(jparser *j, uint32_t *off, uint32_t *len)
 {
@@ -122,7 +133,7 @@ static simdiff_status parse_string(jparser *j, uint32_t *off, uint32_t *len)
         if (c < 0x20)
             return jfail(j, "control character in string");
         if (c != '\\') {
-            int n = utf8_len(j->p, j->end);
+            int n = sd_utf8_len(j->p, j->end);
             if (!n)
                 return jfail(j, "invalid UTF-8 in string");
             memcpy(out + o, j->p, (size_t)n);

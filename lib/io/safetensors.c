@@ -463,46 +463,12 @@ void sd_st_writer_destroy(sd_st_writer *w)
     free(w);
 }
 
-static int valid_utf8(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
-    while (p < end) {
-        unsigned c = *p;
-        int n;
-        uint32_t cp;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            n = 2, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-            n = 3, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-            n = 4, cp = c & 0x07;
-        else
-            return 0;
-        if (end - p < n)
-            return 0;
-        for (int i = 1; i < n; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        p += n;
-    }
-    return 1;
-}
-
 simdiff_status sd_st_writer_add(sd_st_writer *w, const char *name, sd_dtype dtype,
                                 int ndim, const int64_t *shape, const float *data)
 {
     if (!w || !name)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "sd_st_writer_add: NULL argument");
-    if (!name[0] || strcmp(name, "__metadata__") == 0 || !valid_utf8(name))
+    if (!name[0] || strcmp(name, "__metadata__") == 0 || !sd_utf8_valid(name))
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
                        "safetensors: invalid tensor name \"%.200s\"", name);
     if (dtype != SD_DT_F32 && dtype != SD_DT_F16 && dtype != SD_DT_BF16)
@@ -555,7 +521,7 @@ simdiff_status sd_st_writer_set_metadata(sd_st_writer *w, const char *key,
     if (!w || !key || !value)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
                        "sd_st_writer_set_metadata: NULL argument");
-    if (!valid_utf8(key) || !valid_utf8(value))
+    if (!sd_utf8_valid(key) || !sd_utf8_valid(value))
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
                        "safetensors: metadata is not valid UTF-8");
     char *v = strdup(value);
