@@ -1,9 +1,15 @@
 #!/bin/sh
 # One command from a fresh Debian bookworm machine: install missing packages,
-# build libsimdiff, and run the main job.
+# build libsimdiff, and run the main job: a grid of every Fashion-MNIST class
+# (10 per class) from the bundled model, written to out/fmnist-grid.png.
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
 [ -f build/build.ninja ] || meson setup build --buildtype=release >/dev/null
 meson compile -C build
 ./build/examples/simdiff-info
+mkdir -p out
+./build/examples/simdiff-sample models/fmnist-uvit.safetensors \
+  --labels all --count 100 --cols 10 --seed 0 \
+  ${SIMDIFF_SAMPLE_ARGS:---guidance 3} --png out/fmnist-grid.png
+echo "wrote out/fmnist-grid.png"
