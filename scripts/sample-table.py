@@ -33,11 +33,14 @@ def run_one(a, sampler, steps, guidance, n, tmp):
            "--npy", npy, "--labels-npy", lab, "--quiet", "--batch", str(a.batch)]
     if a.threads:
         cmd += ["--threads", str(a.threads)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # The sampler's own peak RSS: a fresh interpreter waits for it alone
+    # (RUSAGE_CHILDREN is a maximum over every child ever waited for).
+    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     t0 = time.monotonic()
-    subprocess.run(cmd, check=True)
+    rss = int(subprocess.run([sys.executable, "-c", probe] + cmd, check=True,
+                             capture_output=True, text=True).stdout.split()[-1])  # KiB
     dt = time.monotonic() - t0
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB, max over children
     out = subprocess.run([a.python, a.score, npy, lab], check=True, capture_output=True,
                          text=True).stdout
     fid = float(re.search(r"fid\D*([0-9.]+)", out).group(1))
@@ -45,7 +48,7 @@ def run_one(a, sampler, steps, guidance, n, tmp):
     acc = float(acc_m.group(1)) if acc_m else float("nan")
     return dict(sampler=sampler, steps=steps, guidance=guidance, n=n, fid=round(fid, 2),
                 class_accuracy=round(acc, 4), seconds=round(dt, 1),
-                images_per_s=round(n / dt, 2), peak_rss_mib=round(max(rss, before) / 1024, 1))
+                images_per_s=round(n / dt, 2), peak_rss_mib=round(rss / 1024, 1))
 
 
 def svg(rows, path):
