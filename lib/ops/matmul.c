@@ -11,9 +11,13 @@
  * the backward of a transposed operand computes the stored layout directly
  * (e.g. dA^T = B dC^T when a is stored transposed).
  *
- * Gradients written by oneDNN go through sd_grad_begin/sd_grad_end, one
- * input at a time (an input passed twice, e.g. q = k = v, then accumulates
- * correctly). The bias gradient is a hand reduction in a fixed order.
+ * Gradients written by oneDNN go through sd_grad_begin/sd_grad_end: one
+ * input at a time in linear and matmul; in attention every buffer is begun
+ * before its chunk loop and folded after it. Either way an input passed
+ * twice (q = k = v) accumulates correctly. The bias gradient is a hand
+ * reduction in a fixed order (the same bits for any thread count; oneDNN's
+ * own results are not guaranteed to be: a long contraction such as the
+ * weight gradient of a linear over many rows may be split across threads).
  */
 #include <math.h>
 #include <stdatomic.h>
