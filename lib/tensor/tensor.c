@@ -236,29 +236,67 @@ sd_mark sd_arena_mark(const sd_ctx *c)
     return m;
 }
 
+/* Move keep (header + data, both in block kb) to `dst` in block db, free
+ * everything after it, and make db the current block. */
+static sd_tensor *arena_move_keep(sd_arena *a, sd_tensor *keep, int db, size_t dst)
+{
+    size_t hsz = (sizeof(sd_tensor) + SD_ALIGN - 1) & ~(size_t)(SD_ALIGN - 1);
+    size_t dsz = ((size_t)keep->numel * sizeof(float) + SD_ALIGN - 1) & ~(size_t)(SD_ALIGN - 1);
+    sd_tensor hdr = *keep;
+    char *base = a->blocks[db].base + dst;
+    memmove(base + hsz, keep->data, (size_t)keep->numel * sizeof(float));
+    sd_tensor *nt = (sd_tensor *)base;
+    *nt = hdr;
+    nt->data = (float *)(base + hsz);
+    a->blocks[db].used = dst + hsz + (dsz ? dsz : SD_ALIGN);
+    for (int k = db + 1; k < a->nblocks; k++)
+        a->blocks[k].used = 0;
+    a->cur = db;
+    size_t used = 0;
+    for (int k = 0; k < a->nblocks; k++)
+        used += a->blocks[k].used;
+    a->used = used;
+    return nt;
+}
+
+static int arena_block_of(const sd_arena *a, const void *p)
+{
+    for (int k = 0; k < a->nblocks; k++)
+        if ((const char *)p >= a->blocks[k].base &&
+            (const char *)p < a->blocks[k].base + a->blocks[k].used)
+            return k;
+    return -1;
+}
+
 sd_tensor *sd_arena_release(sd_ctx *c, sd_mark mark, sd_tensor *keep)
 {
     sd_arena *a = &c->arena;
     if (!keep || c->grad || c->status != SIMDIFF_OK || a->nblocks == 0 ||
-        a->cur != mark.block)
+        mark.block >= a->nblocks)
         return keep;
-    sd_arena_block *b = &a->blocks[a->cur];
-    char *lo = b->base + mark.used, *hi = b->base + b->used;
-    if ((char *)keep < lo || (char *)keep >= hi || (char *)keep->data < lo ||
-        (char *)keep->data >= hi)
-        return keep; /* not allocated since the mark: nothing to move */
+    /* keep must have been allocated after the mark (header and data). */
+    int kb = arena_block_of(a, keep), kd = arena_block_of(a, keep->data);
+    if (kb < 0 || kd != kb || kb < mark.block)
+        return keep;
+    if (kb == mark.block &&
+        ((const char *)keep < a->blocks[kb].base + mark.used ||
+         (const char *)keep->data < a->blocks[kb].base + mark.used))
+        return keep;
     size_t hsz = (sizeof(sd_tensor) + SD_ALIGN - 1) & ~(size_t)(SD_ALIGN - 1);
-    size_t dsz = ((size_t)keep->numel * sizeof(float) + SD_ALIGN - 1) & ~(size_t)(SD_ALIGN - 1);
-    sd_tensor hdr = *keep;
-    /* data goes right above the header slot; both move down (memmove). */
-    char *ndata = lo + hsz;
-    memmove(ndata, keep->data, (size_t)keep->numel * sizeof(float));
-    sd_tensor *nt = (sd_tensor *)lo;
-    *nt = hdr;
-    nt->data = (float *)ndata;
-    b->used = mark.used + hsz + (dsz ? dsz : SD_ALIGN);
-    a->used = mark.total + (b->used - mark.used);
-    return nt;
+    size_t need = hsz + (((size_t)keep->numel * sizeof(float) + SD_ALIGN - 1) &
+                         ~(size_t)(SD_ALIGN - 1));
+    if (mark.used + need <= a->blocks[mark.block].cap)
+        return arena_move_keep(a, keep, mark.block, mark.used);
+    /* The first pass of a shape may have spilled into new blocks: keep the
+     * output at the start of its own block and free the rest. */
+    size_t off = (size_t)((const char *)(keep < (sd_tensor *)keep->data ? (void *)keep
+                                                                          : (void *)keep->data) -
+                          a->blocks[kb].base);
+    if (kb > mark.block)
+        a->blocks[mark.block].used = mark.used;
+    for (int k = mark.block + 1; k < kb; k++)
+        a->blocks[k].used = 0;
+    return arena_move_keep(a, keep, kb, kb > mark.block ? 0 : off);
 }
 
 int sd_tensor_init(sd_tensor *t, int ndim, const int64_t *shape, float *data)
