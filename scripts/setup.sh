@@ -11,5 +11,5 @@ meson compile -C build
 mkdir -p out
 ./build/examples/simdiff-sample models/fmnist-uvit.safetensors \
   --labels all --count 100 --cols 10 --seed 0 \
-  ${SIMDIFF_SAMPLE_ARGS:---guidance 3} --png out/fmnist-grid.png
+  --guidance 3 --steps 16 ${SIMDIFF_SAMPLE_ARGS:-} --png out/fmnist-grid.png
 echo "wrote out/fmnist-grid.png"
