@@ -133,6 +133,14 @@ typedef struct bcast {
     int64_t shape[SD_MAX_DIMS];
     int64_t sa[SD_MAX_DIMS], sb[SD_MAX_DIMS];
     int same; /* a, b and out have identical shapes */
+    /* Run fast path (run = 1: a is the part, 2: b is): one operand has the
+     * output's shape, the other covers one contiguous run of output dims
+     * and is broadcast on the rest, so its offset for output element i is
+     * (i / q) % len (len = its numel). Covers the loss's per-example
+     * scalars (n,1,1,1) x (n,C,H,W), position tables (T,W) + (N,T,W) and
+     * per-channel (1,C,1,1) operands. */
+    int run;
+    int64_t q, len;
 } bcast;
 
 static int bcast_plan(sd_ctx *c, const char *op, const sd_tensor *a,
@@ -158,6 +166,33 @@ static int bcast_plan(sd_ctx *c, const char *op, const sd_tensor *a,
         strb *= db;
     }
     p->same = sd_same_shape(a, b);
+    int64_t m = 1;
+    for (int k = 0; k < p->ndim; k++)
+        m *= p->shape[k];
+    if (!p->same && (a->numel == m || b->numel == m)) {
+        const int64_t *st = a->numel == m ? p->sb : p->sa; /* the part */
+        int k0 = -1, k1 = -1, ok = 1;
+        for (int k = 0; k < p->ndim; k++) {
+            if (p->shape[k] == 1)
+                continue; /* size-1 output dims do not matter */
+            if (st[k] != 0) {
+                if (k0 < 0)
+                    k0 = k;
+                else if (k1 >= 0)
+                    ok = 0; /* a second run */
+            } else if (k0 >= 0 && k1 < 0) {
+                k1 = k;
+            }
+        }
+        if (ok) {
+            int64_t q = 1;
+            for (int k = k1 < 0 ? p->ndim : k1; k < p->ndim; k++)
+                q *= p->shape[k];
+            p->run = a->numel == m ? 2 : 1;
+            p->len = a->numel == m ? b->numel : a->numel;
+            p->q = k0 < 0 ? 1 : q; /* k0 < 0: a single element, len 1 */
+        }
+    }
     return 0;
 }
 
@@ -180,6 +215,62 @@ enum { BIN_ADD = 0, BIN_MUL = 1 };
 /* d(input) for a broadcast binary op; `other` is the other operand for mul
  * (NULL for add). Broadcast inputs reduce serially in output order, which
  * keeps the sums deterministic. */
+/* bin_grad on the run fast path (p->run): the same sums as the generic
+ * loop below, in the same order (each element of the part operand adds
+ * its terms in increasing output index), so the same bits; in parallel
+ * over disjoint elements of the part operand. */
+static void bin_grad_run(const bcast *p, int is_part, float *dt, const float *full,
+                         const float *part, const float *dy, int64_t m)
+{
+    const int64_t q = p->q, len = p->len, outer = m / (q * len);
+    if (!is_part) {
+        /* full operand: one term per element */
+        if (!part) {
+#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
+            for (int64_t i = 0; i < m; i++)
+                dt[i] += dy[i];
+        } else if (q == 1) {
+#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
+            for (int64_t o = 0; o < outer; o++)
+                for (int64_t r = 0; r < len; r++) {
+                    float g = dy[o * len + r] * part[r];
+                    dt[o * len + r] += g;
+                }
+        } else {
+#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
+            for (int64_t blk = 0; blk < m / q; blk++) {
+                const float v = part[blk % len];
+                for (int64_t j = 0; j < q; j++) {
+                    float g = dy[blk * q + j] * v;
+                    dt[blk * q + j] += g;
+                }
+            }
+        }
+        return;
+    }
+    /* part operand: element r sums the terms of i = (o*len + r)*q + j over
+     * (o, j) in order; chunks of r in parallel, o outermost for locality. */
+    const int64_t chunk = 64;
+#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
+    for (int64_t r0 = 0; r0 < len; r0 += chunk) {
+        const int64_t r1 = r0 + chunk < len ? r0 + chunk : len;
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t r = r0; r < r1; r++) {
+                const int64_t base = (o * len + r) * q;
+                float acc = dt[r];
+                if (full)
+                    for (int64_t j = 0; j < q; j++) {
+                        float g = dy[base + j] * full[base + j];
+                        acc += g;
+                    }
+                else
+                    for (int64_t j = 0; j < q; j++)
+                        acc += dy[base + j];
+                dt[r] = acc;
+            }
+    }
+}
+
 static void bin_grad(sd_ctx *c, sd_tensor *t, const bcast *p, int is_a,
                      const sd_tensor *other, const float *dy, int64_t m)
 {
@@ -188,6 +279,12 @@ static void bin_grad(sd_ctx *c, sd_tensor *t, const bcast *p, int is_a,
     float *dt = sd_grad_acc(c, t);
     if (!dt)
         return;
+    if (p->run) {
+        int is_part = (p->run == 1) == is_a;
+        bin_grad_run(p, is_part, dt, other && is_part ? other->data : NULL,
+                     other && !is_part ? other->data : NULL, dy, m);
+        return;
+    }
     if (p->same) {
         const float *o = other ? other->data : NULL;
 #pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
@@ -232,6 +329,35 @@ static sd_tensor *binary(sd_ctx *c, const char *op, int kind, sd_tensor *a,
 #pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
         for (int64_t i = 0; i < m; i++)
             yd[i] = kind == BIN_ADD ? ad[i] + bd[i] : ad[i] * bd[i];
+    } else if (p.run) {
+        const float *full = p.run == 1 ? bd : ad, *part = p.run == 1 ? ad : bd;
+        const int64_t q = p.q, len = p.len, outer = m / (q * len);
+        if (q == 1) {
+#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
+            for (int64_t o = 0; o < outer; o++) {
+                const float *f = full + o * len;
+                float *yo = yd + o * len;
+                if (kind == BIN_ADD)
+                    for (int64_t r = 0; r < len; r++)
+                        yo[r] = f[r] + part[r];
+                else
+                    for (int64_t r = 0; r < len; r++)
+                        yo[r] = f[r] * part[r];
+            }
+        } else {
+#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
+            for (int64_t blk = 0; blk < m / q; blk++) {
+                const float v = part[blk % len];
+                const float *f = full + blk * q;
+                float *yo = yd + blk * q;
+                if (kind == BIN_ADD)
+                    for (int64_t j = 0; j < q; j++)
+                        yo[j] = f[j] + v;
+                else
+                    for (int64_t j = 0; j < q; j++)
+                        yo[j] = f[j] * v;
+            }
+        }
     } else {
 #pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
         for (int64_t i = 0; i < m; i++) {

@@ -1,5 +1,6 @@
 /* eltwise ops: against PyTorch fixtures and finite differences. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gradcheck.h"
@@ -77,6 +78,95 @@ START_TEST(bad_shapes)
 }
 END_TEST
 
+/* The broadcast fast path (one operand full, the other one contiguous run
+ * of dims) gives the same bits as the plain definition: forward, and both
+ * gradients summed in increasing output index, in parallel (sizes above
+ * SD_PAR_MIN) and serial. */
+static sd_tensor *bparam(int nd, const int64_t *shape, uint64_t seed)
+{
+    sd_tensor *t = gc_rand(nd, shape, seed);
+    float *g = calloc((size_t)t->numel, sizeof(float));
+    sd_param_init(t, "p", nd, shape, t->data, g);
+    return t;
+}
+
+static void bref_offsets(int nd, const int64_t *shape, const sd_tensor *x, int64_t i,
+                         int64_t *off)
+{
+    int64_t o = 0, st = 1;
+    for (int k = nd - 1; k >= 0; k--) {
+        int kx = k - (nd - x->ndim);
+        int64_t dx = kx >= 0 ? x->shape[kx] : 1;
+        int64_t idx = i % shape[k];
+        i /= shape[k];
+        if (dx != 1)
+            o += idx * st;
+        st *= dx;
+    }
+    *off = o;
+}
+
+START_TEST(bcast_run_bit_exact)
+{
+    static const struct {
+        int mul, na, nb;
+        int64_t a[4], b[4];
+    } bc[] = {
+        {1, 4, 4, {8, 3, 64, 64}, {8, 1, 1, 1}},
+        {1, 4, 4, {8, 1, 1, 1}, {8, 3, 64, 64}},
+        {0, 3, 2, {16, 64, 48}, {64, 48}},
+        {1, 2, 3, {64, 48}, {16, 64, 48}},
+        {0, 4, 4, {4, 16, 32, 32}, {1, 16, 1, 1}},
+        {1, 1, 1, {40000}, {1}},
+        {1, 2, 2, {70, 600}, {70, 1}},
+        {1, 4, 4, {2, 3, 4, 5}, {2, 3, 1, 1}},
+        {0, 3, 3, {3, 5, 7}, {1, 5, 1}},
+    };
+    for (size_t k = 0; k < SD_ARRAY_LEN(bc); k++) {
+        sd_ctx *c;
+        ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+        sd_tensor *a = bparam(bc[k].na, bc[k].a, 11 + k), *b = bparam(bc[k].nb, bc[k].b, 29 + k);
+        sd_param_zero_grad(a);
+        sd_param_zero_grad(b);
+        sd_ctx_set_grad(c, 1);
+        sd_tensor *y = bc[k].mul ? sd_mul(c, a, b) : sd_add(c, a, b);
+        ck_assert_ptr_nonnull(y);
+        int64_t m = y->numel;
+        float *dy = malloc((size_t)m * sizeof *dy), *yr = malloc((size_t)m * sizeof *yr);
+        float *ga = calloc((size_t)a->numel, sizeof *ga), *gb = calloc((size_t)b->numel, sizeof *gb);
+        for (int64_t i = 0; i < m; i++)
+            dy[i] = (float)((i * 7919) % 1000) * 1e-3f - 0.5f;
+        for (int64_t i = 0; i < m; i++) {
+            int64_t oa, ob;
+            bref_offsets(y->ndim, y->shape, a, i, &oa);
+            bref_offsets(y->ndim, y->shape, b, i, &ob);
+            yr[i] = bc[k].mul ? a->data[oa] * b->data[ob] : a->data[oa] + b->data[ob];
+            float g1 = dy[i], g2 = dy[i];
+            if (bc[k].mul) {
+                g1 *= b->data[ob];
+                g2 *= a->data[oa];
+            }
+            ga[oa] += g1;
+            gb[ob] += g2;
+        }
+        ck_assert_msg(memcmp(y->data, yr, (size_t)m * sizeof *yr) == 0, "case %zu: forward", k);
+        ck_assert_int_eq(sd_backward_seed(c, y, dy), SIMDIFF_OK);
+        ck_assert_msg(memcmp(a->grad, ga, (size_t)a->numel * sizeof *ga) == 0, "case %zu: da", k);
+        ck_assert_msg(memcmp(b->grad, gb, (size_t)b->numel * sizeof *gb) == 0, "case %zu: db", k);
+        free(dy);
+        free(yr);
+        free(ga);
+        free(gb);
+        free(a->grad);
+        free(b->grad);
+        a->grad = b->grad = NULL;
+        gc_free(a);
+        gc_free(b);
+        sd_ctx_destroy(c);
+    }
+}
+END_TEST
+
 static void setup(void) { fx = sdfx_load("ops/eltwise.sdfx"); }
 static void teardown(void) { sdfx_free(fx); }
 
@@ -88,6 +178,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, against_pytorch, 0, (int)SD_ARRAY_LEN(cases));
     tcase_add_loop_test(tc, finite_differences, 0, (int)SD_ARRAY_LEN(cases));
     tcase_add_test(tc, bad_shapes);
+    tcase_add_test(tc, bcast_run_bit_exact);
     suite_add_tcase(s, tc);
     return s;
 }
