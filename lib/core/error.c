@@ -34,10 +34,15 @@ SIMDIFF_API const char *simdiff_last_error(void) { return tls_last_error; }
 
 simdiff_status sd_fail(sd_err *h, simdiff_status s, const char *fmt, ...)
 {
+    /* Through a local buffer: callers may pass simdiff_last_error() itself
+     * as an argument ("%s: %s", path, simdiff_last_error()), and vsnprintf
+     * into its own source is undefined. */
+    char buf[sizeof tls_last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(tls_last_error, sizeof tls_last_error, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    memcpy(tls_last_error, buf, sizeof buf);
     if (h)
         memcpy(h->msg, tls_last_error, sizeof h->msg);
     return s;
