@@ -104,7 +104,10 @@ int64_t sd_ctx_primitives_created(const sd_ctx *c);
  * and backward), counted by the ops since the ctx was created. */
 void sd_ctx_add_flops(sd_ctx *c, double flops);
 double sd_ctx_flops(const sd_ctx *c);
-size_t sd_ctx_arena_peak(const sd_ctx *c);  /* bytes, max over steps */
+size_t sd_ctx_arena_peak(const sd_ctx *c);
+/* Bytes of gradient buffers served from memory freed earlier in the same
+ * backward pass (cumulative over the ctx's life; tests and profiles). */
+size_t sd_ctx_grad_reused(const sd_ctx *c);  /* bytes, max over steps */
 size_t sd_ctx_arena_used(const sd_ctx *c);  /* bytes, this step      */
 
 /* ---- arena tensors ------------------------------------------------------ */

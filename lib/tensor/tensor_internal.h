@@ -29,6 +29,13 @@ typedef struct sd_prof_entry {
     int64_t nfwd, nbwd;
 } sd_prof_entry;
 
+/* A free piece of step-arena memory that held an activation gradient. */
+enum { SD_GPOOL_MAX = 256 };
+typedef struct sd_gblock {
+    char *p;
+    size_t bytes; /* a multiple of SD_ALIGN */
+} sd_gblock;
+
 struct sd_ctx {
     dnnl_engine_t engine;
     dnnl_stream_t stream;
@@ -37,6 +44,14 @@ struct sd_ctx {
     sd_arena arena;
     sd_node **tape; /* arena array */
     int ntape, captape;
+
+    /* Gradient memory reuse during backward (tensor.c, run_tape): the
+     * gradient of a node's output is dead once that node's backward has
+     * run; its buffer goes here and serves later gradients of the same
+     * step. Emptied with the arena. */
+    sd_gblock gpool[SD_GPOOL_MAX];
+    int ngpool;
+    size_t gpool_reused; /* bytes served from the pool (tests, profiles) */
 
     sd_prim_entry **table; /* open addressing, power-of-two capacity */
     size_t tcap, tcount;
