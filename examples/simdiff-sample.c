@@ -39,9 +39,9 @@ static void on_sigint(int sig)
 
 typedef struct opts {
     const char *model, *labels, *png, *npy, *labels_npy, *sampler, *spacing, *schedule;
-    int count, steps, threads, batch, grid_cols, clip, quiet;
+    int count, steps, threads, batch, grid_cols, quiet;
     double eta, guidance;
-    int have_steps, have_sampler, have_guidance, have_count;
+    int have_steps, have_eta, have_guidance, have_clip, have_count;
     uint64_t seed;
 } opts;
 
@@ -56,13 +56,14 @@ static void usage(FILE *f)
             "                      every class; repeated in turn to fill --count; -1 = none.\n"
             "                      Without --labels the images are unconditional.\n"
             "  --seed S            random seed (default 0); image i depends only on (S, i)\n"
-            "sampler:\n"
-            "  --sampler NAME      ddpm | ddim | dpmpp2m (default dpmpp2m)\n"
-            "  --steps N           network evaluations (default 32)\n"
-            "  --eta X             DDIM noise, 0 (deterministic) .. 1 (= DDPM) (default 0)\n"
+            "sampler (defaults: the settings stored in the model file, else the\n"
+            "library's: dpmpp2m, 32 steps, guidance 1, eta 0, spacing t, clipping):\n"
+            "  --sampler NAME      ddpm | ddim | dpmpp2m\n"
+            "  --steps N           network evaluations\n"
+            "  --eta X             DDIM noise, 0 (deterministic) .. 1 (= DDPM)\n"
             "  --guidance W        classifier-free guidance: uncond + W*(cond - uncond);\n"
-            "                      1 = conditional only (default), 0 = unconditional\n"
-            "  --spacing S         t | logsnr: steps uniform in t (default) or in log-SNR\n"
+            "                      1 = conditional only, 0 = unconditional\n"
+            "  --spacing S         t | logsnr: steps uniform in t or in log-SNR\n"
             "  --schedule TEXT     noise schedule, e.g. \"shifted(32,64)\" (default: the one\n"
             "                      stored in the model file)\n"
             "  --no-clip           do not clip the x estimate to [-1, 1]\n"
@@ -208,8 +209,7 @@ static int on_progress(void *user, int step, int total, const float *x)
 
 int main(int argc, char **argv)
 {
-    opts o = {.count = 16, .steps = 32, .guidance = 1.0, .clip = 1, .sampler = "dpmpp2m",
-              .spacing = "t"};
+    opts o = {.count = 16};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -241,14 +241,17 @@ int main(int argc, char **argv)
             NEED();
             if (parse_int(v, 1, SIMDIFF_SAMPLER_MAX_STEPS, &o.steps))
                 return die("--steps: '%s' is not a number in 1..100000", v);
+            o.have_steps = 1;
         } else if (!strcmp(a, "--eta")) {
             NEED();
             if (parse_double(v, &o.eta) || o.eta < 0 || o.eta > 1)
                 return die("--eta: '%s' is not a number in 0..1", v);
+            o.have_eta = 1;
         } else if (!strcmp(a, "--guidance")) {
             NEED();
             if (parse_double(v, &o.guidance))
                 return die("--guidance: '%s' is not a finite number", v);
+            o.have_guidance = 1;
         } else if (!strcmp(a, "--spacing")) {
             NEED();
             o.spacing = v;
@@ -256,7 +259,7 @@ int main(int argc, char **argv)
             NEED();
             o.schedule = v;
         } else if (!strcmp(a, "--no-clip")) {
-            o.clip = 0;
+            o.have_clip = 1;
         } else if (!strcmp(a, "--batch")) {
             NEED();
             if (parse_int(v, 1, INT_MAX, &o.batch))
@@ -292,27 +295,19 @@ int main(int argc, char **argv)
 #undef NEED
     }
 
-    simdiff_sampler_config sc;
-    simdiff_sampler_config_init(&sc);
-    if (!strcmp(o.sampler, "ddpm"))
-        sc.method = SIMDIFF_SAMPLER_DDPM;
-    else if (!strcmp(o.sampler, "ddim"))
-        sc.method = SIMDIFF_SAMPLER_DDIM;
-    else if (!strcmp(o.sampler, "dpmpp2m"))
-        sc.method = SIMDIFF_SAMPLER_DPMPP_2M;
-    else
+    static const char *const method_names[] = {"ddpm", "ddim", "dpmpp2m"};
+    int method = -1, spacing = -1;
+    for (int k = 0; o.sampler && k < 3; k++)
+        if (!strcmp(o.sampler, method_names[k]))
+            method = k; /* = SIMDIFF_SAMPLER_DDPM, _DDIM, _DPMPP_2M */
+    if (o.sampler && method < 0)
         return die("--sampler: '%s' is not ddpm, ddim or dpmpp2m", o.sampler);
-    if (!strcmp(o.spacing, "t"))
-        sc.spacing = SIMDIFF_SPACING_UNIFORM_T;
-    else if (!strcmp(o.spacing, "logsnr"))
-        sc.spacing = SIMDIFF_SPACING_UNIFORM_LOGSNR;
-    else
+    if (o.spacing && !strcmp(o.spacing, "t"))
+        spacing = SIMDIFF_SPACING_UNIFORM_T;
+    else if (o.spacing && !strcmp(o.spacing, "logsnr"))
+        spacing = SIMDIFF_SPACING_UNIFORM_LOGSNR;
+    else if (o.spacing)
         return die("--spacing: '%s' is not t or logsnr", o.spacing);
-    sc.steps = o.steps;
-    sc.eta = o.eta;
-    sc.guidance = o.guidance;
-    sc.clip_x = o.clip;
-    sc.batch_chunk = o.batch;
     if (o.labels_npy && !o.labels)
         return die("%s: --labels-npy needs --labels (unconditional samples have "
                    "no labels to score)", o.labels_npy);
@@ -336,6 +331,22 @@ int main(int argc, char **argv)
     simdiff_model_config mc;
     mc.struct_size = sizeof mc;
     simdiff_model_get_config(m, &mc);
+    /* The model's stored settings, then what the command line changes. */
+    simdiff_sampler_config sc;
+    simdiff_sampler_config_init_for_model(&sc, m);
+    if (method >= 0)
+        sc.method = (simdiff_sampler_method)method;
+    if (spacing >= 0)
+        sc.spacing = (simdiff_spacing)spacing;
+    if (o.have_steps)
+        sc.steps = o.steps;
+    if (o.have_eta)
+        sc.eta = o.eta;
+    if (o.have_guidance)
+        sc.guidance = o.guidance;
+    if (o.have_clip)
+        sc.clip_x = 0;
+    sc.batch_chunk = o.batch;
 
     int *req = NULL, nreq = 0, *labels = NULL;
     if (o.labels) {
@@ -412,8 +423,8 @@ int main(int argc, char **argv)
     if (!o.quiet)
         fprintf(stderr, "sampling %d image%s %dx%dx%d with %s, %d steps, guidance %g, seed %llu\n",
                 o.count, o.count == 1 ? "" : "s", mc.channels, mc.image_size,
-                mc.image_size, o.sampler, o.steps, o.guidance,
-                (unsigned long long)o.seed);
+                mc.image_size, (unsigned)sc.method < 3 ? method_names[sc.method] : "?",
+                sc.steps, sc.guidance, (unsigned long long)o.seed);
     pr.t0 = now();
     simdiff_status st = g_interrupted ? SIMDIFF_ERR_CANCELLED
                                       : simdiff_sampler_run(s, o.count, labels, o.seed, out);

@@ -3,7 +3,10 @@
 
     python3 examples/python/sample_grid.py                      # the bundled model
     python3 examples/python/sample_grid.py runs/a/model.safetensors --per-class 4
-    python3 examples/python/sample_grid.py --guidance 3 --steps 16 --out grid.png
+    python3 examples/python/sample_grid.py --guidance 2 --steps 32 --out grid.png
+
+Sampler settings not given on the command line come from the model file
+(the bundled model stores DPM-Solver++(2M), 16 steps, guidance 3).
 
 A class-conditional model gives one row per class (--per-class images
 each); an unconditional one --count images. Needs the simdiff package
@@ -58,10 +61,13 @@ def main(argv=None):
                     help="images per class for a class-conditional model (default 8)")
     ap.add_argument("--count", type=int, default=16,
                     help="images for an unconditional model (default 16)")
-    ap.add_argument("--method", default="dpmpp_2m", help="ddpm | ddim | dpmpp_2m")
-    ap.add_argument("--steps", type=int, default=32, help="network evaluations (default 32)")
-    ap.add_argument("--guidance", type=float, default=1.0,
-                    help="classifier-free guidance w: uncond + w (cond - uncond)")
+    ap.add_argument("--method", default=None,
+                    help="ddpm | ddim | dpmpp_2m (default: the model's setting)")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="network evaluations (default: the model's setting)")
+    ap.add_argument("--guidance", type=float, default=None,
+                    help="classifier-free guidance w: uncond + w (cond - uncond) "
+                    "(default: the model's setting)")
     ap.add_argument("--schedule", default=None,
                     help="noise schedule text, e.g. 'shifted(32,64)' (default: the model's)")
     ap.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -89,9 +95,10 @@ def main(argv=None):
             labels, cols = None, 0
         n = len(labels) if labels else args.count
         try:
+            given = {k: v for k, v in (("method", args.method), ("steps", args.steps),
+                                        ("guidance", args.guidance)) if v is not None}
             sampler = simdiff.Sampler(
-                model, method=args.method, steps=args.steps, guidance=args.guidance,
-                schedule=args.schedule,
+                model, schedule=args.schedule, **given,
                 progress=None if args.quiet else progress_printer(sys.stderr))
         except (simdiff.Error, ValueError) as e:
             ap.exit(2, "sample_grid.py: %s\n" % e)

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "simdiff/core.h"
+#include "simdiff/schedule.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -112,10 +113,25 @@ SIMDIFF_API simdiff_status simdiff_model_create(simdiff_model **out,
  * SIMDIFF_ERR_FORMAT for a malformed or hostile file. */
 SIMDIFF_API simdiff_status simdiff_model_load(simdiff_model **out, const char *path);
 
-/* Save weights (float32) with the config and schedule as metadata,
- * atomically. */
+/* Save weights (float32) with the config and schedule as metadata, and
+ * the sampler settings stored with the model if any
+ * (simdiff_sampler_set_model_defaults), atomically. */
 SIMDIFF_API simdiff_status simdiff_model_save_safetensors(const simdiff_model *m,
                                                           const char *path);
+
+/* The same with the weights stored as IEEE half precision (F16): half the
+ * file, for shipping a trained model (rounded to nearest even; loading
+ * converts back to float32). SIMDIFF_ERR_NUMERIC, and nothing written, if
+ * a weight is non-finite or beyond half precision's ±65504. */
+SIMDIFF_API simdiff_status simdiff_model_save_safetensors_f16(const simdiff_model *m,
+                                                              const char *path);
+
+/* Attach a copy of s to m as the noise schedule it works with: the one
+ * samplers use by default and the model's files store. NULL removes it.
+ * (A trainer attaches its schedule itself.) Not while a sampler bound to m
+ * is being created. */
+SIMDIFF_API simdiff_status simdiff_model_set_schedule(simdiff_model *m,
+                                                      const simdiff_schedule *s);
 
 SIMDIFF_API void simdiff_model_destroy(simdiff_model *m);
 

@@ -114,7 +114,25 @@ typedef struct simdiff_sampler_config {
  * SIMDIFF_ERR_INVALID_ARG if cfg is NULL. */
 SIMDIFF_API simdiff_status simdiff_sampler_config_init(simdiff_sampler_config *cfg);
 
-/* A sampler for m (which must outlive it). cfg NULL = the defaults.
+/*
+ * Settings stored with a model: the method, steps, eta, guidance, clip_x
+ * and spacing a model's quality was measured at travel with its file
+ * (safetensors metadata 'simdiff.sampler'; docs/sampling.md).
+ *
+ * simdiff_sampler_config_init_for_model fills cfg with the library defaults
+ * (simdiff_sampler_config_init), then the settings stored with m, if any.
+ * simdiff_sampler_set_model_defaults stores cfg's settings with m (checked
+ * as simdiff_sampler_create would; cfg NULL removes them); they are saved
+ * by simdiff_model_save_safetensors(_f16). Not while a sampler bound to m
+ * is being created.
+ */
+SIMDIFF_API simdiff_status simdiff_sampler_config_init_for_model(simdiff_sampler_config *cfg,
+                                                                 const simdiff_model *m);
+SIMDIFF_API simdiff_status simdiff_sampler_set_model_defaults(simdiff_model *m,
+                                                              const simdiff_sampler_config *cfg);
+
+/* A sampler for m (which must outlive it). cfg NULL = the settings stored
+ * with m, else the library defaults (simdiff_sampler_config_init_for_model).
  * Checks everything that can be checked before a run: the method, steps,
  * eta in [0, 1], a finite guidance, batch_chunk >= 0, a schedule (cfg's or
  * the model's). On failure *out is NULL. */

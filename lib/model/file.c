@@ -1,11 +1,13 @@
 /* Model files: safetensors with the config and schedule in the metadata
  * (docs/architecture.md, "Files"), and loading from checkpoints. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "io/io_internal.h"
 #include "model/model_internal.h"
+#include "sampler/sampler_internal.h"
 
 #define MODEL_FILE_MAX ((size_t)1 << 34) /* 16 GiB */
 
@@ -27,6 +29,8 @@ simdiff_status sd_model_save(const simdiff_model *m, const char *path,
         if (!st)
             st = sd_st_writer_set_metadata(w, "simdiff.schedule", schtxt);
     }
+    if (!st && m->sampler_defaults[0])
+        st = sd_st_writer_set_metadata(w, "simdiff.sampler", m->sampler_defaults);
     for (int i = 0; i < m->nparams && !st; i++) {
         const sd_tensor *p = &m->params[i];
         const float *d = weights ? weights + (p->data - m->data) : p->data;
@@ -39,14 +43,34 @@ simdiff_status sd_model_save(const simdiff_model *m, const char *path,
     return st;
 }
 
+static simdiff_status save_public(const simdiff_model *m, const char *path, int fp16,
+                                  const char *fn)
+{
+    if (!m || !path)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: NULL argument", fn);
+    for (int i = 0; fp16 && i < m->nparams; i++) {
+        const sd_tensor *p = &m->params[i];
+        for (int64_t j = 0; j < p->numel; j++)
+            if (!(fabsf(p->data[j]) <= 65504.0f))
+                return sd_fail((sd_err *)&m->err, SIMDIFF_ERR_NUMERIC,
+                               "%s: %s[%lld] = %g does not fit half precision "
+                               "(|w| <= 65504); nothing written",
+                               fn, m->pinfo[i].name, (long long)j, (double)p->data[j]);
+    }
+    simdiff_status st = sd_model_save(m, path, NULL, fp16);
+    return st ? sd_fail_keep((sd_err *)&m->err, st) : SIMDIFF_OK;
+}
+
 SIMDIFF_API simdiff_status simdiff_model_save_safetensors(const simdiff_model *m,
                                                           const char *path)
 {
-    if (!m || !path)
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
-                       "simdiff_model_save_safetensors: NULL argument");
-    simdiff_status st = sd_model_save(m, path, NULL, 0);
-    return st ? sd_fail_keep((sd_err *)&m->err, st) : SIMDIFF_OK;
+    return save_public(m, path, 0, "simdiff_model_save_safetensors");
+}
+
+SIMDIFF_API simdiff_status simdiff_model_save_safetensors_f16(const simdiff_model *m,
+                                                              const char *path)
+{
+    return save_public(m, path, 1, "simdiff_model_save_safetensors_f16");
 }
 
 /* Build a model from an opened safetensors file. */
@@ -93,6 +117,18 @@ static simdiff_status from_safetensors(simdiff_model **out, const sd_st_file *f,
         simdiff_model_destroy(m);
         return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "%s: bad schedule in metadata: %s",
                        path, simdiff_last_error());
+    }
+    const char *smp = sd_st_metadata(f, "simdiff.sampler");
+    if (smp) {
+        simdiff_sampler_config sc;
+        simdiff_sampler_config_init(&sc);
+        if ((st = sd_sampler_defaults_parse(smp, &sc)) ||
+            (st = sd_sampler_defaults_format(&sc, m->sampler_defaults,
+                                             sizeof m->sampler_defaults))) {
+            simdiff_model_destroy(m);
+            return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "%s: bad 'simdiff.sampler' in metadata: %s",
+                           path, simdiff_last_error());
+        }
     }
     *out = m;
     return SIMDIFF_OK;

@@ -23,6 +23,22 @@ SIMDIFF_API simdiff_status simdiff_model_create(simdiff_model **out,
     return SIMDIFF_OK;
 }
 
+SIMDIFF_API simdiff_status simdiff_model_set_schedule(simdiff_model *m,
+                                                      const simdiff_schedule *s)
+{
+    if (!m)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_model_set_schedule: model is NULL");
+    simdiff_schedule *copy = NULL;
+    if (s) {
+        simdiff_status st = simdiff_schedule_clone(&copy, s);
+        if (st)
+            return sd_fail_keep(&m->err, st);
+    }
+    simdiff_schedule_destroy(m->schedule);
+    m->schedule = copy;
+    return SIMDIFF_OK;
+}
+
 SIMDIFF_API void simdiff_model_destroy(simdiff_model *m)
 {
     if (!m)

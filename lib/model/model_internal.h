@@ -68,9 +68,16 @@ typedef struct sd_stage {
     sd_lin conv; /* SD_ST_UP */
 } sd_stage;
 
+/* Room for the canonical text of stored sampler settings. */
+#define SD_SAMPLER_DEFAULTS_MAX 160
+
 struct simdiff_model {
     simdiff_model_config cfg;
     simdiff_schedule *schedule; /* the schedule trained with (may be NULL) */
+    /* Sampler settings stored with the model (simdiff_sampler_set_model_
+     * defaults; metadata 'simdiff.sampler'): canonical text, validated by
+     * lib/sampler/defaults.c before it lands here; "" = none. */
+    char sampler_defaults[SD_SAMPLER_DEFAULTS_MAX];
     sd_err err;
 
     /* Parameter table: one slab for data, one for gradients. */

@@ -99,9 +99,8 @@ SIMDIFF_API simdiff_status simdiff_sampler_config_init(simdiff_sampler_config *c
     return SIMDIFF_OK;
 }
 
-static simdiff_status check_config(const simdiff_sampler_config *c)
+simdiff_status sd_sampler_check_config(const simdiff_sampler_config *c, const char *fn)
 {
-    const char *fn = "simdiff_sampler_create";
     if (c->struct_size != sizeof *c)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
                        "%s: cfg->struct_size is %zu, expected %zu (fill the "
@@ -262,12 +261,12 @@ SIMDIFF_API simdiff_status simdiff_sampler_create(simdiff_sampler **out,
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: model is NULL", fn);
     simdiff_sampler_config c;
     if (cfg) {
-        simdiff_status st = check_config(cfg);
+        simdiff_status st = sd_sampler_check_config(cfg, fn);
         if (st)
             return st;
         c = *cfg;
     } else {
-        simdiff_sampler_config_init(&c);
+        simdiff_sampler_config_init_for_model(&c, m); /* valid: checked at store/load */
     }
     const simdiff_schedule *sch = c.schedule ? c.schedule : m->schedule;
     if (!sch)

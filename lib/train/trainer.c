@@ -64,14 +64,8 @@ simdiff_status sd_trainer_new(simdiff_trainer **out, simdiff_model *m,
     t->cfg = *tcfg;
     t->cfg.struct_size = sizeof t->cfg;
     simdiff_status st = simdiff_optimizer_create(&t->opt, m, ocfg);
-    if (!st && s != m->schedule) {
-        simdiff_schedule *copy;
-        st = simdiff_schedule_clone(&copy, s);
-        if (!st) {
-            simdiff_schedule_destroy(m->schedule);
-            m->schedule = copy;
-        }
-    }
+    if (!st && s != m->schedule)
+        st = simdiff_model_set_schedule(m, s);
     if (!st)
         st = sd_ctx_create(&t->ctx);
     if (st) {

@@ -717,6 +717,231 @@ START_TEST(one_sampler_two_threads_is_misuse)
 }
 END_TEST
 
+/* ---- settings stored with the model ------------------------------------- */
+
+static void tmp_path(char *path, size_t cap, const char *tag)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(path, cap, "%s/%s-XXXXXX", base ? base : "/tmp", tag);
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+}
+
+/* Replace the first `from` in the file by `to` (same length: offsets keep). */
+static void patch_file(const char *path, const char *from, const char *to)
+{
+    size_t n = strlen(from);
+    ck_assert_uint_eq(n, strlen(to));
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    long len = ftell(f);
+    char *buf = malloc((size_t)len);
+    ck_assert_int_eq(fseek(f, 0, SEEK_SET), 0);
+    ck_assert_int_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
+    char *hit = NULL;
+    for (long i = 0; i + (long)n <= len && !hit; i++)
+        if (!memcmp(buf + i, from, n))
+            hit = buf + i;
+    ck_assert_msg(hit != NULL, "'%s' not in %s", from, path);
+    memcpy(hit, to, n);
+    ck_assert_int_eq(fseek(f, 0, SEEK_SET), 0);
+    ck_assert_int_eq(fwrite(buf, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    free(buf);
+}
+
+static void assert_same_settings(const simdiff_sampler_config *a, const simdiff_sampler_config *b)
+{
+    ck_assert_int_eq(a->method, b->method);
+    ck_assert_int_eq(a->steps, b->steps);
+    ck_assert(a->eta == b->eta);
+    ck_assert(a->guidance == b->guidance);
+    ck_assert_int_eq(a->clip_x, b->clip_x);
+    ck_assert_int_eq(a->spacing, b->spacing);
+}
+
+/* The stored settings: a fresh model has none (library defaults), set ->
+ * save (F32 and F16) -> load gives them back exactly, a bad config is
+ * refused and leaves the stored ones, NULL removes them. */
+START_TEST(model_defaults_round_trip)
+{
+    simdiff_model *m = make_model();
+    simdiff_sampler_config lib, got, want;
+    ck_assert_int_eq(simdiff_sampler_config_init(&lib), SIMDIFF_OK);
+    ck_assert_int_eq(simdiff_sampler_config_init_for_model(&got, m), SIMDIFF_OK);
+    assert_same_settings(&got, &lib);
+
+    ck_assert_int_eq(simdiff_sampler_config_init(&want), SIMDIFF_OK);
+    want.method = SIMDIFF_SAMPLER_DDIM;
+    want.steps = 12;
+    want.eta = 0.3;
+    want.guidance = 2.7182818284590451; /* needs all 17 digits */
+    want.clip_x = 0;
+    want.spacing = SIMDIFF_SPACING_UNIFORM_LOGSNR;
+    ck_assert_int_eq(simdiff_sampler_set_model_defaults(m, &want), SIMDIFF_OK);
+    simdiff_sampler_config bad = want;
+    bad.steps = 0;
+    ck_assert_int_eq(simdiff_sampler_set_model_defaults(m, &bad), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "steps"));
+    bad = want;
+    bad.eta = NAN;
+    ck_assert_int_eq(simdiff_sampler_set_model_defaults(m, &bad), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_int_eq(simdiff_sampler_set_model_defaults(NULL, &want), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_int_eq(simdiff_sampler_config_init_for_model(NULL, m), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_int_eq(simdiff_sampler_config_init_for_model(&got, NULL), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_int_eq(simdiff_sampler_config_init_for_model(&got, m), SIMDIFF_OK);
+    assert_same_settings(&got, &want);
+    ck_assert_ptr_null(got.schedule);
+    ck_assert_int_eq(got.batch_chunk, 0);
+
+    for (int f16 = 0; f16 < 2; f16++) {
+        char path[512];
+        tmp_path(path, sizeof path, "defaults");
+        ck_assert_int_eq(f16 ? simdiff_model_save_safetensors_f16(m, path)
+                             : simdiff_model_save_safetensors(m, path),
+                         SIMDIFF_OK);
+        simdiff_model *m2 = NULL;
+        ck_assert_msg(simdiff_model_load(&m2, path) == SIMDIFF_OK, "%s", simdiff_last_error());
+        ck_assert_int_eq(simdiff_sampler_config_init_for_model(&got, m2), SIMDIFF_OK);
+        assert_same_settings(&got, &want);
+        simdiff_model_destroy(m2);
+        unlink(path);
+    }
+    ck_assert_int_eq(simdiff_sampler_set_model_defaults(m, NULL), SIMDIFF_OK);
+    ck_assert_int_eq(simdiff_sampler_config_init_for_model(&got, m), SIMDIFF_OK);
+    assert_same_settings(&got, &lib);
+    simdiff_model_destroy(m);
+}
+END_TEST
+
+/* simdiff_sampler_create(cfg NULL) samples with the stored settings and the
+ * model's schedule: the same bits as the explicit config, and not those of
+ * the library defaults. */
+START_TEST(model_defaults_drive_null_config)
+{
+    simdiff_model *m = make_model();
+    simdiff_sampler *s = (simdiff_sampler *)&s;
+    ck_assert_int_eq(simdiff_sampler_create(&s, m, NULL), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "schedule"));
+    simdiff_sampler_config c;
+    sampler_cfg(&c, SIMDIFF_SAMPLER_DDIM, 5); /* sets g_sched */
+    ck_assert_int_eq(simdiff_model_set_schedule(m, g_sched), SIMDIFF_OK);
+    c.schedule = NULL;
+    c.guidance = 2.5;
+    c.eta = 0.5;
+    ck_assert_int_eq(simdiff_sampler_set_model_defaults(m, &c), SIMDIFF_OK);
+    const int labels[3] = {0, 2, -1};
+    simdiff_sampler *s_null = make_sampler(m, NULL), *s_cfg = make_sampler(m, &c);
+    simdiff_sampler_config lib;
+    simdiff_sampler_config_init(&lib);
+    simdiff_sampler *s_lib = make_sampler(m, &lib);
+    float *a = run_ok(s_null, 3, labels, 11), *b = run_ok(s_cfg, 3, labels, 11),
+          *d = run_ok(s_lib, 3, labels, 11);
+    ck_assert(memcmp(a, b, 3 * PER * sizeof *a) == 0);
+    ck_assert(memcmp(a, d, 3 * PER * sizeof *a) != 0);
+    free(a);
+    free(b);
+    free(d);
+    simdiff_sampler_destroy(s_null);
+    simdiff_sampler_destroy(s_cfg);
+    simdiff_sampler_destroy(s_lib);
+    ck_assert_int_eq(simdiff_model_set_schedule(m, NULL), SIMDIFF_OK);
+    ck_assert_int_eq(simdiff_model_set_schedule(NULL, g_sched), SIMDIFF_ERR_INVALID_ARG);
+    simdiff_model_destroy(m);
+}
+END_TEST
+
+/* A file whose 'simdiff.sampler' text is malformed or out of range is
+ * refused at load with SIMDIFF_ERR_FORMAT and a message naming the cause;
+ * each case edits the stored text in place (same length). */
+START_TEST(model_defaults_hostile_metadata)
+{
+    static const struct {
+        const char *to, *needle;
+    } cases[] = {
+        {"method=9;steps=16", "method"},
+        {"method=2;steps=00", "steps"},
+        {"method=2;steps=1x", "not a finite number"},
+        {"method=2;steps=.5", "integer"},
+        {"method=2;stXps=16", "unknown key"},
+        {"method=2;method=6", "twice"},
+        {"method=2;steps16;", "key=value"},
+        {"method=2;steps=-5", "steps"},
+    };
+    simdiff_model *m = make_model();
+    simdiff_sampler_config c;
+    ck_assert_int_eq(simdiff_sampler_config_init(&c), SIMDIFF_OK);
+    c.steps = 16;
+    ck_assert_int_eq(simdiff_sampler_set_model_defaults(m, &c), SIMDIFF_OK);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char path[512];
+        tmp_path(path, sizeof path, "hostile");
+        ck_assert_int_eq(simdiff_model_save_safetensors(m, path), SIMDIFF_OK);
+        patch_file(path, "method=2;steps=16", cases[k].to);
+        simdiff_model *m2 = (simdiff_model *)&m2;
+        simdiff_status st = simdiff_model_load(&m2, path);
+        ck_assert_msg(st == SIMDIFF_ERR_FORMAT, "case %zu: %s (%s)", k, simdiff_status_str(st),
+                      simdiff_last_error());
+        ck_assert_ptr_null(m2);
+        ck_assert_msg(strstr(simdiff_last_error(), cases[k].needle) != NULL,
+                      "case %zu: '%s' lacks '%s'", k, simdiff_last_error(), cases[k].needle);
+        ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "simdiff.sampler"));
+        unlink(path);
+    }
+    /* A non-finite guidance, a fractional and an out-of-range clip_x: */
+    static const char *const gfrom[] = {"guidance=1", "clip_x=1;s", "clip_x=1;s"};
+    static const char *const gto[] = {"guidance=n", "clip_x=.5s", "clip_x=2;s"};
+    for (size_t k = 0; k < 3; k++) {
+        char path[512];
+        tmp_path(path, sizeof path, "hostile");
+        ck_assert_int_eq(simdiff_model_save_safetensors(m, path), SIMDIFF_OK);
+        patch_file(path, gfrom[k], gto[k]);
+        simdiff_model *m2 = NULL;
+        ck_assert_int_eq(simdiff_model_load(&m2, path), SIMDIFF_ERR_FORMAT);
+        ck_assert_ptr_null(m2);
+        unlink(path);
+    }
+    simdiff_model_destroy(m);
+}
+END_TEST
+
+/* F16 saving refuses weights beyond half precision and writes nothing. */
+START_TEST(model_save_f16_range)
+{
+    simdiff_model *m = make_model();
+    char path[512];
+    tmp_path(path, sizeof path, "f16");
+    unlink(path);
+    /* Through the file: set one weight to 1e5 (safetensors F32 data starts
+     * after the header; make_model's approach). */
+    ck_assert_int_eq(simdiff_model_save_safetensors(m, path), SIMDIFF_OK);
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    uint8_t h8[8];
+    ck_assert_int_eq(fread(h8, 1, 8, f), 8);
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--)
+        hl = hl << 8 | h8[i];
+    float big = 1e5f;
+    ck_assert_int_eq(fseek(f, (long)(8 + hl), SEEK_SET), 0);
+    ck_assert_int_eq(fwrite(&big, sizeof big, 1, f), 1);
+    fclose(f);
+    simdiff_model *m2 = NULL;
+    ck_assert_int_eq(simdiff_model_load(&m2, path), SIMDIFF_OK);
+    unlink(path);
+    ck_assert_int_eq(simdiff_model_save_safetensors_f16(m2, path), SIMDIFF_ERR_NUMERIC);
+    ck_assert_ptr_nonnull(strstr(simdiff_model_errmsg(m2), "half precision"));
+    ck_assert_int_eq(access(path, F_OK), -1); /* nothing written */
+    ck_assert_int_eq(simdiff_model_save_safetensors_f16(m, path), SIMDIFF_OK);
+    ck_assert_int_eq(simdiff_model_save_safetensors_f16(NULL, path), SIMDIFF_ERR_INVALID_ARG);
+    unlink(path);
+    simdiff_model_destroy(m2);
+    simdiff_model_destroy(m);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("sampler");
@@ -737,6 +962,10 @@ static Suite *make_suite(void)
     tcase_add_test(tc, cancel_then_rerun);
     tcase_add_test(tc, shared_model_two_threads);
     tcase_add_test(tc, one_sampler_two_threads_is_misuse);
+    tcase_add_test(tc, model_defaults_round_trip);
+    tcase_add_test(tc, model_defaults_drive_null_config);
+    tcase_add_test(tc, model_defaults_hostile_metadata);
+    tcase_add_test(tc, model_save_f16_range);
     suite_add_tcase(s, tc);
     return s;
 }

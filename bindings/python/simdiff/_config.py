@@ -367,3 +367,14 @@ class SamplerConfig(_Config):
 
     def _init_defaults(self):
         check(LIB.simdiff_sampler_config_init(ctypes.byref(self._c)))
+
+    @classmethod
+    def for_model(cls, model, **overrides):
+        """The settings stored with `model` (simdiff_sampler_config_init_for_
+        model: the library defaults where the model stores none), then
+        `overrides`."""
+        new = cls.__new__(cls)
+        object.__setattr__(new, "_c", SamplerConfigStruct())
+        check(LIB.simdiff_sampler_config_init_for_model(ctypes.byref(new._c),
+                                                        model._handle()))
+        return new.update(**overrides)

@@ -244,6 +244,8 @@ _PROTOTYPES = {
     "simdiff_model_create": (_st, [_hp, POINTER(ModelConfigStruct), c_uint64]),
     "simdiff_model_load": (_st, [_hp, _path]),
     "simdiff_model_save_safetensors": (_st, [_h, _path]),
+    "simdiff_model_save_safetensors_f16": (_st, [_h, _path]),
+    "simdiff_model_set_schedule": (_st, [_h, _h]),
     "simdiff_model_destroy": (None, [_h]),
     "simdiff_model_num_params": (c_int64, [_h]),
     "simdiff_model_get_config": (_st, [_h, POINTER(ModelConfigStruct)]),
@@ -273,6 +275,8 @@ _PROTOTYPES = {
     "simdiff_trainer_errmsg": (c_char_p, [_h]),
     # sampler.h
     "simdiff_sampler_config_init": (_st, [POINTER(SamplerConfigStruct)]),
+    "simdiff_sampler_config_init_for_model": (_st, [POINTER(SamplerConfigStruct), _h]),
+    "simdiff_sampler_set_model_defaults": (_st, [_h, POINTER(SamplerConfigStruct)]),
     "simdiff_sampler_create": (_st, [_hp, _h, POINTER(SamplerConfigStruct)]),
     "simdiff_sampler_run": (_st, [_h, c_int, _ip, c_uint64, _fp]),
     "simdiff_sampler_cancel": (None, [_h]),

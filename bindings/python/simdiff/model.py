@@ -112,10 +112,56 @@ class Model(Handle):
         check(LIB.simdiff_model_load(ctypes.byref(out), fspath(path)))
         return cls._wrap(out.value)
 
-    def save_safetensors(self, path):
-        """Write the weights with config and schedule as metadata (atomic)."""
+    def save_safetensors(self, path, *, f16=False):
+        """Write the weights with config, schedule and stored sampler
+        settings as metadata (atomic). ``f16=True`` stores the weights in
+        half precision (half the file; NumericError, nothing written, if a
+        weight does not fit)."""
+        fn = LIB.simdiff_model_save_safetensors_f16 if f16 else \
+            LIB.simdiff_model_save_safetensors
         with self._use() as h:
-            check(LIB.simdiff_model_save_safetensors(h, fspath(path)))
+            check(fn(h, fspath(path)))
+
+    def set_schedule(self, schedule):
+        """Attach a copy of `schedule` (a Schedule or its text form, e.g.
+        ``"shifted(32,64)"``) as the model's noise schedule; None removes
+        it."""
+        from .schedule import Schedule
+        own = None
+        if isinstance(schedule, str):
+            schedule = own = Schedule(schedule)
+        elif schedule is not None and not isinstance(schedule, Schedule):
+            raise TypeError("Model.set_schedule: expected a Schedule, its text form "
+                            "or None; got %r" % (schedule,))
+        try:
+            with self._use() as h:
+                check(LIB.simdiff_model_set_schedule(
+                    h, schedule._handle() if schedule is not None else None))
+        finally:
+            if own is not None:
+                own.close()
+
+    @property
+    def sampler_defaults(self):
+        """The :class:`SamplerConfig` a ``Sampler(model)`` uses: the settings
+        stored with the model, else the library defaults."""
+        from ._config import SamplerConfig
+        return SamplerConfig.for_model(self)
+
+    def set_sampler_defaults(self, config=None, **fields):
+        """Store sampler settings with the model (saved in its file), e.g.
+        ``model.set_sampler_defaults(method="dpmpp2m", steps=16,
+        guidance=3)``: the given fields over the library defaults.
+        ``set_sampler_defaults(None)`` with no fields removes them."""
+        from ._config import SamplerConfig
+        if config is None and not fields:
+            with self._use() as h:
+                check(LIB.simdiff_sampler_set_model_defaults(h, None))
+            return
+        cfg = config.copy().update(**fields) if config is not None else \
+            SamplerConfig(**fields)
+        with self._use() as h:
+            check(LIB.simdiff_sampler_set_model_defaults(h, ctypes.byref(cfg._c)))
 
     @property
     def config(self):

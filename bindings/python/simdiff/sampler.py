@@ -74,6 +74,8 @@ class Sampler(Handle):
     """Draws images from a model: ``Sampler(model, method="ddim", steps=50,
     guidance=3.0)``, then ``images = sampler(labels=[0, 1, 2], seed=7)``.
 
+    Without `config`, the settings stored with the model
+    (``model.sampler_defaults``) are the starting point.
     Keywords: the :class:`SamplerConfig` fields (method, steps, eta,
     guidance, clip_x, spacing, batch_chunk), ``schedule`` (a Schedule or its
     text form; default: the one stored with the model), ``progress`` (a
@@ -89,8 +91,8 @@ class Sampler(Handle):
                  preview_every=0, **overrides):
         if not isinstance(model, Model):
             raise TypeError("Sampler: expected a simdiff.Model, got %r" % (model,))
-        if config is None:
-            cfg = SamplerConfig(**overrides)
+        if config is None:  # the model's stored settings, else the library's
+            cfg = SamplerConfig.for_model(model, **overrides)
         elif isinstance(config, SamplerConfig):
             cfg = config.copy().update(**overrides)
         elif isinstance(config, dict):

@@ -79,6 +79,38 @@ class TestResults(SamplerTest):
         self.assertEqual(self.sampler(config=cfg, guidance=2.0).steps, 3)
 
 
+class TestStoredSettings(SamplerTest):
+    def test_settings_travel_with_the_file(self):
+        m = self.model
+        self.assertEqual(m.sampler_defaults, simdiff.SamplerConfig())
+        m.set_schedule(SCHED)
+        m.set_sampler_defaults(method="ddim", steps=5, eta=0.5, guidance=2.5)
+        want = simdiff.SamplerConfig(method="ddim", steps=5, eta=0.5, guidance=2.5)
+        self.assertEqual(m.sampler_defaults, want)
+        with self.assertRaises(simdiff.InvalidArgumentError):
+            m.set_sampler_defaults(steps=0)
+        self.assertEqual(m.sampler_defaults, want)  # a refused call changes nothing
+        tmp = os.path.join(os.environ.get("TMPDIR", "/tmp"), "py-defaults-%d.safetensors"
+                           % os.getpid())
+        self.addCleanup(lambda: os.path.exists(tmp) and os.unlink(tmp))
+        m.save_safetensors(tmp, f16=True)
+        with simdiff.Model.load(tmp) as m2:
+            self.assertEqual(m2.sampler_defaults, want)
+            # Sampler(model) with no settings uses the stored ones and the
+            # stored schedule: the same images as the explicit config.
+            with simdiff.Sampler(m2) as s, simdiff.Sampler(m2, config=want) as e, \
+                    simdiff.Sampler(m2, config=simdiff.SamplerConfig()) as lib:
+                self.assertEqual((s.method, s.steps, s.guidance),
+                                 (simdiff.SamplerMethod.DDIM, 5, 2.5))
+                a = flat(s(labels=[0, 2], seed=9))
+                self.assertEqual(a, flat(e(labels=[0, 2], seed=9)))
+                self.assertNotEqual(a, flat(lib(labels=[0, 2], seed=9)))
+            m2.set_sampler_defaults(None)
+            self.assertEqual(m2.sampler_defaults, simdiff.SamplerConfig())
+        with self.assertRaises(TypeError):
+            m.set_schedule(3)
+
+
 class TestProgress(SamplerTest):
     def test_calls_and_previews(self):
         calls = []
