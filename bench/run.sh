@@ -1,0 +1,15 @@
+#!/bin/sh
+# Whole-model benchmark, libsimdiff against PyTorch (see docs/performance.md).
+# Builds build-bench/ if needed, then runs bench/compare.py with the given
+# options (e.g. --configs fmnist --runs 7). Results: build-bench/bench-results/
+# (results.md, results.json, per-op profiles). About 15 minutes on 2 cores.
+set -eu
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build-bench}
+if [ ! -f "$BUILD/build.ninja" ]; then
+    meson setup "$BUILD" >/dev/null
+fi
+ninja -C "$BUILD" bench/simdiff-bench >/dev/null
+/usr/bin/python3 -c 'import torch' 2>/dev/null || {
+    echo "bench/run.sh: needs Debian's PyTorch (apt-get install python3-torch)" >&2; exit 1; }
+exec /usr/bin/python3 bench/compare.py --build-dir "$BUILD" "$@"
