@@ -302,20 +302,26 @@ static sd_tensor *conv_forward(sd_ctx *c, const char *op, int transposed,
     if (!y)
         return NULL;
     const dnnl_memory_desc_t *ymd = sd_prim_md(p, DNNL_ARG_DST);
+    /* The blocked copies are temporaries: the backward pass reorders x
+     * again rather than keeping a second copy of every conv input. */
+    sd_tmp tmp = sd_tmp_begin(c);
     void *xb = sd_reorder_to(c, &m.x, x->data, sd_prim_md(p, DNNL_ARG_SRC));
     void *wb = sd_reorder_to(c, &m.w, w->data, sd_prim_md(p, DNNL_ARG_WEIGHTS));
     int same_y = dnnl_memory_desc_equal(ymd, &m.y);
     void *yb = same_y ? y->data : sd_alloc(c, dnnl_memory_desc_get_size(ymd));
-    if (!xb || !wb || !yb)
-        return NULL;
-    void *h[4];
-    int nh = 0;
-    h[nh++] = xb;
-    h[nh++] = wb;
-    if (b)
-        h[nh++] = b->data;
-    h[nh++] = yb;
-    if (sd_prim_exec(c, p, h) || (!same_y && sd_reorder(c, ymd, yb, &m.y, y->data)))
+    int bad = !xb || !wb || !yb;
+    if (!bad) {
+        void *h[4];
+        int nh = 0;
+        h[nh++] = xb;
+        h[nh++] = wb;
+        if (b)
+            h[nh++] = b->data;
+        h[nh++] = yb;
+        bad = sd_prim_exec(c, p, h) || (!same_y && sd_reorder(c, ymd, yb, &m.y, y->data));
+    }
+    sd_tmp_end(c, tmp);
+    if (bad)
         return NULL;
     sd_ctx_add_flops(c, conv_flops(&g));
     sd_tensor *in[3] = {x, w, b};
@@ -325,7 +331,6 @@ static sd_tensor *conv_forward(sd_ctx *c, const char *op, int transposed,
         nd->i[1] = pad;
         nd->i[2] = transposed;
         nd->i[3] = g.policy;
-        nd->aux[0] = xb; /* x in the forward primitive's src layout */
     }
     return y;
 }
@@ -378,16 +383,11 @@ static void conv_backward(sd_ctx *c, sd_node *nd)
     if (sd_needs_grad(w) || sd_needs_grad(b)) {
         g.role = ROLE_BWD_WEIGHTS;
         sd_prim *p = conv_prim(c, &g);
-        conv_key f = g;
-        f.role = ROLE_FWD;
-        sd_prim *fp = p ? conv_prim(c, &f) : NULL;
-        if (!fp)
+        if (!p)
             return;
-        /* x: the forward's copy when the layouts agree. */
+        /* x in the primitive's layout: a temporary of this backward. */
         const dnnl_memory_desc_t *xmd = sd_prim_md(p, DNNL_ARG_SRC);
-        const void *xb = dnnl_memory_desc_equal(xmd, sd_prim_md(fp, DNNL_ARG_SRC))
-                             ? nd->aux[0]
-                             : sd_reorder_to(c, &m.x, x->data, xmd);
+        const void *xb = sd_reorder_to(c, &m.x, x->data, xmd);
         const dnnl_memory_desc_t *md = sd_prim_md(p, DNNL_ARG_DIFF_DST);
         if (!dyb || !dnnl_memory_desc_equal(md, dymd))
             dyb = sd_reorder_to(c, &m.y, dy, md);

@@ -148,6 +148,7 @@ void sd_ctx_destroy(sd_ctx *c)
         return;
     sd_prim_cache_free(c);
     arena_free_all(&c->arena);
+    arena_free_all(&c->scratch);
     free(c->scratch_buf);
     if (c->attr)
         dnnl_primitive_attr_destroy(c->attr);
@@ -161,6 +162,8 @@ void sd_ctx_destroy(sd_ctx *c)
 void sd_ctx_reset(sd_ctx *c)
 {
     arena_reset(&c->arena);
+    arena_reset(&c->scratch);
+    c->in_bwd = c->tmp_depth = 0;
     c->ngpool = 0;
     c->tape = NULL;
     c->ntape = c->captape = 0;
@@ -209,23 +212,58 @@ void sd_ctx_set_cancel_flag(sd_ctx *c, const atomic_int *flag) { c->cancel = fla
 int64_t sd_ctx_primitives_created(const sd_ctx *c) { return c->prims_created; }
 void sd_ctx_add_flops(sd_ctx *c, double flops) { c->flops += flops; }
 double sd_ctx_flops(const sd_ctx *c) { return c->flops; }
-size_t sd_ctx_arena_peak(const sd_ctx *c) { return c->arena.peak; }
-size_t sd_ctx_arena_used(const sd_ctx *c) { return c->arena.used; }
+size_t sd_ctx_arena_peak(const sd_ctx *c) { return c->arena.peak + c->scratch.peak; }
+size_t sd_ctx_arena_used(const sd_ctx *c) { return c->arena.used + c->scratch.used; }
 dnnl_engine_t sd_ctx_engine(sd_ctx *c) { return c->engine; }
 const_dnnl_primitive_attr_t sd_ctx_attr(sd_ctx *c) { return c->attr; }
 
 /* ---- tensors -------------------------------------------------------------- */
-void *sd_alloc(sd_ctx *c, size_t bytes)
+static void *alloc_in(sd_ctx *c, sd_arena *a, size_t bytes)
 {
     if (c->status != SIMDIFF_OK)
         return NULL;
-    void *p = arena_alloc(&c->arena, bytes);
+    void *p = arena_alloc(a, bytes);
     if (!p)
         return sd_ctx_fail(c, SIMDIFF_ERR_NOMEM,
                            "out of memory: step arena needs %zu more bytes "
                            "(%zu in use)",
-                           bytes, c->arena.used);
+                           bytes, c->arena.used + c->scratch.used);
     return p;
+}
+
+/* During a node's backward everything but gradients is a temporary of that
+ * node (see run_tape). */
+void *sd_alloc(sd_ctx *c, size_t bytes)
+{
+    return alloc_in(c, c->in_bwd || c->tmp_depth ? &c->scratch : &c->arena, bytes);
+}
+
+sd_tmp sd_tmp_begin(sd_ctx *c)
+{
+    const sd_arena *a = &c->scratch;
+    sd_tmp t = {a->cur, a->nblocks ? a->blocks[a->cur].used : 0, a->used};
+    c->tmp_depth++;
+    return t;
+}
+
+void sd_tmp_end(sd_ctx *c, sd_tmp t)
+{
+    sd_arena *a = &c->scratch;
+    for (int k = t.block; k < a->nblocks; k++)
+        a->blocks[k].used = k == t.block ? t.used : 0;
+    a->cur = a->nblocks ? t.block : 0;
+    a->used = t.total;
+    if (c->tmp_depth > 0)
+        c->tmp_depth--;
+}
+
+/* All blocks empty, kept for the next node (coalesced at the reset). */
+static void arena_rewind(sd_arena *a)
+{
+    for (int i = 0; i < a->nblocks; i++)
+        a->blocks[i].used = 0;
+    a->cur = 0;
+    a->used = 0;
 }
 
 sd_mark sd_arena_mark(const sd_ctx *c)
@@ -590,7 +628,7 @@ static float *grad_take(sd_ctx *c, int64_t numel)
         if (c->gpool[i].bytes >= bytes && (best < 0 || c->gpool[i].bytes < c->gpool[best].bytes))
             best = i;
     if (best < 0)
-        return sd_alloc(c, bytes);
+        return alloc_in(c, &c->arena, bytes); /* gradients outlive the node */
     sd_gblock *b = &c->gpool[best];
     char *p = b->p;
     if (b->bytes - bytes >= 4096) { /* keep the rest */
@@ -672,7 +710,10 @@ static simdiff_status run_tape(sd_ctx *c)
             break;
         }
         double t0 = c->prof_on ? mono() : 0;
+        c->in_bwd = 1;
         n->backward(c, n);
+        c->in_bwd = 0;
+        arena_rewind(&c->scratch);
         sd_tensor *o = n->out;
         if (!(o->flags & SD_TF_PARAM)) { /* dead now: see grad_take */
             grad_put(c, o->grad, o->numel);

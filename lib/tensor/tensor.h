@@ -129,14 +129,25 @@ sd_tensor *sd_copy_in(sd_ctx *c, int ndim, const int64_t *shape,
  * it). Only valid with grad off (no tape may point into the freed range).
  * Model code calls this between blocks, so a forward pass needs the
  * memory of one block plus the tensors that live across blocks (skips),
- * not of the whole network. A no-op (returns keep) when the arena grew a
- * new block since the mark; the next step then runs coalesced. */
+ * not of the whole network. On the first pass of a shape (several arena
+ * blocks) the kept tensor may move to a later block; see docs/design.md. */
 typedef struct sd_mark {
     int block;
     size_t used, total;
 } sd_mark;
 sd_mark sd_arena_mark(const sd_ctx *c);
 sd_tensor *sd_arena_release(sd_ctx *c, sd_mark mark, sd_tensor *keep);
+
+/* An op's temporaries (layout reorders, blocked outputs before their
+ * reorder to plain, ...): between sd_tmp_begin and sd_tmp_end every
+ * sd_alloc comes from the context's scratch arena and is gone after
+ * sd_tmp_end, so temporaries never add to the memory a training step
+ * keeps for its backward pass. Nothing allocated inside may outlive the
+ * scope (no outputs, nothing saved on the tape). Scopes nest; a node's
+ * backward runs in such a scope implicitly (run_tape). */
+typedef sd_mark sd_tmp;
+sd_tmp sd_tmp_begin(sd_ctx *c);
+void sd_tmp_end(sd_ctx *c, sd_tmp t);
 
 /* Fill a tensor header (no allocation); 0 on success, -1 on a bad shape. */
 int sd_tensor_init(sd_tensor *t, int ndim, const int64_t *shape, float *data);

@@ -42,6 +42,11 @@ struct sd_ctx {
     dnnl_primitive_attr_t attr; /* user scratchpad */
 
     sd_arena arena;
+    /* Temporaries of one node's backward (reordered buffers, per-chunk
+     * scores, ...): sd_alloc serves them from here while in_bwd is set,
+     * and run_tape rewinds it after every node. Gradients stay in arena. */
+    sd_arena scratch;
+    int in_bwd, tmp_depth;
     sd_node **tape; /* arena array */
     int ntape, captape;
 

@@ -358,10 +358,12 @@ START_TEST(inference_memory_is_compact)
         sd_ctx_destroy(c);
     }
     ck_assert_int_eq(memcmp(out[0], out[1], (size_t)numel * sizeof(float)), 0);
-    /* These fixture nets have 2-3 blocks; the 6-block Fashion-MNIST U-ViT
-     * measured 37 MiB vs 572 MiB at batch 64 (docs/sampling.md). */
-    ck_assert_msg(peak[0] * 2 < peak[1], "%s: inference peak %zu, recorded %zu", cases[_i],
-                  peak[0], peak[1]);
+    /* These fixture nets have 2-3 blocks, so the bound is loose: at most
+     * 2/3 of the recorded pass (which keeps no layout copies either: both
+     * sides count the scratch arena of op temporaries). The 6-block
+     * Fashion-MNIST U-ViT measured 37 MiB vs 572 MiB at batch 64. */
+    ck_assert_msg(peak[0] * 3 < peak[1] * 2, "%s: inference peak %zu, recorded %zu",
+                  cases[_i], peak[0], peak[1]);
     free(out[0]);
     free(out[1]);
     free(z);
