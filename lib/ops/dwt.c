@@ -306,13 +306,19 @@ sd_tensor *sd_dwt53(sd_ctx *c, sd_tensor *x, int levels)
     int64_t N = x->shape[0], C = x->shape[1];
     geom g = {N * C, x->shape[2], x->shape[3]};
     sd_tensor *y = sd_new4(c, N, C << (2 * L), g.H >> L, g.W >> L);
-    float *A = y ? sd_alloc(c, (size_t)x->numel * sizeof(float)) : NULL;
+    if (!y)
+        return NULL;
+    sd_tmp tmp = sd_tmp_begin(c); /* A, B: work planes, not kept */
+    float *A = sd_alloc(c, (size_t)x->numel * sizeof(float));
     float *B = A ? sd_alloc(c, (size_t)x->numel * sizeof(float)) : NULL;
+    if (B) {
+        memcpy(A, x->data, (size_t)x->numel * sizeof(float));
+        analysis(A, B, &g, L, 0);
+        layout(A, y->data, N, C, L, &g, 1, 0);
+    }
+    sd_tmp_end(c, tmp);
     if (!B)
         return NULL;
-    memcpy(A, x->data, (size_t)x->numel * sizeof(float));
-    analysis(A, B, &g, L, 0);
-    layout(A, y->data, N, C, L, &g, 1, 0);
     sd_node *n = sd_record(c, "dwt53", dwt_backward, y, 1, &x);
     if (n)
         n->i[0] = L;
@@ -351,12 +357,18 @@ sd_tensor *sd_idwt53(sd_ctx *c, sd_tensor *y, int levels)
     int L = levels;
     int64_t N = y->shape[0], C = y->shape[1] / q;
     sd_tensor *x = sd_new4(c, N, C, y->shape[2] << L, y->shape[3] << L);
-    float *B = x ? sd_alloc(c, (size_t)x->numel * sizeof(float)) : NULL;
+    if (!x)
+        return NULL;
+    sd_tmp tmp = sd_tmp_begin(c); /* B: a work plane, not kept */
+    float *B = sd_alloc(c, (size_t)x->numel * sizeof(float));
+    if (B) {
+        geom g = {N * C, x->shape[2], x->shape[3]};
+        layout(x->data, y->data, N, C, L, &g, 0, 0);
+        synthesis(x->data, B, &g, L, 0);
+    }
+    sd_tmp_end(c, tmp);
     if (!B)
         return NULL;
-    geom g = {N * C, x->shape[2], x->shape[3]};
-    layout(x->data, y->data, N, C, L, &g, 0, 0);
-    synthesis(x->data, B, &g, L, 0);
     sd_node *n = sd_record(c, "idwt53", idwt_backward, x, 1, &y);
     if (n)
         n->i[0] = L;
