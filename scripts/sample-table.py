@@ -9,6 +9,8 @@ usage: scripts/sample-table.py MODEL --score PATH/fmnist_score.py
            [--n 2000] [--grid "dpmpp2m:8,16,32;ddim:16,32,64;ddpm:128,256"]
            [--guidance 1,2,3] [--out results.csv] [--svg fig.svg]
            [--sample build/examples/simdiff-sample] [--threads 2]
+       scripts/sample-table.py --plot A.csv[,B.csv...] --svg fig.svg
+           (only the figure, from rows measured earlier)
 
 Each row: sampler, steps, guidance, N, fid, class accuracy, seconds,
 images/s, peak RSS of the sampling process (MiB). Labels are balanced:
@@ -72,7 +74,7 @@ def svg(rows, path):
     for s in sorted(set(r["steps"] for r in rows)):
         x = px(math.log2(s))
         o.append(f'<text x="{x:.1f}" y="{H - B + 16}" text-anchor="middle">{s}</text>')
-    for v in (1, 2, 5, 10, 20, 50, 100, 200, 500):
+    for v in (1, 2, 5, 10, 20, 30, 50, 60, 70, 80, 90, 100, 120, 150, 200, 300, 500):
         if y0 <= math.log10(v) <= y1:
             y = py(math.log10(v))
             o.append(f'<line x1="{L}" y1="{y:.1f}" x2="{W - R}" y2="{y:.1f}" stroke="#eee"/>')
@@ -93,8 +95,9 @@ def svg(rows, path):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("model")
-    p.add_argument("--score", required=True)
+    p.add_argument("model", nargs="?")
+    p.add_argument("--score")
+    p.add_argument("--plot", default="", help="CSV files of earlier runs: draw --svg only")
     p.add_argument("--python", default="/usr/bin/python3")
     p.add_argument("--sample", default="build/examples/simdiff-sample")
     p.add_argument("--n", type=int, default=2000)
@@ -106,6 +109,20 @@ def main():
     p.add_argument("--out", default="")
     p.add_argument("--svg", default="")
     a = p.parse_args()
+    if a.plot:
+        if not a.svg:
+            p.error("--plot needs --svg")
+        rows = []
+        for path in a.plot.split(","):
+            with open(path, newline="") as f:
+                for r in csv.DictReader(f):
+                    r.update(steps=int(r["steps"]), guidance=float(r["guidance"]),
+                             n=int(r["n"]), fid=float(r["fid"]))
+                    rows.append(r)
+        svg(rows, a.svg)
+        return 0
+    if not a.model or not a.score:
+        p.error("MODEL and --score are needed (or --plot)")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for part in a.grid.split(";"):
