@@ -195,6 +195,7 @@ SIMDIFF_API simdiff_status simdiff_model_train_memory(simdiff_model *m, int n,
     sd_apply_threads();
     sd_ctx_set_grad(c, 1);
     sd_ctx_set_training(c, 1);
+    sd_ctx_set_release_activations(c, 1); /* as the trainer */
     const simdiff_model_config *cf = &m->cfg;
     const int64_t shape[4] = {n, cf->channels, cf->image_size, cf->image_size};
     double *l = calloc((size_t)n, sizeof *l);

@@ -191,6 +191,7 @@ void *sd_ctx_fail(sd_ctx *c, simdiff_status s, const char *fmt, ...)
 void sd_ctx_set_grad(sd_ctx *c, int enabled) { c->grad = enabled != 0; }
 int sd_ctx_grad(const sd_ctx *c) { return c->grad; }
 void sd_ctx_set_training(sd_ctx *c, int on) { c->training = on != 0; }
+void sd_ctx_set_release_activations(sd_ctx *c, int on) { c->release_acts = on != 0; }
 int sd_ctx_training(const sd_ctx *c) { return c->training; }
 
 void sd_ctx_set_rng(sd_ctx *c, uint64_t seed, uint64_t step)
@@ -407,6 +408,8 @@ sd_tensor *sd_new(sd_ctx *c, int ndim, const int64_t *shape)
     if (!t)
         return NULL;
     t->data = sd_alloc(c, (size_t)t->numel * sizeof(float));
+    if (!c->in_bwd && !c->tmp_depth)
+        t->flags |= SD_TF_OWNS_DATA; /* (not a temporary) */
     return t->data ? t : NULL;
 }
 
@@ -719,6 +722,14 @@ static simdiff_status run_tape(sd_ctx *c)
             grad_put(c, o->grad, o->numel);
             o->grad = NULL;
             o->flags &= ~SD_TF_GRAD_VALID;
+            /* Its value too, if the caller allows: every reader (the
+             * consumers' backward, reshape views of it included, and this
+             * node's) has run. */
+            if (c->release_acts && (o->flags & SD_TF_OWNS_DATA)) {
+                grad_put(c, o->data, o->numel);
+                o->data = NULL;
+                o->flags &= ~SD_TF_OWNS_DATA;
+            }
         }
         if (c->prof_on) {
             sd_prof_entry *e = prof_entry(c, n->op);

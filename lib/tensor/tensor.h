@@ -46,6 +46,7 @@ enum {
     SD_TF_REQUIRES_GRAD = 1u << 0, /* a gradient must flow into this tensor */
     SD_TF_PARAM = 1u << 1,         /* persistent (model-owned) data and grad */
     SD_TF_GRAD_VALID = 1u << 2,    /* grad holds a value (else: zero)        */
+    SD_TF_OWNS_DATA = 1u << 3,     /* data is its own step-arena buffer      */
 };
 
 typedef struct sd_tensor {
@@ -79,6 +80,11 @@ void *sd_ctx_fail(sd_ctx *c, simdiff_status s, const char *fmt, ...)
 void sd_ctx_set_grad(sd_ctx *c, int enabled); /* record the tape?  (default 0) */
 int sd_ctx_grad(const sd_ctx *c);
 void sd_ctx_set_training(sd_ctx *c, int on);  /* dropout active?  (default 0) */
+/* Let the backward pass hand each op output's data to the gradient pool
+ * once its producer's backward has run (default 0). Only for callers that
+ * read no op output after sd_backward (the trainer): the values are gone
+ * (data becomes NULL). */
+void sd_ctx_set_release_activations(sd_ctx *c, int on);
 int sd_ctx_training(const sd_ctx *c);
 /* Dropout and other in-graph randomness: stream of (seed, step); each
  * random op takes the next op index, so masks do not depend on threads. */

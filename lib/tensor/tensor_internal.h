@@ -30,7 +30,7 @@ typedef struct sd_prof_entry {
 } sd_prof_entry;
 
 /* A free piece of step-arena memory that held an activation gradient. */
-enum { SD_GPOOL_MAX = 256 };
+enum { SD_GPOOL_MAX = 1024 };
 typedef struct sd_gblock {
     char *p;
     size_t bytes; /* a multiple of SD_ALIGN */
@@ -65,7 +65,7 @@ struct sd_ctx {
     void *scratch_buf; /* shared user scratchpad, max over primitives */
     size_t scratch_cap;
 
-    int grad, training;
+    int grad, training, release_acts;
     uint64_t rng_seed, rng_step, rng_op;
     const atomic_int *cancel;
 

@@ -185,6 +185,8 @@ SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
     sd_ctx_reset(c);
     sd_ctx_set_grad(c, 1);
     sd_ctx_set_training(c, 1);
+    /* Nothing below reads an op output after the backward pass. */
+    sd_ctx_set_release_activations(c, 1);
     sd_ctx_set_rng(c, seed, (uint64_t)k);
     const int64_t shape[4] = {n, cf->channels, cf->image_size, cf->image_size};
     int64_t per = shape[1] * shape[2] * shape[3];

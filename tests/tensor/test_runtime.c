@@ -228,6 +228,45 @@ START_TEST(release_frees_spilled_blocks)
 }
 END_TEST
 
+/* Releasing activations during the backward pass (the trainer's setting)
+ * changes no gradient bit: a graph with a skip, reshape views, concat and
+ * slices, with and without the release; and the release did happen. */
+static sd_tensor *release_graph(sd_ctx *c, sd_tensor *x, sd_tensor **keep)
+{
+    sd_tensor *a = sd_silu(c, x);                                  /* (64,64)  */
+    sd_tensor *b = sd_gelu(c, sd_reshape(c, a, 2, (int64_t[]){32, 128}));
+    sd_tensor *d = sd_reshape(c, b, 2, (int64_t[]){64, 64});
+    sd_tensor *e = sd_concat(c, sd_add(c, d, a), sd_mul(c, d, x), 1); /* (64,128) */
+    sd_tensor *f = sd_mul(c, sd_slice(c, e, 1, 32, 64), sd_slice(c, e, 1, 0, 64));
+    *keep = a;
+    return sd_sum(c, sd_mul(c, f, a));
+}
+
+START_TEST(release_activations_keeps_gradients)
+{
+    enum { N = 64 * 64 };
+    float xd[N], g[2][N];
+    sd_rng_normal(9, 1, 0, N, xd);
+    for (int rel = 0; rel < 2; rel++) {
+        sd_ctx *c;
+        ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+        sd_tensor x;
+        sd_param_init(&x, "x", 2, (int64_t[]){64, 64}, xd, g[rel]);
+        sd_ctx_set_grad(c, 1);
+        sd_ctx_set_release_activations(c, rel);
+        sd_tensor *a = NULL, *l = release_graph(c, &x, &a);
+        ck_assert_ptr_nonnull(l);
+        ck_assert_int_eq(sd_backward(c, l), SIMDIFF_OK);
+        if (rel)
+            ck_assert_ptr_null(a->data); /* released */
+        else
+            ck_assert_ptr_nonnull(a->data);
+        sd_ctx_destroy(c);
+    }
+    ck_assert(memcmp(g[0], g[1], sizeof g[0]) == 0);
+}
+END_TEST
+
 START_TEST(sticky_errors_and_cancel)
 {
     sd_ctx *c;
@@ -287,6 +326,7 @@ static Suite *suite(void)
     tcase_add_test(tc, tape_accumulates_reuse);
     tcase_add_test(tc, backward_reuses_gradient_memory);
     tcase_add_test(tc, release_frees_spilled_blocks);
+    tcase_add_test(tc, release_activations_keeps_gradients);
     tcase_add_test(tc, sticky_errors_and_cancel);
     tcase_add_test(tc, primitives_are_reused);
     suite_add_tcase(s, tc);
