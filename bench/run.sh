@@ -11,5 +11,11 @@ if [ ! -f "$BUILD/build.ninja" ]; then
 fi
 ninja -C "$BUILD" bench/simdiff-bench >/dev/null
 /usr/bin/python3 -c 'import torch' 2>/dev/null || {
-    echo "bench/run.sh: needs Debian's PyTorch (apt-get install python3-torch)" >&2; exit 1; }
+    echo "bench/run.sh: needs Debian's PyTorch (apt-get install python3-torch libopenblas0-openmp)" >&2; exit 1; }
+/usr/bin/python3 - <<'EOF' || exit 1
+import ctypes.util, sys
+if not any(ctypes.util.find_library(n) for n in ("openblas", "openblasp", "openblaso")):
+    sys.exit("bench/run.sh: libopenblas0-openmp is not installed: PyTorch would run its "
+             "linear layers on the reference BLAS (apt-get install libopenblas0-openmp)")
+EOF
 exec /usr/bin/python3 bench/compare.py --build-dir "$BUILD" "$@"
