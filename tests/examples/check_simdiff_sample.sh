@@ -1,0 +1,67 @@
+#!/bin/sh
+# simdiff-sample, the command-line sampler, end to end on the bundled model:
+# its settings come from the model file unless given, options override
+# them, bad input gives a clear message and a nonzero status, and a damaged
+# model file is refused without a crash. (TAP output)
+# usage: check_simdiff_sample.sh SIMDIFF_SAMPLE MODEL
+set -u
+bin=$1 model=$2
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+n=0 fail=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+no() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$tmp/err" 2>/dev/null; fail=1; }
+run() { "$bin" "$@" >"$tmp/out" 2>"$tmp/err"; }
+echo "1..9"
+
+# 1-2: the model's stored settings (DPM-Solver++(2M), 16 steps, guidance 3)
+if run "$model" --labels 0,7 --count 2 --seed 3 --png "$tmp/a.png" --npy "$tmp/a.npy" &&
+   grep -q "with dpmpp2m, 16 steps, guidance 3," "$tmp/err"; then
+  ok "defaults come from the model file"
+else no "defaults come from the model file"; fi
+if [ "$(head -c 8 "$tmp/a.png" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] &&
+   [ "$(head -c 6 "$tmp/a.npy" | tail -c 5)" = "NUMPY" ]; then
+  ok "writes a PNG and an NPY"
+else no "writes a PNG and an NPY"; fi
+
+# 3: options override the stored settings
+if run "$model" --labels 1 --sampler ddim --steps 3 --guidance 1 --npy "$tmp/b.npy" &&
+   grep -q "with ddim, 3 steps, guidance 1," "$tmp/err"; then
+  ok "options override the stored settings"
+else no "options override the stored settings"; fi
+
+# 4: image i depends on (seed, i), not on the batch: image 0 alone equals
+# image 0 of the pair (4096 bytes of float32 data after each NPY header)
+run "$model" --labels 0 --count 1 --seed 3 --npy "$tmp/c.npy"
+hc=$(( $(wc -c <"$tmp/c.npy") - 4096 )) ha=$(( $(wc -c <"$tmp/a.npy") - 8192 ))
+if [ "$hc" -gt 0 ] && [ "$ha" -gt 0 ] &&
+   cmp -s -n 4096 -i "$hc:$ha" "$tmp/c.npy" "$tmp/a.npy" &&
+   ! cmp -s -n 4096 -i "$hc:$((ha + 4096))" "$tmp/c.npy" "$tmp/a.npy"; then
+  ok "image 0 alone equals image 0 of a batch (and not image 1)"
+else no "image 0 alone equals image 0 of a batch (and not image 1)"; fi
+
+# 5-7: bad arguments
+if ! run "$model" --sampler euler && grep -q "not ddpm, ddim or dpmpp2m" "$tmp/err"; then
+  ok "unknown sampler is refused"
+else no "unknown sampler is refused"; fi
+if ! run "$model" --labels 12 && grep -q "class ids in -1..9" "$tmp/err"; then
+  ok "out-of-range label is refused"
+else no "out-of-range label is refused"; fi
+if ! run "$tmp/missing.safetensors" && grep -q "cannot load" "$tmp/err"; then
+  ok "missing model file is reported"
+else no "missing model file is reported"; fi
+
+# 8: a truncated model file is refused (exit 1, a message, no signal)
+head -c 100000 "$model" >"$tmp/cut.safetensors"
+run "$tmp/cut.safetensors" --count 1; rc=$?
+if [ "$rc" -eq 1 ] && grep -q "cannot load" "$tmp/err"; then
+  ok "truncated model file is refused"
+else no "truncated model file is refused (exit $rc)"; fi
+
+# 9: stored settings out of range (steps=0, same length) are refused
+sed 's/method=2;steps=16;/method=2;steps=00;/' "$model" >"$tmp/bad.safetensors"
+run "$tmp/bad.safetensors" --count 1; rc=$?
+if [ "$rc" -eq 1 ] && grep -q "simdiff.sampler" "$tmp/err"; then
+  ok "bad stored sampler settings are refused"
+else no "bad stored sampler settings are refused (exit $rc)"; fi
+exit $fail
