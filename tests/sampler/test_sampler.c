@@ -48,6 +48,19 @@ static float rnd(uint64_t *s, float a)
     return a * ((float)(*s >> 40) * 0x1p-24f * 2.0f - 1.0f);
 }
 
+/* Where a safetensors file's tensor data starts: after the u64 header
+ * length N and N bytes of JSON. */
+static long st_data_offset(FILE *f)
+{
+    uint8_t h8[8];
+    ck_assert_int_eq(fseek(f, 0, SEEK_SET), 0);
+    ck_assert_int_eq(fread(h8, 1, 8, f), 8);
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--)
+        hl = hl << 8 | h8[i];
+    return (long)(8 + hl);
+}
+
 /* A tiny model with every weight random in [-0.3, 0.3). */
 static simdiff_model *make_model_pred(int prediction)
 {
@@ -65,17 +78,11 @@ static simdiff_model *make_model_pred(int prediction)
     close(fd);
     ck_assert_int_eq(simdiff_model_save_safetensors(m, path), SIMDIFF_OK);
     simdiff_model_destroy(m);
-    /* safetensors: u64 header length N, N bytes of JSON, then the data. */
     FILE *f = fopen(path, "r+b");
     ck_assert_ptr_nonnull(f);
-    uint8_t h8[8];
-    ck_assert_int_eq(fread(h8, 1, 8, f), 8);
-    uint64_t hl = 0;
-    for (int i = 7; i >= 0; i--)
-        hl = hl << 8 | h8[i];
+    long start = st_data_offset(f);
     ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
     long end = ftell(f);
-    long start = (long)(8 + hl);
     ck_assert_int_gt(end, start);
     size_t nf = (size_t)(end - start) / 4;
     float *w = malloc(nf * sizeof *w);
@@ -919,13 +926,8 @@ START_TEST(model_save_f16_range)
     ck_assert_int_eq(simdiff_model_save_safetensors(m, path), SIMDIFF_OK);
     FILE *f = fopen(path, "r+b");
     ck_assert_ptr_nonnull(f);
-    uint8_t h8[8];
-    ck_assert_int_eq(fread(h8, 1, 8, f), 8);
-    uint64_t hl = 0;
-    for (int i = 7; i >= 0; i--)
-        hl = hl << 8 | h8[i];
     float big = 1e5f;
-    ck_assert_int_eq(fseek(f, (long)(8 + hl), SEEK_SET), 0);
+    ck_assert_int_eq(fseek(f, st_data_offset(f), SEEK_SET), 0);
     ck_assert_int_eq(fwrite(&big, sizeof big, 1, f), 1);
     fclose(f);
     simdiff_model *m2 = NULL;
