@@ -126,13 +126,8 @@ class Model(Handle):
         """Attach a copy of `schedule` (a Schedule or its text form, e.g.
         ``"shifted(32,64)"``) as the model's noise schedule; None removes
         it."""
-        from .schedule import Schedule
-        own = None
-        if isinstance(schedule, str):
-            schedule = own = Schedule(schedule)
-        elif schedule is not None and not isinstance(schedule, Schedule):
-            raise TypeError("Model.set_schedule: expected a Schedule, its text form "
-                            "or None; got %r" % (schedule,))
+        from .schedule import _coerce
+        schedule, own = _coerce(schedule, "Model.set_schedule")
         try:
             with self._use() as h:
                 check(LIB.simdiff_model_set_schedule(

@@ -10,7 +10,7 @@ from ._errors import Status, check, error_for
 from ._handle import Handle, _state_lock
 from ._native import LIB, PROGRESS_FN
 from .model import Model, _labels_input
-from .schedule import Schedule
+from .schedule import _coerce as _coerce_schedule
 
 __all__ = ["Sampler"]
 
@@ -102,12 +102,7 @@ class Sampler(Handle):
                             "None; got %r" % (config,))
         if progress is not None and not callable(progress):
             raise TypeError("Sampler: progress must be callable, got %r" % (progress,))
-        own_schedule = None
-        if isinstance(schedule, str):
-            schedule = own_schedule = Schedule(schedule)
-        elif schedule is not None and not isinstance(schedule, Schedule):
-            raise TypeError("Sampler: schedule must be a Schedule, its text form "
-                            "or None; got %r" % (schedule,))
+        schedule, own_schedule = _coerce_schedule(schedule, "Sampler")
         try:
             c = cfg._c
             c.schedule = schedule._handle() if schedule is not None else None

@@ -179,6 +179,19 @@ class Schedule(Handle):
         return hash(self.to_string())
 
 
+def _coerce(schedule, who):
+    """(schedule, owned): a Schedule or None as given, or a new Schedule
+    from its text form -- then also returned as `owned`, for the caller to
+    close once the library has copied it."""
+    if isinstance(schedule, str):
+        schedule = Schedule(schedule)
+        return schedule, schedule
+    if schedule is not None and not isinstance(schedule, Schedule):
+        raise TypeError("%s: schedule must be a Schedule, its text form or None; "
+                        "got %r" % (who, schedule))
+    return schedule, None
+
+
 def _int(v, name):
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
         raise TypeError("%s: expected an int, got %r" % (name, v))
