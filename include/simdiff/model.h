@@ -45,13 +45,14 @@ typedef enum simdiff_prediction {
 
 /*
  * Model configuration. Always fill with simdiff_model_config_init() first,
- * then change fields; struct_size lets newer libraries accept older callers.
+ * then change fields; struct_size lets libraries and callers of different
+ * versions work together (core.h, docs/api.md "Structs that grow").
  *
  * Resolutions below are those of the feature maps, after the stem: a 32x32
  * image with a 2x2 patch or a 1-level DWT stem has feature maps at 16x16.
  */
 typedef struct simdiff_model_config {
-    size_t struct_size;        /* sizeof(simdiff_model_config)                */
+    size_t struct_size;        /* bytes of the caller's struct (set by _init)  */
     simdiff_arch arch;
     int image_size;            /* H = W of the images (pixels)                 */
     int channels;              /* image channels (1 gray, 3 RGB)               */
@@ -90,12 +91,25 @@ typedef struct simdiff_model_config {
     simdiff_prediction prediction;
 } simdiff_model_config;
 
-/* Fill cfg with defaults for arch at image_size x image_size x channels (a
- * small, sensible model). SIMDIFF_ERR_INVALID_ARG if cfg is NULL or the
- * sizes are not positive. */
-SIMDIFF_API simdiff_status simdiff_model_config_init(simdiff_model_config *cfg,
-                                                     simdiff_arch arch,
-                                                     int image_size, int channels);
+/* Fill the `size` bytes of *cfg with defaults for arch at image_size x
+ * image_size x channels (a small, sensible model) and set struct_size =
+ * size; bytes past the fields this library knows become zero. Nothing is
+ * written on error: SIMDIFF_ERR_INVALID_ARG if cfg is NULL, size is not a
+ * simdiff_model_config size (core.h), arch is unknown, or image_size is not
+ * in 4..4096 or channels not in 1..64. */
+SIMDIFF_API simdiff_status simdiff_model_config_init_sized(simdiff_model_config *cfg,
+                                                           size_t size,
+                                                           simdiff_arch arch,
+                                                           int image_size,
+                                                           int channels);
+/* simdiff_model_config_init_sized with size = sizeof *cfg. */
+static inline simdiff_status simdiff_model_config_init(simdiff_model_config *cfg,
+                                                       simdiff_arch arch,
+                                                       int image_size, int channels)
+{
+    return simdiff_model_config_init_sized(cfg, sizeof *cfg, arch, image_size,
+                                           channels);
+}
 
 /* Check cfg without building anything. On error, msg (if not NULL) gets a
  * sentence that says what to change. */
@@ -138,7 +152,9 @@ SIMDIFF_API void simdiff_model_destroy(simdiff_model *m);
 /* Number of trainable scalars; -1 if m is NULL. */
 SIMDIFF_API int64_t simdiff_model_num_params(const simdiff_model *m);
 
-/* Copy of the model's config into *cfg (cfg->struct_size must be set). */
+/* Copy of the model's config into *cfg: set cfg->struct_size (to sizeof
+ * *cfg) first; exactly struct_size bytes are written (fields this library
+ * does not know: zero), struct_size is kept. */
 SIMDIFF_API simdiff_status simdiff_model_get_config(const simdiff_model *m,
                                                     simdiff_model_config *cfg);
 

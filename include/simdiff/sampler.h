@@ -87,11 +87,11 @@ typedef enum simdiff_spacing {
 
 /*
  * Sampler configuration. Fill with simdiff_sampler_config_init() first,
- * then change fields. struct_size must be the sizeof of a version of this
- * struct the library knows (today: exactly this one).
+ * then change fields. struct_size lets libraries and callers of different
+ * versions work together (core.h, docs/api.md "Structs that grow").
  */
 typedef struct simdiff_sampler_config {
-    size_t struct_size;            /* sizeof(simdiff_sampler_config)          */
+    size_t struct_size;            /* bytes of the caller's struct (_init)    */
     simdiff_sampler_method method; /* default SIMDIFF_SAMPLER_DPMPP_2M        */
     int steps;                     /* network evaluations, 1..MAX (default 32) */
     double eta;                    /* DDIM only: 0 (deterministic) .. 1 (=DDPM);
@@ -109,25 +109,40 @@ typedef struct simdiff_sampler_config {
                                       call has 2 rows per image.             */
 } simdiff_sampler_config;
 
-/* Defaults: DPM-Solver++(2M), 32 steps uniform in t, η = 0, guidance 1,
- * clipping on, the model's schedule, no chunking.
- * SIMDIFF_ERR_INVALID_ARG if cfg is NULL. */
-SIMDIFF_API simdiff_status simdiff_sampler_config_init(simdiff_sampler_config *cfg);
+/* Fill the `size` bytes of *cfg with the defaults and set struct_size =
+ * size (bytes past the fields this library knows: zero). Defaults:
+ * DPM-Solver++(2M), 32 steps uniform in t, η = 0, guidance 1, clipping on,
+ * the model's schedule, no chunking. SIMDIFF_ERR_INVALID_ARG, nothing
+ * written, if cfg is NULL or size is not a simdiff_sampler_config size
+ * (core.h). */
+SIMDIFF_API simdiff_status simdiff_sampler_config_init_sized(simdiff_sampler_config *cfg,
+                                                             size_t size);
+/* simdiff_sampler_config_init_sized with size = sizeof *cfg. */
+static inline simdiff_status simdiff_sampler_config_init(simdiff_sampler_config *cfg)
+{
+    return simdiff_sampler_config_init_sized(cfg, sizeof *cfg);
+}
 
 /*
  * Settings stored with a model: the method, steps, eta, guidance, clip_x
  * and spacing a model's quality was measured at travel with its file
  * (safetensors metadata 'simdiff.sampler'; docs/sampling.md).
  *
- * simdiff_sampler_config_init_for_model fills cfg with the library defaults
- * (simdiff_sampler_config_init), then the settings stored with m, if any.
+ * simdiff_sampler_config_init_for_model(_sized) fills cfg with the library
+ * defaults (simdiff_sampler_config_init(_sized)), then the settings stored
+ * with m, if any; size as for simdiff_sampler_config_init_sized.
  * simdiff_sampler_set_model_defaults stores cfg's settings with m (checked
  * as simdiff_sampler_create would; cfg NULL removes them); they are saved
  * by simdiff_model_save_safetensors(_f16). Not while a sampler bound to m
  * is being created.
  */
-SIMDIFF_API simdiff_status simdiff_sampler_config_init_for_model(simdiff_sampler_config *cfg,
-                                                                 const simdiff_model *m);
+SIMDIFF_API simdiff_status simdiff_sampler_config_init_for_model_sized(
+    simdiff_sampler_config *cfg, size_t size, const simdiff_model *m);
+static inline simdiff_status simdiff_sampler_config_init_for_model(simdiff_sampler_config *cfg,
+                                                                   const simdiff_model *m)
+{
+    return simdiff_sampler_config_init_for_model_sized(cfg, sizeof *cfg, m);
+}
 SIMDIFF_API simdiff_status simdiff_sampler_set_model_defaults(simdiff_model *m,
                                                               const simdiff_sampler_config *cfg);
 

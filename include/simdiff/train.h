@@ -38,8 +38,10 @@ typedef enum simdiff_lr_decay {
                                 at total_steps                                  */
 } simdiff_lr_decay;
 
+/* Fill with simdiff_optimizer_config_init() first, then change fields
+ * (struct_size: core.h, docs/api.md "Structs that grow"). */
 typedef struct simdiff_optimizer_config {
-    size_t struct_size;
+    size_t struct_size;  /* bytes of the caller's struct (set by _init)       */
     double lr;           /* peak learning rate (default 2e-4)                 */
     double beta1, beta2; /* (0.9, 0.99)                                       */
     double eps;          /* 1e-8                                              */
@@ -53,7 +55,17 @@ typedef struct simdiff_optimizer_config {
     double ema_decay;       /* EMA of weights; 0 = off (default 0.9995)       */
 } simdiff_optimizer_config;
 
-SIMDIFF_API simdiff_status simdiff_optimizer_config_init(simdiff_optimizer_config *cfg);
+/* Fill the `size` bytes of *cfg with the defaults above and set
+ * struct_size = size (bytes past the fields this library knows: zero).
+ * SIMDIFF_ERR_INVALID_ARG, nothing written, if cfg is NULL or size is not a
+ * simdiff_optimizer_config size (core.h). */
+SIMDIFF_API simdiff_status simdiff_optimizer_config_init_sized(simdiff_optimizer_config *cfg,
+                                                               size_t size);
+/* simdiff_optimizer_config_init_sized with size = sizeof *cfg. */
+static inline simdiff_status simdiff_optimizer_config_init(simdiff_optimizer_config *cfg)
+{
+    return simdiff_optimizer_config_init_sized(cfg, sizeof *cfg);
+}
 
 /* An optimizer for all parameters of m (m must outlive it). */
 SIMDIFF_API simdiff_status simdiff_optimizer_create(simdiff_optimizer **out,
@@ -79,8 +91,9 @@ typedef enum simdiff_loss {
                                     ..., d, w_s ∝ 1/s normalized to sum 1     */
 } simdiff_loss;
 
+/* Fill with simdiff_trainer_config_init() first, then change fields. */
 typedef struct simdiff_trainer_config {
-    size_t struct_size;
+    size_t struct_size;      /* bytes of the caller's struct (set by _init)    */
     simdiff_loss loss;       /* default SIMDIFF_LOSS_EPS                       */
     int multiscale_base;     /* b (default 32)                                 */
     double label_dropout;    /* P(label -> null class) (default 0.1)           */
@@ -88,7 +101,17 @@ typedef struct simdiff_trainer_config {
     uint64_t seed;           /* all randomness of the run (default 0)          */
 } simdiff_trainer_config;
 
-SIMDIFF_API simdiff_status simdiff_trainer_config_init(simdiff_trainer_config *cfg);
+/* Fill the `size` bytes of *cfg with the defaults above and set
+ * struct_size = size (bytes past the fields this library knows: zero).
+ * SIMDIFF_ERR_INVALID_ARG, nothing written, if cfg is NULL or size is not a
+ * simdiff_trainer_config size (core.h). */
+SIMDIFF_API simdiff_status simdiff_trainer_config_init_sized(simdiff_trainer_config *cfg,
+                                                             size_t size);
+/* simdiff_trainer_config_init_sized with size = sizeof *cfg. */
+static inline simdiff_status simdiff_trainer_config_init(simdiff_trainer_config *cfg)
+{
+    return simdiff_trainer_config_init_sized(cfg, sizeof *cfg);
+}
 
 /* A trainer for m with schedule s (copied and stored with the model) and an
  * optimizer made from ocfg (NULL: defaults). m must outlive the trainer. */
@@ -107,13 +130,16 @@ SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
                                                 double *loss);
 
 typedef struct simdiff_trainer_stats {
-    size_t struct_size;
+    size_t struct_size;      /* set to sizeof before simdiff_trainer_stats_get */
     int64_t step;            /* updates applied + skipped                       */
     int64_t skipped;         /* non-finite loss or gradient                     */
     double last_loss;
     double last_grad_norm;   /* before clipping                                 */
     double lr;
 } simdiff_trainer_stats;
+/* The trainer's counters into *st: set st->struct_size (to sizeof *st)
+ * first; exactly struct_size bytes are written (fields this library does not
+ * know: zero), struct_size is kept. */
 SIMDIFF_API simdiff_status simdiff_trainer_stats_get(const simdiff_trainer *t,
                                                      simdiff_trainer_stats *st);
 

@@ -44,6 +44,50 @@ static inline int sd_add_size(size_t a, size_t b, size_t *out)
     return __builtin_add_overflow(a, b, out);
 }
 
+/* ---- public structs that grow (docs/api.md, "Structs that grow") -------
+ * Every public struct with a struct_size goes through these three calls and
+ * nothing else reads or writes a caller's struct: the caller's struct_size
+ * (or, for the _init_sized functions, the size argument) says how many bytes
+ * the caller owns, and the library reads and writes exactly those. */
+
+/* End of field f of struct T: offsetof + sizeof, so trailing padding is not
+ * counted. */
+#define SD_FIELD_END(T, f) (offsetof(T, f) + sizeof(((T *)0)->f))
+
+/* Sizes above this are refused as an uninitialized struct_size. */
+#define SD_STRUCT_SIZE_MAX 4096
+
+typedef struct sd_struct_layout {
+    const char *name; /* the C type, for messages ("simdiff_sampler_config") */
+    size_t min_size;  /* end of the last field of the first released layout
+                         (v1): the smallest struct_size accepted           */
+    size_t size;      /* end of the last field this library knows: update it
+                         when a field is appended                          */
+} sd_struct_layout;
+
+/* Size check shared by sd_struct_read and sd_struct_write: size must be in
+ * min_size..SD_STRUCT_SIZE_MAX (SIMDIFF_ERR_INVALID_ARG, message naming fn
+ * and the struct). */
+simdiff_status sd_struct_check_size(const sd_struct_layout *l, size_t size,
+                                    const char *fn);
+
+/* Read a caller's struct src (its size from src->struct_size) into dst, a
+ * struct of this library's layout: check the size; refuse with
+ * SIMDIFF_ERR_UNSUPPORTED a larger struct whose bytes past l->size are not
+ * all zero (fields of a newer libsimdiff, or dirty padding); copy
+ * min(struct_size, l->size) bytes and zero the rest of dst up to l->size
+ * (zero is the older behaviour of every appended field); dst->struct_size
+ * becomes l->size. Nothing is written to dst on failure. */
+simdiff_status sd_struct_read(const sd_struct_layout *l, void *dst,
+                              const void *src, const char *fn);
+
+/* Write src (this library's layout) into a caller's struct dst of `size`
+ * bytes: check the size; copy min(size, l->size) bytes, zero dst's bytes
+ * from l->size up to size, set dst->struct_size = size. Never touches a
+ * byte at or past dst + size; nothing is written on failure. */
+simdiff_status sd_struct_write(const sd_struct_layout *l, void *dst, size_t size,
+                               const void *src, const char *fn);
+
 #define SD_UNUSED(x) ((void)(x))
 #define SD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

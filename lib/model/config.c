@@ -18,11 +18,19 @@ static int ilog2(int x)
     return l;
 }
 
-SIMDIFF_API simdiff_status simdiff_model_config_init(simdiff_model_config *cfg,
-                                                     simdiff_arch arch,
-                                                     int image_size, int channels)
+const sd_struct_layout sd_model_config_layout = {
+    "simdiff_model_config",
+    SD_FIELD_END(simdiff_model_config, prediction), /* v1 */
+    SD_FIELD_END(simdiff_model_config, prediction), /* the last field */
+};
+
+SIMDIFF_API simdiff_status simdiff_model_config_init_sized(simdiff_model_config *out,
+                                                           size_t size,
+                                                           simdiff_arch arch,
+                                                           int image_size,
+                                                           int channels)
 {
-    if (!cfg)
+    if (!out)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
                        "simdiff_model_config_init: cfg is NULL");
     if (arch != SIMDIFF_ARCH_UNET && arch != SIMDIFF_ARCH_UVIT)
@@ -35,8 +43,8 @@ SIMDIFF_API simdiff_status simdiff_model_config_init(simdiff_model_config *cfg,
                        "simdiff_model_config_init: image_size %d (expected "
                        "4..4096) or channels %d (expected 1..64) out of range",
                        image_size, channels);
+    simdiff_model_config c, *cfg = &c;
     memset(cfg, 0, sizeof *cfg);
-    cfg->struct_size = sizeof *cfg;
     cfg->arch = arch;
     cfg->image_size = image_size;
     cfg->channels = channels;
@@ -89,7 +97,8 @@ SIMDIFF_API simdiff_status simdiff_model_config_init(simdiff_model_config *cfg,
         }
         cfg->attn_resolution = r0 >> L;
     }
-    return SIMDIFF_OK;
+    return sd_struct_write(&sd_model_config_layout, out, size, cfg,
+                           "simdiff_model_config_init");
 }
 
 #define BAD(...)                                                               \
@@ -128,16 +137,21 @@ static simdiff_status stem_resolution(const simdiff_model_config *c, int *r0,
 }
 
 SIMDIFF_API simdiff_status simdiff_model_config_validate(
-    const simdiff_model_config *c, char *msg, size_t cap)
+    const simdiff_model_config *cfg, char *msg, size_t cap)
 {
     if (msg && cap)
         msg[0] = 0;
-    if (!c)
+    if (!cfg)
         BAD("config is NULL");
-    if (c->struct_size < sizeof *c)
-        BAD("struct_size is %zu, expected %zu: fill the config with "
-            "simdiff_model_config_init()",
-            c->struct_size, sizeof *c);
+    simdiff_model_config cc;
+    const simdiff_model_config *c = &cc;
+    simdiff_status rd = sd_struct_read(&sd_model_config_layout, &cc, cfg,
+                                       "simdiff_model_config_validate");
+    if (rd) {
+        if (msg && cap)
+            snprintf(msg, cap, "%s", simdiff_last_error());
+        return rd;
+    }
     if (c->arch != SIMDIFF_ARCH_UNET && c->arch != SIMDIFF_ARCH_UVIT)
         BAD("arch %d is not SIMDIFF_ARCH_UNET or SIMDIFF_ARCH_UVIT", (int)c->arch);
     if (c->image_size < 4 || c->image_size > 4096)

@@ -14,8 +14,13 @@ SIMDIFF_API simdiff_status simdiff_model_create(simdiff_model **out,
     *out = NULL;
     if (!cfg)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_model_create: cfg is NULL");
+    simdiff_model_config c;
+    simdiff_status st = sd_struct_read(&sd_model_config_layout, &c, cfg,
+                                       "simdiff_model_create");
+    if (st)
+        return st;
     simdiff_model *m;
-    simdiff_status st = sd_model_build(&m, cfg);
+    st = sd_model_build(&m, &c);
     if (st)
         return st;
     sd_model_init_params(m, seed);
@@ -72,13 +77,8 @@ SIMDIFF_API simdiff_status simdiff_model_get_config(const simdiff_model *m,
     if (!m || !cfg)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
                        "simdiff_model_get_config: NULL argument");
-    if (cfg->struct_size < sizeof *cfg)
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
-                       "simdiff_model_get_config: cfg->struct_size is %zu, "
-                       "expected %zu",
-                       cfg->struct_size, sizeof *cfg);
-    *cfg = m->cfg;
-    return SIMDIFF_OK;
+    return sd_struct_write(&sd_model_config_layout, cfg, cfg->struct_size, &m->cfg,
+                           "simdiff_model_get_config");
 }
 
 SIMDIFF_API const char *simdiff_model_errmsg(const simdiff_model *m)

@@ -110,6 +110,9 @@ struct simdiff_model {
     double flops_per_image; /* 0 until measured */
 };
 
+/* simdiff_model_config's sizes (core/internal.h, sd_struct_read). */
+extern const sd_struct_layout sd_model_config_layout;
+
 /* Build the structure and the parameter table for cfg (validated), with
  * zeroed data; then sd_model_init_params fills the data. */
 simdiff_status sd_model_build(simdiff_model **out, const simdiff_model_config *cfg);

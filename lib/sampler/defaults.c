@@ -110,23 +110,19 @@ simdiff_status sd_sampler_defaults_format(const simdiff_sampler_config *c, char 
     return SIMDIFF_OK;
 }
 
-SIMDIFF_API simdiff_status simdiff_sampler_config_init_for_model(simdiff_sampler_config *cfg,
-                                                                 const simdiff_model *m)
+SIMDIFF_API simdiff_status simdiff_sampler_config_init_for_model_sized(
+    simdiff_sampler_config *cfg, size_t size, const simdiff_model *m)
 {
+    const char *fn = "simdiff_sampler_config_init_for_model";
     if (!cfg || !m)
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
-                       "simdiff_sampler_config_init_for_model: NULL argument");
-    simdiff_sampler_config_init(cfg);
-    if (!m->sampler_defaults[0])
-        return SIMDIFF_OK;
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: NULL argument", fn);
+    simdiff_sampler_config c;
+    simdiff_sampler_config_init(&c);
     /* Validated when stored; a failure here is a library bug. */
-    simdiff_sampler_config c = *cfg;
-    simdiff_status st = sd_sampler_defaults_parse(m->sampler_defaults, &c);
-    if (st)
+    if (m->sampler_defaults[0] && sd_sampler_defaults_parse(m->sampler_defaults, &c))
         return sd_fail(NULL, SIMDIFF_ERR_INTERNAL, "stored sampler settings: %s",
                        simdiff_last_error());
-    *cfg = c;
-    return SIMDIFF_OK;
+    return sd_struct_write(&sd_sampler_config_layout, cfg, size, &c, fn);
 }
 
 SIMDIFF_API simdiff_status simdiff_sampler_set_model_defaults(simdiff_model *m,
@@ -139,8 +135,11 @@ SIMDIFF_API simdiff_status simdiff_sampler_set_model_defaults(simdiff_model *m,
         m->sampler_defaults[0] = 0;
         return SIMDIFF_OK;
     }
-    simdiff_status st = sd_sampler_check_config(cfg, fn);
+    simdiff_sampler_config c;
+    simdiff_status st = sd_struct_read(&sd_sampler_config_layout, &c, cfg, fn);
     if (!st)
-        st = sd_sampler_defaults_format(cfg, m->sampler_defaults, sizeof m->sampler_defaults);
+        st = sd_sampler_check_config(&c, fn);
+    if (!st)
+        st = sd_sampler_defaults_format(&c, m->sampler_defaults, sizeof m->sampler_defaults);
     return st ? sd_fail_keep(&m->err, st) : SIMDIFF_OK;
 }

@@ -81,13 +81,20 @@ sd_ctx *sd_sampler_ctx(simdiff_sampler *s) { return s->ctx; }
 
 /* ---- config ------------------------------------------------------------- */
 
-SIMDIFF_API simdiff_status simdiff_sampler_config_init(simdiff_sampler_config *cfg)
+const sd_struct_layout sd_sampler_config_layout = {
+    "simdiff_sampler_config",
+    SD_FIELD_END(simdiff_sampler_config, batch_chunk), /* v1 */
+    SD_FIELD_END(simdiff_sampler_config, batch_chunk), /* the last field */
+};
+
+SIMDIFF_API simdiff_status simdiff_sampler_config_init_sized(simdiff_sampler_config *out,
+                                                             size_t size)
 {
-    if (!cfg)
+    if (!out)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
                        "simdiff_sampler_config_init: cfg is NULL");
+    simdiff_sampler_config c, *cfg = &c;
     memset(cfg, 0, sizeof *cfg);
-    cfg->struct_size = sizeof *cfg;
     cfg->method = SIMDIFF_SAMPLER_DPMPP_2M;
     cfg->steps = 32;
     cfg->eta = 0.0;
@@ -96,16 +103,12 @@ SIMDIFF_API simdiff_status simdiff_sampler_config_init(simdiff_sampler_config *c
     cfg->spacing = SIMDIFF_SPACING_UNIFORM_T;
     cfg->schedule = NULL;
     cfg->batch_chunk = 0;
-    return SIMDIFF_OK;
+    return sd_struct_write(&sd_sampler_config_layout, out, size, cfg,
+                           "simdiff_sampler_config_init");
 }
 
 simdiff_status sd_sampler_check_config(const simdiff_sampler_config *c, const char *fn)
 {
-    if (c->struct_size != sizeof *c)
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
-                       "%s: cfg->struct_size is %zu, expected %zu (fill the "
-                       "config with simdiff_sampler_config_init())",
-                       fn, c->struct_size, sizeof *c);
     if (!is_method((int)c->method))
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
                        "%s: method %d is not SIMDIFF_SAMPLER_DDPM (0), _DDIM (1) "
@@ -261,10 +264,11 @@ SIMDIFF_API simdiff_status simdiff_sampler_create(simdiff_sampler **out,
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: model is NULL", fn);
     simdiff_sampler_config c;
     if (cfg) {
-        simdiff_status st = sd_sampler_check_config(cfg, fn);
+        simdiff_status st = sd_struct_read(&sd_sampler_config_layout, &c, cfg, fn);
+        if (!st)
+            st = sd_sampler_check_config(&c, fn);
         if (st)
             return st;
-        c = *cfg;
     } else {
         simdiff_sampler_config_init_for_model(&c, m); /* valid: checked at store/load */
     }

@@ -27,8 +27,12 @@ uint64_t sd_sampler_noise_stream(uint64_t image, uint64_t step);
 void sd_sampler_step_coefs(int method, double eta, int first, double lam_prev,
                            double lam_t, double lam_s, double *coefs);
 
-/* Checks a config (the rules of simdiff_sampler_create); messages start
- * with fn. */
+/* simdiff_sampler_config's sizes (core/internal.h, sd_struct_read). */
+extern const sd_struct_layout sd_sampler_config_layout;
+
+/* Checks a config of this library's layout (read with sd_struct_read, or
+ * filled by simdiff_sampler_config_init) by the rules of
+ * simdiff_sampler_create; messages start with fn. */
 simdiff_status sd_sampler_check_config(const simdiff_sampler_config *c, const char *fn);
 
 /* The settings a model file may carry (metadata 'simdiff.sampler', see

@@ -8,12 +8,19 @@
 
 #include "train/train_internal.h"
 
-SIMDIFF_API simdiff_status simdiff_optimizer_config_init(simdiff_optimizer_config *cfg)
+const sd_struct_layout sd_optimizer_config_layout = {
+    "simdiff_optimizer_config",
+    SD_FIELD_END(simdiff_optimizer_config, ema_decay), /* v1 */
+    SD_FIELD_END(simdiff_optimizer_config, ema_decay), /* the last field */
+};
+
+SIMDIFF_API simdiff_status simdiff_optimizer_config_init_sized(simdiff_optimizer_config *out,
+                                                               size_t size)
 {
-    if (!cfg)
+    if (!out)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_optimizer_config_init: cfg is NULL");
+    simdiff_optimizer_config c, *cfg = &c;
     memset(cfg, 0, sizeof *cfg);
-    cfg->struct_size = sizeof *cfg;
     cfg->lr = 2e-4;
     cfg->beta1 = 0.9;
     cfg->beta2 = 0.99;
@@ -25,16 +32,14 @@ SIMDIFF_API simdiff_status simdiff_optimizer_config_init(simdiff_optimizer_confi
     cfg->min_lr_ratio = 0.1;
     cfg->clip_norm = 1.0;
     cfg->ema_decay = 0.9995;
-    return SIMDIFF_OK;
+    return sd_struct_write(&sd_optimizer_config_layout, out, size, cfg,
+                           "simdiff_optimizer_config_init");
 }
 
 simdiff_status sd_optimizer_config_check(const simdiff_optimizer_config *c, char *msg,
                                          size_t cap)
 {
 #define BAD(...) return (snprintf(msg, cap, __VA_ARGS__), SIMDIFF_ERR_INVALID_ARG)
-    if (c->struct_size < sizeof *c)
-        BAD("optimizer config struct_size %zu < %zu: use simdiff_optimizer_config_init",
-            c->struct_size, sizeof *c);
     if (!(c->lr > 0 && c->lr < 10))
         BAD("lr %g must be in (0, 10)", c->lr);
     if (!(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1))
@@ -78,11 +83,19 @@ SIMDIFF_API simdiff_status simdiff_optimizer_create(simdiff_optimizer **out,
     *out = NULL;
     if (!m)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_optimizer_create: model is NULL");
-    simdiff_optimizer_config def;
-    if (!cfg) {
-        simdiff_optimizer_config_init(&def);
-        cfg = &def;
-    }
+    simdiff_optimizer_config c;
+    simdiff_status st = cfg ? sd_struct_read(&sd_optimizer_config_layout, &c, cfg,
+                                             "simdiff_optimizer_create")
+                            : simdiff_optimizer_config_init(&c);
+    if (st)
+        return st;
+    return sd_optimizer_new(out, m, &c);
+}
+
+simdiff_status sd_optimizer_new(simdiff_optimizer **out, simdiff_model *m,
+                                const simdiff_optimizer_config *cfg)
+{
+    *out = NULL;
     char msg[256];
     if (sd_optimizer_config_check(cfg, msg, sizeof msg))
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "invalid optimizer config: %s", msg);

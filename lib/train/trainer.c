@@ -13,26 +13,36 @@
 enum { RNG_T = 1, RNG_EPS = 2, RNG_LABEL = 3 };
 static uint64_t stream(int64_t step, int what) { return sd_rng_mix((uint64_t)step, (uint64_t)what); }
 
-SIMDIFF_API simdiff_status simdiff_trainer_config_init(simdiff_trainer_config *cfg)
+const sd_struct_layout sd_trainer_config_layout = {
+    "simdiff_trainer_config",
+    SD_FIELD_END(simdiff_trainer_config, seed), /* v1 */
+    SD_FIELD_END(simdiff_trainer_config, seed), /* the last field */
+};
+const sd_struct_layout sd_trainer_stats_layout = {
+    "simdiff_trainer_stats",
+    SD_FIELD_END(simdiff_trainer_stats, lr), /* v1 */
+    SD_FIELD_END(simdiff_trainer_stats, lr), /* the last field */
+};
+
+SIMDIFF_API simdiff_status simdiff_trainer_config_init_sized(simdiff_trainer_config *out,
+                                                             size_t size)
 {
-    if (!cfg)
+    if (!out)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_trainer_config_init: cfg is NULL");
+    simdiff_trainer_config c, *cfg = &c;
     memset(cfg, 0, sizeof *cfg);
-    cfg->struct_size = sizeof *cfg;
     cfg->loss = SIMDIFF_LOSS_EPS;
     cfg->multiscale_base = 32;
     cfg->label_dropout = 0.1;
     cfg->stratified_t = 1;
     cfg->seed = 0;
-    return SIMDIFF_OK;
+    return sd_struct_write(&sd_trainer_config_layout, out, size, cfg,
+                           "simdiff_trainer_config_init");
 }
 
 simdiff_status sd_trainer_config_check(const simdiff_trainer_config *c, char *msg, size_t cap)
 {
 #define BAD(...) return (snprintf(msg, cap, __VA_ARGS__), SIMDIFF_ERR_INVALID_ARG)
-    if (c->struct_size < sizeof *c)
-        BAD("trainer config struct_size %zu < %zu: use simdiff_trainer_config_init",
-            c->struct_size, sizeof *c);
     if (c->loss != SIMDIFF_LOSS_EPS && c->loss != SIMDIFF_LOSS_V &&
         c->loss != SIMDIFF_LOSS_MULTISCALE)
         BAD("loss %d is not SIMDIFF_LOSS_EPS, _V or _MULTISCALE", (int)c->loss);
@@ -63,7 +73,12 @@ simdiff_status sd_trainer_new(simdiff_trainer **out, simdiff_model *m,
     t->m = m;
     t->cfg = *tcfg;
     t->cfg.struct_size = sizeof t->cfg;
-    simdiff_status st = simdiff_optimizer_create(&t->opt, m, ocfg);
+    simdiff_optimizer_config odef;
+    if (!ocfg) {
+        simdiff_optimizer_config_init(&odef);
+        ocfg = &odef;
+    }
+    simdiff_status st = sd_optimizer_new(&t->opt, m, ocfg);
     if (!st && s != m->schedule)
         st = simdiff_model_set_schedule(m, s);
     if (!st)
@@ -89,7 +104,16 @@ SIMDIFF_API simdiff_status simdiff_trainer_create(simdiff_trainer **out,
     if (!m || !s)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
                        "simdiff_trainer_create: model and schedule must not be NULL");
-    return sd_trainer_new(out, m, s, tcfg, ocfg);
+    simdiff_trainer_config tc;
+    simdiff_optimizer_config oc;
+    simdiff_status st = SIMDIFF_OK;
+    if (tcfg && !(st = sd_struct_read(&sd_trainer_config_layout, &tc, tcfg,
+                                      "simdiff_trainer_create")))
+        tcfg = &tc;
+    if (!st && ocfg && !(st = sd_struct_read(&sd_optimizer_config_layout, &oc, ocfg,
+                                             "simdiff_trainer_create")))
+        ocfg = &oc;
+    return st ? st : sd_trainer_new(out, m, s, tcfg, ocfg);
 }
 
 SIMDIFF_API void simdiff_trainer_destroy(simdiff_trainer *t)
@@ -115,16 +139,18 @@ SIMDIFF_API const char *simdiff_trainer_errmsg(const simdiff_trainer *t)
 SIMDIFF_API simdiff_status simdiff_trainer_stats_get(const simdiff_trainer *t,
                                                      simdiff_trainer_stats *st)
 {
-    if (!t || !st || st->struct_size < sizeof *st)
+    if (!t || !st)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
-                       "simdiff_trainer_stats_get: NULL argument or struct_size "
-                       "not set");
-    st->step = t->step;
-    st->skipped = t->skipped;
-    st->last_loss = t->last_loss;
-    st->last_grad_norm = t->last_grad_norm;
-    st->lr = simdiff_optimizer_lr(t->opt);
-    return SIMDIFF_OK;
+                       "simdiff_trainer_stats_get: NULL argument");
+    simdiff_trainer_stats s;
+    memset(&s, 0, sizeof s);
+    s.step = t->step;
+    s.skipped = t->skipped;
+    s.last_loss = t->last_loss;
+    s.last_grad_norm = t->last_grad_norm;
+    s.lr = simdiff_optimizer_lr(t->opt);
+    return sd_struct_write(&sd_trainer_stats_layout, st, st->struct_size, &s,
+                           "simdiff_trainer_stats_get");
 }
 
 /* Per-step scratch: t, λ, α, σ (double) and labels (int) per example. */

@@ -16,8 +16,14 @@ struct simdiff_trainer {
     sd_err err;
 };
 
+/* The sizes of simdiff_trainer_config and simdiff_trainer_stats
+ * (core/internal.h, sd_struct_read). */
+extern const sd_struct_layout sd_trainer_config_layout, sd_trainer_stats_layout;
+
 simdiff_status sd_trainer_config_check(const simdiff_trainer_config *c, char *msg,
                                        size_t cap);
+/* A trainer from configs of this library's layout (read with
+ * sd_struct_read, or filled by the _init functions); NULL: defaults. */
 simdiff_status sd_trainer_new(simdiff_trainer **out, simdiff_model *m,
                               const simdiff_schedule *s,
                               const simdiff_trainer_config *tcfg,
