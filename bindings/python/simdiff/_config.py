@@ -1,7 +1,8 @@
 """Enums and the keyword-argument configs over the C config structs.
 
-Every config is filled by the library's _config_init() first (so the
-defaults are the library's), then keyword overrides are applied; an unknown
+Every config is filled by the library's _config_init_sized() first, given
+the ctypes mirror's sizeof (so the defaults are the library's and the
+library writes exactly our struct), then keyword overrides are applied; an unknown
 keyword is a TypeError that lists the valid names.
 """
 import ctypes
@@ -255,6 +256,10 @@ class _Config:
     def _struct_ref(self):
         return ctypes.byref(self._c)
 
+    def _size(self):
+        """The struct_size these bindings pass: the ctypes mirror's sizeof."""
+        return ctypes.sizeof(self._c)
+
 
 class ModelConfig(_Config):
     """simdiff_model_config: ``ModelConfig(arch, image_size, channels=1,
@@ -274,8 +279,8 @@ class ModelConfig(_Config):
         if not (lo <= image_size <= hi and lo <= channels <= hi):
             raise InvalidArgumentError("ModelConfig: image_size %d or channels %d "
                                        "out of range" % (image_size, channels))
-        check(LIB.simdiff_model_config_init(ctypes.byref(self._c), int(a),
-                                            int(image_size), int(channels)))
+        check(LIB.simdiff_model_config_init_sized(self._struct_ref(), self._size(), int(a),
+                                                  int(image_size), int(channels)))
         self.update(**overrides)
 
     def update(self, **overrides):
@@ -344,7 +349,7 @@ class OptimizerConfig(_Config):
     _enums = {"decay": LrDecay}
 
     def _init_defaults(self):
-        check(LIB.simdiff_optimizer_config_init(ctypes.byref(self._c)))
+        check(LIB.simdiff_optimizer_config_init_sized(self._struct_ref(), self._size()))
 
 
 class TrainerConfig(_Config):
@@ -354,7 +359,7 @@ class TrainerConfig(_Config):
     _bools = ("stratified_t",)
 
     def _init_defaults(self):
-        check(LIB.simdiff_trainer_config_init(ctypes.byref(self._c)))
+        check(LIB.simdiff_trainer_config_init_sized(self._struct_ref(), self._size()))
 
 
 class SamplerConfig(_Config):
@@ -366,7 +371,7 @@ class SamplerConfig(_Config):
     _skip = ("struct_size", "schedule")
 
     def _init_defaults(self):
-        check(LIB.simdiff_sampler_config_init(ctypes.byref(self._c)))
+        check(LIB.simdiff_sampler_config_init_sized(self._struct_ref(), self._size()))
 
     @classmethod
     def for_model(cls, model, **overrides):
@@ -375,6 +380,6 @@ class SamplerConfig(_Config):
         `overrides`."""
         new = cls.__new__(cls)
         object.__setattr__(new, "_c", SamplerConfigStruct())
-        check(LIB.simdiff_sampler_config_init_for_model(ctypes.byref(new._c),
-                                                        model._handle()))
+        check(LIB.simdiff_sampler_config_init_for_model_sized(new._struct_ref(), new._size(),
+                                                              model._handle()))
         return new.update(**overrides)

@@ -239,7 +239,8 @@ _PROTOTYPES = {
     "simdiff_dataset_shuffle": (_st, [_h, c_uint64, c_uint64, _i64p]),
     "simdiff_dataset_flip_mask": (_st, [c_uint64, c_uint64, c_int, _i64p, _u8p]),
     # model.h
-    "simdiff_model_config_init": (_st, [POINTER(ModelConfigStruct), c_int, c_int, c_int]),
+    "simdiff_model_config_init_sized": (_st, [POINTER(ModelConfigStruct), c_size_t,
+                                              c_int, c_int, c_int]),
     "simdiff_model_config_validate": (_st, [POINTER(ModelConfigStruct), POINTER(c_char), c_size_t]),
     "simdiff_model_create": (_st, [_hp, POINTER(ModelConfigStruct), c_uint64]),
     "simdiff_model_load": (_st, [_hp, _path]),
@@ -255,14 +256,14 @@ _PROTOTYPES = {
     "simdiff_model_train_memory": (_st, [_h, c_int, POINTER(c_size_t)]),
     "simdiff_model_errmsg": (c_char_p, [_h]),
     # train.h
-    "simdiff_optimizer_config_init": (_st, [POINTER(OptimizerConfigStruct)]),
+    "simdiff_optimizer_config_init_sized": (_st, [POINTER(OptimizerConfigStruct), c_size_t]),
     "simdiff_optimizer_create": (_st, [_hp, _h, POINTER(OptimizerConfigStruct)]),
     "simdiff_optimizer_destroy": (None, [_h]),
     "simdiff_optimizer_lr": (c_double, [_h]),
     "simdiff_optimizer_step_count": (c_int64, [_h]),
     "simdiff_optimizer_swap_ema": (_st, [_h]),
     "simdiff_optimizer_errmsg": (c_char_p, [_h]),
-    "simdiff_trainer_config_init": (_st, [POINTER(TrainerConfigStruct)]),
+    "simdiff_trainer_config_init_sized": (_st, [POINTER(TrainerConfigStruct), c_size_t]),
     "simdiff_trainer_create": (_st, [_hp, _h, _h, POINTER(TrainerConfigStruct),
                                      POINTER(OptimizerConfigStruct)]),
     "simdiff_trainer_destroy": (None, [_h]),
@@ -274,8 +275,9 @@ _PROTOTYPES = {
     "simdiff_trainer_export": (_st, [_h, _path, c_int]),
     "simdiff_trainer_errmsg": (c_char_p, [_h]),
     # sampler.h
-    "simdiff_sampler_config_init": (_st, [POINTER(SamplerConfigStruct)]),
-    "simdiff_sampler_config_init_for_model": (_st, [POINTER(SamplerConfigStruct), _h]),
+    "simdiff_sampler_config_init_sized": (_st, [POINTER(SamplerConfigStruct), c_size_t]),
+    "simdiff_sampler_config_init_for_model_sized": (_st, [POINTER(SamplerConfigStruct),
+                                                          c_size_t, _h]),
     "simdiff_sampler_set_model_defaults": (_st, [_h, POINTER(SamplerConfigStruct)]),
     "simdiff_sampler_create": (_st, [_hp, _h, POINTER(SamplerConfigStruct)]),
     "simdiff_sampler_run": (_st, [_h, c_int, _ip, c_uint64, _fp]),
@@ -312,30 +314,30 @@ def _bind(lib, path):
 
 
 def _check_struct_sizes(lib, path):
-    """Let the library fill each config into a roomy buffer and compare the
-    struct_size it writes with the ctypes mirror, so a layout mismatch is an
-    ImportError instead of memory corruption."""
+    """Every struct crosses into C with its ctypes size as struct_size (the
+    library reads and writes exactly that many bytes; docs/api.md, "Structs
+    that grow"). Check that this library accepts each mirror's size and
+    writes nothing past it, so a mirror smaller than the library's first
+    layout is an ImportError instead of a failure later."""
     probes = [
-        (ModelConfigStruct, lambda p: lib.simdiff_model_config_init(
-            ctypes.cast(p, POINTER(ModelConfigStruct)), 2, 32, 1)),
-        (OptimizerConfigStruct, lambda p: lib.simdiff_optimizer_config_init(
-            ctypes.cast(p, POINTER(OptimizerConfigStruct)))),
-        (TrainerConfigStruct, lambda p: lib.simdiff_trainer_config_init(
-            ctypes.cast(p, POINTER(TrainerConfigStruct)))),
-        (SamplerConfigStruct, lambda p: lib.simdiff_sampler_config_init(
-            ctypes.cast(p, POINTER(SamplerConfigStruct)))),
+        (ModelConfigStruct, lambda p, n: lib.simdiff_model_config_init_sized(p, n, 2, 32, 1)),
+        (OptimizerConfigStruct, lib.simdiff_optimizer_config_init_sized),
+        (TrainerConfigStruct, lib.simdiff_trainer_config_init_sized),
+        (SamplerConfigStruct, lib.simdiff_sampler_config_init_sized),
     ]
+    guard = 64
     for cls, init in probes:
-        buf = ctypes.create_string_buffer(ctypes.sizeof(cls) + 1024)
-        if init(buf) != 0:
-            raise LibraryNotFoundError("simdiff: %s: %s init failed: %s" % (
-                path, cls.__doc__, lib.simdiff_last_error().decode("utf-8", "replace")))
-        size = c_size_t.from_buffer(buf).value
-        if size != ctypes.sizeof(cls):
+        n = ctypes.sizeof(cls)
+        buf = ctypes.create_string_buffer(b"\xa5" * (n + guard), n + guard)
+        if init(ctypes.cast(buf, POINTER(cls)), n) != 0:
             raise LibraryNotFoundError(
-                "simdiff: %s: %s is %d bytes in the library but %d in these "
-                "bindings: the bindings do not match this library build"
-                % (path, cls.__doc__, size, ctypes.sizeof(cls)))
+                "simdiff: %s refuses the %d-byte %s of these bindings: %s"
+                % (path, n, cls.__doc__,
+                   lib.simdiff_last_error().decode("utf-8", "replace")))
+        if c_size_t.from_buffer(buf).value != n or buf.raw[n:] != b"\xa5" * guard:
+            raise LibraryNotFoundError(
+                "simdiff: %s does not fill a %s of exactly the size it is given: "
+                "the bindings do not match this library build" % (path, cls.__doc__))
 
 
 LIB, LIBRARY_PATH = _load()

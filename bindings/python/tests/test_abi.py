@@ -1,10 +1,12 @@
 """The ctypes mirrors of the C structs: sizes, offsets and defaults.
 
 Three independent checks: (1) the layout the headers imply on an LP64
-platform, written out by hand below; (2) the library itself: config_init
-writes sizeof(struct) into struct_size, and the create/validate functions
-reject struct_size - 1; (3) offsetof/sizeof printed by a C program compiled
-from the headers (test_c_reference.py)."""
+platform, written out by hand below; (2) the library itself: the
+_config_init_sized functions write exactly the ctypes size and set
+struct_size to it, and the create/validate/get functions refuse a struct_size
+below the first released layout and accept a larger one only with zero bytes
+past the fields they know; (3) offsetof/sizeof printed by a C program
+compiled from the headers (test_c_reference.py)."""
 import ctypes
 import struct
 import unittest
@@ -63,21 +65,28 @@ class TestLP64Layout(unittest.TestCase):
 class TestLibraryAgrees(unittest.TestCase):
     """struct_size as the library writes and checks it."""
 
-    def _init_size(self, cls, init):
-        buf = ctypes.create_string_buffer(ctypes.sizeof(cls) + 4096)
-        self.assertEqual(init(ctypes.cast(buf, ctypes.POINTER(cls))), 0)
-        return ctypes.c_size_t.from_buffer(buf).value
-
-    def test_config_init_writes_the_ctypes_size(self):
+    def test_config_init_writes_exactly_the_size_it_is_given(self):
         cases = [
-            (_native.ModelConfigStruct, lambda p: LIB.simdiff_model_config_init(p, 1, 16, 3)),
-            (_native.OptimizerConfigStruct, LIB.simdiff_optimizer_config_init),
-            (_native.TrainerConfigStruct, LIB.simdiff_trainer_config_init),
-            (_native.SamplerConfigStruct, LIB.simdiff_sampler_config_init),
+            (_native.ModelConfigStruct,
+             lambda p, n: LIB.simdiff_model_config_init_sized(p, n, 1, 16, 3)),
+            (_native.OptimizerConfigStruct, LIB.simdiff_optimizer_config_init_sized),
+            (_native.TrainerConfigStruct, LIB.simdiff_trainer_config_init_sized),
+            (_native.SamplerConfigStruct, LIB.simdiff_sampler_config_init_sized),
         ]
         for cls, init in cases:
-            with self.subTest(struct=cls.__doc__):
-                self.assertEqual(self._init_size(cls, init), ctypes.sizeof(cls))
+            n = ctypes.sizeof(cls)
+            for size in (n, n + 24):   # ours, and a newer caller's larger struct
+                with self.subTest(struct=cls.__doc__, size=size):
+                    buf = ctypes.create_string_buffer(b"\xa5" * (size + 32), size + 32)
+                    self.assertEqual(init(ctypes.cast(buf, ctypes.POINTER(cls)), size), 0)
+                    self.assertEqual(ctypes.c_size_t.from_buffer(buf).value, size)
+                    self.assertEqual(buf.raw[n:size], bytes(size - n))  # unknown: zero
+                    self.assertEqual(buf.raw[size:], b"\xa5" * 32)     # never past
+            with self.subTest(struct=cls.__doc__, size=8):
+                buf = ctypes.create_string_buffer(b"\xa5" * n, n)
+                self.assertEqual(init(ctypes.cast(buf, ctypes.POINTER(cls)), 8),
+                                 simdiff.Status.INVALID_ARG)
+                self.assertEqual(buf.raw, b"\xa5" * n)                 # nothing written
 
     def test_model_validate_rejects_a_smaller_struct_size(self):
         c = simdiff.ModelConfig("uvit", 16, 1)
@@ -104,19 +113,39 @@ class TestLibraryAgrees(unittest.TestCase):
             self.assertEqual(LIB.simdiff_trainer_stats_get(t._handle(), ctypes.byref(st)),
                              simdiff.Status.INVALID_ARG)
 
-    def test_sampler_create_rejects_any_other_size(self):
+    def test_sampler_create_takes_older_and_newer_sizes(self):
+        class Newer(ctypes.Structure):   # a later sampler config: 16 more bytes
+            _fields_ = [("base", _native.SamplerConfigStruct),
+                        ("extra", ctypes.c_ubyte * 16)]
+        n = ctypes.sizeof(_native.SamplerConfigStruct)
+        fields_end = _native.SamplerConfigStruct.batch_chunk.offset + 4
         with simdiff.Model.load(_fixture("uvit_plain")) as m, \
                 simdiff.Schedule.shifted(8) as s:
-            c = _native.SamplerConfigStruct()
-            LIB.simdiff_sampler_config_init(ctypes.byref(c))
-            c.schedule = s._handle()
-            for delta in (-8, 8):
-                c.struct_size = ctypes.sizeof(c) + delta
+            c = Newer()
+            self.assertEqual(LIB.simdiff_sampler_config_init_sized(
+                ctypes.cast(ctypes.byref(c), ctypes.POINTER(_native.SamplerConfigStruct)),
+                ctypes.sizeof(c)), 0)
+            c.base.schedule = s._handle()
+            p = ctypes.cast(ctypes.byref(c), ctypes.POINTER(_native.SamplerConfigStruct))
+
+            def create():
                 out = ctypes.c_void_p()
-                self.assertEqual(LIB.simdiff_sampler_create(ctypes.byref(out), m._handle(),
-                                                            ctypes.byref(c)),
-                                 simdiff.Status.INVALID_ARG)
-                self.assertIsNone(out.value)
+                st = LIB.simdiff_sampler_create(ctypes.byref(out), m._handle(), p)
+                LIB.simdiff_sampler_destroy(out)
+                self.assertEqual(out.value is None, st != 0)
+                return st
+
+            self.assertEqual(c.base.struct_size, ctypes.sizeof(c))
+            self.assertEqual(create(), 0)                 # newer, extra bytes zero
+            c.extra[3] = 1
+            self.assertEqual(create(), simdiff.Status.UNSUPPORTED)
+            self.assertIn(b"simdiff_sampler_config", LIB.simdiff_last_error())
+            c.extra[3] = 0
+            for size, want in ((n, 0), (fields_end, 0), (fields_end - 1, simdiff.Status.INVALID_ARG),
+                               (8, simdiff.Status.INVALID_ARG), (1 << 40, simdiff.Status.INVALID_ARG)):
+                with self.subTest(struct_size=size):
+                    c.base.struct_size = size
+                    self.assertEqual(create(), want)
 
 
 def _fixture(name):
