@@ -14,14 +14,14 @@
  *    simdiff_last_error() and per handle from simdiff_<noun>_errmsg();
  *  - no variadic functions and no structs passed by value (ctypes-friendly);
  *  - a public struct that may grow starts with size_t struct_size, the number
- *    of bytes the caller's struct has. simdiff_<noun>_init_sized(s, size, ...)
- *    fills exactly `size` bytes (defaults; bytes this library does not know
- *    zero) and sets struct_size = size; simdiff_<noun>_init(s, ...), a static
- *    inline function here, passes sizeof *s. Functions that read a struct
- *    accept any struct_size from its first released layout up to 4096 (the
- *    fields a smaller, older struct lacks take their zero value, which is the
- *    behaviour from before they existed; bytes of a larger, newer struct
- *    past the fields this library knows must be zero, else
+ *    of bytes the caller's struct has. The exported simdiff_*_init_sized(s,
+ *    size, ...) fills exactly `size` bytes (defaults; bytes this library does
+ *    not know zero) and sets struct_size = size; simdiff_*_init(s, ...), a
+ *    static inline function in the header, passes sizeof *s. Functions that
+ *    read a struct accept any struct_size from its first released layout up
+ *    to 4096 (the fields a smaller, older struct lacks take their zero value,
+ *    which is the behaviour from before they existed; bytes of a larger,
+ *    newer struct past the fields this library knows must be zero, else
  *    SIMDIFF_ERR_UNSUPPORTED); functions that fill a caller's struct write
  *    exactly struct_size bytes. docs/api.md, "Structs that grow";
  *  - the library never prints, exits or aborts because of caller error.
