@@ -10,18 +10,21 @@
  * dnnl_format_tag_any and the op reorders around it:
  *   forward:   x -> blocked, w -> blocked (every call: weights change every
  *              optimizer step, and the reorder is ~0.1% of the conv), conv,
- *              y blocked -> NCHW. The blocked x is kept on the tape node for
- *              backward weights.
- *   backward:  dy -> blocked once for both backward primitives, w -> the
- *              backward-data layout, dx/dw back to NCHW/OIHW into the
- *              gradient buffers; the bias gradient is plain (x).
+ *              y blocked -> NCHW. Nothing blocked is kept for backward.
+ *   backward:  dy -> blocked once for both backward primitives (when their
+ *              layouts agree), w -> the backward-data layout, x -> the
+ *              backward-weights layout again (from the plain x on the tape),
+ *              dx/dw back to NCHW/OIHW into the gradient buffers; the bias
+ *              gradient is plain (x).
  * Where oneDNN picks a plain layout anyway (e.g. 3 input channels) the
  * reorder is skipped (sd_reorder_to returns the data itself). Every
  * primitive and reorder is created once per (role, shapes) per ctx.
  *
- * The price is memory: the blocked copies of x and y (forward) and of dy
- * and dx (backward) are step-arena buffers, so a conv's step footprint is
- * ~3x its output in forward and ~5x with backward, where plain needs 1x.
+ * Memory: every blocked copy (x, w and y in forward; dy, w, x, dx and dw
+ * in backward) is a temporary in the scratch arena (sd_tmp_begin/end in
+ * forward, the node's implicit scope in backward), so the step keeps only
+ * the plain output, as with plain layouts; the price is time (backward
+ * reorders x a second time, 3-6% of a training step).
  *
  * Algorithms: direct (else auto). sd_conv_set_policy(SD_CONV_WINOGRAD)
  * runs 3x3 stride-1 conv2d with Winograd F(4x4,3x3) where oneDNN has it

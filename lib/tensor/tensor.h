@@ -9,11 +9,14 @@
  *   sd_tensor   a float32 array with a shape (row-major, NCHW for images);
  *               data and grad are plain pointers.
  *   sd_ctx      one per thread of work: the oneDNN engine and stream, the
- *               step arena, the tape, the primitive cache, a sticky status.
+ *               step and scratch arenas, the tape, the primitive cache, a
+ *               sticky status.
  *   arena       bump allocator for everything that lives for one step
  *               (activations, gradients of activations, tape nodes). It grows
  *               in blocks during the first step and coalesces into one block
  *               on reset, so later steps of the same shapes never call malloc.
+ *               A second, scratch arena of the same kind holds op
+ *               temporaries (sd_tmp_begin/end, and every backward node's).
  *   tape        when grad is enabled, each op that touches a tensor needing a
  *               gradient records a node {backward fn, inputs, output, saved
  *               params}; sd_backward() replays the nodes in reverse order.
@@ -110,11 +113,14 @@ int64_t sd_ctx_primitives_created(const sd_ctx *c);
  * and backward), counted by the ops since the ctx was created. */
 void sd_ctx_add_flops(sd_ctx *c, double flops);
 double sd_ctx_flops(const sd_ctx *c);
+/* Bytes: the step arena's peak plus the scratch arena's peak, each the
+ * maximum over the ctx's life (so an upper bound of their joint peak). */
 size_t sd_ctx_arena_peak(const sd_ctx *c);
 /* Bytes of gradient buffers served from memory freed earlier in the same
  * backward pass (cumulative over the ctx's life; tests and profiles). */
-size_t sd_ctx_grad_reused(const sd_ctx *c);  /* bytes, max over steps */
-size_t sd_ctx_arena_used(const sd_ctx *c);  /* bytes, this step      */
+size_t sd_ctx_grad_reused(const sd_ctx *c);
+/* Bytes in use now in the step arena plus the scratch arena. */
+size_t sd_ctx_arena_used(const sd_ctx *c);
 
 /* ---- arena tensors ------------------------------------------------------ */
 /* 64-byte aligned, uninitialized, valid until sd_ctx_reset(). NULL (and the
