@@ -87,6 +87,8 @@ int sd_ctx_grad(const sd_ctx *c) { return c->grad; }
 void sd_ctx_set_training(sd_ctx *c, int on) { c->training = on != 0; }
 void sd_ctx_set_release_activations(sd_ctx *c, int on) { c->release_acts = on != 0; }
 int sd_ctx_training(const sd_ctx *c) { return c->training; }
+void sd_ctx_set_precision(sd_ctx *c, sd_precision p) { c->prec = p; }
+sd_precision sd_ctx_precision(const sd_ctx *c) { return c->prec; }
 
 void sd_ctx_set_rng(sd_ctx *c, uint64_t seed, uint64_t step)
 {

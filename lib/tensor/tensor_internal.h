@@ -21,6 +21,7 @@ typedef struct sd_arena {
 
 typedef struct sd_prim_entry {
     uint64_t hash;
+    int nthr; /* OpenMP threads when created (part of the key) */
     void *key; /* malloc'd copy */
     size_t keylen;
     sd_prim prim;
@@ -70,6 +71,10 @@ struct sd_ctx {
     size_t scratch_cap;
 
     int grad, training, release_acts;
+    sd_precision prec;
+    const float *w32;     /* sd_ctx_set_bf16_weights: base, count, copy */
+    int64_t nw32;
+    const uint16_t *w16;
     uint64_t rng_seed, rng_step, rng_op;
     const atomic_int *cancel;
 
