@@ -107,6 +107,7 @@ typedef struct simdiff_sampler_config {
     int batch_chunk;               /* max images per network call; 0 = all
                                       (default). With guidance (w ≠ 0, 1) a
                                       call has 2 rows per image.             */
+    simdiff_precision precision;   /* of the network (default F32; core.h)    */
 } simdiff_sampler_config;
 
 /* Defaults: DPM-Solver++(2M), 32 steps uniform in t, η = 0, guidance 1,

@@ -79,6 +79,11 @@ uint64_t sd_sampler_noise_stream(uint64_t image, uint64_t step)
 
 sd_ctx *sd_sampler_ctx(simdiff_sampler *s) { return s->ctx; }
 
+static sd_precision prec_of(const simdiff_sampler_config *c)
+{
+    return c->precision == SIMDIFF_PRECISION_BF16 ? SD_PREC_BF16 : SD_PREC_F32;
+}
+
 /* ---- config ------------------------------------------------------------- */
 
 SIMDIFF_API simdiff_status simdiff_sampler_config_init(simdiff_sampler_config *cfg)
@@ -96,6 +101,7 @@ SIMDIFF_API simdiff_status simdiff_sampler_config_init(simdiff_sampler_config *c
     cfg->spacing = SIMDIFF_SPACING_UNIFORM_T;
     cfg->schedule = NULL;
     cfg->batch_chunk = 0;
+    cfg->precision = SIMDIFF_PRECISION_F32;
     return SIMDIFF_OK;
 }
 
@@ -137,6 +143,10 @@ simdiff_status sd_sampler_check_config(const simdiff_sampler_config *c, const ch
                        "%s: batch_chunk is %d; expected >= 0 (0 = all images "
                        "in one call)",
                        fn, c->batch_chunk);
+    if (c->precision != SIMDIFF_PRECISION_F32 && c->precision != SIMDIFF_PRECISION_BF16)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: precision %d is not SIMDIFF_PRECISION_F32 (0) or _BF16 (1)", fn,
+                       (int)c->precision);
     return SIMDIFF_OK;
 }
 
@@ -276,6 +286,11 @@ SIMDIFF_API simdiff_status simdiff_sampler_create(simdiff_sampler **out,
                        "schedule it was trained with in cfg->schedule, e.g. "
                        "simdiff_schedule_create_shifted(&s, %d, 64)",
                        fn, m->cfg.image_size);
+    if (c.precision != SIMDIFF_PRECISION_F32) {
+        simdiff_status st = simdiff_precision_check(c.precision);
+        if (st)
+            return sd_fail(NULL, st, "%s: %s", fn, simdiff_last_error());
+    }
     const simdiff_model_config *mc = &m->cfg;
     if (mc->prediction != SIMDIFF_PRED_V && mc->prediction != SIMDIFF_PRED_EPS)
         return sd_fail(NULL, SIMDIFF_ERR_UNSUPPORTED,
@@ -303,6 +318,10 @@ SIMDIFF_API simdiff_status simdiff_sampler_create(simdiff_sampler **out,
     }
     if (!st)
         st = sd_ctx_create(&s->ctx);
+    /* bf16: the model's shared weight copy (made here by the first bf16
+     * sampler or forward of m; run() refreshes it if the weights changed). */
+    if (!st)
+        st = sd_model_ctx_precision(m, s->ctx, prec_of(&c));
     if (st) {
         simdiff_sampler_destroy(s);
         return st;
@@ -646,6 +665,8 @@ SIMDIFF_API simdiff_status simdiff_sampler_run(simdiff_sampler *s, int n,
     /* A cancel() from before this point is discarded (see the header). */
     atomic_store_explicit(&s->cancel, 0, memory_order_relaxed);
     simdiff_status st = check_run_args(s, n, labels, out);
+    if (!st && (st = sd_model_ctx_precision(s->m, s->ctx, prec_of(&s->cfg))))
+        sd_fail_keep(&s->err, st);
     if (!st) {
         sd_apply_threads();
         st = run(s, n, labels, seed, out);
