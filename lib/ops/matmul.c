@@ -37,6 +37,9 @@
 #define SMB_TAG 0x62786d73u /* "smxb" */
 
 /* ---- matmul on strided views -------------------------------------------- */
+/* Post-ops of sd_linear_fused's one-primitive path, applied in this order:
+ * an activation, then dst += its previous contents (the residual). */
+enum { MM_POST_GELU = 1, MM_POST_SILU = 2, MM_POST_SUM = 4 };
 enum { MM_MAX_DIMS = 4 };
 
 /* An operand as oneDNN sees it: (batch..., rows, cols) and element strides. */
@@ -53,7 +56,7 @@ typedef struct mm_key {
     int32_t bias;  /* a (1,...,1,Ncols) bias is added (linear) */
     float alpha;   /* output scale (1: no attr)                */
     int32_t bf16;  /* src and wei bf16 (dst and bias f32)      */
-    int32_t pad_;
+    int32_t post;  /* MM_POST_* bits: post-ops of a fused op   */
     mm_view src, wei, dst;
 } mm_key;
 
@@ -128,18 +131,36 @@ static sd_prim *mm_create(sd_ctx *c, const mm_key *k)
     dnnl_matmul_desc_t md;
     if (SD_DNNL(c, dnnl_matmul_desc_init(&md, &s, &w, k->bias ? &b : NULL, &d)))
         return NULL;
-    /* alpha rides on an attr of our own: a clone of the ctx attr (user
-     * scratchpad) with output scales, alive only until the pd exists. */
+    /* alpha and post-ops ride on an attr of our own: a clone of the ctx
+     * attr (user scratchpad), alive only until the pd exists. */
     dnnl_primitive_attr_t attr = NULL;
     const_dnnl_primitive_attr_t use = sd_ctx_attr(c);
-    if (k->alpha != 1.0f) {
+    if (k->alpha != 1.0f || k->post) {
         if (SD_DNNL(c, dnnl_primitive_attr_clone(&attr, sd_ctx_attr(c))))
             return NULL;
-        if (SD_DNNL(c, dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha))) {
+        use = attr;
+        int bad = k->alpha != 1.0f &&
+                  SD_DNNL(c, dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha));
+        if (!bad && k->post) {
+            dnnl_post_ops_t po = NULL;
+            bad = SD_DNNL(c, dnnl_post_ops_create(&po));
+            if (!bad && (k->post & (MM_POST_GELU | MM_POST_SILU)))
+                bad = SD_DNNL(c, dnnl_post_ops_append_eltwise(
+                                     po, 1.0f,
+                                     k->post & MM_POST_GELU ? dnnl_eltwise_gelu_erf
+                                                            : dnnl_eltwise_swish,
+                                     1.0f, 0.0f));
+            if (!bad && (k->post & MM_POST_SUM))
+                bad = SD_DNNL(c, dnnl_post_ops_append_sum(po, 1.0f));
+            if (!bad)
+                bad = SD_DNNL(c, dnnl_primitive_attr_set_post_ops(attr, po));
+            if (po)
+                dnnl_post_ops_destroy(po);
+        }
+        if (bad) {
             dnnl_primitive_attr_destroy(attr);
             return NULL;
         }
-        use = attr;
     }
     dnnl_primitive_desc_t pd = NULL;
     dnnl_status_t st = dnnl_primitive_desc_create(&pd, &md, use, sd_ctx_engine(c), NULL);
@@ -155,14 +176,14 @@ static sd_prim *mm_create(sd_ctx *c, const mm_key *k)
  * ps and pw are bf16 if bf16, else f32 (dst and bias always f32).
  * An empty dst is a no-op; an empty contraction (K = 0) gives bias or
  * zeros and needs a contiguous dst (true of every caller with K = 0). */
-static int mm_exec(sd_ctx *c, int bf16, int nd, const mm_view *s, const mm_view *w,
-                   const mm_view *d, float alpha, const void *ps,
+static int mm_exec(sd_ctx *c, int bf16, int post, int nd, const mm_view *s,
+                   const mm_view *w, const mm_view *d, float alpha, const void *ps,
                    const void *pw, const float *pb, float *pdst)
 {
     int64_t m = view_numel(d, nd), kdim = s->dims[nd - 1];
     if (m == 0)
         return 0;
-    if (kdim == 0) {
+    if (kdim == 0) { /* (sd_linear_fused checks K > 0 before fusing) */
         int64_t cols = d->dims[nd - 1];
         for (int64_t i = 0; i < m; i++)
             pdst[i] = pb ? pb[i % cols] : 0.0f;
@@ -175,6 +196,7 @@ static int mm_exec(sd_ctx *c, int bf16, int nd, const mm_view *s, const mm_view 
     k.bias = pb != NULL;
     k.alpha = alpha;
     k.bf16 = bf16;
+    k.post = post;
     k.src = *s;
     k.wei = *w;
     k.dst = *d;
@@ -195,6 +217,7 @@ static int mm_exec(sd_ctx *c, int bf16, int nd, const mm_view *s, const mm_view 
 typedef struct mm_args {
     const float *ps, *pw;
     int64_t ns, nw;
+    int post; /* MM_POST_* (sd_linear_fused), else 0 */
 } mm_args;
 
 /* mm_exec on f32 operands, in bf16 when bf16 is set: both operands are
@@ -204,18 +227,18 @@ static int mm_run(sd_ctx *c, int bf16, int nd, const mm_view *s, const mm_view *
                   const mm_view *d, float alpha, mm_args a, const float *pb, float *pdst)
 {
     if (!bf16)
-        return mm_exec(c, 0, nd, s, w, d, alpha, a.ps, a.pw, pb, pdst);
+        return mm_exec(c, 0, a.post, nd, s, w, d, alpha, a.ps, a.pw, pb, pdst);
     sd_tmp tmp = sd_tmp_begin(c);
     const uint16_t *s16 = sd_bf16_of(c, a.ps, a.ns);
     const uint16_t *w16 = a.pw == a.ps && a.nw == a.ns ? s16 : sd_bf16_of(c, a.pw, a.nw);
-    int rc = !s16 || !w16 || mm_exec(c, 1, nd, s, w, d, alpha, s16, w16, pb, pdst);
+    int rc = !s16 || !w16 || mm_exec(c, 1, a.post, nd, s, w, d, alpha, s16, w16, pb, pdst);
     sd_tmp_end(c, tmp);
     return rc ? -1 : 0;
 }
 
 static mm_args mm_ops(const float *ps, int64_t ns, const float *pw, int64_t nw)
 {
-    mm_args a = {ps, pw, ns, nw};
+    mm_args a = {ps, pw, ns, nw, 0};
     return a;
 }
 
@@ -283,36 +306,59 @@ static void linear_backward(sd_ctx *c, sd_node *n)
     }
 }
 
-sd_tensor *sd_linear(sd_ctx *c, sd_tensor *x, sd_tensor *w, sd_tensor *b)
+/* The shapes of a linear: 0 and (M, I, O, y's shape), or NULL with the
+ * status set. */
+static int linear_shape(sd_ctx *c, const sd_tensor *x, const sd_tensor *w,
+                        const sd_tensor *b, int64_t *m_out, int64_t *shape)
 {
-    SD_OP_BEGIN(c, "linear", x, w);
     char s1[64], s2[64], s3[64];
-    if (w->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1])
-        return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
-                           "linear: x %s does not match w %s (want x (..., I), "
-                           "w (O, I))",
-                           sd_shape_str(x, s1, sizeof s1), sd_shape_str(w, s2, sizeof s2));
-    const int64_t in = w->shape[1], o = w->shape[0];
-    if (b && (b->ndim != 1 || b->shape[0] != o))
-        return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
-                           "linear: bias %s does not match w %s (want (%lld))",
-                           sd_shape_str(b, s3, sizeof s3),
-                           sd_shape_str(w, s2, sizeof s2), (long long)o);
-    int64_t shape[SD_MAX_DIMS], m = 1;
+    if (w->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1]) {
+        sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                    "linear: x %s does not match w %s (want x (..., I), w (O, I))",
+                    sd_shape_str(x, s1, sizeof s1), sd_shape_str(w, s2, sizeof s2));
+        return -1;
+    }
+    const int64_t o = w->shape[0];
+    if (b && (b->ndim != 1 || b->shape[0] != o)) {
+        sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                    "linear: bias %s does not match w %s (want (%lld))",
+                    sd_shape_str(b, s3, sizeof s3), sd_shape_str(w, s2, sizeof s2),
+                    (long long)o);
+        return -1;
+    }
+    int64_t m = 1;
     for (int i = 0; i < x->ndim - 1; i++) {
         shape[i] = x->shape[i];
         m *= x->shape[i];
     }
     shape[x->ndim - 1] = o;
-    sd_tensor *y = sd_new(c, x->ndim, shape);
-    if (!y)
-        return NULL;
-    /* y (M,O) = x (M,I) @ w^T (I,O, strides (1,I)) + b (1,O) */
+    *m_out = m;
+    return 0;
+}
+
+/* y (M,O) = x (M,I) @ w^T (I,O, strides (1,I)) + b (1,O), then the post-ops
+ * (y must hold the residual for MM_POST_SUM). */
+static int linear_run(sd_ctx *c, const sd_tensor *x, const sd_tensor *w, const sd_tensor *b,
+                      int64_t m, int post, sd_tensor *y)
+{
+    const int64_t in = w->shape[1], o = w->shape[0];
     mm_view s = view2(m, in, in, 1), wv = view2(in, o, 1, in), d = view2(m, o, o, 1);
-    const int bf16 = ctx_bf16(c);
-    if (mm_run(c, bf16, 2, &s, &wv, &d, 1.0f, mm_ops(x->data, m * in, w->data, o * in),
-               b ? b->data : NULL, y->data))
+    mm_args a = mm_ops(x->data, m * in, w->data, o * in);
+    a.post = post;
+    return mm_run(c, ctx_bf16(c), 2, &s, &wv, &d, 1.0f, a, b ? b->data : NULL, y->data);
+}
+
+sd_tensor *sd_linear(sd_ctx *c, sd_tensor *x, sd_tensor *w, sd_tensor *b)
+{
+    SD_OP_BEGIN(c, "linear", x, w);
+    int64_t shape[SD_MAX_DIMS], m;
+    if (linear_shape(c, x, w, b, &m, shape))
         return NULL;
+    const int64_t in = w->shape[1], o = w->shape[0];
+    sd_tensor *y = sd_new(c, x->ndim, shape);
+    if (!y || linear_run(c, x, w, b, m, 0, y))
+        return NULL;
+    const int bf16 = ctx_bf16(c);
     sd_tensor *ins[3] = {x, w, b};
     sd_node *n = sd_record(c, "linear", linear_backward, y, b ? 3 : 2, ins);
     if (n) {
@@ -322,6 +368,39 @@ sd_tensor *sd_linear(sd_ctx *c, sd_tensor *x, sd_tensor *w, sd_tensor *b)
         n->i[3] = bf16;
     }
     return y;
+}
+
+sd_tensor *sd_linear_fused(sd_ctx *c, sd_tensor *x, sd_tensor *w, sd_tensor *b, int act,
+                           sd_tensor *r)
+{
+    SD_OP_BEGIN(c, "linear", x, w);
+    int64_t shape[SD_MAX_DIMS], m;
+    if (linear_shape(c, x, w, b, &m, shape))
+        return NULL;
+    const int tape = sd_ctx_grad(c) && (sd_needs_grad(x) || sd_needs_grad(w) ||
+                                        sd_needs_grad(b) || sd_needs_grad(r));
+    char s1[64], s2[64];
+    sd_tensor probe;
+    if (r && (sd_tensor_init(&probe, x->ndim, shape, NULL) || !sd_same_shape(&probe, r)))
+        return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                           "linear: residual %s does not match the output %s",
+                           sd_shape_str(r, s1, sizeof s1), sd_shape_str(&probe, s2, sizeof s2));
+    if (tape || w->shape[1] == 0) { /* the ops one by one (their backward) */
+        sd_tensor *y = sd_linear(c, x, w, b);
+        if (act == SD_ACT_GELU)
+            y = sd_gelu(c, y);
+        else if (act == SD_ACT_SILU)
+            y = sd_silu(c, y);
+        return r ? sd_add(c, r, y) : y;
+    }
+    sd_tensor *y = sd_new(c, x->ndim, shape);
+    if (!y)
+        return NULL;
+    if (r)
+        memcpy(y->data, r->data, (size_t)y->numel * sizeof(float));
+    int post = (act == SD_ACT_GELU ? MM_POST_GELU : act == SD_ACT_SILU ? MM_POST_SILU : 0) |
+               (r ? MM_POST_SUM : 0);
+    return linear_run(c, x, w, b, m, post, y) ? NULL : y;
 }
 
 /* ---- batched matmul: C = alpha * op(A) op(B) ----------------------------- */
