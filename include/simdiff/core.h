@@ -96,8 +96,8 @@ SIMDIFF_API const char *simdiff_runtime_info(void);
  * gradients; everything else (weights and optimizer state, norms, softmax,
  * losses, reductions, schedules, sampler updates) stays float32/float64.
  * BF16 needs a CPU with native bf16 arithmetic (AVX-512 BF16, as oneDNN
- * dispatches it); it is never emulated. docs/performance.md has the
- * measured speed and accuracy. */
+ * dispatches it); it is never emulated. Accuracy and speed:
+ * docs/performance.md ("bf16 precision"). */
 typedef enum simdiff_precision {
     SIMDIFF_PRECISION_F32 = 0,
     SIMDIFF_PRECISION_BF16 = 1
