@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
 """Whole-model benchmark: libsimdiff against PyTorch on the same models, and
-against the machine's oneDNN f32 matmul peak. Run it through bench/run.sh
-(which builds first); results and the reproduction commands are recorded in
-docs/performance.md.
+against the machine's oneDNN matmul peaks (f32 and bf16). Run it through
+bench/run.sh (which builds first); results and the reproduction commands
+are recorded in docs/performance.md.
 
 For each config (fmnist, rgb64, rgb256; see bench/simdiff_bench.c) it starts
-two long-lived workers -- build-bench/bench/simdiff-bench (C, libsimdiff) and
-bench/pytorch_reference.py (PyTorch 1.13, the model of
-tests/reference/model_ref.py in float32) -- on the same safetensors weights
-and the same thread count, checks that both compute the same function
-(batch-2 forward, max abs difference), then alternates single timed
-measurements between them (C first in even rounds, PyTorch first in odd
-rounds), so both see the same machine state:
+four long-lived workers on the same safetensors weights and the same thread
+count: build-bench/bench/simdiff-bench (C, libsimdiff) in f32 and in bf16
+precision, and bench/pytorch_reference.py (PyTorch 1.13, the model of
+tests/reference/model_ref.py) in float32 and in PyTorch's best CPU setup
+(bf16 autocast, with channels_last when a short training probe before the
+timing finds it faster: `--torch-best auto`, the default). It checks that
+the f32 sides compute the same function (batch-2 forward, max abs
+difference; the bf16 sides' differences are reported too), then alternates
+single timed measurements between the four (the first side rotates every
+round), so all see the same machine state:
   sample   one network evaluation at batch B, no gradients (1 warm-up)
   lat      one network evaluation at batch 1: the mean of `--lat-k`
            back-to-back calls (3 warm-ups)
@@ -22,11 +25,13 @@ thread team and one untimed call of the same kind (after an idle pause the
 first call pays for sleeping threads, halted vCPUs and cold caches: 2-10 ms
 measured on a 2 ms evaluation), and by `--gap` seconds of idle, so neither
 side's spin-waiting threads steal from the other's call.
-  peak     (C only) one 2048^3 oneDNN f32 matmul, 3 before and 2 after
+  peak     (C only) one 2048^3 oneDNN matmul, f32 and bf16 (bf16 inputs,
+           f32 accumulation and output), 3 of each before and 2 after
 Medians over `--runs` (latency: `--lat-runs`). Only one worker computes at a
-time; the other blocks on its pipe. Then, in fresh processes one after the
-other, each side's peak resident memory (VmHWM) over two training steps, and
-one profiled training step per side.
+time; the others block on their pipes. Before the workers start, in fresh
+processes one after the other, each side's peak resident memory (VmHWM)
+over two training steps; after the timing, one profiled training step per
+side.
 
 Standard library only (the PyTorch side runs in its own interpreter).
 """
@@ -122,20 +127,21 @@ def timed(w, cmd):
     return float(w.ask(cmd))
 
 
-def alternate(c, t, cmd, n, warm):
-    """n timed rounds after `warm` untimed ones; C first in even rounds."""
+def alternate(ws, cmd, n, warm):
+    """n timed rounds over the workers ws after `warm` untimed ones; round r
+    starts with worker r mod len(ws). One summary per worker."""
     for _ in range(warm):
-        c.ask(cmd)
-        t.ask(cmd)
-    tc, tt = [], []
+        for w in ws:
+            w.ask(cmd)
+    ts = [[] for _ in ws]
     for r in range(n):
-        if r % 2 == 0:
-            tc.append(timed(c, cmd))
-            tt.append(timed(t, cmd))
-        else:
-            tt.append(timed(t, cmd))
-            tc.append(timed(c, cmd))
-    return summary(tc), summary(tt)
+        for j in range(len(ws)):
+            k = (r + j) % len(ws)
+            ts[k].append(timed(ws[k], cmd))
+    return [summary(x) for x in ts]
+
+
+SIDES = ("simdiff-f32", "simdiff-bf16", "torch-f32", "torch-best")
 
 
 def machine():
@@ -196,19 +202,23 @@ def loadavg():
         return ["?"] * 3
 
 
-def measure_mem(name, a, env, B, weights, py):
-    """Peak RSS of two training steps, each side in a fresh process, one
-    after the other."""
-    mc = subprocess.run([a.bin, "mem", "--config", name, "--batch", str(B), "--threads",
-                         str(a.threads), "--weights", weights],
-                        capture_output=True, text=True, env=env, cwd=ROOT)
-    mt = subprocess.run(py + ["mem", "--weights", weights, "--batch", str(B),
-                              "--threads", str(a.threads)],
-                        capture_output=True, text=True, env=env, cwd=ROOT)
-    for tag, p in (("simdiff", mc), ("torch", mt)):
+def measure_mem(name, a, env, B, weights, py, torch_best):
+    """Peak RSS of two training steps, each side (SIDES order) in a fresh
+    process, one after the other."""
+    out = []
+    for prec in ("f32", "bf16"):
+        out.append(subprocess.run([a.bin, "mem", "--config", name, "--batch", str(B),
+                                   "--threads", str(a.threads), "--weights", weights,
+                                   "--precision", prec],
+                                  capture_output=True, text=True, env=env, cwd=ROOT))
+    for setup in ("f32", torch_best):
+        out.append(subprocess.run(py + ["mem", "--weights", weights, "--batch", str(B),
+                                        "--threads", str(a.threads), "--setup", setup],
+                                  capture_output=True, text=True, env=env, cwd=ROOT))
+    for tag, p in zip(SIDES, out):
         if p.returncode or not p.stdout.startswith("ok"):
             raise SystemExit(f"{tag} mem failed: {p.stdout} {p.stderr}")
-    return kv(mc.stdout[2:].strip()), kv(mt.stdout[2:].strip())
+    return [kv(p.stdout[2:].strip()) for p in out]
 
 
 def mem_available_kb():
@@ -216,6 +226,23 @@ def mem_available_kb():
         if line.startswith("MemAvailable"):
             return int(line.split()[1])
     return 0
+
+
+def choose_torch_best(a, env, t_argv, name):
+    """PyTorch's best CPU setup for this config: bf16 autocast, with
+    channels_last if a short training probe (1 untimed + `--probe-runs`
+    alternating timed steps each) finds it faster."""
+    if a.torch_best != "auto":
+        return a.torch_best, None
+    log(f"{name}: PyTorch bf16 vs bf16 + channels_last (training probe)")
+    ws = [Worker(f"torch-{s}", t_argv + ["--setup", s], env) for s in ("bf16", "bf16cl")]
+    try:
+        res = alternate(ws, "train", a.probe_runs, 1)
+    finally:
+        for w in ws:
+            w.close()
+    best = "bf16cl" if res[1]["median"] < res[0]["median"] else "bf16"
+    return best, {"bf16": res[0], "bf16cl": res[1]}
 
 
 def run_config(name, a, env, outdir, res):
@@ -233,72 +260,93 @@ def run_config(name, a, env, outdir, res):
     t_argv = py + ["worker", "--weights", weights, "--batch", str(B), "--threads", str(a.threads)]
     r = {"config": name, "desc": CONFIGS[name], "batch": B, "batch_timing": B, "weights": wsrc,
          "load_before": loadavg(), "others_before": others_running()}
+    best, probe = choose_torch_best(a, env, t_argv, name)
+    r["torch_best"], r["torch_probe"] = best, probe
+    log(f"{name}: PyTorch's best setup here: {best}")
     if a.mem:
         log(f"{name}: peak memory at batch {B} (fresh processes, one after the other)")
-        r["mem"] = measure_mem(name, a, env, B, weights, py)
-        # The two workers below live at the same time; libsimdiff keeps its
+        r["mem"] = measure_mem(name, a, env, B, weights, py, best)
+        # The four workers below live at the same time; libsimdiff keeps its
         # step arena (its peak) between steps. Halve the timing batch until
-        # both peaks fit in the available memory with 1.5 GiB to spare.
+        # all peaks fit in the available memory with 1.5 GiB to spare.
         need = sum(int(m["hwm_kb"]) for m in r["mem"])
         avail = mem_available_kb()
         r["mem_available_kb"] = avail
         while need * B // r["batch"] > avail - 1.5 * 2**20 and B > 1:
             B //= 2
         if B != r["batch"]:
-            log(f"{name}: both workers at batch {r['batch']} need ~{need / 2**20:.1f} GiB, "
+            log(f"{name}: the four workers at batch {r['batch']} need ~{need / 2**20:.1f} GiB, "
                 f"available {avail / 2**20:.1f} GiB: timing at batch {B}")
             c_argv[c_argv.index("--batch") + 1] = str(B)
             t_argv[t_argv.index("--batch") + 1] = str(B)
         r["batch_timing"] = B
     log(f"{name}: batch {B}, starting workers")
-    c = Worker("simdiff", c_argv, env)
-    t = Worker("torch", t_argv, env)
+    ws = [Worker("simdiff-f32", c_argv + ["--precision", "f32"], env),
+          Worker("simdiff-bf16", c_argv + ["--precision", "bf16"], env),
+          Worker("torch-f32", t_argv + ["--setup", "f32"], env),
+          Worker("torch-best", t_argv + ["--setup", best], env)]
+    c = ws[0]
     # Load from other processes during the timed phases: machine busy time
-    # minus what the two workers used, in cores (0 = quiet, 2 = both taken).
-    w0, s0, m0 = time.time(), sys_busy_s(), proc_cpu_s(c.p.pid) + proc_cpu_s(t.p.pid)
+    # minus what the workers used, in cores (0 = quiet, 2 = both taken).
+    w0, s0 = time.time(), sys_busy_s()
+    m0 = sum(proc_cpu_s(w.p.pid) for w in ws)
     try:
         # Equivalence first: before any training step changes the weights.
         chk = os.path.join(outdir, f"check-{name}")
         os.makedirs(chk, exist_ok=True)
         c.ask(f"dump {chk}")
-        r["check"] = kv(t.ask(f"check {chk}"))
-        log(f"{name}: same function? {r['check']}")
-        ci, ti = kv(c.ask("info")), kv(t.ask("info"))
+        r["check"] = kv(ws[2].ask(f"check {chk}"))
+        r["check_best"] = kv(ws[3].ask(f"check {chk}"))
+        chk16 = os.path.join(outdir, f"check-{name}-bf16")
+        os.makedirs(chk16, exist_ok=True)
+        ws[1].ask(f"dump {chk16}")
+        r["check_bf16"] = kv(ws[2].ask(f"check {chk16}"))
+        log(f"{name}: same function? f32 {r['check']}; PyTorch {best} {r['check_best']}; "
+            f"libsimdiff bf16 {r['check_bf16']}")
+        ci, ti = kv(c.ask("info")), kv(ws[2].ask("info"))
         r["simdiff_info"], r["torch_info"] = ci, ti
         gflop_fwd = float(ci["gflop_fwd"])
         r["gflop_fwd"] = gflop_fwd
         r["params"] = int(ci["params"])
         peaks = [float(c.ask("peak").split()[1]) for _ in range(3)]
-        log(f"{name}: matmul peak {statistics.median(peaks):.1f} GFLOP/s; sampling")
-        r["sample"] = alternate(c, t, "sample", a.runs, 1)
-        log(f"{name}: sample C {r['sample'][0]['median']:.3f} s, torch {r['sample'][1]['median']:.3f} s; latency")
-        r["lat"] = alternate(c, t, f"lat {a.lat_k}", a.lat_runs, 3)
-        log(f"{name}: lat C {r['lat'][0]['median']*1e3:.2f} ms, torch {r['lat'][1]['median']*1e3:.2f} ms; training")
-        # The sampling arena goes before the training one grows (both
-        # resident plus PyTorch's peak did not fit at 256x256, batch 64).
-        c.ask("release")
-        r["train"] = alternate(c, t, "train", a.runs, a.warmup)
-        log(f"{name}: train C {r['train'][0]['median']:.3f} s, torch {r['train'][1]['median']:.3f} s")
+        peaks16 = [float(c.ask("peak bf16").split()[1]) for _ in range(3)]
+        log(f"{name}: matmul peak f32 {statistics.median(peaks):.1f}, bf16 "
+            f"{statistics.median(peaks16):.1f} GFLOP/s; sampling")
+        r["sample"] = alternate(ws, "sample", a.runs, 1)
+        log(f"{name}: sample " + ", ".join(f"{s} {x['median']:.3f} s"
+                                           for s, x in zip(SIDES, r["sample"])))
+        r["lat"] = alternate(ws, f"lat {a.lat_k}", a.lat_runs, 3)
+        log(f"{name}: lat " + ", ".join(f"{s} {x['median'] * 1e3:.2f} ms"
+                                        for s, x in zip(SIDES, r["lat"])))
+        # The sampling arenas go before the training ones grow.
+        ws[0].ask("release")
+        ws[1].ask("release")
+        r["train"] = alternate(ws, "train", a.runs, a.warmup)
+        log(f"{name}: train " + ", ".join(f"{s} {x['median']:.3f} s"
+                                          for s, x in zip(SIDES, r["train"])))
         peaks += [float(c.ask("peak").split()[1]) for _ in range(2)]
-        r["peak"] = summary(peaks)
-        used = proc_cpu_s(c.p.pid) + proc_cpu_s(t.p.pid) - m0
+        peaks16 += [float(c.ask("peak bf16").split()[1]) for _ in range(2)]
+        r["peak"], r["peak_bf16"] = summary(peaks), summary(peaks16)
+        used = sum(proc_cpu_s(w.p.pid) for w in ws) - m0
         r["others_cores"] = max(0.0, (sys_busy_s() - s0 - used) / (time.time() - w0))
         log(f"{name}: other processes used {r['others_cores']:.2f} cores on average "
             f"while timing")
         r["train_flops"] = float(c.ask("flops"))  # one more step, counted by the ops
         r["memsplit"] = kv(c.ask("memsplit"))
+        r["memsplit_bf16"] = kv(ws[1].ask("memsplit"))
         if a.profile:
             log(f"{name}: profiles")
-            for w, tag in ((c, "simdiff"), (t, "torch")):
+            for w, tag in zip(ws, SIDES):
                 txt = w.ask_block("profile")
                 with open(os.path.join(outdir, f"profile-{name}-{tag}.txt"), "w") as f:
                     f.write(txt + "\n")
-            txt = c.ask_block("profile lat")
-            with open(os.path.join(outdir, f"profile-{name}-simdiff-lat.txt"), "w") as f:
-                f.write(txt + "\n")
+            for w, tag in zip(ws[:2], SIDES[:2]):
+                txt = w.ask_block("profile lat")
+                with open(os.path.join(outdir, f"profile-{name}-{tag}-lat.txt"), "w") as f:
+                    f.write(txt + "\n")
     finally:
-        c.close()
-        t.close()
+        for w in ws:
+            w.close()
     r["load_after"] = loadavg()
     r["others_after"] = others_running()
     res["configs"].append(r)
@@ -309,55 +357,72 @@ def fmt_ratio(x):
 
 
 def table(res):
-    rows = ["| config (batch) | measure | libsimdiff | PyTorch | libsimdiff ÷ PyTorch | goal |",
-            "|---|---|---:|---:|---:|---|"]
-    peak_all = statistics.median([p for r in res["configs"] for p in r["peak"]["all"]])
+    """One row per measure: the four sides, then libsimdiff bf16 against
+    PyTorch's best and against PyTorch f32, libsimdiff f32 against PyTorch
+    f32, and the issue's goal."""
+    rows = ["| config (batch) | measure | libsimdiff f32 | libsimdiff bf16 | PyTorch f32 | "
+            "PyTorch best | bf16 ÷ PyTorch best | bf16 ÷ PyTorch f32 | f32 ÷ PyTorch f32 | goal |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+
+    def goal(ok, txt):
+        return f"{txt}: **{'met' if ok else 'missed'}**"
+
     for r in res["configs"]:
         B = r["batch_timing"]
-        trc, trt = (B / x["median"] for x in r["train"])
-        sac, sat = (B / x["median"] for x in r["sample"])
-        lac, lat = (x["median"] * 1e3 for x in r["lat"])
-        tf = r["train_flops"]
-        fw = r["gflop_fwd"] * 1e9
-        gc_train, gt_train = (tf / x["median"] / 1e9 for x in r["train"])
-        gc_samp, gt_samp = (fw * B / x["median"] / 1e9 for x in r["sample"])
-        pk = r["peak"]["median"]
         name = f"{r['config']} ({B})" if B == r["batch"] else \
             f"{r['config']} (timing {B}, memory {r['batch']})"
-
-        def goal(ok, txt):
-            return f"{txt}: **{'met' if ok else 'missed'}**"
-        rows.append(f"| {name} | training, images/s | {trc:.1f} | {trt:.1f} | "
-                    f"{fmt_ratio(trc / trt)} | {goal(trc / trt >= 1.3, '≥ 1.30×')} |")
-        rows.append(f"| | sampling (1 evaluation/image), images/s | {sac:.1f} | {sat:.1f} | "
-                    f"{fmt_ratio(sac / sat)} | |")
-        rows.append(f"| | batch-1 latency, ms | {lac:.2f} | {lat:.2f} | "
-                    f"{fmt_ratio(lac / lat)} | {goal(lac / lat <= 0.5, '≤ 0.50×')} |")
+        tr = [B / x["median"] for x in r["train"]]
+        sa = [B / x["median"] for x in r["sample"]]
+        la = [x["median"] * 1e3 for x in r["lat"]]
+        rows.append(f"| {name} | training, images/s | " + " | ".join(f"{v:.1f}" for v in tr) +
+                    f" | {fmt_ratio(tr[1] / tr[3])} | {fmt_ratio(tr[1] / tr[2])} | "
+                    f"{fmt_ratio(tr[0] / tr[2])} | "
+                    f"{goal(tr[1] / tr[3] >= 1.5 and tr[1] / tr[2] >= 3, '≥ 1.5× best and ≥ 3× f32')} |")
+        rows.append(f"| | sampling, evaluations/s | " + " | ".join(f"{v:.1f}" for v in sa) +
+                    f" | {fmt_ratio(sa[1] / sa[3])} | {fmt_ratio(sa[1] / sa[2])} | "
+                    f"{fmt_ratio(sa[0] / sa[2])} | {goal(sa[1] / sa[3] >= 1.5, '≥ 1.5× best')} |")
+        best_c, best_t = min(la[0], la[1]), min(la[2], la[3])
+        rows.append(f"| | batch-1 latency, ms | " + " | ".join(f"{v:.2f}" for v in la) +
+                    f" | {fmt_ratio(la[1] / la[3])} | {fmt_ratio(la[1] / la[2])} | "
+                    f"{fmt_ratio(la[0] / la[2])} | best ÷ best {fmt_ratio(best_c / best_t)}: "
+                    f"{goal(best_c / best_t <= 0.5, '≤ 0.5×')} |")
         if "mem" in r:
-            mc, mt = (int(m["hwm_kb"]) / 1024 for m in r["mem"])
-            bc, bt = (int(m["base_kb"]) / 1024 for m in r["mem"])
-            rows.append(f"| | peak RSS, 2 training steps at batch {r['batch']} (whole process; "
-                        f"at start {bc:.0f} / {bt:.0f}), MiB | "
-                        f"{mc:.0f} | {mt:.0f} | {fmt_ratio(mc / mt)} | {goal(mc <= mt, '≤ 1.00×')} |")
-        g60 = r["config"] == "rgb256"
-        rows.append(f"| | training GFLOP/s (% of matmul peak {pk:.0f}) | {gc_train:.1f} "
-                    f"({100 * gc_train / pk:.0f}%) | {gt_train:.1f} ({100 * gt_train / pk:.0f}%) | | "
-                    + (goal(gc_train / pk >= 0.6, '≥ 60% of peak') if g60 else "") + " |")
-        rows.append(f"| | sampling GFLOP/s (% of peak) | {gc_samp:.1f} ({100 * gc_samp / pk:.0f}%) | "
-                    f"{gt_samp:.1f} ({100 * gt_samp / pk:.0f}%) | | |")
-    return "\n".join(rows), peak_all
+            mm = [int(m["hwm_kb"]) / 1024 for m in r["mem"]]
+            rows.append(f"| | peak RSS, 2 training steps at batch {r['batch']}, MiB | " +
+                        " | ".join(f"{v:.0f}" for v in mm) +
+                        f" | {fmt_ratio(mm[1] / mm[3])} | {fmt_ratio(mm[1] / mm[2])} | "
+                        f"{fmt_ratio(mm[0] / mm[2])} | {goal(mm[1] / mm[2] <= 0.7, '≤ 0.7× f32')} |")
+        tf, fw = r["train_flops"], r["gflop_fwd"] * 1e9
+        pk, pk16 = r["peak"]["median"], r["peak_bf16"]["median"]
+        gtr = [tf / x["median"] / 1e9 for x in r["train"]]
+        gsa = [fw * B / x["median"] / 1e9 for x in r["sample"]]
+        g60 = r["config"] in ("rgb64", "rgb256")
+        rows.append(f"| | training GFLOP/s (% of the f32 / bf16 matmul peak, {pk:.0f} / {pk16:.0f}) | "
+                    + " | ".join(f"{v:.0f} ({100 * v / (pk16 if k in (1, 3) else pk):.0f}%)"
+                                 for k, v in enumerate(gtr)) + " | | | | "
+                    + (goal(gtr[1] / pk16 >= 0.6, 'bf16 ≥ 60% of the bf16 peak') if g60 else "")
+                    + " |")
+        rows.append(f"| | sampling GFLOP/s (% of peak, as above) | "
+                    + " | ".join(f"{v:.0f} ({100 * v / (pk16 if k in (1, 3) else pk):.0f}%)"
+                                 for k, v in enumerate(gsa)) + " | | | | |")
+    return "\n".join(rows)
 
 
 def details(res):
     rows = ["| config | measure | side | median | min | max | n |", "|---|---|---|---:|---:|---:|---:|"]
     for r in res["configs"]:
         for key, unit, sc in (("train", "s/step", 1), ("sample", "s/eval", 1), ("lat", "ms", 1e3)):
-            for side, s in zip(("libsimdiff", "PyTorch"), r[key]):
+            for side, s in zip(SIDES, r[key]):
                 rows.append(f"| {r['config']} | {key} ({unit}) | {side} | {s['median'] * sc:.4g} | "
                             f"{s['min'] * sc:.4g} | {s['max'] * sc:.4g} | {s['n']} |")
-        p = r["peak"]
-        rows.append(f"| {r['config']} | matmul 2048³ (GFLOP/s) | oneDNN | {p['median']:.1f} | "
-                    f"{p['min']:.1f} | {p['max']:.1f} | {p['n']} |")
+        for key, what in (("peak", "f32"), ("peak_bf16", "bf16")):
+            p = r[key]
+            rows.append(f"| {r['config']} | matmul 2048³ {what} (GFLOP/s) | oneDNN | "
+                        f"{p['median']:.1f} | {p['min']:.1f} | {p['max']:.1f} | {p['n']} |")
+        if r.get("torch_probe"):
+            for s, x in r["torch_probe"].items():
+                rows.append(f"| {r['config']} | probe: train (s/step) | torch-{s} | "
+                            f"{x['median']:.4g} | {x['min']:.4g} | {x['max']:.4g} | {x['n']} |")
     return "\n".join(rows)
 
 
@@ -377,6 +442,11 @@ def main():
     ap.add_argument("--out", default=None, help="results dir (default BUILD/bench-results)")
     ap.add_argument("--gap", type=float, default=0.05,
                     help="seconds of idle before each timed call (default 0.05)")
+    ap.add_argument("--torch-best", choices=["auto", "bf16", "bf16cl"], default="auto",
+                    help="PyTorch's best setup: bf16 autocast, with channels_last "
+                         "(bf16cl), or auto: whichever trains faster in a probe")
+    ap.add_argument("--probe-runs", type=int, default=3,
+                    help="timed training steps per side in the --torch-best auto probe")
     ap.add_argument("--no-profile", dest="profile", action="store_false")
     ap.add_argument("--no-mem", dest="mem", action="store_false")
     a = ap.parse_args()
@@ -396,8 +466,10 @@ def main():
             raise SystemExit(f"unknown config {name}")
         run_config(name, a, env, outdir, res)
     res["seconds"] = time.time() - t0
-    tab, peak_all = table(res)
-    res["matmul_peak_median"] = peak_all
+    tab = table(res)
+    peak_all = statistics.median([p for r in res["configs"] for p in r["peak"]["all"]])
+    peak16 = statistics.median([p for r in res["configs"] for p in r["peak_bf16"]["all"]])
+    res["matmul_peak_median"], res["matmul_peak_bf16_median"] = peak_all, peak16
     with open(os.path.join(outdir, "results.json"), "w") as f:
         json.dump(res, f, indent=1)
     r0 = res["configs"][0]
@@ -405,16 +477,22 @@ def main():
           f"{res['machine']['cores']} cores, {res['machine']['mem']}, Linux {res['machine']['kernel']}",
           f"libsimdiff: `{r0['simdiff_info']['runtime']}`",
           f"PyTorch: `{r0['torch_info']['runtime']}`",
-          f"oneDNN f32 matmul 2048³ (median of all samples): {peak_all:.1f} GFLOP/s", ""]
+          f"oneDNN matmul 2048³ (median of all samples): f32 {peak_all:.1f} GFLOP/s, "
+          f"bf16 {peak16:.1f} GFLOP/s", ""]
     for r in res["configs"]:
         md.append(f"- {r['config']}: {r['desc']}; {r['params']:,} params, "
                   f"{r['gflop_fwd']:.3f} GFLOP/image forward, "
                   f"{r['train_flops'] / 1e9:.1f} GFLOP per training step (counted); libsimdiff "
                   f"step arena at batch {r['batch_timing']}: "
                   f"{int(r['memsplit']['fwd_bytes']) / 2**20:.0f} MiB after the forward, "
-                  f"{int(r['memsplit']['total_bytes']) / 2**20:.0f} MiB after the backward; weights: "
+                  f"{int(r['memsplit']['total_bytes']) / 2**20:.0f} MiB after the backward "
+                  f"(bf16: {int(r['memsplit_bf16']['fwd_bytes']) / 2**20:.0f} / "
+                  f"{int(r['memsplit_bf16']['total_bytes']) / 2**20:.0f}); weights: "
                   f"{r['weights']}; same function: max |Δout| {r['check']['max_abs_diff']} "
-                  f"(max |out| {r['check']['max_abs_out']}); load avg before/after "
+                  f"(max |out| {r['check']['max_abs_out']}; PyTorch {r['torch_best']} "
+                  f"{r['check_best']['max_abs_diff']}, libsimdiff bf16 "
+                  f"{r['check_bf16']['max_abs_diff']}); PyTorch's best setup: "
+                  f"{r['torch_best']}; load avg before/after "
                   f"{'/'.join(r['load_before'])} → {'/'.join(r['load_after'])}; other processes "
                   f"used {r['others_cores']:.2f} of the 2 cores on average while timing"
                   + (f"; other busy processes: {r['others_before']}" if r['others_before'] else ""))

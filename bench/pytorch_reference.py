@@ -12,9 +12,16 @@ changes for speed/dtype only, both checked by `selftest`:
   * the Fourier features are computed in float64 and rounded to float32
     (model_ref keeps them in float64, its default dtype).
 
+Setups (--setup): f32 (the default, as above); bf16: PyTorch's best CPU
+setup on a bf16 CPU, torch.autocast('cpu', dtype=torch.bfloat16) around
+the forward pass (training and sampling), the loss in float32; PyTorch
+1.13's CPU autocast hands bf16 activations to group_norm/layer_norm with
+float32 weights and fails, so their input is cast to float32 first, as a
+user would; bf16cl: bf16 with channels_last activations and conv weights.
+
 Usage (Debian's PyTorch 1.13):
   OMP_NUM_THREADS=2 /usr/bin/python3 bench/pytorch_reference.py worker \
-      --weights FILE [--batch B] [--threads T]
+      --weights FILE [--batch B] [--threads T] [--setup f32|bf16|bf16cl]
       one command per stdin line, one reply per stdout line:
       info | train | sample | lat [K] | check DIR | profile | quit
       (lat: mean of K back-to-back batch-1 evaluations, default 10)
@@ -115,6 +122,25 @@ model_ref.dwt53 = dwt
 model_ref.idwt53 = idwt
 
 
+class _NormsInF32:
+    """torch.nn.functional for model_ref, with group_norm and layer_norm
+    taking their input in float32 (autocast hands them bf16 otherwise)."""
+
+    def __getattr__(self, name):
+        return getattr(F, name)
+
+    @staticmethod
+    def group_norm(x, *args, **kw):
+        return F.group_norm(x.float(), *args, **kw)
+
+    @staticmethod
+    def layer_norm(x, *args, **kw):
+        return F.layer_norm(x.float(), *args, **kw)
+
+
+model_ref.F = _NormsInF32()
+
+
 class Net(model_ref.Net):
     def embedding(self, logsnr, labels, cond):
         c = self.cfg
@@ -186,8 +212,14 @@ def rss_kb(key):
 
 
 class Bench:
-    def __init__(self, weights, B, seed=1):
+    def __init__(self, weights, B, seed=1, setup="f32"):
         self.net, cfg = load_net(weights)
+        self.bf16 = setup in ("bf16", "bf16cl")
+        self.cl = setup == "bf16cl"
+        if self.cl:  # conv weights (4-d) and the image inputs channels_last
+            for k, p in self.net.p.items():
+                if p.dim() == 4:
+                    self.net.p[k] = p.contiguous(memory_format=torch.channels_last)
         self.cfg = cfg
         self.B = B
         C, d = cfg["channels"], cfg["image_size"]
@@ -199,6 +231,9 @@ class Bench:
         self.g = g
         self.x = torch.rand(B, C, d, d, generator=g) * 2 - 1
         self.z = torch.randn(B, C, d, d, generator=g)
+        if self.cl:
+            self.x = self.x.contiguous(memory_format=torch.channels_last)
+            self.z = self.z.contiguous(memory_format=torch.channels_last)
         self.logsnr = torch.linspace(-10, 10, B, dtype=torch.float64) if B > 1 \
             else torch.zeros(1, dtype=torch.float64)
         self.labels = (torch.arange(B) % self.K) if self.K > 0 else torch.full((B,), -1)
@@ -221,8 +256,9 @@ class Bench:
         z = alpha * self.x + sigma * eps
         drop = torch.rand(B, generator=g) < 0.1
         labels = torch.where(drop, torch.full_like(self.labels, -1), self.labels)
-        v = self.net.forward(z, logsnr, labels, None)
-        loss = F.mse_loss(sigma * z + alpha * v, eps)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            v = self.net.forward(z, logsnr, labels, None)
+        loss = F.mse_loss(sigma * z + alpha * v.float(), eps)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.params, 1.0)
@@ -233,8 +269,8 @@ class Bench:
         return float(loss)
 
     def forward(self, n):
-        with torch.no_grad():
-            return self.net.forward(self.z[:n], self.logsnr[:n], self.labels[:n], None)
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            return self.net.forward(self.z[:n], self.logsnr[:n], self.labels[:n], None).float()
 
 
 _wake = None
@@ -269,8 +305,10 @@ def check(b, d):
     ls = torch.from_numpy(np.fromfile(os.path.join(d, "logsnr.f64"), "<f8").copy())
     lab = torch.from_numpy(np.fromfile(os.path.join(d, "labels.i32"), "<i4").astype(np.int64))
     ref = np.fromfile(os.path.join(d, "out.f32"), "<f4").reshape(n, C, H, W)
-    with torch.no_grad():
-        out = b.net.forward(z, ls, lab, None).numpy()
+    if b.cl:
+        z = z.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=b.bf16):
+        out = b.net.forward(z, ls, lab, None).float().numpy()
     err = float(np.abs(out - ref).max())
     scale = float(np.abs(ref).max())
     return f"ok max_abs_diff={err:.3e} max_abs_out={scale:.3e} rel={err / max(scale, 1e-30):.3e}"
@@ -288,7 +326,7 @@ def profile(b):
 
 
 def worker(args):
-    b = Bench(args.weights, args.batch)
+    b = Bench(args.weights, args.batch, setup=args.setup)
     print("ready", flush=True)
     for line in sys.stdin:
         parts = line.split()
@@ -300,7 +338,8 @@ def worker(args):
                 break
             if cmd == "info":
                 nparams = sum(p.numel() for p in b.params)
-                print(f"ok params={nparams} batch={b.B} runtime=torch {torch.__version__}; "
+                print(f"ok params={nparams} batch={b.B} runtime=torch {torch.__version__} "
+                      f"{args.setup}; "
                       f"threads {torch.get_num_threads()}; "
                       f"{torch.backends.cpu.get_cpu_capability() if hasattr(torch.backends, 'cpu') else ''}",
                       flush=True)
@@ -324,7 +363,7 @@ def worker(args):
 
 def mem(args):
     base = rss_kb("VmRSS")
-    b = Bench(args.weights, args.batch)
+    b = Bench(args.weights, args.batch, setup=args.setup)
     setup = rss_kb("VmRSS")
     for _ in range(2):
         b.train_step()
@@ -352,6 +391,7 @@ def main():
     ap.add_argument("--weights")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--setup", choices=["f32", "bf16", "bf16cl"], default="f32")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.mode == "selftest":

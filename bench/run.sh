@@ -2,7 +2,11 @@
 # Whole-model benchmark, libsimdiff against PyTorch (see docs/performance.md).
 # Builds build-bench/ if needed, then runs bench/compare.py with the given
 # options (e.g. --configs fmnist --runs 7). Results: build-bench/bench-results/
-# (results.md, results.json, per-op profiles). About 15 minutes on 2 cores.
+# (results.md, results.json, per-op profiles). Four sides per config
+# (libsimdiff f32 and bf16, PyTorch f32 and bf16 autocast); about 30 minutes
+# on 2 cores. A quick end-to-end check (numbers meaningless):
+#   bench/run.sh --configs fmnist --runs 1 --lat-runs 1 --lat-k 1 --warmup 0 \
+#       --probe-runs 1 --batch 2 --out /tmp/bench-smoke
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-bench}

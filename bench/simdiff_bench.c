@@ -5,6 +5,7 @@
  *
  *   simdiff-bench worker --config NAME [--batch B] [--threads T]
  *                        [--weights FILE | --save FILE] [--seed S]
+ *                        [--precision f32|bf16]
  *       Builds the model (loaded from FILE, or created with random weights
  *       in every layer and written to --save FILE for the PyTorch side), a
  *       trainer and the inputs, then answers one command per stdin line
@@ -16,9 +17,10 @@
  *                       mean of K (default 10) back-to-back calls
  *                       (each of the three: right after one untimed call
  *                       of the same kind)
- *         peak          seconds and GFLOP/s of one oneDNN f32 matmul
+ *         peak [bf16]   seconds and GFLOP/s of one oneDNN matmul
  *                       2048x2048x2048 (plain row-major, the layout the
- *                       library's matmuls use)
+ *                       library's matmuls use), f32, or bf16 inputs with
+ *                       f32 accumulation and output (the bf16 ops' kind)
  *         flops         flops counted by the ops in one training step
  *         dump DIR      write a batch-2 forward (inputs and output) for the
  *                       equivalence check against PyTorch
@@ -35,6 +37,7 @@
  *                       resident at the same time
  *         quit
  *   simdiff-bench mem --config NAME [--batch B] [--threads T] [--weights F]
+ *                     [--precision f32|bf16]
  *       In a fresh process: model, trainer, two training steps; prints the
  *       process's peak resident memory (VmHWM) and the baseline RSS before
  *       the model existed.
@@ -174,7 +177,7 @@ typedef struct peak_mm {
         }                                                                      \
     } while (0)
 
-static int peak_init(peak_mm *p, int64_t n)
+static int peak_init(peak_mm *p, int64_t n, int bf16)
 {
     memset(p, 0, sizeof *p);
     p->n = n;
@@ -186,19 +189,30 @@ static int peak_init(peak_mm *p, int64_t n)
         return -1;
     sd_rng_uniform(7, 1, 0, (size_t)(n * n), p->pa);
     sd_rng_uniform(7, 2, 0, (size_t)(n * n), p->pb);
+    if (bf16) { /* the inputs as bf16, in the first half of their buffers */
+        float *tmp = malloc(bytes);
+        if (!tmp)
+            return -1;
+        memcpy(tmp, p->pa, bytes);
+        sd_bf16_convert((uint16_t *)p->pa, tmp, n * n);
+        memcpy(tmp, p->pb, bytes);
+        sd_bf16_convert((uint16_t *)p->pb, tmp, n * n);
+        free(tmp);
+    }
     DN(dnnl_engine_create(&p->eng, dnnl_cpu, 0));
     DN(dnnl_stream_create(&p->strm, p->eng, dnnl_stream_default_flags));
-    dnnl_memory_desc_t md;
+    dnnl_memory_desc_t md, mi;
     dnnl_dims_t dims = {n, n};
     DN(dnnl_memory_desc_init_by_tag(&md, 2, dims, dnnl_f32, dnnl_ab));
+    DN(dnnl_memory_desc_init_by_tag(&mi, 2, dims, bf16 ? dnnl_bf16 : dnnl_f32, dnnl_ab));
     dnnl_matmul_desc_t mmd;
-    DN(dnnl_matmul_desc_init(&mmd, &md, &md, NULL, &md));
+    DN(dnnl_matmul_desc_init(&mmd, &mi, &mi, NULL, &md));
     dnnl_primitive_desc_t pd;
     DN(dnnl_primitive_desc_create(&pd, &mmd, NULL, p->eng, NULL));
     DN(dnnl_primitive_create(&p->prim, pd));
     dnnl_primitive_desc_destroy(pd);
-    DN(dnnl_memory_create(&p->a, &md, p->eng, p->pa));
-    DN(dnnl_memory_create(&p->b, &md, p->eng, p->pb));
+    DN(dnnl_memory_create(&p->a, &mi, p->eng, p->pa));
+    DN(dnnl_memory_create(&p->b, &mi, p->eng, p->pb));
     DN(dnnl_memory_create(&p->c, &md, p->eng, p->pc));
     return 0;
 }
@@ -236,6 +250,7 @@ static void peak_free(peak_mm *p)
 
 /* ---- the benchmark state ------------------------------------------------------ */
 typedef struct bench {
+    simdiff_precision prec;
     simdiff_model *m;
     simdiff_trainer *t;
     simdiff_schedule *s;
@@ -247,9 +262,10 @@ typedef struct bench {
 } bench;
 
 static int bench_init(bench *b, const char *config, const char *weights,
-                      const char *save, int B, uint64_t seed)
+                      const char *save, int B, uint64_t seed, simdiff_precision prec)
 {
     memset(b, 0, sizeof *b);
+    b->prec = prec;
     if (weights) {
         if (simdiff_model_load(&b->m, weights))
             return die(weights);
@@ -272,8 +288,13 @@ static int bench_init(bench *b, const char *config, const char *weights,
     b->per = (size_t)b->C * (size_t)b->d * (size_t)b->d;
     if (simdiff_schedule_create_shifted(&b->s, b->d, 64))
         return die("schedule");
-    if (simdiff_trainer_create(&b->t, b->m, b->s, NULL, NULL))
+    simdiff_trainer_config tc;
+    simdiff_trainer_config_init(&tc);
+    tc.precision = prec;
+    if (simdiff_trainer_create(&b->t, b->m, b->s, &tc, NULL))
         return die("simdiff_trainer_create");
+    if (simdiff_model_set_precision(b->m, prec))
+        return die("simdiff_model_set_precision");
     b->x = malloc((size_t)B * b->per * sizeof(float));
     b->z = malloc((size_t)B * b->per * sizeof(float));
     b->out = malloc((size_t)B * b->per * sizeof(float));
@@ -423,8 +444,8 @@ static int memsplit(bench *b, size_t *fwd, size_t *total)
 static int worker(bench *b)
 {
     char line[1100];
-    peak_mm pk = {0};
-    int have_peak = 0;
+    peak_mm pk[2] = {{0}, {0}}; /* f32, bf16 */
+    int have_peak[2] = {0, 0};
     while (fgets(line, sizeof line, stdin)) {
         line[strcspn(line, "\r\n")] = 0;
         char cmd[32] = "", arg[1024] = "";
@@ -460,16 +481,17 @@ static int worker(bench *b)
             printf(dt < 0 ? "err step failed\n" : "ok %.6e\n", sd_ctx_flops(b->t->ctx) - f0);
         } else if (!strcmp(cmd, "peak")) {
             omp_set_num_threads(simdiff_get_num_threads());
-            if (!have_peak) {
-                if (peak_init(&pk, 2048)) {
+            const int k = !strcmp(arg, "bf16");
+            if (!have_peak[k]) {
+                if (peak_init(&pk[k], 2048, k)) {
                     printf("err matmul setup failed\n");
                     continue;
                 }
-                have_peak = 1;
-                peak_run(&pk); /* warm-up */
+                have_peak[k] = 1;
+                peak_run(&pk[k]); /* warm-up */
             }
-            double dt = peak_run(&pk);
-            double fl = 2.0 * (double)pk.n * (double)pk.n * (double)pk.n;
+            double dt = peak_run(&pk[k]);
+            double fl = 2.0 * (double)pk[k].n * (double)pk[k].n * (double)pk[k].n;
             printf(dt < 0 ? "err matmul failed\n" : "ok %.9f %.3f\n", dt, fl / dt * 1e-9);
         } else if (!strcmp(cmd, "dump")) {
             if (dump(b, arg))
@@ -483,8 +505,12 @@ static int worker(bench *b)
             b->t->ctx = NULL;
             if (sd_ctx_create(&b->t->ctx))
                 printf("err %s\n", simdiff_last_error());
-            else
+            else {
+                sd_ctx_set_precision(b->t->ctx, b->prec == SIMDIFF_PRECISION_BF16
+                                                    ? SD_PREC_BF16
+                                                    : SD_PREC_F32);
                 printf("ok\n");
+            }
         } else if (!strcmp(cmd, "memsplit")) {
             size_t f = 0, tot = 0;
             if (memsplit(b, &f, &tot))
@@ -498,16 +524,17 @@ static int worker(bench *b)
         }
         fflush(stdout);
     }
-    if (have_peak)
-        peak_free(&pk);
+    for (int k = 0; k < 2; k++)
+        if (have_peak[k])
+            peak_free(&pk[k]);
     return 0;
 }
 
-static int mem(const char *config, const char *weights, int B)
+static int mem(const char *config, const char *weights, int B, simdiff_precision prec)
 {
     long base = status_kb("VmRSS");
     bench b;
-    if (bench_init(&b, config, weights, NULL, B, 1))
+    if (bench_init(&b, config, weights, NULL, B, 1, prec))
         return 1;
     long after_setup = status_kb("VmRSS");
     for (int i = 0; i < 2; i++)
@@ -525,12 +552,14 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0); /* one reply per line, through a pipe */
     if (argc < 2) {
         fprintf(stderr, "usage: simdiff-bench worker|mem --config fmnist|rgb64|rgb256 "
-                        "[--batch B] [--threads T] [--weights F | --save F] [--seed S]\n");
+                        "[--batch B] [--threads T] [--weights F | --save F] [--seed S] "
+                        "[--precision f32|bf16]\n");
         return 2;
     }
     const char *mode = argv[1], *config = "fmnist", *weights = NULL, *save = NULL;
     int B = 64, threads = 2;
     uint64_t seed = 1;
+    simdiff_precision prec = SIMDIFF_PRECISION_F32;
     for (int i = 2; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (!strcmp(a, "--config")) config = v;
@@ -539,6 +568,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--weights")) weights = v;
         else if (!strcmp(a, "--save")) save = v;
         else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--precision") && (!strcmp(v, "f32") || !strcmp(v, "bf16")))
+            prec = v[0] == 'b' ? SIMDIFF_PRECISION_BF16 : SIMDIFF_PRECISION_F32;
         else {
             fprintf(stderr, "simdiff-bench: unknown option %s\n", a);
             return 2;
@@ -547,13 +578,13 @@ int main(int argc, char **argv)
     if (B < 1 || simdiff_set_num_threads(threads))
         return die("arguments");
     if (!strcmp(mode, "mem"))
-        return mem(config, weights, B);
+        return mem(config, weights, B, prec);
     if (strcmp(mode, "worker")) {
         fprintf(stderr, "simdiff-bench: unknown mode %s\n", mode);
         return 2;
     }
     bench b;
-    if (bench_init(&b, config, weights, save, B, seed))
+    if (bench_init(&b, config, weights, save, B, seed, prec))
         return 1;
     printf("ready\n");
     fflush(stdout);

@@ -40,6 +40,7 @@ static void on_sigint(int sig)
 typedef struct opts {
     const char *model, *labels, *png, *npy, *labels_npy, *sampler, *spacing, *schedule;
     int count, steps, threads, batch, grid_cols, quiet;
+    int precision; /* simdiff_precision */
     double eta, guidance;
     int have_steps, have_eta, have_guidance, have_clip, have_count;
     uint64_t seed;
@@ -69,6 +70,8 @@ static void usage(FILE *f)
             "  --no-clip           do not clip the x estimate to [-1, 1]\n"
             "  --batch B           at most B images per network call (default: all)\n"
             "  --threads N         compute threads (default: all cores)\n"
+            "  --precision P       f32 (default) or bf16: bf16 network arithmetic\n"
+            "                      (needs a CPU with AVX-512 BF16; docs/performance.md)\n"
             "output:\n"
             "  --png FILE          the images as one PNG grid\n"
             "  --cols N            grid columns (default: about sqrt(count))\n"
@@ -268,6 +271,14 @@ int main(int argc, char **argv)
             NEED();
             if (parse_int(v, 1, 4096, &o.threads))
                 return die("--threads: '%s' is not a number in 1..4096", v);
+        } else if (!strcmp(a, "--precision")) {
+            NEED();
+            if (!strcmp(v, "f32"))
+                o.precision = SIMDIFF_PRECISION_F32;
+            else if (!strcmp(v, "bf16"))
+                o.precision = SIMDIFF_PRECISION_BF16;
+            else
+                return die("--precision: '%s' is not f32 or bf16", v);
         } else if (!strcmp(a, "--png")) {
             NEED();
             o.png = v;
@@ -347,6 +358,7 @@ int main(int argc, char **argv)
     if (o.have_clip)
         sc.clip_x = 0;
     sc.batch_chunk = o.batch;
+    sc.precision = (simdiff_precision)o.precision;
 
     int *req = NULL, nreq = 0, *labels = NULL;
     if (o.labels) {

@@ -40,6 +40,7 @@ typedef struct opts {
     double dropout_res, dropout_tf;
     int warmup;
     int cosine;
+    const char *precision;
 } opts;
 
 static void usage(FILE *f)
@@ -61,6 +62,9 @@ static void usage(FILE *f)
             "  --fp16              store exported models in float16 (half the size)\n"
             "  --batch N           batch size (default 64)\n"
             "  --threads N         compute threads (default: all cores)\n"
+            "  --precision P       f32 (default) or bf16: bf16 matrix ops, f32 weights,\n"
+            "                      optimizer and reductions (needs AVX-512 BF16);\n"
+            "                      a resumed run keeps its checkpoint's precision\n"
             "  --seed N            seed of everything (default 0)\n"
             "  --ckpt-every N      checkpoint every N steps (default 500)\n"
             "  --log-every N       print/log every N steps (default 50)\n"
@@ -115,6 +119,7 @@ static int parse(int argc, char **argv, opts *o)
         else if (ARG("--resume")) o->resume = v;
         else if (ARG("--batch")) o->batch = atoi(v);
         else if (ARG("--threads")) o->threads = atoi(v);
+        else if (ARG("--precision")) o->precision = v;
         else if (ARG("--seed")) o->seed = strtoull(v, NULL, 10);
         else if (ARG("--ckpt-every")) o->ckpt_every = atoi(v);
         else if (ARG("--log-every")) o->log_every = atoi(v);
@@ -200,6 +205,15 @@ int main(int argc, char **argv)
         return 2;
     if (o.threads > 0 && simdiff_set_num_threads(o.threads))
         return fail("--threads");
+    simdiff_precision prec = SIMDIFF_PRECISION_F32;
+    if (o.precision && !strcmp(o.precision, "bf16"))
+        prec = SIMDIFF_PRECISION_BF16;
+    else if (o.precision && strcmp(o.precision, "f32")) {
+        fprintf(stderr, "simdiff-train: --precision: '%s' is not f32 or bf16\n", o.precision);
+        return 2;
+    }
+    if (simdiff_precision_check(prec))
+        return fail("--precision");
     if (o.export_only) {
         simdiff_model *m = NULL;
         simdiff_trainer *t = NULL;
@@ -272,6 +286,7 @@ int main(int argc, char **argv)
         simdiff_trainer_config_init(&tc);
         simdiff_optimizer_config_init(&oc);
         tc.seed = o.seed;
+        tc.precision = prec;
         tc.label_dropout = K > 0 ? o.label_dropout : 0;
         oc.lr = o.lr;
         oc.ema_decay = o.ema;

@@ -95,9 +95,29 @@ SIMDIFF_API simdiff_status simdiff_set_num_threads(int n);
 SIMDIFF_API int simdiff_get_num_threads(void);
 
 /* One line describing the runtime: library version, oneDNN version, the ISA
- * oneDNN dispatches to, the thread count. Thread-local storage, valid until
- * the next call on the same thread; never NULL. */
+ * oneDNN dispatches to, the thread count, whether bf16 precision is
+ * available ("bf16 native" or "bf16 unavailable"). Thread-local storage,
+ * valid until the next call on the same thread; never NULL. */
 SIMDIFF_API const char *simdiff_runtime_info(void);
+
+/* ---- precision (append-only) -------------------------------------------- */
+/* Arithmetic of the matrix ops (convolutions, linears, attention matmuls).
+ * F32: float32 throughout. BF16: those ops take bfloat16 copies of their
+ * inputs and weights, accumulate in float32 and write float32 outputs and
+ * gradients; everything else (weights and optimizer state, norms, softmax,
+ * losses, reductions, schedules, sampler updates) stays float32/float64.
+ * BF16 needs a CPU with native bf16 arithmetic (AVX-512 BF16, as oneDNN
+ * dispatches it); it is never emulated. Accuracy and speed:
+ * docs/performance.md ("bf16 precision"). */
+typedef enum simdiff_precision {
+    SIMDIFF_PRECISION_F32 = 0,
+    SIMDIFF_PRECISION_BF16 = 1
+} simdiff_precision;
+
+/* SIMDIFF_OK if this CPU can run precision p; SIMDIFF_ERR_UNSUPPORTED (with
+ * a message naming the ISA oneDNN found) for BF16 without native bf16;
+ * SIMDIFF_ERR_INVALID_ARG for a value that is not a simdiff_precision. */
+SIMDIFF_API simdiff_status simdiff_precision_check(simdiff_precision p);
 
 #ifdef __cplusplus
 }

@@ -177,6 +177,15 @@ SIMDIFF_API simdiff_status simdiff_model_forward_cond(simdiff_model *m, int n,
                                                       const float *cond,
                                                       float *out);
 
+/* Precision of simdiff_model_forward(_cond) on m (default F32; samplers
+ * and trainers have their own setting in their configs). With BF16 the
+ * forward uses a bf16 copy of the weights made once per model and shared
+ * with m's bf16 samplers (remade after a trainer step changed them).
+ * SIMDIFF_ERR_UNSUPPORTED for BF16 on a CPU without native bf16
+ * (simdiff_precision_check); SIMDIFF_ERR_INVALID_ARG for an unknown value. */
+SIMDIFF_API simdiff_status simdiff_model_set_precision(simdiff_model *m,
+                                                       simdiff_precision p);
+
 /* Multiply-adds x 2 of one forward pass, per image. */
 SIMDIFF_API simdiff_status simdiff_model_flops(const simdiff_model *m,
                                                double *flops_per_image);

@@ -107,6 +107,7 @@ typedef struct simdiff_sampler_config {
     int batch_chunk;               /* max images per network call; 0 = all
                                       (default). With guidance (w ≠ 0, 1) a
                                       call has 2 rows per image.             */
+    simdiff_precision precision;   /* of the network (default F32; core.h)    */
 } simdiff_sampler_config;
 
 /* Fill the `size` bytes of *cfg with the defaults and set struct_size =

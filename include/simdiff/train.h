@@ -99,6 +99,7 @@ typedef struct simdiff_trainer_config {
     double label_dropout;    /* P(label -> null class) (default 0.1)           */
     int stratified_t;        /* t_i = (i + u)/N, shuffled (default 1)          */
     uint64_t seed;           /* all randomness of the run (default 0)          */
+    simdiff_precision precision; /* of the matrix ops (default F32; core.h)     */
 } simdiff_trainer_config;
 
 /* Fill the `size` bytes of *cfg with the defaults above and set

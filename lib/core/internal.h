@@ -34,6 +34,10 @@ const char *sd_errmsg(const sd_err *h);
  * call at the start of every public compute entry point. */
 void sd_apply_threads(void);
 
+/* Does oneDNN dispatch to an ISA with native bf16 arithmetic
+ * (avx512_core_bf16 or later)? */
+int sd_bf16_native(void);
+
 /* Checked size arithmetic: return 0 and set *out, or 1 on overflow. */
 static inline int sd_mul_size(size_t a, size_t b, size_t *out)
 {

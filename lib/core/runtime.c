@@ -66,14 +66,40 @@ static const char *isa_name(dnnl_cpu_isa_t isa)
     }
 }
 
+/* The ISA values are bit sets (avx2_vnni is numerically above
+ * avx512_core_bf16 but has no bf16), so test the bits. */
+int sd_bf16_native(void)
+{
+    const unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+    const unsigned bf16 = (unsigned)dnnl_cpu_isa_avx512_core_bf16;
+    return (isa & bf16) == bf16;
+}
+
+SIMDIFF_API simdiff_status simdiff_precision_check(simdiff_precision p)
+{
+    switch (p) {
+    case SIMDIFF_PRECISION_F32:
+        return SIMDIFF_OK;
+    case SIMDIFF_PRECISION_BF16:
+        if (sd_bf16_native())
+            return SIMDIFF_OK;
+        return sd_fail(NULL, SIMDIFF_ERR_UNSUPPORTED,
+                       "bf16 precision needs a CPU with native bf16 arithmetic "
+                       "(AVX-512 BF16); oneDNN dispatches to %s here: use f32",
+                       isa_name(dnnl_get_effective_cpu_isa()));
+    }
+    return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                   "precision %d is not a simdiff_precision (0 f32, 1 bf16)", (int)p);
+}
+
 SIMDIFF_API const char *simdiff_runtime_info(void)
 {
     static _Thread_local char buf[256];
     const dnnl_version_t *v = dnnl_version();
     snprintf(buf, sizeof buf,
-             "libsimdiff %s; oneDNN %d.%d.%d (%s); isa %s; threads %d",
+             "libsimdiff %s; oneDNN %d.%d.%d (%s); isa %s; threads %d; bf16 %s",
              simdiff_version(), v->major, v->minor, v->patch,
              v->hash ? v->hash : "?", isa_name(dnnl_get_effective_cpu_isa()),
-             simdiff_get_num_threads());
+             simdiff_get_num_threads(), sd_bf16_native() ? "native" : "unavailable");
     return buf;
 }

@@ -345,6 +345,7 @@ simdiff_status sd_model_build(simdiff_model **out, const simdiff_model_config *c
     simdiff_model *m = calloc(1, sizeof *m);
     if (!m)
         return sd_fail(NULL, SIMDIFF_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&m->bf16_lock, NULL);
     m->cfg = *cfg;
     m->cfg.struct_size = sizeof m->cfg;
     /* Level arrays beyond num_levels are not part of the config. */

@@ -19,6 +19,13 @@ static sd_tensor *lin(const g *x, sd_tensor *h, sd_lin l)
     return sd_linear(x->c, h, P(x, l.w), P(x, l.b));
 }
 
+/* act(linear) + r in one primitive when nothing is recorded for backward
+ * (sd_linear_fused). */
+static sd_tensor *lin_fused(const g *x, sd_tensor *h, sd_lin l, int act, sd_tensor *r)
+{
+    return sd_linear_fused(x->c, h, P(x, l.w), P(x, l.b), act, r);
+}
+
 static sd_tensor *conv(const g *x, sd_tensor *h, sd_lin l, int stride, int pad)
 {
     return sd_conv2d(x->c, h, P(x, l.w), P(x, l.b), stride, pad);
@@ -57,8 +64,7 @@ static sd_tensor *embedding(g *x, int n, const double *logsnr, const int *labels
     const simdiff_model_config *cf = &m->cfg;
     sd_ctx *c = x->c;
     sd_tensor *h = fourier(c, n, logsnr, cf->emb_dim);
-    h = lin(x, h, m->emb_fc1);
-    h = sd_silu(c, h);
+    h = lin_fused(x, h, m->emb_fc1, SD_ACT_SILU, NULL);
     h = lin(x, h, m->emb_fc2);
     if (m->class_emb >= 0) {
         int *ids = sd_alloc(c, (size_t)n * sizeof(int));
@@ -102,12 +108,13 @@ static sd_tensor *resblock(g *x, const sd_resblock *r, sd_tensor *in)
     return sd_add(c, skip, h);
 }
 
-/* tokens (N, T, D) -> multi-head self-attention -> output projection */
-static sd_tensor *mhsa(g *x, const sd_attnblock *a, sd_tensor *t)
+/* tokens (N, T, D) -> multi-head self-attention -> output projection
+ * (+ the residual r, or NULL) */
+static sd_tensor *mhsa(g *x, const sd_attnblock *a, sd_tensor *t, sd_tensor *r)
 {
     sd_tensor *q = lin(x, t, a->q), *k = lin(x, t, a->k), *v = lin(x, t, a->v);
     sd_tensor *o = sd_attention(x->c, q, k, v, a->heads);
-    return lin(x, o, a->out);
+    return lin_fused(x, o, a->out, SD_ACT_NONE, r);
 }
 
 static const int to_tokens[4] = {0, 2, 3, 1};   /* NCHW -> NHWC */
@@ -137,7 +144,7 @@ static sd_tensor *attnblock(g *x, const sd_attnblock *a, sd_tensor *in)
     sd_tensor *h = sd_group_norm(c, in, groups_for(x, a->ch), P(x, a->norm.g),
                                  P(x, a->norm.b), GN_EPS);
     int64_t H = in->shape[2], W = in->shape[3];
-    sd_tensor *o = mhsa(x, a, nchw_to_tokens(c, h));
+    sd_tensor *o = mhsa(x, a, nchw_to_tokens(c, h), NULL);
     return sd_add(c, in, tokens_to_nchw(c, o, H, W));
 }
 
@@ -158,14 +165,12 @@ static sd_tensor *transformer(g *x, sd_tensor *in)
         sd_tensor *s2 = sd_slice(c, ada, 1, 2 * Wd, Wd), *b2 = sd_slice(c, ada, 1, 3 * Wd, Wd);
         sd_tensor *h = sd_layer_norm(c, t, NULL, NULL, LN_EPS);
         h = sd_modulate(c, h, s1, b1, 2);
-        t = sd_add(c, t, mhsa(x, &b->attn, h));
+        t = mhsa(x, &b->attn, h, t); /* t + attention */
         h = sd_layer_norm(c, t, NULL, NULL, LN_EPS);
         h = sd_modulate(c, h, s2, b2, 2);
-        h = lin(x, h, b->fc1);
-        h = sd_gelu(c, h);
+        h = lin_fused(x, h, b->fc1, SD_ACT_GELU, NULL);
         h = sd_dropout(c, h, b->dropout);
-        h = lin(x, h, b->fc2);
-        t = sd_add(c, t, h);
+        t = lin_fused(x, h, b->fc2, SD_ACT_NONE, t); /* t + MLP */
         if (infer) /* inference: keep only the block's output */
             t = sd_arena_release(c, mark, t);
     }

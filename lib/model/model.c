@@ -58,7 +58,53 @@ SIMDIFF_API void simdiff_model_destroy(simdiff_model *m)
     free(m->tf);
     free(m->data);
     free(m->grad);
+    free(m->bf16);
+    pthread_mutex_destroy(&m->bf16_lock);
     free(m);
+}
+
+const uint16_t *sd_model_bf16_weights(simdiff_model *m)
+{
+    pthread_mutex_lock(&m->bf16_lock);
+    const uint64_t gen = atomic_load(&m->wgen);
+    if (!m->bf16) {
+        m->bf16 = malloc((size_t)(m->total ? m->total : 1) * sizeof *m->bf16);
+        if (m->bf16)
+            m->bf16_gen = gen + 1; /* not yet filled */
+    }
+    if (m->bf16 && m->bf16_gen != gen) {
+        sd_bf16_convert(m->bf16, m->data, m->total);
+        m->bf16_gen = gen;
+    }
+    const uint16_t *w = m->bf16;
+    pthread_mutex_unlock(&m->bf16_lock);
+    if (!w)
+        sd_fail(&m->err, SIMDIFF_ERR_NOMEM, "out of memory for the bf16 copy of %lld weights",
+                (long long)m->total);
+    return w;
+}
+
+void sd_model_weights_changed(simdiff_model *m) { atomic_fetch_add(&m->wgen, 1); }
+
+simdiff_status sd_model_ctx_precision(simdiff_model *m, sd_ctx *c, sd_precision p)
+{
+    const uint16_t *w = p == SD_PREC_BF16 ? sd_model_bf16_weights(m) : NULL;
+    if (p == SD_PREC_BF16 && !w)
+        return SIMDIFF_ERR_NOMEM;
+    sd_ctx_set_precision(c, p);
+    sd_ctx_set_bf16_weights(c, m->data, m->total, w);
+    return SIMDIFF_OK;
+}
+
+SIMDIFF_API simdiff_status simdiff_model_set_precision(simdiff_model *m, simdiff_precision p)
+{
+    if (!m)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_model_set_precision: model is NULL");
+    simdiff_status st = simdiff_precision_check(p);
+    if (st)
+        return sd_fail_keep(&m->err, st);
+    m->prec = p == SIMDIFF_PRECISION_BF16 ? SD_PREC_BF16 : SD_PREC_F32;
+    return SIMDIFF_OK;
 }
 
 SIMDIFF_API int64_t simdiff_model_num_params(const simdiff_model *m)
@@ -116,6 +162,8 @@ static simdiff_status run_forward(simdiff_model *m, int n, const float *z,
     sd_ctx_reset(c);
     sd_ctx_set_grad(c, 0);
     sd_ctx_set_training(c, 0);
+    if ((st = sd_model_ctx_precision(m, c, m->prec)))
+        return st;
     const simdiff_model_config *cf = &m->cfg;
     const int64_t shape[4] = {n, cf->channels, cf->image_size, cf->image_size};
     sd_tensor *zt = sd_wrap(c, 4, shape, (float *)z); /* read only */

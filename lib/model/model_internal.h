@@ -6,6 +6,9 @@
 #ifndef SIMDIFF_LIB_MODEL_INTERNAL_H
 #define SIMDIFF_LIB_MODEL_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "simdiff/model.h"
 #include "simdiff/schedule.h"
 #include "tensor/tensor.h"
@@ -107,6 +110,15 @@ struct simdiff_model {
     sd_tfblock *tf;
 
     sd_ctx *ctx; /* for simdiff_model_forward */
+    sd_precision prec; /* of simdiff_model_forward (simdiff_model_set_precision) */
+
+    /* bf16 copy of data (sd_model_bf16_weights): made on first use by a
+     * bf16 sampler or forward, shared read-only by all of them, remade
+     * when the weights changed since (wgen, bumped by the trainer). */
+    pthread_mutex_t bf16_lock;
+    uint16_t *bf16;
+    uint64_t bf16_gen;
+    atomic_uint_least64_t wgen;
     double flops_per_image; /* 0 until measured */
 };
 
@@ -117,6 +129,16 @@ extern const sd_struct_layout sd_model_config_layout;
  * zeroed data; then sd_model_init_params fills the data. */
 simdiff_status sd_model_build(simdiff_model **out, const simdiff_model_config *cfg);
 void sd_model_init_params(simdiff_model *m, uint64_t seed);
+/* The bf16 copy of m->data (m->total values), made or refreshed under
+ * m->bf16_lock; valid until m is destroyed or its weights change again.
+ * NULL (status and message set) when out of memory. */
+const uint16_t *sd_model_bf16_weights(simdiff_model *m);
+/* Tell m that m->data changed (the copy is stale). */
+void sd_model_weights_changed(simdiff_model *m);
+/* Use m's bf16 weights and precision p on c (F32: neither). Returns
+ * SIMDIFF_OK or the failure of sd_model_bf16_weights. */
+simdiff_status sd_model_ctx_precision(simdiff_model *m, sd_ctx *c, sd_precision p);
+
 /* Allocate gradient buffers (training); idempotent. */
 simdiff_status sd_model_enable_grad(simdiff_model *m);
 void sd_model_zero_grad(simdiff_model *m);

@@ -10,18 +10,28 @@
  * dnnl_format_tag_any and the op reorders around it:
  *   forward:   x -> blocked, w -> blocked (every call: weights change every
  *              optimizer step, and the reorder is ~0.1% of the conv), conv,
- *              y blocked -> NCHW. The blocked x is kept on the tape node for
- *              backward weights.
- *   backward:  dy -> blocked once for both backward primitives, w -> the
- *              backward-data layout, dx/dw back to NCHW/OIHW into the
- *              gradient buffers; the bias gradient is plain (x).
+ *              y blocked -> NCHW. Nothing blocked is kept for backward.
+ *   backward:  dy -> blocked once for both backward primitives (when their
+ *              layouts agree), w -> the backward-data layout, x -> the
+ *              backward-weights layout again (from the plain x on the tape),
+ *              dx/dw back to NCHW/OIHW into the gradient buffers; the bias
+ *              gradient is plain (x).
  * Where oneDNN picks a plain layout anyway (e.g. 3 input channels) the
  * reorder is skipped (sd_reorder_to returns the data itself). Every
  * primitive and reorder is created once per (role, shapes) per ctx.
  *
- * The price is memory: the blocked copies of x and y (forward) and of dy
- * and dx (backward) are step-arena buffers, so a conv's step footprint is
- * ~3x its output in forward and ~5x with backward, where plain needs 1x.
+ * Memory: every blocked copy (x, w and y in forward; dy, w, x, dx and dw
+ * in backward) is a temporary in the scratch arena (sd_tmp_begin/end in
+ * forward, the node's implicit scope in backward), so the step keeps only
+ * the plain output, as with plain layouts; the price is time (backward
+ * reorders x a second time, 3-6% of a training step).
+ *
+ * Precision: with the ctx in SD_PREC_BF16 the same reorders also convert:
+ * x, w and dy go to bf16 in the primitive's layout (so the conversion costs
+ * nothing beyond the reorder every call pays anyway; sampling reorders from
+ * the model's shared bf16 weights), the primitives accumulate in f32 and
+ * write y, dx, dw and db in f32. The precision is part of the primitive
+ * key and recorded on the tape node (backward uses the forward's).
  *
  * Algorithms: direct (else auto). sd_conv_set_policy(SD_CONV_WINOGRAD)
  * runs 3x3 stride-1 conv2d with Winograd F(4x4,3x3) where oneDNN has it
@@ -60,7 +70,7 @@ typedef struct conv_key {
     int32_t transposed; /* deconvolution */
     int32_t bias;       /* b given: bias / diff_bias argument present */
     int32_t policy;     /* SD_CONV_* */
-    int32_t pad_;
+    int32_t bf16;       /* x, w and dy in bf16 (SD_PREC_BF16); the rest f32 */
     int64_t n, ci, h, w; /* x (N,Ci,H,W)   */
     int64_t co, ho, wo;  /* y (N,Co,Ho,Wo) */
     int64_t k, stride, pad;
@@ -143,21 +153,28 @@ static sd_prim *conv_prim(sd_ctx *c, const conv_key *g)
             return NULL;
         hint = fp->pd;
     }
+    /* The primitive's view: layouts plain (PLAIN) or its choice; in bf16
+     * the role's inputs (src, weights, diff_dst) are bf16, its outputs
+     * (dst, diff_src, diff_weights, bias) f32. */
     conv_mds m;
     if (plain_mds(c, g, &m))
         return NULL;
-    if (g->policy != SD_CONV_PLAIN) {
-        const dnnl_dims_t xd = {g->n, g->ci, g->h, g->w};
-        const dnnl_dims_t yd = {g->n, g->co, g->ho, g->wo};
-        const dnnl_dims_t wd = {g->co, g->ci, g->k, g->k};
-        if (SD_DNNL(c, dnnl_memory_desc_init_by_tag(&m.x, 4, xd, dnnl_f32,
-                                                    dnnl_format_tag_any)) ||
-            SD_DNNL(c, dnnl_memory_desc_init_by_tag(&m.y, 4, yd, dnnl_f32,
-                                                    dnnl_format_tag_any)) ||
-            SD_DNNL(c, dnnl_memory_desc_init_by_tag(&m.w, 4, wd, dnnl_f32,
-                                                    dnnl_format_tag_any)))
-            return NULL;
-    }
+    const int plain = g->policy == SD_CONV_PLAIN;
+    const dnnl_data_type_t in = g->bf16 ? dnnl_bf16 : dnnl_f32;
+    const dnnl_dims_t xd = {g->n, g->ci, g->h, g->w};
+    const dnnl_dims_t yd = {g->n, g->co, g->ho, g->wo};
+    const dnnl_dims_t wd = {g->co, g->ci, g->k, g->k};
+    const dnnl_format_tag_t wtag = g->transposed ? dnnl_iohw : dnnl_oihw;
+    if (SD_DNNL(c, dnnl_memory_desc_init_by_tag(&m.x, 4, xd,
+                                                g->role == ROLE_BWD_DATA ? dnnl_f32 : in,
+                                                plain ? dnnl_nchw : dnnl_format_tag_any)) ||
+        SD_DNNL(c, dnnl_memory_desc_init_by_tag(&m.y, 4, yd,
+                                                g->role == ROLE_FWD ? dnnl_f32 : in,
+                                                plain ? dnnl_nchw : dnnl_format_tag_any)) ||
+        SD_DNNL(c, dnnl_memory_desc_init_by_tag(&m.w, 4, wd,
+                                                g->role == ROLE_BWD_WEIGHTS ? dnnl_f32 : in,
+                                                plain ? wtag : dnnl_format_tag_any)))
+        return NULL;
     /* Algorithms in order of preference; the first with a primitive wins.
      * Deconvolution has no auto algorithm. */
     dnnl_alg_kind_t algs[3];
@@ -217,7 +234,7 @@ static sd_prim *conv_prim(sd_ctx *c, const conv_key *g)
 
 /* Shapes of a call; 0, or -1 with SIMDIFF_ERR_INVALID_ARG set. Used again
  * by backward on the node's tensors (then it cannot fail). */
-static int conv_geom(sd_ctx *c, const char *op, int transposed, int policy,
+static int conv_geom(sd_ctx *c, const char *op, int transposed, int policy, int bf16,
                      const sd_tensor *x, const sd_tensor *w, const sd_tensor *b,
                      int stride, int pad, conv_key *g)
 {
@@ -227,6 +244,7 @@ static int conv_geom(sd_ctx *c, const char *op, int transposed, int policy,
     g->transposed = transposed;
     g->bias = b != NULL;
     g->policy = policy;
+    g->bf16 = bf16;
     if (x->ndim != 4 || w->ndim != 4 || w->shape[2] != w->shape[3] ||
         w->shape[2] < 1 || x->shape[0] < 1 || x->shape[1] < 1 ||
         x->shape[2] < 1 || x->shape[3] < 1 || w->shape[0] < 1 || w->shape[1] < 1 ||
@@ -286,14 +304,30 @@ static double conv_flops(const conv_key *g)
 
 static void conv_backward(sd_ctx *c, sd_node *nd);
 
+/* w in the layout (and type) `to` of a primitive: from the ctx's shared
+ * bf16 copy of w when it has one (sampling), else from w itself. */
+static void *weights_to(sd_ctx *c, const conv_key *g, const conv_mds *m,
+                        const sd_tensor *w, const dnnl_memory_desc_t *to)
+{
+    const uint16_t *w16 = g->bf16 ? sd_ctx_bf16_weight(c, w->data, w->numel) : NULL;
+    if (!w16)
+        return sd_reorder_to(c, &m->w, w->data, to);
+    dnnl_memory_desc_t md = m->w;
+    const dnnl_dims_t wd = {g->co, g->ci, g->k, g->k};
+    if (SD_DNNL(c, dnnl_memory_desc_init_by_tag(&md, 4, wd, dnnl_bf16,
+                                                g->transposed ? dnnl_iohw : dnnl_oihw)))
+        return NULL;
+    return sd_reorder_to(c, &md, w16, to);
+}
+
 static sd_tensor *conv_forward(sd_ctx *c, const char *op, int transposed,
                                sd_tensor *x, sd_tensor *w, sd_tensor *b,
                                int stride, int pad)
 {
     conv_key g;
     conv_mds m;
-    if (conv_geom(c, op, transposed, atomic_load(&conv_policy), x, w, b, stride, pad,
-                  &g) ||
+    if (conv_geom(c, op, transposed, atomic_load(&conv_policy),
+                  sd_ctx_precision(c) == SD_PREC_BF16, x, w, b, stride, pad, &g) ||
         plain_mds(c, &g, &m))
         return NULL;
     g.role = ROLE_FWD;
@@ -306,7 +340,7 @@ static sd_tensor *conv_forward(sd_ctx *c, const char *op, int transposed,
      * again rather than keeping a second copy of every conv input. */
     sd_tmp tmp = sd_tmp_begin(c);
     void *xb = sd_reorder_to(c, &m.x, x->data, sd_prim_md(p, DNNL_ARG_SRC));
-    void *wb = sd_reorder_to(c, &m.w, w->data, sd_prim_md(p, DNNL_ARG_WEIGHTS));
+    void *wb = weights_to(c, &g, &m, w, sd_prim_md(p, DNNL_ARG_WEIGHTS));
     int same_y = dnnl_memory_desc_equal(ymd, &m.y);
     void *yb = same_y ? y->data : sd_alloc(c, dnnl_memory_desc_get_size(ymd));
     int bad = !xb || !wb || !yb;
@@ -331,6 +365,7 @@ static sd_tensor *conv_forward(sd_ctx *c, const char *op, int transposed,
         nd->i[1] = pad;
         nd->i[2] = transposed;
         nd->i[3] = g.policy;
+        nd->i[4] = g.bf16;
     }
     return y;
 }
@@ -341,8 +376,8 @@ static void conv_backward(sd_ctx *c, sd_node *nd)
     sd_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->nin > 2 ? nd->in[2] : NULL;
     conv_key g;
     conv_mds m;
-    if (conv_geom(c, nd->op, (int)nd->i[2], (int)nd->i[3], x, w, b, (int)nd->i[0],
-                  (int)nd->i[1], &g) ||
+    if (conv_geom(c, nd->op, (int)nd->i[2], (int)nd->i[3], (int)nd->i[4], x, w, b,
+                  (int)nd->i[0], (int)nd->i[1], &g) ||
         plain_mds(c, &g, &m))
         return;
     const float *dy = nd->out->grad; /* (N,Co,Ho,Wo) */
@@ -359,7 +394,7 @@ static void conv_backward(sd_ctx *c, sd_node *nd)
         const dnnl_memory_desc_t *dxmd = sd_prim_md(p, DNNL_ARG_DIFF_SRC);
         dymd = sd_prim_md(p, DNNL_ARG_DIFF_DST);
         dyb = sd_reorder_to(c, &m.y, dy, dymd);
-        void *wb = sd_reorder_to(c, &m.w, w->data, sd_prim_md(p, DNNL_ARG_WEIGHTS));
+        void *wb = weights_to(c, &g, &m, w, sd_prim_md(p, DNNL_ARG_WEIGHTS));
         int same_dx = dnnl_memory_desc_equal(dxmd, &m.x);
         void *dxb = same_dx ? NULL : sd_alloc(c, dnnl_memory_desc_get_size(dxmd));
         if (!dyb || !wb || (!same_dx && !dxb))

@@ -18,6 +18,12 @@
  * reduction in a fixed order (the same bits for any thread count; oneDNN's
  * own results are not guaranteed to be: a long contraction such as the
  * weight gradient of a linear over many rows may be split across threads).
+ *
+ * Precision: with the ctx in SD_PREC_BF16 every product (mm_run) rounds its
+ * two operands to bf16 temporaries (a weight with a shared bf16 copy on the
+ * ctx uses the copy) and oneDNN accumulates in f32 into f32 outputs; bias,
+ * softmax, the kept probabilities P and the bias gradient stay f32. The
+ * precision is part of the primitive key and recorded on each tape node.
  */
 #include <math.h>
 #include <stdatomic.h>
@@ -31,6 +37,9 @@
 #define SMB_TAG 0x62786d73u /* "smxb" */
 
 /* ---- matmul on strided views -------------------------------------------- */
+/* Post-ops of sd_linear_fused's one-primitive path, applied in this order:
+ * an activation, then dst += its previous contents (the residual). */
+enum { MM_POST_GELU = 1, MM_POST_SILU = 2, MM_POST_SUM = 4 };
 enum { MM_MAX_DIMS = 4 };
 
 /* An operand as oneDNN sees it: (batch..., rows, cols) and element strides. */
@@ -46,6 +55,8 @@ typedef struct mm_key {
     int32_t nd;    /* 2..4                                     */
     int32_t bias;  /* a (1,...,1,Ncols) bias is added (linear) */
     float alpha;   /* output scale (1: no attr)                */
+    int32_t bf16;  /* src and wei bf16 (dst and bias f32)      */
+    int32_t post;  /* MM_POST_* bits: post-ops of a fused op   */
     mm_view src, wei, dst;
 } mm_key;
 
@@ -95,11 +106,12 @@ static sd_prim *mm_create(sd_ctx *c, const mm_key *k)
     dnnl_dims_t dims, str;
     memcpy(dims, k->src.dims, sizeof k->src.dims);
     memcpy(str, k->src.str, sizeof k->src.str);
-    if (SD_DNNL(c, dnnl_memory_desc_init_by_strides(&s, k->nd, dims, dnnl_f32, str)))
+    const dnnl_data_type_t in = k->bf16 ? dnnl_bf16 : dnnl_f32;
+    if (SD_DNNL(c, dnnl_memory_desc_init_by_strides(&s, k->nd, dims, in, str)))
         return NULL;
     memcpy(dims, k->wei.dims, sizeof k->wei.dims);
     memcpy(str, k->wei.str, sizeof k->wei.str);
-    if (SD_DNNL(c, dnnl_memory_desc_init_by_strides(&w, k->nd, dims, dnnl_f32, str)))
+    if (SD_DNNL(c, dnnl_memory_desc_init_by_strides(&w, k->nd, dims, in, str)))
         return NULL;
     memcpy(dims, k->dst.dims, sizeof k->dst.dims);
     memcpy(str, k->dst.str, sizeof k->dst.str);
@@ -119,18 +131,36 @@ static sd_prim *mm_create(sd_ctx *c, const mm_key *k)
     dnnl_matmul_desc_t md;
     if (SD_DNNL(c, dnnl_matmul_desc_init(&md, &s, &w, k->bias ? &b : NULL, &d)))
         return NULL;
-    /* alpha rides on an attr of our own: a clone of the ctx attr (user
-     * scratchpad) with output scales, alive only until the pd exists. */
+    /* alpha and post-ops ride on an attr of our own: a clone of the ctx
+     * attr (user scratchpad), alive only until the pd exists. */
     dnnl_primitive_attr_t attr = NULL;
     const_dnnl_primitive_attr_t use = sd_ctx_attr(c);
-    if (k->alpha != 1.0f) {
+    if (k->alpha != 1.0f || k->post) {
         if (SD_DNNL(c, dnnl_primitive_attr_clone(&attr, sd_ctx_attr(c))))
             return NULL;
-        if (SD_DNNL(c, dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha))) {
+        use = attr;
+        int bad = k->alpha != 1.0f &&
+                  SD_DNNL(c, dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha));
+        if (!bad && k->post) {
+            dnnl_post_ops_t po = NULL;
+            bad = SD_DNNL(c, dnnl_post_ops_create(&po));
+            if (!bad && (k->post & (MM_POST_GELU | MM_POST_SILU)))
+                bad = SD_DNNL(c, dnnl_post_ops_append_eltwise(
+                                     po, 1.0f,
+                                     k->post & MM_POST_GELU ? dnnl_eltwise_gelu_erf
+                                                            : dnnl_eltwise_swish,
+                                     1.0f, 0.0f));
+            if (!bad && (k->post & MM_POST_SUM))
+                bad = SD_DNNL(c, dnnl_post_ops_append_sum(po, 1.0f));
+            if (!bad)
+                bad = SD_DNNL(c, dnnl_primitive_attr_set_post_ops(attr, po));
+            if (po)
+                dnnl_post_ops_destroy(po);
+        }
+        if (bad) {
             dnnl_primitive_attr_destroy(attr);
             return NULL;
         }
-        use = attr;
     }
     dnnl_primitive_desc_t pd = NULL;
     dnnl_status_t st = dnnl_primitive_desc_create(&pd, &md, use, sd_ctx_engine(c), NULL);
@@ -142,17 +172,18 @@ static sd_prim *mm_create(sd_ctx *c, const mm_key *k)
     return sd_prim_insert(c, k, sizeof *k, pd, k->bias ? 4 : 3, args);
 }
 
-/* dst = alpha * src @ wei (+ bias), batched over the leading nd-2 dims.
+/* dst = alpha * src @ wei (+ bias), batched over the leading nd-2 dims;
+ * ps and pw are bf16 if bf16, else f32 (dst and bias always f32).
  * An empty dst is a no-op; an empty contraction (K = 0) gives bias or
  * zeros and needs a contiguous dst (true of every caller with K = 0). */
-static int mm_run(sd_ctx *c, int nd, const mm_view *s, const mm_view *w,
-                  const mm_view *d, float alpha, const float *ps,
-                  const float *pw, const float *pb, float *pdst)
+static int mm_exec(sd_ctx *c, int bf16, int post, int nd, const mm_view *s,
+                   const mm_view *w, const mm_view *d, float alpha, const void *ps,
+                   const void *pw, const float *pb, float *pdst)
 {
     int64_t m = view_numel(d, nd), kdim = s->dims[nd - 1];
     if (m == 0)
         return 0;
-    if (kdim == 0) {
+    if (kdim == 0) { /* (sd_linear_fused checks K > 0 before fusing) */
         int64_t cols = d->dims[nd - 1];
         for (int64_t i = 0; i < m; i++)
             pdst[i] = pb ? pb[i % cols] : 0.0f;
@@ -164,6 +195,8 @@ static int mm_run(sd_ctx *c, int nd, const mm_view *s, const mm_view *w,
     k.nd = nd;
     k.bias = pb != NULL;
     k.alpha = alpha;
+    k.bf16 = bf16;
+    k.post = post;
     k.src = *s;
     k.wei = *w;
     k.dst = *d;
@@ -178,6 +211,38 @@ static int mm_run(sd_ctx *c, int nd, const mm_view *s, const mm_view *w,
     sd_ctx_add_flops(c, 2.0 * (double)m * (double)kdim);
     return 0;
 }
+
+/* The operands of one product: a view and the f32 buffer under it (ns and
+ * nw floats from ps and pw span the views). */
+typedef struct mm_args {
+    const float *ps, *pw;
+    int64_t ns, nw;
+    int post; /* MM_POST_* (sd_linear_fused), else 0 */
+} mm_args;
+
+/* mm_exec on f32 operands, in bf16 when bf16 is set: both operands are
+ * rounded to bf16 first (temporaries; a weight with a shared bf16 copy on
+ * the ctx uses that; one conversion when both are the same buffer). */
+static int mm_run(sd_ctx *c, int bf16, int nd, const mm_view *s, const mm_view *w,
+                  const mm_view *d, float alpha, mm_args a, const float *pb, float *pdst)
+{
+    if (!bf16)
+        return mm_exec(c, 0, a.post, nd, s, w, d, alpha, a.ps, a.pw, pb, pdst);
+    sd_tmp tmp = sd_tmp_begin(c);
+    const uint16_t *s16 = sd_bf16_of(c, a.ps, a.ns);
+    const uint16_t *w16 = a.pw == a.ps && a.nw == a.ns ? s16 : sd_bf16_of(c, a.pw, a.nw);
+    int rc = !s16 || !w16 || mm_exec(c, 1, a.post, nd, s, w, d, alpha, s16, w16, pb, pdst);
+    sd_tmp_end(c, tmp);
+    return rc ? -1 : 0;
+}
+
+static mm_args mm_ops(const float *ps, int64_t ns, const float *pw, int64_t nw)
+{
+    mm_args a = {ps, pw, ns, nw, 0};
+    return a;
+}
+
+static int ctx_bf16(const sd_ctx *c) { return sd_ctx_precision(c) == SD_PREC_BF16; }
 
 /* ---- linear: y = x w^T + b ---------------------------------------------- */
 /* db[j] += sum_i dy[i, j], dy (M, O): blocks of columns in parallel, rows in
@@ -211,13 +276,15 @@ static void linear_backward(sd_ctx *c, sd_node *n)
 {
     sd_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
     const int64_t m = n->i[0], in = n->i[1], o = n->i[2];
+    const int bf16 = (int)n->i[3];
     const float *dy = n->out->grad;
     if (sd_needs_grad(x)) {
         float *dx = sd_grad_begin(c, x);
         if (!dx)
             return;
         mm_view s = view2(m, o, o, 1), wv = view2(o, in, in, 1), d = view2(m, in, in, 1);
-        if (mm_run(c, 2, &s, &wv, &d, 1.0f, dy, w->data, NULL, dx))
+        if (mm_run(c, bf16, 2, &s, &wv, &d, 1.0f, mm_ops(dy, m * o, w->data, o * in), NULL,
+                   dx))
             return;
         sd_grad_end(c, x, dx);
     }
@@ -226,7 +293,8 @@ static void linear_backward(sd_ctx *c, sd_node *n)
         if (!dw)
             return;
         mm_view s = view2(o, m, 1, o), wv = view2(m, in, in, 1), d = view2(o, in, in, 1);
-        if (mm_run(c, 2, &s, &wv, &d, 1.0f, dy, x->data, NULL, dw))
+        if (mm_run(c, bf16, 2, &s, &wv, &d, 1.0f, mm_ops(dy, m * o, x->data, m * in), NULL,
+                   dw))
             return;
         sd_grad_end(c, w, dw);
     }
@@ -238,42 +306,101 @@ static void linear_backward(sd_ctx *c, sd_node *n)
     }
 }
 
-sd_tensor *sd_linear(sd_ctx *c, sd_tensor *x, sd_tensor *w, sd_tensor *b)
+/* The shapes of a linear: 0 and (M, I, O, y's shape), or NULL with the
+ * status set. */
+static int linear_shape(sd_ctx *c, const sd_tensor *x, const sd_tensor *w,
+                        const sd_tensor *b, int64_t *m_out, int64_t *shape)
 {
-    SD_OP_BEGIN(c, "linear", x, w);
     char s1[64], s2[64], s3[64];
-    if (w->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1])
-        return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
-                           "linear: x %s does not match w %s (want x (..., I), "
-                           "w (O, I))",
-                           sd_shape_str(x, s1, sizeof s1), sd_shape_str(w, s2, sizeof s2));
-    const int64_t in = w->shape[1], o = w->shape[0];
-    if (b && (b->ndim != 1 || b->shape[0] != o))
-        return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
-                           "linear: bias %s does not match w %s (want (%lld))",
-                           sd_shape_str(b, s3, sizeof s3),
-                           sd_shape_str(w, s2, sizeof s2), (long long)o);
-    int64_t shape[SD_MAX_DIMS], m = 1;
+    if (w->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1]) {
+        sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                    "linear: x %s does not match w %s (want x (..., I), w (O, I))",
+                    sd_shape_str(x, s1, sizeof s1), sd_shape_str(w, s2, sizeof s2));
+        return -1;
+    }
+    const int64_t o = w->shape[0];
+    if (b && (b->ndim != 1 || b->shape[0] != o)) {
+        sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                    "linear: bias %s does not match w %s (want (%lld))",
+                    sd_shape_str(b, s3, sizeof s3), sd_shape_str(w, s2, sizeof s2),
+                    (long long)o);
+        return -1;
+    }
+    int64_t m = 1;
     for (int i = 0; i < x->ndim - 1; i++) {
         shape[i] = x->shape[i];
         m *= x->shape[i];
     }
     shape[x->ndim - 1] = o;
-    sd_tensor *y = sd_new(c, x->ndim, shape);
-    if (!y)
-        return NULL;
-    /* y (M,O) = x (M,I) @ w^T (I,O, strides (1,I)) + b (1,O) */
+    *m_out = m;
+    return 0;
+}
+
+/* y (M,O) = x (M,I) @ w^T (I,O, strides (1,I)) + b (1,O), then the post-ops
+ * (y must hold the residual for MM_POST_SUM). */
+static int linear_run(sd_ctx *c, const sd_tensor *x, const sd_tensor *w, const sd_tensor *b,
+                      int64_t m, int post, sd_tensor *y)
+{
+    const int64_t in = w->shape[1], o = w->shape[0];
     mm_view s = view2(m, in, in, 1), wv = view2(in, o, 1, in), d = view2(m, o, o, 1);
-    if (mm_run(c, 2, &s, &wv, &d, 1.0f, x->data, w->data, b ? b->data : NULL, y->data))
+    mm_args a = mm_ops(x->data, m * in, w->data, o * in);
+    a.post = post;
+    return mm_run(c, ctx_bf16(c), 2, &s, &wv, &d, 1.0f, a, b ? b->data : NULL, y->data);
+}
+
+sd_tensor *sd_linear(sd_ctx *c, sd_tensor *x, sd_tensor *w, sd_tensor *b)
+{
+    SD_OP_BEGIN(c, "linear", x, w);
+    int64_t shape[SD_MAX_DIMS], m;
+    if (linear_shape(c, x, w, b, &m, shape))
         return NULL;
+    const int64_t in = w->shape[1], o = w->shape[0];
+    sd_tensor *y = sd_new(c, x->ndim, shape);
+    if (!y || linear_run(c, x, w, b, m, 0, y))
+        return NULL;
+    const int bf16 = ctx_bf16(c);
     sd_tensor *ins[3] = {x, w, b};
     sd_node *n = sd_record(c, "linear", linear_backward, y, b ? 3 : 2, ins);
     if (n) {
         n->i[0] = m;
         n->i[1] = in;
         n->i[2] = o;
+        n->i[3] = bf16;
     }
     return y;
+}
+
+sd_tensor *sd_linear_fused(sd_ctx *c, sd_tensor *x, sd_tensor *w, sd_tensor *b, int act,
+                           sd_tensor *r)
+{
+    SD_OP_BEGIN(c, "linear", x, w);
+    int64_t shape[SD_MAX_DIMS], m;
+    if (linear_shape(c, x, w, b, &m, shape))
+        return NULL;
+    const int tape = sd_ctx_grad(c) && (sd_needs_grad(x) || sd_needs_grad(w) ||
+                                        sd_needs_grad(b) || sd_needs_grad(r));
+    char s1[64], s2[64];
+    sd_tensor probe;
+    if (r && (sd_tensor_init(&probe, x->ndim, shape, NULL) || !sd_same_shape(&probe, r)))
+        return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                           "linear: residual %s does not match the output %s",
+                           sd_shape_str(r, s1, sizeof s1), sd_shape_str(&probe, s2, sizeof s2));
+    if (tape || w->shape[1] == 0) { /* the ops one by one (their backward) */
+        sd_tensor *y = sd_linear(c, x, w, b);
+        if (act == SD_ACT_GELU)
+            y = sd_gelu(c, y);
+        else if (act == SD_ACT_SILU)
+            y = sd_silu(c, y);
+        return r ? sd_add(c, r, y) : y;
+    }
+    sd_tensor *y = sd_new(c, x->ndim, shape);
+    if (!y)
+        return NULL;
+    if (r)
+        memcpy(y->data, r->data, (size_t)y->numel * sizeof(float));
+    int post = (act == SD_ACT_GELU ? MM_POST_GELU : act == SD_ACT_SILU ? MM_POST_SILU : 0) |
+               (r ? MM_POST_SUM : 0);
+    return linear_run(c, x, w, b, m, post, y) ? NULL : y;
 }
 
 /* ---- batched matmul: C = alpha * op(A) op(B) ----------------------------- */
@@ -304,9 +431,11 @@ static void matmul_backward(sd_ctx *c, sd_node *n)
     sd_tensor *a = n->in[0], *b = n->in[1];
     const int ta = (int)n->i[0], tb = (int)n->i[1];
     const float alpha = (float)n->d[0];
+    const int bf16 = (int)n->i[6];
     bmm_plan p = {.nb = n->i[2], .m = n->i[3], .k = n->i[4], .n = n->i[5]};
     bmm_views(&p, ta, tb);
     const float *dc = n->out->grad;
+    const int64_t na = p.nb * p.m * p.k, nbn = p.nb * p.k * p.n, nc = p.nb * p.m * p.n;
     if (sd_needs_grad(a)) {
         float *da = sd_grad_begin(c, a);
         if (!da)
@@ -314,10 +443,12 @@ static void matmul_backward(sd_ctx *c, sd_node *n)
         int rc;
         if (!ta) {
             mm_view bt = view_t(p.b, 3), d = view3(p.nb, p.m, p.k, p.m * p.k, p.k, 1);
-            rc = mm_run(c, 3, &p.c, &bt, &d, alpha, dc, b->data, NULL, da);
+            rc = mm_run(c, bf16, 3, &p.c, &bt, &d, alpha, mm_ops(dc, nc, b->data, nbn), NULL,
+                        da);
         } else {
             mm_view ct = view_t(p.c, 3), d = view3(p.nb, p.k, p.m, p.m * p.k, p.m, 1);
-            rc = mm_run(c, 3, &p.b, &ct, &d, alpha, b->data, dc, NULL, da);
+            rc = mm_run(c, bf16, 3, &p.b, &ct, &d, alpha, mm_ops(b->data, nbn, dc, nc), NULL,
+                        da);
         }
         if (rc)
             return;
@@ -330,10 +461,12 @@ static void matmul_backward(sd_ctx *c, sd_node *n)
         int rc;
         if (!tb) {
             mm_view at = view_t(p.a, 3), d = view3(p.nb, p.k, p.n, p.k * p.n, p.n, 1);
-            rc = mm_run(c, 3, &at, &p.c, &d, alpha, a->data, dc, NULL, db);
+            rc = mm_run(c, bf16, 3, &at, &p.c, &d, alpha, mm_ops(a->data, na, dc, nc), NULL,
+                        db);
         } else {
             mm_view ct = view_t(p.c, 3), d = view3(p.nb, p.n, p.k, p.k * p.n, p.k, 1);
-            rc = mm_run(c, 3, &ct, &p.a, &d, alpha, dc, a->data, NULL, db);
+            rc = mm_run(c, bf16, 3, &ct, &p.a, &d, alpha, mm_ops(dc, nc, a->data, na), NULL,
+                        db);
         }
         if (rc)
             return;
@@ -361,7 +494,9 @@ sd_tensor *sd_matmul(sd_ctx *c, sd_tensor *a, sd_tensor *b, int trans_a,
     sd_tensor *y = sd_new(c, 3, shape);
     if (!y)
         return NULL;
-    if (mm_run(c, 3, &p.a, &p.b, &p.c, alpha, a->data, b->data, NULL, y->data))
+    const int bf16 = ctx_bf16(c);
+    if (mm_run(c, bf16, 3, &p.a, &p.b, &p.c, alpha,
+               mm_ops(a->data, a->numel, b->data, b->numel), NULL, y->data))
         return NULL;
     sd_tensor *ins[2] = {a, b};
     sd_node *n = sd_record(c, "matmul", matmul_backward, y, 2, ins);
@@ -372,6 +507,7 @@ sd_tensor *sd_matmul(sd_ctx *c, sd_tensor *a, sd_tensor *b, int trans_a,
         n->i[3] = p.m;
         n->i[4] = p.k;
         n->i[5] = p.n;
+        n->i[6] = bf16;
         n->d[0] = alpha;
     }
     return y;
@@ -560,6 +696,7 @@ static void attention_backward(sd_ctx *c, sd_node *n)
     sd_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2];
     attn_plan a = {.n = n->i[0], .t = n->i[1], .s = n->i[2], .d = n->i[3],
                    .h = n->i[4], .dh = n->i[5]};
+    const int bf16 = (int)n->i[6];
     attn_init(&a);
     const float *P = n->aux[0], *dO = n->out->grad;
     const int gq = sd_needs_grad(q), gk = sd_needs_grad(k), gv = sd_needs_grad(v);
@@ -576,23 +713,26 @@ static void attention_backward(sd_ctx *c, sd_node *n)
         const int64_t nb = a.n - n0 < a.nc ? a.n - n0 : a.nc;
         attn_views(&a, nb);
         const float *Pc = P + n0 * ps, *dOc = dO + n0 * qs;
+        const int64_t np = nb * ps, nq = nb * qs, nk = nb * ks;
+        const float *qc = q->data + n0 * qs, *kc = k->data + n0 * ks, *vc = v->data + n0 * ks;
         if (gv) {
             mm_view pt = view_t(a.p, 4);
-            if (mm_run(c, 4, &pt, &a.o, &a.v, 1.0f, Pc, dOc, NULL, dv + n0 * ks))
+            if (mm_run(c, bf16, 4, &pt, &a.o, &a.v, 1.0f, mm_ops(Pc, np, dOc, nq), NULL,
+                       dv + n0 * ks))
                 return;
         }
         if (!gq && !gk)
             continue;
         mm_view vt = view_t(a.v, 4);
-        if (mm_run(c, 4, &a.o, &vt, &a.p, 1.0f, dOc, v->data + n0 * ks, NULL, dS) ||
+        if (mm_run(c, bf16, 4, &a.o, &vt, &a.p, 1.0f, mm_ops(dOc, nq, vc, nk), NULL, dS) ||
             sm_backward(c, nb * a.h * a.t, a.s, Pc, dS, dS))
             return;
-        if (gq && mm_run(c, 4, &a.p, &a.k, &a.q, a.scale, dS, k->data + n0 * ks, NULL,
+        if (gq && mm_run(c, bf16, 4, &a.p, &a.k, &a.q, a.scale, mm_ops(dS, np, kc, nk), NULL,
                          dq + n0 * qs))
             return;
         if (gk) {
             mm_view st = view_t(a.p, 4);
-            if (mm_run(c, 4, &st, &a.q, &a.k, a.scale, dS, q->data + n0 * qs, NULL,
+            if (mm_run(c, bf16, 4, &st, &a.q, &a.k, a.scale, mm_ops(dS, np, qc, nq), NULL,
                        dk + n0 * ks))
                 return;
         }
@@ -633,16 +773,18 @@ sd_tensor *sd_attention(sd_ctx *c, sd_tensor *q, sd_tensor *k, sd_tensor *v,
     float *P = sd_alloc(c, (size_t)((keep ? a.n : a.nc) * ps) * sizeof(float));
     if (!P)
         return NULL;
+    const int bf16 = ctx_bf16(c);
     for (int64_t n0 = 0; n0 < a.n; n0 += a.nc) {
         const int64_t nb = a.n - n0 < a.nc ? a.n - n0 : a.nc;
+        const int64_t np = nb * ps, nq = nb * qs, nk = nb * ks;
         attn_views(&a, nb);
         float *Pc = keep ? P + n0 * ps : P;
         mm_view kt = view_t(a.k, 4);
-        if (mm_run(c, 4, &a.q, &kt, &a.p, a.scale, q->data + n0 * qs, k->data + n0 * ks,
-                   NULL, Pc) ||
+        if (mm_run(c, bf16, 4, &a.q, &kt, &a.p, a.scale,
+                   mm_ops(q->data + n0 * qs, nq, k->data + n0 * ks, nk), NULL, Pc) ||
             sm_forward(c, nb * a.h * a.t, a.s, Pc, Pc) ||
-            mm_run(c, 4, &a.p, &a.v, &a.o, 1.0f, Pc, v->data + n0 * ks, NULL,
-                   y->data + n0 * qs))
+            mm_run(c, bf16, 4, &a.p, &a.v, &a.o, 1.0f, mm_ops(Pc, np, v->data + n0 * ks, nk),
+                   NULL, y->data + n0 * qs))
             return NULL;
     }
     sd_tensor *ins[3] = {q, k, v};
@@ -656,6 +798,7 @@ sd_tensor *sd_attention(sd_ctx *c, sd_tensor *q, sd_tensor *k, sd_tensor *v,
         n->i[3] = a.d;
         n->i[4] = a.h;
         n->i[5] = a.dh;
+        n->i[6] = bf16;
         n->aux[0] = P;
     }
     return y;

@@ -49,6 +49,16 @@ void sd_conv_set_policy(int policy);
 /* ---- matrix products (oneDNN) ------------------------------------------ */
 /* x (..., I), w (O, I), b (O) or NULL -> (..., O).  F.linear */
 sd_tensor *sd_linear(sd_ctx *c, sd_tensor *x, sd_tensor *w, sd_tensor *b);
+/* act(F.linear(x, w, b)) + r: act SD_ACT_NONE, SD_ACT_GELU (sd_gelu) or
+ * SD_ACT_SILU (sd_silu); r NULL or the output's shape (a residual). When no
+ * gradient is recorded (grad off, or no input needs one) this is one oneDNN
+ * matmul with the activation and the sum as post-ops (inference: no
+ * separate passes over the output); otherwise exactly sd_linear, the
+ * activation op and sd_add(r, .) (their backward needs the intermediate
+ * values). */
+enum { SD_ACT_NONE = 0, SD_ACT_GELU = 1, SD_ACT_SILU = 2 };
+sd_tensor *sd_linear_fused(sd_ctx *c, sd_tensor *x, sd_tensor *w, sd_tensor *b, int act,
+                           sd_tensor *r);
 /* a (B,M,K) (or (B,K,M) if trans_a), b (B,K,N) (or (B,N,K) if trans_b)
  * -> alpha * a @ b, (B,M,N). Rank-3 only; B may be 1 (no broadcasting: both
  * have the same B).  torch.bmm */

@@ -79,12 +79,17 @@ uint64_t sd_sampler_noise_stream(uint64_t image, uint64_t step)
 
 sd_ctx *sd_sampler_ctx(simdiff_sampler *s) { return s->ctx; }
 
+static sd_precision prec_of(const simdiff_sampler_config *c)
+{
+    return c->precision == SIMDIFF_PRECISION_BF16 ? SD_PREC_BF16 : SD_PREC_F32;
+}
+
 /* ---- config ------------------------------------------------------------- */
 
 const sd_struct_layout sd_sampler_config_layout = {
     "simdiff_sampler_config",
     SD_FIELD_END(simdiff_sampler_config, batch_chunk), /* v1 */
-    SD_FIELD_END(simdiff_sampler_config, batch_chunk), /* the last field */
+    SD_FIELD_END(simdiff_sampler_config, precision), /* the last field */
 };
 
 SIMDIFF_API simdiff_status simdiff_sampler_config_init_sized(simdiff_sampler_config *out,
@@ -103,6 +108,7 @@ SIMDIFF_API simdiff_status simdiff_sampler_config_init_sized(simdiff_sampler_con
     cfg->spacing = SIMDIFF_SPACING_UNIFORM_T;
     cfg->schedule = NULL;
     cfg->batch_chunk = 0;
+    cfg->precision = SIMDIFF_PRECISION_F32;
     return sd_struct_write(&sd_sampler_config_layout, out, size, cfg,
                            "simdiff_sampler_config_init");
 }
@@ -140,6 +146,10 @@ simdiff_status sd_sampler_check_config(const simdiff_sampler_config *c, const ch
                        "%s: batch_chunk is %d; expected >= 0 (0 = all images "
                        "in one call)",
                        fn, c->batch_chunk);
+    if (c->precision != SIMDIFF_PRECISION_F32 && c->precision != SIMDIFF_PRECISION_BF16)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: precision %d is not SIMDIFF_PRECISION_F32 (0) or _BF16 (1)", fn,
+                       (int)c->precision);
     return SIMDIFF_OK;
 }
 
@@ -280,6 +290,11 @@ SIMDIFF_API simdiff_status simdiff_sampler_create(simdiff_sampler **out,
                        "schedule it was trained with in cfg->schedule, e.g. "
                        "simdiff_schedule_create_shifted(&s, %d, 64)",
                        fn, m->cfg.image_size);
+    if (c.precision != SIMDIFF_PRECISION_F32) {
+        simdiff_status st = simdiff_precision_check(c.precision);
+        if (st)
+            return sd_fail(NULL, st, "%s: %s", fn, simdiff_last_error());
+    }
     const simdiff_model_config *mc = &m->cfg;
     if (mc->prediction != SIMDIFF_PRED_V && mc->prediction != SIMDIFF_PRED_EPS)
         return sd_fail(NULL, SIMDIFF_ERR_UNSUPPORTED,
@@ -307,6 +322,10 @@ SIMDIFF_API simdiff_status simdiff_sampler_create(simdiff_sampler **out,
     }
     if (!st)
         st = sd_ctx_create(&s->ctx);
+    /* bf16: the model's shared weight copy (made here by the first bf16
+     * sampler or forward of m; run() refreshes it if the weights changed). */
+    if (!st)
+        st = sd_model_ctx_precision(m, s->ctx, prec_of(&c));
     if (st) {
         simdiff_sampler_destroy(s);
         return st;
@@ -650,6 +669,8 @@ SIMDIFF_API simdiff_status simdiff_sampler_run(simdiff_sampler *s, int n,
     /* A cancel() from before this point is discarded (see the header). */
     atomic_store_explicit(&s->cancel, 0, memory_order_relaxed);
     simdiff_status st = check_run_args(s, n, labels, out);
+    if (!st && (st = sd_model_ctx_precision(s->m, s->ctx, prec_of(&s->cfg))))
+        sd_fail_keep(&s->err, st);
     if (!st) {
         sd_apply_threads();
         st = run(s, n, labels, seed, out);

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "tensor/tensor_internal.h"
 
 static uint64_t hash_bytes(const void *key, size_t len)
@@ -53,16 +55,23 @@ void sd_prim_cache_free(sd_ctx *c)
     c->tcap = c->tcount = 0;
 }
 
+/* The key's hash with the thread count mixed in. */
+static uint64_t key_hash(const void *key, size_t len, int nthr)
+{
+    return (hash_bytes(key, len) ^ (uint64_t)nthr) * 1099511628211ull;
+}
+
 sd_prim *sd_prim_lookup(sd_ctx *c, const void *key, size_t keylen)
 {
     if (!c->tcap)
         return NULL;
-    uint64_t h = hash_bytes(key, keylen);
+    const int nthr = omp_get_max_threads();
+    uint64_t h = key_hash(key, keylen, nthr);
     for (size_t i = h & (c->tcap - 1);; i = (i + 1) & (c->tcap - 1)) {
         sd_prim_entry *e = c->table[i];
         if (!e)
             return NULL;
-        if (e->hash == h && e->keylen == keylen &&
+        if (e->hash == h && e->nthr == nthr && e->keylen == keylen &&
             memcmp(e->key, key, keylen) == 0)
             return &e->prim;
     }
@@ -116,7 +125,8 @@ sd_prim *sd_prim_insert(sd_ctx *c, const void *key, size_t keylen,
     memcpy(k, key, keylen);
     e->key = k;
     e->keylen = keylen;
-    e->hash = hash_bytes(key, keylen);
+    e->nthr = omp_get_max_threads();
+    e->hash = key_hash(key, keylen, e->nthr);
     sd_prim *p = &e->prim;
     p->pd = pd;
     p->nargs = nargs;

@@ -9,11 +9,14 @@
  *   sd_tensor   a float32 array with a shape (row-major, NCHW for images);
  *               data and grad are plain pointers.
  *   sd_ctx      one per thread of work: the oneDNN engine and stream, the
- *               step arena, the tape, the primitive cache, a sticky status.
+ *               step and scratch arenas, the tape, the primitive cache, a
+ *               sticky status.
  *   arena       bump allocator for everything that lives for one step
  *               (activations, gradients of activations, tape nodes). It grows
  *               in blocks during the first step and coalesces into one block
  *               on reset, so later steps of the same shapes never call malloc.
+ *               A second, scratch arena of the same kind holds op
+ *               temporaries (sd_tmp_begin/end, and every backward node's).
  *   tape        when grad is enabled, each op that touches a tensor needing a
  *               gradient records a node {backward fn, inputs, output, saved
  *               params}; sd_backward() replays the nodes in reverse order.
@@ -110,11 +113,42 @@ int64_t sd_ctx_primitives_created(const sd_ctx *c);
  * and backward), counted by the ops since the ctx was created. */
 void sd_ctx_add_flops(sd_ctx *c, double flops);
 double sd_ctx_flops(const sd_ctx *c);
+/* Bytes: the step arena's peak plus the scratch arena's peak, each the
+ * maximum over the ctx's life (so an upper bound of their joint peak). */
 size_t sd_ctx_arena_peak(const sd_ctx *c);
 /* Bytes of gradient buffers served from memory freed earlier in the same
  * backward pass (cumulative over the ctx's life; tests and profiles). */
-size_t sd_ctx_grad_reused(const sd_ctx *c);  /* bytes, max over steps */
-size_t sd_ctx_arena_used(const sd_ctx *c);  /* bytes, this step      */
+size_t sd_ctx_grad_reused(const sd_ctx *c);
+/* Bytes in use now in the step arena plus the scratch arena. */
+size_t sd_ctx_arena_used(const sd_ctx *c);
+
+/* ---- precision (bf16.c) ------------------------------------------------ */
+/* The arithmetic of the matrix ops (conv, transposed conv, linear, matmul,
+ * attention's two products): BF16 rounds their operands to bfloat16
+ * (round to nearest even), accumulates in f32 and writes f32 outputs and
+ * gradients. Everything else stays f32 in either setting. Default F32.
+ * The ctx does not check the CPU (the public entry points do, with
+ * sd_bf16_native); oneDNN would pick a slow reference kernel without it. */
+typedef enum sd_precision { SD_PREC_F32 = 0, SD_PREC_BF16 = 1 } sd_precision;
+void sd_ctx_set_precision(sd_ctx *c, sd_precision p);
+sd_precision sd_ctx_precision(const sd_ctx *c);
+/* Shared read-only bf16 copies of weights: copy[i] is the bf16 of base[i],
+ * i < n (a model's parameter slab and its copy; sampling). In BF16 the
+ * ops use the copy of any weight inside [base, base + n) instead of
+ * converting it per call. NULL copy: none (default). The memory stays the
+ * caller's and must outlive the ctx's use of it. */
+void sd_ctx_set_bf16_weights(sd_ctx *c, const float *base, int64_t n,
+                             const uint16_t *copy);
+/* dst[i] = bf16(src[i]), round to nearest even (NaN stays NaN). */
+void sd_bf16_convert(uint16_t *dst, const float *src, int64_t n);
+/* The ctx's shared bf16 copy of the n floats at src, or NULL if it has
+ * none (src not inside the registered weights). */
+const uint16_t *sd_ctx_bf16_weight(const sd_ctx *c, const float *src, int64_t n);
+/* n floats at src as bf16: the ctx's shared copy when src is the start of
+ * a weight it holds (sd_ctx_set_bf16_weights), else a new sd_alloc buffer
+ * (a temporary inside sd_tmp scopes and backward nodes). NULL (status
+ * set) on failure. */
+const uint16_t *sd_bf16_of(sd_ctx *c, const float *src, int64_t n);
 
 /* ---- arena tensors ------------------------------------------------------ */
 /* 64-byte aligned, uninitialized, valid until sd_ctx_reset(). NULL (and the
@@ -235,7 +269,10 @@ dnnl_engine_t sd_ctx_engine(sd_ctx *c);
 const_dnnl_primitive_attr_t sd_ctx_attr(sd_ctx *c);
 
 /* Lookup by key bytes (build keys from zero-initialized structs so padding
- * bytes compare equal). NULL if absent. */
+ * bytes compare equal) and the calling thread's OpenMP thread count (a
+ * primitive is made for the thread count current at its creation). NULL
+ * if absent. Keys must name every data type they use (e.g. the ctx's
+ * precision). */
 sd_prim *sd_prim_lookup(sd_ctx *c, const void *key, size_t keylen);
 /* Take ownership of pd (destroyed on failure too), create the primitive and
  * one memory object per listed argument from the pd's exec-arg descs. NULL
@@ -269,8 +306,9 @@ int sd_op_begin(sd_ctx *c, const char *op, int nin, const sd_tensor *const *in);
 
 /* ---- layout reorders (reorder.c) --------------------------------------- */
 /* Copy src, laid out as `from`, into dst laid out as `to` (same logical
- * dims and data type; e.g. NCHW <-> a blocked layout a primitive chose
- * with dnnl_format_tag_any). The reorder primitive is created once per
+ * dims; e.g. NCHW <-> a blocked layout a primitive chose with
+ * dnnl_format_tag_any; the data types may differ: f32 -> bf16 rounds to
+ * nearest even). The reorder primitive is created once per
  * (from, to) pair per ctx. Blocked formats only. 0 on success, -1 with the
  * status set. */
 int sd_reorder(sd_ctx *c, const dnnl_memory_desc_t *from, const void *src,

@@ -1,8 +1,12 @@
-/* Private to lib/tensor/: the layout of sd_ctx. */
+/* Private to lib/tensor/: the layout of sd_ctx and the functions its files
+ * (arena.c, ctx.c, grad.c, profile.c, tape.c, prim.c) share. */
 #ifndef SIMDIFF_LIB_TENSOR_INTERNAL_H
 #define SIMDIFF_LIB_TENSOR_INTERNAL_H
 
 #include "tensor/tensor.h"
+
+/* Alignment of every arena allocation (bytes). */
+#define SD_ALIGN 64
 
 typedef struct sd_arena_block {
     char *base;
@@ -17,6 +21,7 @@ typedef struct sd_arena {
 
 typedef struct sd_prim_entry {
     uint64_t hash;
+    int nthr; /* OpenMP threads when created (part of the key) */
     void *key; /* malloc'd copy */
     size_t keylen;
     sd_prim prim;
@@ -50,7 +55,7 @@ struct sd_ctx {
     sd_node **tape; /* arena array */
     int ntape, captape;
 
-    /* Gradient memory reuse during backward (tensor.c, run_tape): the
+    /* Gradient memory reuse during backward (grad.c; tape.c, run_tape): the
      * gradient of a node's output is dead once that node's backward has
      * run; its buffer goes here and serves later gradients of the same
      * step. Emptied with the arena. */
@@ -66,6 +71,10 @@ struct sd_ctx {
     size_t scratch_cap;
 
     int grad, training, release_acts;
+    sd_precision prec;
+    const float *w32;     /* sd_ctx_set_bf16_weights: base, count, copy */
+    int64_t nw32;
+    const uint16_t *w16;
     uint64_t rng_seed, rng_step, rng_op;
     const atomic_int *cancel;
 
@@ -79,6 +88,24 @@ struct sd_ctx {
     int nprof;
 };
 
+/* arena.c */
+void sd_arena_reset(sd_arena *a);     /* empty; coalesce into one block  */
+void sd_arena_rewind(sd_arena *a);    /* empty; keep the blocks as they are */
+void sd_arena_free_all(sd_arena *a);
+/* bytes from arena a of c (NULL and the status set on failure). */
+void *sd_alloc_in(sd_ctx *c, sd_arena *a, size_t bytes);
+
+/* grad.c: give a dead gradient (or activation) buffer to the pool. */
+void sd_grad_put(sd_ctx *c, float *p, int64_t numel);
+
+/* profile.c */
+double sd_mono(void); /* seconds, monotonic clock */
+/* op's entry (created on first use); NULL when the table is full. */
+sd_prof_entry *sd_prof_entry_get(sd_ctx *c, const char *op);
+/* Start op's forward interval (ends the running one). */
+void sd_prof_start(sd_ctx *c, const char *op);
+
+/* prim.c */
 void sd_prim_cache_free(sd_ctx *c);
 
 #endif

@@ -57,7 +57,8 @@ static simdiff_status trainer_text(const simdiff_trainer *t, char *buf, size_t c
                o->weight_decay, o->warmup_steps, (int)o->decay);
     bad |= put(buf, cap, &off, "total_steps=%" PRId64 ";min_lr_ratio=%.17g;", o->total_steps,
                o->min_lr_ratio);
-    bad |= put(buf, cap, &off, "clip_norm=%.17g;ema_decay=%.17g", o->clip_norm, o->ema_decay);
+    bad |= put(buf, cap, &off, "clip_norm=%.17g;ema_decay=%.17g;precision=%d", o->clip_norm,
+               o->ema_decay, (int)c->precision);
     return bad ? sd_fail(NULL, SIMDIFF_ERR_INTERNAL, "checkpoint text too long") : SIMDIFF_OK;
 }
 
@@ -276,6 +277,11 @@ SIMDIFF_API simdiff_status simdiff_trainer_load(simdiff_trainer **out, simdiff_m
                   kv_f64(tx, "min_lr_ratio", &oc.min_lr_ratio) |
                   kv_f64(tx, "clip_norm", &oc.clip_norm) |
                   kv_f64(tx, "ema_decay", &oc.ema_decay);
+        /* precision: absent from checkpoints written before it existed (f32). */
+        int64_t prec = 0;
+        if (strstr(tx, "precision="))
+            bad |= kv_i64(tx, "precision", &prec);
+        tc.precision = (simdiff_precision)prec;
         tc.loss = (simdiff_loss)loss;
         tc.multiscale_base = (int)base;
         tc.stratified_t = (int)strat;

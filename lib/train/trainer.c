@@ -16,7 +16,7 @@ static uint64_t stream(int64_t step, int what) { return sd_rng_mix((uint64_t)ste
 const sd_struct_layout sd_trainer_config_layout = {
     "simdiff_trainer_config",
     SD_FIELD_END(simdiff_trainer_config, seed), /* v1 */
-    SD_FIELD_END(simdiff_trainer_config, seed), /* the last field */
+    SD_FIELD_END(simdiff_trainer_config, precision), /* the last field */
 };
 const sd_struct_layout sd_trainer_stats_layout = {
     "simdiff_trainer_stats",
@@ -36,6 +36,7 @@ SIMDIFF_API simdiff_status simdiff_trainer_config_init_sized(simdiff_trainer_con
     cfg->label_dropout = 0.1;
     cfg->stratified_t = 1;
     cfg->seed = 0;
+    cfg->precision = SIMDIFF_PRECISION_F32;
     return sd_struct_write(&sd_trainer_config_layout, out, size, cfg,
                            "simdiff_trainer_config_init");
 }
@@ -50,6 +51,8 @@ simdiff_status sd_trainer_config_check(const simdiff_trainer_config *c, char *ms
         BAD("multiscale_base %d must be >= 1", c->multiscale_base);
     if (!(c->label_dropout >= 0 && c->label_dropout <= 1))
         BAD("label_dropout %g must be in [0, 1]", c->label_dropout);
+    if (c->precision != SIMDIFF_PRECISION_F32 && c->precision != SIMDIFF_PRECISION_BF16)
+        BAD("precision %d is not SIMDIFF_PRECISION_F32 or _BF16", (int)c->precision);
     return SIMDIFF_OK;
 #undef BAD
 }
@@ -67,6 +70,9 @@ simdiff_status sd_trainer_new(simdiff_trainer **out, simdiff_model *m,
     }
     if (sd_trainer_config_check(tcfg, msg, sizeof msg))
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "invalid trainer config: %s", msg);
+    simdiff_status st = simdiff_precision_check(tcfg->precision);
+    if (st)
+        return st;
     simdiff_trainer *t = calloc(1, sizeof *t);
     if (!t)
         return sd_fail(NULL, SIMDIFF_ERR_NOMEM, "out of memory");
@@ -78,7 +84,7 @@ simdiff_status sd_trainer_new(simdiff_trainer **out, simdiff_model *m,
         simdiff_optimizer_config_init(&odef);
         ocfg = &odef;
     }
-    simdiff_status st = sd_optimizer_new(&t->opt, m, ocfg);
+    st = sd_optimizer_new(&t->opt, m, ocfg);
     if (!st && s != m->schedule)
         st = simdiff_model_set_schedule(m, s);
     if (!st)
@@ -87,6 +93,10 @@ simdiff_status sd_trainer_new(simdiff_trainer **out, simdiff_model *m,
         simdiff_trainer_destroy(t);
         return st;
     }
+    /* The trainer's ops convert the (changing) weights every step: no
+     * shared bf16 copy. */
+    sd_ctx_set_precision(t->ctx, tcfg->precision == SIMDIFF_PRECISION_BF16 ? SD_PREC_BF16
+                                                                         : SD_PREC_F32);
     t->last_loss = NAN;
     *out = t;
     return SIMDIFF_OK;
@@ -258,6 +268,7 @@ SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
     } else {
         double clip = t->opt->cfg.clip_norm;
         sd_optimizer_apply(t->opt, clip > 0 && gn > clip ? clip / gn : 1.0);
+        sd_model_weights_changed(m);
         t->last_loss = lv;
     }
     sd_model_zero_grad(m);

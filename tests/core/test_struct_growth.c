@@ -432,12 +432,13 @@ START_TEST(sampler_structs_from_older_and_newer_callers)
     /* This header's own struct: its trailing padding (if any) is where a
      * later field will go, so it must be zero too. */
     size_t end = V1_END(v1_sampler_config, batch_chunk);
+    size_t fields_end = offsetof(simdiff_sampler_config, precision) + sizeof nc.base.precision;
     nc.base.struct_size = sizeof nc.base;
-    if (sizeof nc.base > end) {
-        ((unsigned char *)&nc.base)[end] = 1;
+    if (sizeof nc.base > fields_end) {
+        ((unsigned char *)&nc.base)[fields_end] = 1;
         assert_refused_newer(simdiff_sampler_create(&smp, m, &nc.base),
                              "simdiff_sampler_config");
-        ((unsigned char *)&nc.base)[end] = 0;
+        ((unsigned char *)&nc.base)[fields_end] = 0;
     }
 
     /* An older caller's settings (fields' end) are stored field for field

@@ -3,6 +3,7 @@
  * errors, and primitive reuse. */
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gradcheck.h"
@@ -294,6 +295,60 @@ START_TEST(primitive_reuse)
 }
 END_TEST
 
+/* sd_linear_fused: with grad off one primitive with post-ops, against the
+ * ops one by one (sd_linear, sd_gelu / sd_silu, sd_add) within float
+ * rounding (1e-6 of the output's scale: the activation is evaluated on the
+ * same f32 value, the sum adds one rounding); with grad on the unfused ops
+ * themselves (same bits, same gradients). Both precisions. */
+START_TEST(linear_fused)
+{
+    const int act = _i % 3, resid = _i / 3 % 2, bf16 = _i / 6;
+    sd_tensor *x = gc_rand(3, (int64_t[]){3, 7, 24}, 41), *w = gc_rand(2, (int64_t[]){40, 24}, 42);
+    sd_tensor *b = gc_rand(1, (int64_t[]){40}, 43), *r = gc_rand(3, (int64_t[]){3, 7, 40}, 44);
+    sd_ctx *c;
+    ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+    sd_ctx_set_precision(c, bf16 ? SD_PREC_BF16 : SD_PREC_F32);
+    float *ref = NULL, *fused = NULL;
+    int64_t n = 0;
+    for (int grad = 0; grad < 2; grad++) {
+        sd_ctx_reset(c);
+        sd_ctx_set_grad(c, grad);
+        sd_tensor *y = sd_linear(c, x, w, b);
+        y = act == SD_ACT_GELU ? sd_gelu(c, y) : act == SD_ACT_SILU ? sd_silu(c, y) : y;
+        y = resid ? sd_add(c, r, y) : y;
+        ck_assert_ptr_nonnull(y);
+        n = y->numel;
+        free(ref);
+        ref = malloc((size_t)n * sizeof(float));
+        memcpy(ref, y->data, (size_t)n * sizeof(float));
+        int64_t made = sd_ctx_primitives_created(c);
+        sd_tensor *f = sd_linear_fused(c, x, w, b, act, resid ? r : NULL);
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(f->numel, n);
+        free(fused);
+        fused = malloc((size_t)n * sizeof(float));
+        memcpy(fused, f->data, (size_t)n * sizeof(float));
+        if (grad) { /* the same ops: same bits, no new primitive */
+            ck_assert_int_eq(memcmp(ref, fused, (size_t)n * sizeof(float)), 0);
+            ck_assert_int_eq(sd_ctx_primitives_created(c), made);
+        } else {
+            double e = sdtest_max_rel_err(fused, ref, (size_t)n, 1e-6);
+            ck_assert_msg(e <= 1e-6, "act %d resid %d bf16 %d: fused vs unfused %.3g", act,
+                          resid, bf16, e);
+            if (act || resid) /* one primitive with post-ops, not the unfused ops */
+                ck_assert_int_gt(sd_ctx_primitives_created(c), made);
+        }
+    }
+    free(ref);
+    free(fused);
+    sd_ctx_destroy(c);
+    gc_free(x);
+    gc_free(w);
+    gc_free(b);
+    gc_free(r);
+}
+END_TEST
+
 /* Matrix products count 2*M*N*K flops each on the ctx (softmax: none). */
 START_TEST(flop_count)
 {
@@ -330,6 +385,7 @@ static Suite *suite(void)
     tcase_add_test(tc, bad_shapes);
     tcase_add_test(tc, empty_shapes);
     tcase_add_test(tc, primitive_reuse);
+    tcase_add_loop_test(tc, linear_fused, 0, 12);
     tcase_add_test(tc, flop_count);
     suite_add_tcase(s, tc);
     return s;

@@ -22,7 +22,7 @@ from ._errors import (Status, Error, InvalidArgumentError, OutOfMemoryError,
                       status_str)
 from ._arrays import HAVE_NUMPY
 from ._config import (Arch, Stem, Prediction, LrDecay, Loss, SamplerMethod,
-                      Spacing, ScheduleKind, Layout, FloatRange, ModelConfig,
+                      Spacing, ScheduleKind, Layout, FloatRange, Precision, ModelConfig,
                       OptimizerConfig, TrainerConfig, SamplerConfig)
 from ._handle import live_handles
 from .schedule import (Schedule, alpha_sigma_from_logsnr, v_to_x_eps, eps_to_x,
@@ -44,7 +44,7 @@ __all__ = [
     "BackendError", "MisuseError", "NumericError", "InternalError",
     "LibraryNotFoundError",
     "Arch", "Stem", "Prediction", "LrDecay", "Loss", "SamplerMethod", "Spacing",
-    "ScheduleKind", "Layout", "FloatRange",
+    "ScheduleKind", "Layout", "FloatRange", "Precision", "precision_supported",
     "ModelConfig", "OptimizerConfig", "TrainerConfig", "SamplerConfig",
     "Schedule", "alpha_sigma_from_logsnr", "v_to_x_eps", "eps_to_x", "x_to_eps",
     "x_eps_to_v", "x_eps_to_z",
@@ -71,8 +71,17 @@ def version_number():
 
 
 def runtime_info():
-    """One line: library and oneDNN versions, ISA, thread count."""
+    """One line: library and oneDNN versions, ISA, thread count, bf16
+    availability."""
     return LIB.simdiff_runtime_info().decode("utf-8", "replace")
+
+
+def precision_supported(precision):
+    """True if this CPU runs `precision` (a :class:`Precision`, its name or
+    number; simdiff_precision_check): "f32" always, "bf16" with native
+    bf16 arithmetic."""
+    p = Precision.coerce(precision, "precision_supported")
+    return LIB.simdiff_precision_check(int(p)) == 0
 
 
 def set_num_threads(n):

@@ -104,6 +104,17 @@ class Spacing(_Enum):
         return {"T": "UNIFORM_T", "LOGSNR": "UNIFORM_LOGSNR"}
 
 
+class Precision(_Enum):
+    """simdiff_precision: arithmetic of the matrix ops (bf16 needs a CPU
+    with native bf16; see simdiff_precision_check)."""
+    F32 = 0
+    BF16 = 1
+
+    @classmethod
+    def _ALIASES(cls):
+        return {"FLOAT32": "F32", "FP32": "F32", "BFLOAT16": "BF16"}
+
+
 class ScheduleKind(_Enum):
     """simdiff_schedule_kind."""
     COSINE = 0
@@ -355,7 +366,7 @@ class OptimizerConfig(_Config):
 class TrainerConfig(_Config):
     """simdiff_trainer_config: the loss, label dropout, t sampling, seed."""
     _struct = TrainerConfigStruct
-    _enums = {"loss": Loss}
+    _enums = {"loss": Loss, "precision": Precision}
     _bools = ("stratified_t",)
 
     def _init_defaults(self):
@@ -366,7 +377,7 @@ class SamplerConfig(_Config):
     """simdiff_sampler_config without the schedule pointer (a Sampler takes
     the schedule as its own keyword)."""
     _struct = SamplerConfigStruct
-    _enums = {"method": SamplerMethod, "spacing": Spacing}
+    _enums = {"method": SamplerMethod, "spacing": Spacing, "precision": Precision}
     _bools = ("clip_x",)
     _skip = ("struct_size", "schedule")
 

@@ -136,6 +136,7 @@ class TrainerConfigStruct(Structure):
         ("label_dropout", c_double),
         ("stratified_t", c_int),
         ("seed", c_uint64),
+        ("precision", c_int),
     ]
 
 
@@ -163,6 +164,7 @@ class SamplerConfigStruct(Structure):
         ("spacing", c_int),
         ("schedule", c_void_p),
         ("batch_chunk", c_int),
+        ("precision", c_int),
     ]
 
 
@@ -251,6 +253,8 @@ _PROTOTYPES = {
     "simdiff_model_num_params": (c_int64, [_h]),
     "simdiff_model_get_config": (_st, [_h, POINTER(ModelConfigStruct)]),
     "simdiff_model_forward": (_st, [_h, c_int, _fp, _dp, _ip, _fp]),
+    "simdiff_model_set_precision": (_st, [_h, c_int]),
+    "simdiff_precision_check": (_st, [c_int]),
     "simdiff_model_forward_cond": (_st, [_h, c_int, _fp, _dp, _ip, _fp, _fp]),
     "simdiff_model_flops": (_st, [_h, _dp]),
     "simdiff_model_train_memory": (_st, [_h, c_int, POINTER(c_size_t)]),

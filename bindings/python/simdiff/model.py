@@ -77,6 +77,7 @@ class Model(Handle):
         self = cls.__new__(cls)
         self._adopt(ptr)
         self._lock = threading.Lock()
+        self._precision = None
         cfg = self.config
         self._chw = (cfg.channels, cfg.image_size, cfg.image_size)
         self._num_classes = cfg.num_classes
@@ -203,13 +204,34 @@ class Model(Handle):
         self._handle()
         return self._cond_dim
 
-    def forward(self, z, logsnr, labels=None, cond=None):
+    @property
+    def precision(self):
+        """The :class:`Precision` of :meth:`forward` (default F32). Setting
+        it to ``"bf16"`` raises UnsupportedError on a CPU without native
+        bf16 (simdiff_model_set_precision); samplers and trainers take their
+        own ``precision=`` keyword."""
+        from ._config import Precision
+        return self._precision if self._precision is not None else Precision.F32
+
+    @precision.setter
+    def precision(self, value):
+        from ._config import Precision
+        p = Precision.coerce(value, "Model.precision")
+        with self._lock, self._use() as h:
+            check(LIB.simdiff_model_set_precision(h, int(p)))
+            self._precision = p
+
+    def forward(self, z, logsnr, labels=None, cond=None, precision=None):
         """One network evaluation (inference: no dropout, no gradients).
 
         z: n x C x H x W noisy images (or a flat sequence of n·C·H·W);
         logsnr: one number for all, or n numbers; labels: None or n class
-        ids (-1 or None: the null class); cond: None or n x cond_dim.
+        ids (-1 or None: the null class); cond: None or n x cond_dim;
+        precision: None (the model's :attr:`precision`) or "f32"/"bf16",
+        which also becomes the model's precision.
         Returns the prediction (v by default), shaped n x C x H x W."""
+        if precision is not None:
+            self.precision = precision
         zin, n, out_shape = _images_input(z, self._chw, "z")
         if isinstance(logsnr, numbers.Real) and not isinstance(logsnr, bool):
             ls = _arrays.to_input([float(logsnr)] * n, "d", "logsnr")

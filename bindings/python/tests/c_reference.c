@@ -107,6 +107,7 @@ static int layout(void)
     FIELD(simdiff_trainer_config, label_dropout);
     FIELD(simdiff_trainer_config, stratified_t);
     FIELD(simdiff_trainer_config, seed);
+    FIELD(simdiff_trainer_config, precision);
 
     STRUCT(simdiff_trainer_stats);
     FIELD(simdiff_trainer_stats, struct_size);
@@ -126,6 +127,7 @@ static int layout(void)
     FIELD(simdiff_sampler_config, spacing);
     FIELD(simdiff_sampler_config, schedule);
     FIELD(simdiff_sampler_config, batch_chunk);
+    FIELD(simdiff_sampler_config, precision);
     return 0;
 }
 

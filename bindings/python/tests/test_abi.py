@@ -31,16 +31,17 @@ LP64 = {
         ("eps", 32, 8), ("weight_decay", 40, 8), ("warmup_steps", 48, 8),
         ("decay", 56, 4), ("total_steps", 64, 8), ("min_lr_ratio", 72, 8),
         ("clip_norm", 80, 8), ("ema_decay", 88, 8)]),
-    "simdiff_trainer_config": (40, [
+    "simdiff_trainer_config": (48, [
         ("struct_size", 0, 8), ("loss", 8, 4), ("multiscale_base", 12, 4),
-        ("label_dropout", 16, 8), ("stratified_t", 24, 4), ("seed", 32, 8)]),
+        ("label_dropout", 16, 8), ("stratified_t", 24, 4), ("seed", 32, 8),
+        ("precision", 40, 4)]),
     "simdiff_trainer_stats": (48, [
         ("struct_size", 0, 8), ("step", 8, 8), ("skipped", 16, 8),
         ("last_loss", 24, 8), ("last_grad_norm", 32, 8), ("lr", 40, 8)]),
     "simdiff_sampler_config": (56, [
         ("struct_size", 0, 8), ("method", 8, 4), ("steps", 12, 4), ("eta", 16, 8),
         ("guidance", 24, 8), ("clip_x", 32, 4), ("spacing", 36, 4),
-        ("schedule", 40, 8), ("batch_chunk", 48, 4)]),
+        ("schedule", 40, 8), ("batch_chunk", 48, 4), ("precision", 52, 4)]),
 }
 
 LIB = _native.LIB
@@ -161,7 +162,8 @@ class TestDefaults(unittest.TestCase):
         c = simdiff.SamplerConfig()
         self.assertEqual(c.to_dict(), dict(
             method=simdiff.SamplerMethod.DPMPP_2M, steps=32, eta=0.0, guidance=1.0,
-            clip_x=True, spacing=simdiff.Spacing.UNIFORM_T, batch_chunk=0))
+            clip_x=True, spacing=simdiff.Spacing.UNIFORM_T, batch_chunk=0,
+            precision=simdiff.Precision.F32))
         self.assertIsNone(c._c.schedule)
         self.assertEqual(c._c.struct_size, ctypes.sizeof(c._c))
 
@@ -175,7 +177,8 @@ class TestDefaults(unittest.TestCase):
     def test_trainer_defaults(self):
         c = simdiff.TrainerConfig()
         self.assertEqual(c.to_dict(), dict(loss=simdiff.Loss.EPS, multiscale_base=32,
-                                           label_dropout=0.1, stratified_t=True, seed=0))
+                                           label_dropout=0.1, stratified_t=True, seed=0,
+                                           precision=simdiff.Precision.F32))
 
     def test_model_defaults(self):
         c = simdiff.ModelConfig("unet", 32, 3)
