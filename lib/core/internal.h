@@ -27,6 +27,10 @@ simdiff_status sd_fail(sd_err *h, simdiff_status s, const char *fmt, ...)
  * call that did not know the handle). Returns s. */
 simdiff_status sd_fail_keep(sd_err *h, simdiff_status s);
 
+/* Fail with status s and the message "<prefix>: <the thread's last message>"
+ * (sd_fail() cannot take simdiff_last_error() as an argument: same buffer). */
+simdiff_status sd_fail_prefix(sd_err *h, simdiff_status s, const char *prefix);
+
 /* Handle's message, "" when h is NULL. */
 const char *sd_errmsg(const sd_err *h);
 
@@ -42,6 +46,17 @@ static inline int sd_mul_size(size_t a, size_t b, size_t *out)
 static inline int sd_add_size(size_t a, size_t b, size_t *out)
 {
     return __builtin_add_overflow(a, b, out);
+}
+
+/* The SplitMix64 output function (Steele, Lea, Flood 2014): a bijective
+ * 64-bit mixer. The generator itself is z_k = sd_splitmix64(seed + k *
+ * SD_SPLITMIX64_GOLDEN), k = 1, 2, ... */
+#define SD_SPLITMIX64_GOLDEN 0x9e3779b97f4a7c15ull
+static inline uint64_t sd_splitmix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
 }
 
 #define SD_UNUSED(x) ((void)(x))

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/io_internal.h"
+#include "format/format.h"
 
 #define CK_MAGIC "SIMDIFFC"
 #define CK_VERSION 1u

@@ -1,7 +1,10 @@
 /*
- * Internal I/O layer of libsimdiff: atomic file writing, bounded reading,
- * zlib helpers, a strict JSON parser, safetensors and the sectioned
- * checkpoint container. Not installed, not API.
+ * Private file formats of libsimdiff (lib/format/): atomic file writing
+ * (afile.c), bounded and gzip-aware reading (read.c), CRC32 and zlib
+ * (zlib.c), 16-bit floats (half.c), strict JSON (json.c, json_write.c),
+ * safetensors (safetensors_read.c, safetensors_write.c), the sectioned
+ * checkpoint container (container.c) and key=value metadata text (kv.c).
+ * Used by the public areas above (io, model, train); not installed, not API.
  *
  * Every function reports failure the libsimdiff way: it returns a
  * simdiff_status and sets the calling thread's message with sd_fail()
@@ -10,17 +13,13 @@
  * through sd_mul_size()/sd_add_size() and are compared with what was
  * actually read.
  */
-#ifndef SIMDIFF_LIB_IO_INTERNAL_H
-#define SIMDIFF_LIB_IO_INTERNAL_H
+#ifndef SIMDIFF_LIB_FORMAT_H
+#define SIMDIFF_LIB_FORMAT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "core/internal.h"
-
-/* Fail with status s and the message "<prefix>: <the thread's last message>"
- * (sd_fail() cannot take simdiff_last_error() as an argument: same buffer). */
-simdiff_status sd_fail_prefix(sd_err *h, simdiff_status s, const char *prefix);
 
 /* ======================================================================
  * Atomic file writer.
@@ -210,6 +209,26 @@ const sd_json_node *sd_json_member(const sd_json *d, const sd_json_node *obj,
                                    const char *key);
 
 /* ======================================================================
+ * JSON output: a growable byte buffer and compact JSON pieces.
+ *
+ * Appends never fail: an allocation failure sets `oom`, later appends do
+ * nothing, and the caller checks `oom` once at the end. Start from
+ * {0}; sd_jbuf_free releases the bytes.
+ * ==================================================================== */
+typedef struct sd_jbuf {
+    char *p;
+    size_t n, cap;
+    int oom;
+} sd_jbuf;
+
+void sd_jbuf_put(sd_jbuf *b, const char *s, size_t n);
+void sd_jbuf_str(sd_jbuf *b, const char *s); /* s verbatim */
+/* s as a JSON string the way serde_json writes it: UTF-8 kept, '"' and '\\'
+ * escaped, control characters as \b \t \n \f \r or \u00XX. */
+void sd_jbuf_string(sd_jbuf *b, const char *s);
+void sd_jbuf_free(sd_jbuf *b);
+
+/* ======================================================================
  * safetensors (https://github.com/huggingface/safetensors).
  *
  * File: u64 little-endian N, N bytes of JSON header, then the data buffer.
@@ -361,32 +380,5 @@ int sd_ck_has(const sd_ck_reader *r, const char *name);
  * section is SIMDIFF_ERR_FORMAT. */
 simdiff_status sd_ck_find(const sd_ck_reader *r, const char *name,
                           const void **data, size_t *size);
-
-/* ======================================================================
- * NPY (.npy v1/v2/v3) headers.
- * ==================================================================== */
-#define SD_NPY_MAX_DIMS 32
-
-typedef struct sd_npy_header {
-    int major;               /* 1, 2 or 3 */
-    char descr[16];          /* e.g. "|u1", "<f4" */
-    int fortran_order;       /* 0 or 1 */
-    int ndim;                /* 0..SD_NPY_MAX_DIMS */
-    int64_t shape[SD_NPY_MAX_DIMS];
-    size_t data_offset;      /* bytes before the array data */
-} sd_npy_header;
-
-/* Parse the header at the start of buf (n bytes available; at least the
- * whole header must be there). Strict: magic, version 1.0/2.0/3.0, the
- * header length, a Python dict literal with exactly the keys 'descr'
- * (a string), 'fortran_order' (True/False) and 'shape' (a tuple of
- * non-negative ints), then only spaces and a final '\n'. */
-simdiff_status sd_npy_parse_header(const uint8_t *buf, size_t n,
-                                   sd_npy_header *h);
-/* Bytes of a complete NPY v1.0 header (v2.0 when needed) for the given
- * descr/shape, padded to a multiple of 64 bytes the way numpy does.
- * Returns the length or 0 if cap is too small. */
-size_t sd_npy_make_header(uint8_t *buf, size_t cap, const char *descr,
-                          int ndim, const int64_t *shape);
 
 #endif

@@ -553,17 +553,8 @@ SIMDIFF_API simdiff_status simdiff_dataset_get_batch(simdiff_dataset *ds, int n,
 
 /* ---- shuffling and flips -------------------------------------------------- */
 
-#define GOLDEN 0x9e3779b97f4a7c15ull
 #define DOMAIN_SHUFFLE 0x73687566666c6521ull /* "shuffle!" */
 #define DOMAIN_FLIP 0x666c69702d6c7221ull    /* "flip-lr!" */
-
-/* The splitmix64 output function. */
-static uint64_t mix(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 SIMDIFF_API simdiff_status simdiff_dataset_shuffle(const simdiff_dataset *ds,
                                                    uint64_t seed, uint64_t epoch,
@@ -575,15 +566,16 @@ SIMDIFF_API simdiff_status simdiff_dataset_shuffle(const simdiff_dataset *ds,
     int64_t n = ds->n;
     for (int64_t i = 0; i < n; i++)
         perm[i] = i;
-    /* key = mix(mix(seed ^ D) ^ epoch); draws are the splitmix64 stream
-     * seeded with key: x_c = mix(key + (c + 1) * GOLDEN), c = 0, 1, ... */
-    uint64_t key = mix(mix(seed ^ DOMAIN_SHUFFLE) ^ epoch), c = 0;
+    /* key = mix(mix(seed ^ D) ^ epoch) (mix: sd_splitmix64); draws are the
+     * splitmix64 stream seeded with key: x_c = mix(key + (c + 1) * GOLDEN),
+     * c = 0, 1, ... */
+    uint64_t key = sd_splitmix64(sd_splitmix64(seed ^ DOMAIN_SHUFFLE) ^ epoch), c = 0;
     for (int64_t i = n - 1; i > 0; i--) {
         uint64_t bound = (uint64_t)i + 1;
         uint64_t reject_below = (0 - bound) % bound; /* 2^64 mod bound */
         uint64_t x;
         do
-            x = mix(key + (++c) * GOLDEN);
+            x = sd_splitmix64(key + (++c) * SD_SPLITMIX64_GOLDEN);
         while (x < reject_below);
         int64_t j = (int64_t)(x % bound);
         int64_t t = perm[i];
@@ -600,8 +592,9 @@ SIMDIFF_API simdiff_status simdiff_dataset_flip_mask(uint64_t seed, uint64_t ste
     if (n < 0 || (n > 0 && (!indices || !flip)))
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
                        "simdiff_dataset_flip_mask: n = %d with NULL pointers", n);
-    uint64_t key = mix(mix(seed ^ DOMAIN_FLIP) ^ step);
+    uint64_t key = sd_splitmix64(sd_splitmix64(seed ^ DOMAIN_FLIP) ^ step);
     for (int i = 0; i < n; i++)
-        flip[i] = (uint8_t)(mix(key + ((uint64_t)indices[i] + 1) * GOLDEN) >> 63);
+        flip[i] = (uint8_t)(sd_splitmix64(key + ((uint64_t)indices[i] + 1) *
+                                                    SD_SPLITMIX64_GOLDEN) >> 63);
     return SIMDIFF_OK;
 }

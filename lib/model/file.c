@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/io_internal.h"
+#include "format/format.h"
 #include "model/model_internal.h"
 #include "sampler/sampler_internal.h"
 

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/io_internal.h"
+#include "format/format.h"
 #include "train/trainer_internal.h"
 
 #define CKPT_MAX_FILE ((size_t)1 << 36)
