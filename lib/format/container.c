@@ -1,4 +1,4 @@
-/* The sectioned checkpoint container ("SIMDIFFC", layout in io_internal.h). */
+/* The sectioned checkpoint container ("SIMDIFFC", layout in format.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -373,5 +373,43 @@ simdiff_status sd_ck_find(const sd_ck_reader *r, const char *name, const void **
     }
     *data = sec->data;
     *size = sec->size;
+    return SIMDIFF_OK;
+}
+
+simdiff_status sd_ck_find_text(const sd_ck_reader *r, const char *name, size_t max_len,
+                               char **out)
+{
+    *out = NULL;
+    const void *d = NULL;
+    size_t n = 0;
+    simdiff_status st = sd_ck_find(r, name, &d, &n);
+    if (st)
+        return st;
+    if (n > max_len || memchr(d, 0, n))
+        return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "checkpoint section '%s' is not text", name);
+    *out = malloc(n + 1);
+    if (!*out)
+        return sd_fail(NULL, SIMDIFF_ERR_NOMEM, "out of memory");
+    memcpy(*out, d, n);
+    (*out)[n] = 0;
+    return SIMDIFF_OK;
+}
+
+simdiff_status sd_ck_find_f32(const sd_ck_reader *r, const char *name, float *dst,
+                              size_t count)
+{
+    const void *d = NULL;
+    size_t n = 0, want;
+    simdiff_status st = sd_ck_find(r, name, &d, &n);
+    if (st)
+        return st;
+    if (sd_mul_size(count, sizeof(float), &want) || n != want)
+        return sd_fail(NULL, SIMDIFF_ERR_FORMAT,
+                       "checkpoint section '%s' has %zu bytes, %zu floats expected", name, n,
+                       count);
+    for (size_t i = 0; i < count; i++) {
+        uint32_t u = sd_ld_u32le((const uint8_t *)d + 4 * i);
+        memcpy(dst + i, &u, sizeof u);
+    }
     return SIMDIFF_OK;
 }

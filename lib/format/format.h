@@ -380,5 +380,52 @@ int sd_ck_has(const sd_ck_reader *r, const char *name);
  * section is SIMDIFF_ERR_FORMAT. */
 simdiff_status sd_ck_find(const sd_ck_reader *r, const char *name,
                           const void **data, size_t *size);
+/* Section `name` as a malloc'd NUL-terminated string (*out; free it): at
+ * most max_len bytes and no NUL inside, else SIMDIFF_ERR_FORMAT. */
+simdiff_status sd_ck_find_text(const sd_ck_reader *r, const char *name, size_t max_len,
+                               char **out);
+/* Section `name` as exactly count little-endian float32 values into dst;
+ * another size is SIMDIFF_ERR_FORMAT. */
+simdiff_status sd_ck_find_f32(const sd_ck_reader *r, const char *name, float *dst,
+                              size_t count);
+
+/* ======================================================================
+ * key=value text: "k1=v1;k2=v2;..." (metadata of model files and
+ * checkpoints), described by a table of fields of one record (a struct).
+ *
+ * Parsing is strict: every segment is key=value with a key of the table,
+ * each key at most once, numbers in plain C syntax without leading space
+ * or '+' and with nothing after them; integers fit their type, floats and
+ * doubles are finite; an int list ("4,8,16") has 1..max values. One
+ * trailing ';' is allowed. With all_required every key must be present;
+ * otherwise a missing key leaves the record's field as it was. Failures
+ * are SIMDIFF_ERR_FORMAT with a message starting with `what`.
+ * Formatting writes every field in table order: ints as %d, floats as
+ * %.9g and doubles as %.17g (both read back exactly), an int list of the
+ * length stored at count_off.
+ * ==================================================================== */
+typedef enum sd_kv_type {
+    SD_KV_INT,    /* int (also an enum stored as int)  */
+    SD_KV_INTS,   /* int[max], count_off: the length   */
+    SD_KV_I64,    /* int64_t                           */
+    SD_KV_U64,    /* uint64_t                          */
+    SD_KV_FLOAT,  /* float                             */
+    SD_KV_DOUBLE, /* double                            */
+} sd_kv_type;
+
+typedef struct sd_kv_field {
+    const char *key;
+    sd_kv_type type;
+    size_t off;       /* offset of the field in the record  */
+    int max;          /* SD_KV_INTS: capacity of the array  */
+    size_t count_off; /* SD_KV_INTS: offset of the int count */
+} sd_kv_field;
+
+/* At most 64 fields. */
+simdiff_status sd_kv_parse(const char *what, const sd_kv_field *fields, size_t n,
+                           int all_required, const char *text, void *rec);
+/* SIMDIFF_ERR_INTERNAL if the text does not fit in cap bytes. */
+simdiff_status sd_kv_format(const char *what, const sd_kv_field *fields, size_t n,
+                            const void *rec, char *buf, size_t cap);
 
 #endif

@@ -69,15 +69,10 @@ static float *alloc_floats(int64_t n)
     return p;
 }
 
-SIMDIFF_API simdiff_status simdiff_optimizer_create(simdiff_optimizer **out,
-                                                    simdiff_model *m,
-                                                    const simdiff_optimizer_config *cfg)
+simdiff_status sd_optimizer_create(simdiff_optimizer **out, simdiff_model *m,
+                                   const simdiff_optimizer_config *cfg)
 {
-    if (!out)
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_optimizer_create: out is NULL");
     *out = NULL;
-    if (!m)
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_optimizer_create: model is NULL");
     simdiff_optimizer_config def;
     if (!cfg) {
         simdiff_optimizer_config_init(&def);
@@ -104,7 +99,7 @@ SIMDIFF_API simdiff_status simdiff_optimizer_create(simdiff_optimizer **out,
     }
     o->decay_mask = calloc((size_t)(m->nparams ? m->nparams : 1), 1);
     if (!o->mom || !o->var || (cfg->ema_decay > 0 && !o->ema) || !o->decay_mask) {
-        simdiff_optimizer_destroy(o);
+        sd_optimizer_destroy(o);
         return sd_fail(NULL, SIMDIFF_ERR_NOMEM, "out of memory for optimizer state");
     }
     for (int i = 0; i < m->nparams; i++)
@@ -113,7 +108,7 @@ SIMDIFF_API simdiff_status simdiff_optimizer_create(simdiff_optimizer **out,
     return SIMDIFF_OK;
 }
 
-SIMDIFF_API void simdiff_optimizer_destroy(simdiff_optimizer *o)
+void sd_optimizer_destroy(simdiff_optimizer *o)
 {
     if (!o)
         return;

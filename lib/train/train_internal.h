@@ -16,6 +16,11 @@ struct simdiff_optimizer {
     sd_err err;
 };
 
+/* An optimizer for all parameters of m (m must outlive it; cfg NULL:
+ * defaults); the trainer owns one. */
+simdiff_status sd_optimizer_create(simdiff_optimizer **out, simdiff_model *m,
+                                   const simdiff_optimizer_config *cfg);
+void sd_optimizer_destroy(simdiff_optimizer *o); /* NULL is a no-op */
 simdiff_status sd_optimizer_config_check(const simdiff_optimizer_config *c, char *msg,
                                          size_t cap);
 double sd_optimizer_lr_at(const simdiff_optimizer_config *c, int64_t step);

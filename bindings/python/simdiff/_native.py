@@ -256,8 +256,6 @@ _PROTOTYPES = {
     "simdiff_model_errmsg": (c_char_p, [_h]),
     # train.h
     "simdiff_optimizer_config_init": (_st, [POINTER(OptimizerConfigStruct)]),
-    "simdiff_optimizer_create": (_st, [_hp, _h, POINTER(OptimizerConfigStruct)]),
-    "simdiff_optimizer_destroy": (None, [_h]),
     "simdiff_optimizer_lr": (c_double, [_h]),
     "simdiff_optimizer_step_count": (c_int64, [_h]),
     "simdiff_optimizer_swap_ema": (_st, [_h]),
