@@ -295,19 +295,17 @@ int main(int argc, char **argv)
 #undef NEED
     }
 
-    static const char *const method_names[] = {"ddpm", "ddim", "dpmpp2m"};
+    simdiff_sampler_method method_v;
+    simdiff_spacing spacing_v;
     int method = -1, spacing = -1;
-    for (int k = 0; o.sampler && k < 3; k++)
-        if (!strcmp(o.sampler, method_names[k]))
-            method = k; /* = SIMDIFF_SAMPLER_DDPM, _DDIM, _DPMPP_2M */
-    if (o.sampler && method < 0)
+    if (o.sampler && simdiff_sampler_method_from_name(o.sampler, &method_v))
         return die("--sampler: '%s' is not ddpm, ddim or dpmpp2m", o.sampler);
-    if (o.spacing && !strcmp(o.spacing, "t"))
-        spacing = SIMDIFF_SPACING_UNIFORM_T;
-    else if (o.spacing && !strcmp(o.spacing, "logsnr"))
-        spacing = SIMDIFF_SPACING_UNIFORM_LOGSNR;
-    else if (o.spacing)
+    if (o.spacing && simdiff_spacing_from_name(o.spacing, &spacing_v))
         return die("--spacing: '%s' is not t or logsnr", o.spacing);
+    if (o.sampler)
+        method = (int)method_v;
+    if (o.spacing)
+        spacing = (int)spacing_v;
     if (o.labels_npy && !o.labels)
         return die("%s: --labels-npy needs --labels (unconditional samples have "
                    "no labels to score)", o.labels_npy);
@@ -423,7 +421,9 @@ int main(int argc, char **argv)
     if (!o.quiet)
         fprintf(stderr, "sampling %d image%s %dx%dx%d with %s, %d steps, guidance %g, seed %llu\n",
                 o.count, o.count == 1 ? "" : "s", mc.channels, mc.image_size,
-                mc.image_size, (unsigned)sc.method < 3 ? method_names[sc.method] : "?",
+                mc.image_size,
+                simdiff_sampler_method_name(sc.method) ? simdiff_sampler_method_name(sc.method)
+                                                       : "?",
                 sc.steps, sc.guidance, (unsigned long long)o.seed);
     pr.t0 = now();
     simdiff_status st = g_interrupted ? SIMDIFF_ERR_CANCELLED

@@ -95,6 +95,18 @@ typedef enum simdiff_loss {
                                     ..., d, w_s ∝ 1/s normalized to sum 1     */
 } simdiff_loss;
 
+/* Names: simdiff_loss_name gives "eps", "v" or "multiscale",
+ * simdiff_lr_decay_name "constant" or "cosine"
+ * (NULL for a value without a name). The _from_name calls take these
+ * names (and the aliases listed) in any case, with '-', '_' and spaces
+ * ignored and '+' read as 'p'; an unknown or NULL name is
+ * SIMDIFF_ERR_INVALID_ARG with a message listing the known names, *out
+ * untouched. */
+SIMDIFF_API const char *simdiff_loss_name(simdiff_loss loss);
+SIMDIFF_API simdiff_status simdiff_loss_from_name(const char *name, simdiff_loss *out);
+SIMDIFF_API const char *simdiff_lr_decay_name(simdiff_lr_decay decay);
+SIMDIFF_API simdiff_status simdiff_lr_decay_from_name(const char *name, simdiff_lr_decay *out);
+
 typedef struct simdiff_trainer_config {
     size_t struct_size;
     simdiff_loss loss;       /* default SIMDIFF_LOSS_EPS                       */

@@ -59,6 +59,42 @@ static inline uint64_t sd_splitmix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
+/* Names of an enum's values: one entry per name; alias entries are
+ * accepted by sd_enum_from_name but never returned by sd_enum_name. */
+typedef struct sd_enum_name_entry {
+    int value;
+    const char *name;
+    int alias;
+} sd_enum_name_entry;
+
+/* The canonical name of value, or NULL when the table has none. */
+const char *sd_enum_name(const sd_enum_name_entry *t, size_t n, int value);
+/* The value named `name`: case-insensitive, '-', '_' and ' ' ignored, '+'
+ * read as 'p' ("DPM-Solver++ 2M" is "dpmpp2m"). Unknown or NULL names are
+ * SIMDIFF_ERR_INVALID_ARG ("<fn>: unknown <what> '<name>' (known: ...)"),
+ * *value untouched. */
+simdiff_status sd_enum_from_name(const sd_enum_name_entry *t, size_t n, const char *what,
+                                 const char *fn, const char *name, int *value);
+
+/* Define simdiff_<stem>_name and simdiff_<stem>_from_name over a table. */
+#define SD_DEFINE_ENUM_NAMES(stem, type, table, what)                                    \
+    SIMDIFF_API const char *simdiff_##stem##_name(type v)                                \
+    {                                                                                    \
+        return sd_enum_name(table, SD_ARRAY_LEN(table), (int)v);                         \
+    }                                                                                    \
+    SIMDIFF_API simdiff_status simdiff_##stem##_from_name(const char *name, type *out)   \
+    {                                                                                    \
+        static const char fn[] = "simdiff_" #stem "_from_name";                          \
+        if (!out)                                                                        \
+            return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: out is NULL", fn);        \
+        int v = 0;                                                                       \
+        simdiff_status st = sd_enum_from_name(table, SD_ARRAY_LEN(table), what, fn,      \
+                                              name, &v);                                 \
+        if (st == SIMDIFF_OK)                                                            \
+            *out = (type)v;                                                              \
+        return st;                                                                       \
+    }
+
 #define SD_UNUSED(x) ((void)(x))
 #define SD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -328,7 +328,8 @@ done:
 SIMDIFF_API simdiff_status simdiff_dataset_open_npy(simdiff_dataset **out,
                                                     const char *images_path,
                                                     const char *labels_path,
-                                                    int layout, int float_range)
+                                                    simdiff_layout layout,
+                                                    simdiff_float_range float_range)
 {
     if (!out)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
@@ -598,3 +599,19 @@ SIMDIFF_API simdiff_status simdiff_dataset_flip_mask(uint64_t seed, uint64_t ste
                                                     SD_SPLITMIX64_GOLDEN) >> 63);
     return SIMDIFF_OK;
 }
+
+/* ---- names ------------------------------------------------------------------ */
+
+static const sd_enum_name_entry layout_names[] = {
+    {SIMDIFF_LAYOUT_AUTO, "auto", 0},
+    {SIMDIFF_LAYOUT_NHWC, "nhwc", 0},
+    {SIMDIFF_LAYOUT_NCHW, "nchw", 0},
+};
+SD_DEFINE_ENUM_NAMES(layout, simdiff_layout, layout_names, "layout")
+
+static const sd_enum_name_entry float_range_names[] = {
+    {SIMDIFF_FLOAT_RANGE_01, "zero_one", 0},    {SIMDIFF_FLOAT_RANGE_01, "01", 1},
+    {SIMDIFF_FLOAT_RANGE_01, "unit", 1},        {SIMDIFF_FLOAT_RANGE_PM1, "pm1", 0},
+    {SIMDIFF_FLOAT_RANGE_PM1, "-11", 1},        {SIMDIFF_FLOAT_RANGE_PM1, "minus_one_one", 1},
+};
+SD_DEFINE_ENUM_NAMES(float_range, simdiff_float_range, float_range_names, "float range")

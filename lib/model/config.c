@@ -249,3 +249,24 @@ simdiff_status sd_config_from_string(simdiff_model_config *cfg, const char *s)
         return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "model config in file is invalid: %s", msg);
     return SIMDIFF_OK;
 }
+
+/* ---- names ------------------------------------------------------------------ */
+
+static const sd_enum_name_entry arch_names[] = {
+    {SIMDIFF_ARCH_UNET, "unet", 0},
+    {SIMDIFF_ARCH_UVIT, "uvit", 0},
+};
+SD_DEFINE_ENUM_NAMES(arch, simdiff_arch, arch_names, "architecture")
+
+static const sd_enum_name_entry stem_names[] = {
+    {SIMDIFF_STEM_NONE, "none", 0},
+    {SIMDIFF_STEM_PATCH, "patch", 0},
+    {SIMDIFF_STEM_DWT, "dwt", 0},
+};
+SD_DEFINE_ENUM_NAMES(stem, simdiff_stem, stem_names, "stem")
+
+static const sd_enum_name_entry prediction_names[] = {
+    {SIMDIFF_PRED_V, "v", 0},
+    {SIMDIFF_PRED_EPS, "eps", 0},
+};
+SD_DEFINE_ENUM_NAMES(prediction, simdiff_prediction, prediction_names, "prediction")

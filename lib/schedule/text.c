@@ -16,6 +16,14 @@
 
 /* ---- text ---------------------------------------------------------------- */
 
+/* The words of the text form, also the names of the kinds. */
+static const sd_enum_name_entry kind_names[] = {
+    {SIMDIFF_SCHEDULE_COSINE, "cosine", 0},
+    {SIMDIFF_SCHEDULE_SHIFTED, "shifted", 0},
+    {SIMDIFF_SCHEDULE_INTERPOLATED, "interpolated", 0},
+};
+SD_DEFINE_ENUM_NAMES(schedule_kind, simdiff_schedule_kind, kind_names, "schedule kind")
+
 /* Numbers in text always use '.', whatever setlocale() the host program
  * made: the calling thread switches to the "C" numeric locale for the
  * duration (uselocale is per thread, so other threads are unaffected). */
@@ -300,22 +308,22 @@ SIMDIFF_API simdiff_status simdiff_schedule_from_string(simdiff_schedule **out,
     parser ps = {str, str, fn};
 
     static const struct {
-        const char *name;
         simdiff_schedule_kind kind;
         int nargs;
     } kinds[] = {
-        {"cosine", SIMDIFF_SCHEDULE_COSINE, 2},
-        {"shifted", SIMDIFF_SCHEDULE_SHIFTED, 2},
-        {"interpolated", SIMDIFF_SCHEDULE_INTERPOLATED, 3},
+        {SIMDIFF_SCHEDULE_COSINE, 2},
+        {SIMDIFF_SCHEDULE_SHIFTED, 2},
+        {SIMDIFF_SCHEDULE_INTERPOLATED, 3},
     };
     size_t namelen = 0;
     while (str[namelen] >= 'a' && str[namelen] <= 'z')
         namelen++;
     int k = -1;
-    for (size_t i = 0; i < SD_ARRAY_LEN(kinds); i++)
-        if (strlen(kinds[i].name) == namelen &&
-            memcmp(kinds[i].name, str, namelen) == 0)
+    for (size_t i = 0; i < SD_ARRAY_LEN(kinds); i++) {
+        const char *name = simdiff_schedule_kind_name(kinds[i].kind);
+        if (strlen(name) == namelen && memcmp(name, str, namelen) == 0)
             k = (int)i;
+    }
     if (k < 0)
         return parse_fail(&ps, SIMDIFF_ERR_FORMAT,
                           "expected cosine(min,max), shifted(image_d,base_d) or "
@@ -337,7 +345,7 @@ SIMDIFF_API simdiff_status simdiff_schedule_from_string(simdiff_schedule **out,
     }
     if (*ps.p == ',')
         return parse_fail(&ps, SIMDIFF_ERR_FORMAT, "%s takes %d arguments",
-                          kinds[k].name, kinds[k].nargs);
+                          simdiff_schedule_kind_name(kinds[k].kind), kinds[k].nargs);
     if ((st = expect(&ps, ')')) != SIMDIFF_OK)
         return st;
     if (*ps.p != '\0')

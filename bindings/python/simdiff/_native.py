@@ -283,6 +283,13 @@ _PROTOTYPES = {
     "simdiff_sampler_set_preview_every": (_st, [_h, c_int]),
     "simdiff_sampler_errmsg": (c_char_p, [_h]),
 }
+# The names of the enums (model.h, train.h, sampler.h, schedule.h, io.h):
+# simdiff_<enum>_name(value) and simdiff_<enum>_from_name(name, &value).
+ENUM_NAMES = ("arch", "stem", "prediction", "loss", "lr_decay", "sampler_method",
+              "spacing", "schedule_kind", "layout", "float_range")
+for _e in ENUM_NAMES:
+    _PROTOTYPES["simdiff_%s_name" % _e] = (c_char_p, [c_int])
+    _PROTOTYPES["simdiff_%s_from_name" % _e] = (_st, [c_char_p, _ip])
 
 
 def _bind(lib, path):
