@@ -64,3 +64,9 @@ simdiff_status sd_fail_prefix(sd_err *h, simdiff_status s, const char *prefix)
     return sd_fail(h, s, "%s: %s", prefix, last);
 }
 
+simdiff_status sd_fail_path(simdiff_status s, const char *path)
+{
+    char prefix[300];
+    snprintf(prefix, sizeof prefix, "'%.256s'", path);
+    return sd_fail_prefix(NULL, s, prefix);
+}

@@ -30,6 +30,8 @@ simdiff_status sd_fail_keep(sd_err *h, simdiff_status s);
 /* Fail with status s and the message "<prefix>: <the thread's last message>"
  * (sd_fail() cannot take simdiff_last_error() as an argument: same buffer). */
 simdiff_status sd_fail_prefix(sd_err *h, simdiff_status s, const char *prefix);
+/* The same with the prefix "'<path>'" (path cut at 256 bytes). */
+simdiff_status sd_fail_path(simdiff_status s, const char *path);
 
 /* Handle's message, "" when h is NULL. */
 const char *sd_errmsg(const sd_err *h);
@@ -76,8 +78,12 @@ const char *sd_enum_name(const sd_enum_name_entry *t, size_t n, int value);
 simdiff_status sd_enum_from_name(const sd_enum_name_entry *t, size_t n, const char *what,
                                  const char *fn, const char *name, int *value);
 
-/* Define simdiff_<stem>_name and simdiff_<stem>_from_name over a table. */
-#define SD_DEFINE_ENUM_NAMES(stem, type, table, what)                                    \
+/* Define simdiff_<stem>_name and simdiff_<stem>_from_name over the table
+ * of entries given after `what` ({value, "name", 0} or {value, "alias", 1}). */
+#define SD_DEFINE_ENUM_NAMES(stem, type, what, ...)                                      \
+    static const sd_enum_name_entry stem##_names_[] = {__VA_ARGS__};                     \
+    SD_DEFINE_ENUM_NAMES_OVER(stem, type, stem##_names_, what)
+#define SD_DEFINE_ENUM_NAMES_OVER(stem, type, table, what)                               \
     SIMDIFF_API const char *simdiff_##stem##_name(type v)                                \
     {                                                                                    \
         return sd_enum_name(table, SD_ARRAY_LEN(table), (int)v);                         \

@@ -285,8 +285,9 @@ static simdiff_status ck_parse(sd_ck_reader *r)
     return SIMDIFF_OK;
 }
 
-static simdiff_status ck_open_owned(sd_ck_reader **out, void *buf, size_t size)
+static simdiff_status ck_open_owned(void *outp, void *buf, size_t size)
 {
+    sd_ck_reader **out = outp;
     sd_ck_reader *r = calloc(1, sizeof *r);
     if (!r) {
         free(buf);
@@ -308,18 +309,7 @@ simdiff_status sd_ck_open(sd_ck_reader **out, const char *path, size_t max_size)
     if (!out)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "sd_ck_open: out is NULL");
     *out = NULL;
-    void *buf;
-    size_t size;
-    simdiff_status s = sd_read_file(path, max_size, &buf, &size);
-    if (s)
-        return s;
-    s = ck_open_owned(out, buf, size);
-    if (s) {
-        char prefix[300];
-        snprintf(prefix, sizeof prefix, "'%.256s'", path);
-        return sd_fail_prefix(NULL, s, prefix);
-    }
-    return SIMDIFF_OK;
+    return sd_read_file_parse(path, max_size, ck_open_owned, out);
 }
 
 simdiff_status sd_ck_open_mem(sd_ck_reader **out, const void *data, size_t size)
@@ -412,4 +402,11 @@ simdiff_status sd_ck_find_f32(const sd_ck_reader *r, const char *name, float *ds
         memcpy(dst + i, &u, sizeof u);
     }
     return SIMDIFF_OK;
+}
+
+simdiff_status sd_ck_fail_read(simdiff_status st, const char *path)
+{
+    if (st != SIMDIFF_ERR_NOMEM && st != SIMDIFF_ERR_IO)
+        st = SIMDIFF_ERR_FORMAT;
+    return sd_fail(NULL, st, "%s: %s", path, simdiff_last_error());
 }

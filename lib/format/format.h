@@ -54,6 +54,13 @@ simdiff_status sd_write_file_atomic(const char *path, const void *data,
 simdiff_status sd_read_file(const char *path, size_t max_size, void **out,
                             size_t *size);
 
+/* Open a file into memory for a parser: read path (sd_read_file) and hand
+ * the bytes to parse(out, buf, size), which owns buf from then on (frees it
+ * on failure). A parse failure gets the prefix "'<path>'". */
+typedef simdiff_status (*sd_parse_owned_fn)(void *out, void *buf, size_t size);
+simdiff_status sd_read_file_parse(const char *path, size_t max_size, sd_parse_owned_fn parse,
+                                  void *out);
+
 /* A sequential reader of a file that is either raw or gzip-compressed
  * (detected from the magic bytes 1f 8b). Gzip is inflated on the fly and
  * must be one gzip member with nothing after it. */
@@ -380,6 +387,10 @@ int sd_ck_has(const sd_ck_reader *r, const char *name);
  * section is SIMDIFF_ERR_FORMAT. */
 simdiff_status sd_ck_find(const sd_ck_reader *r, const char *name,
                           const void **data, size_t *size);
+/* A failure while reading checkpoint `path`: SIMDIFF_ERR_NOMEM and
+ * SIMDIFF_ERR_IO stay, anything else becomes SIMDIFF_ERR_FORMAT; the
+ * message gets the prefix "<path>: ". Returns the status. */
+simdiff_status sd_ck_fail_read(simdiff_status st, const char *path);
 /* Section `name` as a malloc'd NUL-terminated string (*out; free it): at
  * most max_len bytes and no NUL inside, else SIMDIFF_ERR_FORMAT. */
 simdiff_status sd_ck_find_text(const sd_ck_reader *r, const char *name, size_t max_len,

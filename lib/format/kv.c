@@ -27,86 +27,63 @@ static int plain(const char *b)
     return b[0] && b[0] != '+' && b[0] != ' ' && !(b[0] >= '\t' && b[0] <= '\r');
 }
 
-static int parse_i64(const char *b, int64_t *v)
-{
-    char *e;
-    errno = 0;
-    long long x = strtoll(b, &e, 10);
-    if (!plain(b) || *e || errno)
-        return -1;
-    *v = x;
-    return 0;
-}
+/* A parsed number of any type; each member starts at offset 0. */
+typedef union kv_num {
+    int64_t i;
+    uint64_t u;
+    float f;
+    double d;
+} kv_num;
 
-static int parse_double(const char *b, double *v)
+/* b as a value of type t (SD_KV_INT and _INTS in int range); 0 or -1. */
+static int parse_num(sd_kv_type t, const char *b, kv_num *n)
 {
-    char *e;
+    char *e = NULL;
     errno = 0;
-    double x = strtod(b, &e);
-    if (!plain(b) || *e || errno || !isfinite(x))
+    switch (t) {
+    case SD_KV_U64:
+        if (b[0] != '-')
+            n->u = strtoull(b, &e, 10);
+        break;
+    case SD_KV_FLOAT: n->f = strtof(b, &e); break;
+    case SD_KV_DOUBLE: n->d = strtod(b, &e); break;
+    default: n->i = strtoll(b, &e, 10); break;
+    }
+    if (!plain(b) || !e || *e || errno)
         return -1;
-    *v = x;
+    if (t == SD_KV_FLOAT)
+        return isfinite(n->f) ? 0 : -1;
+    if (t == SD_KV_DOUBLE)
+        return isfinite(n->d) ? 0 : -1;
+    if (t == SD_KV_INT || t == SD_KV_INTS)
+        return n->i >= -2147483647 && n->i <= 2147483647 ? 0 : -1;
     return 0;
 }
 
 static simdiff_status bad_value(const char *what, const sd_kv_field *f, const char *b)
 {
-    double d;
-    int integral = f->type == SD_KV_INT || f->type == SD_KV_INTS || f->type == SD_KV_I64 ||
-                   f->type == SD_KV_U64;
-    if (integral && parse_double(b, &d) == 0)
+    kv_num n;
+    if (f->type != SD_KV_FLOAT && f->type != SD_KV_DOUBLE && parse_num(SD_KV_DOUBLE, b, &n) == 0)
         return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "%s: %s: '%.60s' is not an integer in range",
                        what, f->key, b);
     return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "%s: %s: '%.60s' is not a finite number", what,
                    f->key, b);
 }
 
-/* One value of field f from b into dst (the field's storage, or element
+/* One value of field f from b into dst (the field's storage, or an element
  * of an int list). */
 static int parse_one(const sd_kv_field *f, const char *b, char *dst)
 {
-    int64_t i;
-    double d;
-    switch (f->type) {
-    case SD_KV_INT:
-    case SD_KV_INTS: {
-        if (parse_i64(b, &i) || i < -2147483647 || i > 2147483647)
-            return -1;
-        int v = (int)i;
+    kv_num n;
+    if (parse_num(f->type, b, &n))
+        return -1;
+    if (f->type == SD_KV_INT || f->type == SD_KV_INTS) {
+        int v = (int)n.i;
         memcpy(dst, &v, sizeof v);
-        return 0;
+    } else {
+        memcpy(dst, &n, f->type == SD_KV_FLOAT ? sizeof n.f : sizeof n.i);
     }
-    case SD_KV_I64:
-        if (parse_i64(b, &i))
-            return -1;
-        memcpy(dst, &i, sizeof i);
-        return 0;
-    case SD_KV_U64: {
-        char *e;
-        errno = 0;
-        unsigned long long x = strtoull(b, &e, 10);
-        if (!plain(b) || b[0] == '-' || *e || errno)
-            return -1;
-        uint64_t v = x;
-        memcpy(dst, &v, sizeof v);
-        return 0;
-    }
-    case SD_KV_FLOAT: {
-        char *e;
-        errno = 0;
-        float v = strtof(b, &e);
-        if (!plain(b) || *e || errno || !isfinite(v))
-            return -1;
-        memcpy(dst, &v, sizeof v);
-        return 0;
-    }
-    case SD_KV_DOUBLE:
-        if (parse_double(b, &d))
-            return -1;
-        memcpy(dst, &d, sizeof d);
-        return 0;
-    }
-    return -1;
+    return 0;
 }
 
 static simdiff_status parse_field(const char *what, const sd_kv_field *f, const char *s,

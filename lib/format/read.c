@@ -39,24 +39,10 @@ static simdiff_status read_fd_all(int fd, const char *path, size_t max_size,
         return sd_fail(NULL, SIMDIFF_ERR_NOMEM, "cannot allocate %zu bytes for '%s'",
                        alloc, path);
     for (;;) {
-        if (n == cap) {
-            /* The file may have grown since fstat: probe one byte. */
-            unsigned char probe;
-            ssize_t r = read(fd, &probe, 1);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r < 0) {
-                free(buf);
-                return sd_fail(NULL, SIMDIFF_ERR_IO, "cannot read '%s': %s", path,
-                               strerror(errno));
-            }
-            if (r == 0)
-                break;
-            free(buf);
-            return sd_fail(NULL, SIMDIFF_ERR_IO, "'%s' changed while being read",
-                           path);
-        }
-        ssize_t r = read(fd, buf + n, cap - n);
+        /* Once full, the file may have grown since fstat: probe one byte. */
+        unsigned char probe;
+        int full = n == cap;
+        ssize_t r = read(fd, full ? (void *)&probe : buf + n, full ? 1 : cap - n);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
@@ -65,7 +51,12 @@ static simdiff_status read_fd_all(int fd, const char *path, size_t max_size,
                            strerror(errno));
         }
         if (r == 0)
-            break; /* shrank: keep what is there */
+            break; /* at the end, or shrank: keep what is there */
+        if (full) {
+            free(buf);
+            return sd_fail(NULL, SIMDIFF_ERR_IO, "'%s' changed while being read",
+                           path);
+        }
         n += (size_t)r;
     }
     buf[n] = 0;
@@ -90,6 +81,18 @@ simdiff_status sd_read_file(const char *path, size_t max_size, void **out,
     simdiff_status s = read_fd_all(fd, path, max_size, out, size);
     close(fd);
     return s;
+}
+
+simdiff_status sd_read_file_parse(const char *path, size_t max_size, sd_parse_owned_fn parse,
+                                  void *out)
+{
+    void *buf;
+    size_t size;
+    simdiff_status s = sd_read_file(path, max_size, &buf, &size);
+    if (s)
+        return s;
+    s = parse(out, buf, size);
+    return s ? sd_fail_path(s, path) : SIMDIFF_OK;
 }
 
 /* ---- sequential raw-or-gzip reader -------------------------------------- */

@@ -289,25 +289,23 @@ simdiff_status sd_st_open_mem(sd_st_file **out, const void *data, size_t size)
     return SIMDIFF_OK;
 }
 
+static simdiff_status st_open_owned(void *outp, void *buf, size_t size)
+{
+    sd_st_file **out = outp;
+    simdiff_status s = sd_st_open_mem(out, buf, size);
+    if (s)
+        free(buf);
+    else
+        (*out)->owned = buf;
+    return s;
+}
+
 simdiff_status sd_st_open(sd_st_file **out, const char *path, size_t max_size)
 {
     if (!out)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "sd_st_open: out is NULL");
     *out = NULL;
-    void *buf;
-    size_t size;
-    simdiff_status s = sd_read_file(path, max_size, &buf, &size);
-    if (s)
-        return s;
-    s = sd_st_open_mem(out, buf, size);
-    if (s) {
-        free(buf);
-        char prefix[300];
-        snprintf(prefix, sizeof prefix, "'%.256s'", path);
-        return sd_fail_prefix(NULL, s, prefix);
-    }
-    (*out)->owned = buf;
-    return SIMDIFF_OK;
+    return sd_read_file_parse(path, max_size, st_open_owned, out);
 }
 
 size_t sd_st_count(const sd_st_file *f) { return f ? f->n : 0; }

@@ -61,13 +61,6 @@ SIMDIFF_API int simdiff_dataset_num_classes(const simdiff_dataset *ds)
     return ds ? ds->num_classes : 0;
 }
 
-static simdiff_status prefix_path(simdiff_status s, const char *path)
-{
-    char prefix[300];
-    snprintf(prefix, sizeof prefix, "'%.256s'", path);
-    return sd_fail_prefix(NULL, s, prefix);
-}
-
 /* Size in bytes of (n, c, h, w) elements of esize bytes, checked against
  * DS_MAX_BYTES. */
 static simdiff_status ds_bytes(const char *path, uint64_t n, uint64_t c, uint64_t h,
@@ -252,7 +245,7 @@ static simdiff_status npy_open(const char *path, sd_src **srcp, sd_npy_header *h
     if ((s = sd_src_read(*srcp, buf + start, hlen)))
         goto fail;
     if ((s = sd_npy_parse_header(buf, start + hlen, h))) {
-        s = prefix_path(s, path);
+        s = sd_fail_path(s, path);
         goto fail;
     }
     if (h->fortran_order) {
@@ -602,16 +595,12 @@ SIMDIFF_API simdiff_status simdiff_dataset_flip_mask(uint64_t seed, uint64_t ste
 
 /* ---- names ------------------------------------------------------------------ */
 
-static const sd_enum_name_entry layout_names[] = {
-    {SIMDIFF_LAYOUT_AUTO, "auto", 0},
-    {SIMDIFF_LAYOUT_NHWC, "nhwc", 0},
-    {SIMDIFF_LAYOUT_NCHW, "nchw", 0},
-};
-SD_DEFINE_ENUM_NAMES(layout, simdiff_layout, layout_names, "layout")
+SD_DEFINE_ENUM_NAMES(layout, simdiff_layout, "layout",
+                     {SIMDIFF_LAYOUT_AUTO, "auto", 0}, {SIMDIFF_LAYOUT_NHWC, "nhwc", 0},
+                     {SIMDIFF_LAYOUT_NCHW, "nchw", 0})
 
-static const sd_enum_name_entry float_range_names[] = {
-    {SIMDIFF_FLOAT_RANGE_01, "zero_one", 0},    {SIMDIFF_FLOAT_RANGE_01, "01", 1},
-    {SIMDIFF_FLOAT_RANGE_01, "unit", 1},        {SIMDIFF_FLOAT_RANGE_PM1, "pm1", 0},
-    {SIMDIFF_FLOAT_RANGE_PM1, "-11", 1},        {SIMDIFF_FLOAT_RANGE_PM1, "minus_one_one", 1},
-};
-SD_DEFINE_ENUM_NAMES(float_range, simdiff_float_range, float_range_names, "float range")
+SD_DEFINE_ENUM_NAMES(float_range, simdiff_float_range, "float range",
+                     {SIMDIFF_FLOAT_RANGE_01, "zero_one", 0},
+                     {SIMDIFF_FLOAT_RANGE_01, "01", 1}, {SIMDIFF_FLOAT_RANGE_01, "unit", 1},
+                     {SIMDIFF_FLOAT_RANGE_PM1, "pm1", 0}, {SIMDIFF_FLOAT_RANGE_PM1, "-11", 1},
+                     {SIMDIFF_FLOAT_RANGE_PM1, "minus_one_one", 1})

@@ -53,12 +53,9 @@ simdiff_status sd_model_checkpoint_open(const char *path, sd_ck_reader **rd,
     free(schtxt);
     free(smptxt);
     if (st) {
-        if (st != SIMDIFF_ERR_NOMEM && st != SIMDIFF_ERR_IO)
-            st = SIMDIFF_ERR_FORMAT;
-        sd_fail(NULL, st, "%s: %s", path, simdiff_last_error());
         simdiff_model_destroy(m);
         sd_ck_close(r);
-        return st;
+        return sd_ck_fail_read(st, path);
     }
     *rd = r;
     *out = m;

@@ -252,21 +252,12 @@ simdiff_status sd_config_from_string(simdiff_model_config *cfg, const char *s)
 
 /* ---- names ------------------------------------------------------------------ */
 
-static const sd_enum_name_entry arch_names[] = {
-    {SIMDIFF_ARCH_UNET, "unet", 0},
-    {SIMDIFF_ARCH_UVIT, "uvit", 0},
-};
-SD_DEFINE_ENUM_NAMES(arch, simdiff_arch, arch_names, "architecture")
+SD_DEFINE_ENUM_NAMES(arch, simdiff_arch, "architecture",
+                     {SIMDIFF_ARCH_UNET, "unet", 0}, {SIMDIFF_ARCH_UVIT, "uvit", 0})
 
-static const sd_enum_name_entry stem_names[] = {
-    {SIMDIFF_STEM_NONE, "none", 0},
-    {SIMDIFF_STEM_PATCH, "patch", 0},
-    {SIMDIFF_STEM_DWT, "dwt", 0},
-};
-SD_DEFINE_ENUM_NAMES(stem, simdiff_stem, stem_names, "stem")
+SD_DEFINE_ENUM_NAMES(stem, simdiff_stem, "stem",
+                     {SIMDIFF_STEM_NONE, "none", 0}, {SIMDIFF_STEM_PATCH, "patch", 0},
+                     {SIMDIFF_STEM_DWT, "dwt", 0})
 
-static const sd_enum_name_entry prediction_names[] = {
-    {SIMDIFF_PRED_V, "v", 0},
-    {SIMDIFF_PRED_EPS, "eps", 0},
-};
-SD_DEFINE_ENUM_NAMES(prediction, simdiff_prediction, prediction_names, "prediction")
+SD_DEFINE_ENUM_NAMES(prediction, simdiff_prediction, "prediction",
+                     {SIMDIFF_PRED_V, "v", 0}, {SIMDIFF_PRED_EPS, "eps", 0})

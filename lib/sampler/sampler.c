@@ -109,21 +109,16 @@ simdiff_status sd_sampler_check_config(const simdiff_sampler_config *c, const ch
 
 /* ---- names -------------------------------------------------------------- */
 
-static const sd_enum_name_entry method_names[] = {
-    {SIMDIFF_SAMPLER_DDPM, "ddpm", 0},
-    {SIMDIFF_SAMPLER_DDIM, "ddim", 0},
-    {SIMDIFF_SAMPLER_DPMPP_2M, "dpmpp2m", 0},
-    {SIMDIFF_SAMPLER_DPMPP_2M, "dpm-solver++ 2m", 1},
-};
-SD_DEFINE_ENUM_NAMES(sampler_method, simdiff_sampler_method, method_names, "sampler method")
+SD_DEFINE_ENUM_NAMES(sampler_method, simdiff_sampler_method, "sampler method",
+                     {SIMDIFF_SAMPLER_DDPM, "ddpm", 0}, {SIMDIFF_SAMPLER_DDIM, "ddim", 0},
+                     {SIMDIFF_SAMPLER_DPMPP_2M, "dpmpp2m", 0},
+                     {SIMDIFF_SAMPLER_DPMPP_2M, "dpm-solver++ 2m", 1})
 
-static const sd_enum_name_entry spacing_names[] = {
-    {SIMDIFF_SPACING_UNIFORM_T, "uniform_t", 0},
-    {SIMDIFF_SPACING_UNIFORM_T, "t", 1},
-    {SIMDIFF_SPACING_UNIFORM_LOGSNR, "uniform_logsnr", 0},
-    {SIMDIFF_SPACING_UNIFORM_LOGSNR, "logsnr", 1},
-};
-SD_DEFINE_ENUM_NAMES(spacing, simdiff_spacing, spacing_names, "spacing")
+SD_DEFINE_ENUM_NAMES(spacing, simdiff_spacing, "spacing",
+                     {SIMDIFF_SPACING_UNIFORM_T, "uniform_t", 0},
+                     {SIMDIFF_SPACING_UNIFORM_T, "t", 1},
+                     {SIMDIFF_SPACING_UNIFORM_LOGSNR, "uniform_logsnr", 0},
+                     {SIMDIFF_SPACING_UNIFORM_LOGSNR, "logsnr", 1})
 
 /* ---- the grid ----------------------------------------------------------- */
 

@@ -17,12 +17,10 @@
 /* ---- text ---------------------------------------------------------------- */
 
 /* The words of the text form, also the names of the kinds. */
-static const sd_enum_name_entry kind_names[] = {
-    {SIMDIFF_SCHEDULE_COSINE, "cosine", 0},
-    {SIMDIFF_SCHEDULE_SHIFTED, "shifted", 0},
-    {SIMDIFF_SCHEDULE_INTERPOLATED, "interpolated", 0},
-};
-SD_DEFINE_ENUM_NAMES(schedule_kind, simdiff_schedule_kind, kind_names, "schedule kind")
+SD_DEFINE_ENUM_NAMES(schedule_kind, simdiff_schedule_kind, "schedule kind",
+                     {SIMDIFF_SCHEDULE_COSINE, "cosine", 0},
+                     {SIMDIFF_SCHEDULE_SHIFTED, "shifted", 0},
+                     {SIMDIFF_SCHEDULE_INTERPOLATED, "interpolated", 0})
 
 /* Numbers in text always use '.', whatever setlocale() the host program
  * made: the calling thread switches to the "C" numeric locale for the

@@ -144,17 +144,14 @@ SIMDIFF_API simdiff_status simdiff_trainer_load(simdiff_trainer **out, simdiff_m
             st = sd_ck_find_f32(r, "ema", t->opt->ema, n);
     }
     sd_ck_close(r);
-    if (st) {
-        if (st != SIMDIFF_ERR_NOMEM)
-            st = SIMDIFF_ERR_FORMAT;
-        sd_fail(NULL, st, "%s: %s", path, simdiff_last_error());
-        simdiff_trainer_destroy(t);
-        simdiff_model_destroy(m);
-        return st;
+    if (!st) {
+        *out = t;
+        *model = m;
+        return SIMDIFF_OK;
     }
-    *out = t;
-    *model = m;
-    return SIMDIFF_OK;
+    simdiff_trainer_destroy(t);
+    simdiff_model_destroy(m);
+    return sd_ck_fail_read(st, path);
 }
 
 SIMDIFF_API simdiff_status simdiff_trainer_export(const simdiff_trainer *t, const char *path,

@@ -63,9 +63,6 @@ sd_tensor *sd_diffusion_loss(sd_ctx *c, simdiff_loss kind, int base,
     return total;
 }
 
-static const sd_enum_name_entry loss_names[] = {
-    {SIMDIFF_LOSS_EPS, "eps", 0},
-    {SIMDIFF_LOSS_V, "v", 0},
-    {SIMDIFF_LOSS_MULTISCALE, "multiscale", 0},
-};
-SD_DEFINE_ENUM_NAMES(loss, simdiff_loss, loss_names, "loss")
+SD_DEFINE_ENUM_NAMES(loss, simdiff_loss, "loss",
+                     {SIMDIFF_LOSS_EPS, "eps", 0}, {SIMDIFF_LOSS_V, "v", 0},
+                     {SIMDIFF_LOSS_MULTISCALE, "multiscale", 0})

@@ -237,8 +237,5 @@ SIMDIFF_API simdiff_status simdiff_optimizer_swap_ema(simdiff_optimizer *o)
     return SIMDIFF_OK;
 }
 
-static const sd_enum_name_entry lr_decay_names[] = {
-    {SIMDIFF_LR_CONSTANT, "constant", 0},
-    {SIMDIFF_LR_COSINE, "cosine", 0},
-};
-SD_DEFINE_ENUM_NAMES(lr_decay, simdiff_lr_decay, lr_decay_names, "learning-rate decay")
+SD_DEFINE_ENUM_NAMES(lr_decay, simdiff_lr_decay, "learning-rate decay",
+                     {SIMDIFF_LR_CONSTANT, "constant", 0}, {SIMDIFF_LR_COSINE, "cosine", 0})
