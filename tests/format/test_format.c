@@ -11,6 +11,7 @@
  * program also runs under ASan/UBSan).
  */
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -1048,6 +1049,89 @@ START_TEST(container_hostile_tables)
 }
 END_TEST
 
+/* ---- key=value text -------------------------------------------------------- */
+
+typedef struct kv_rec {
+    int a;
+    int list[4], count;
+    int64_t big;
+    uint64_t seed;
+    float f;
+    double d;
+} kv_rec;
+
+static const sd_kv_field kv_fields[] = {
+    {"a", SD_KV_INT, offsetof(kv_rec, a), 0, 0},
+    {"list", SD_KV_INTS, offsetof(kv_rec, list), 4, offsetof(kv_rec, count)},
+    {"big", SD_KV_I64, offsetof(kv_rec, big), 0, 0},
+    {"seed", SD_KV_U64, offsetof(kv_rec, seed), 0, 0},
+    {"f", SD_KV_FLOAT, offsetof(kv_rec, f), 0, 0},
+    {"d", SD_KV_DOUBLE, offsetof(kv_rec, d), 0, 0},
+};
+
+/* Formatting writes the documented text; parsing it gives the record
+ * back exactly; every malformed text is refused with the reason. */
+START_TEST(kv_text)
+{
+    kv_rec r = {-3, {4, 8, 16, 0}, 3, -9007199254740993ll, 18446744073709551615ull,
+                0.1f, 0.1};
+    char buf[256];
+    ck_assert_int_eq(sd_kv_format("t", kv_fields, 6, &r, buf, sizeof buf), SIMDIFF_OK);
+    ck_assert_str_eq(buf, "a=-3;list=4,8,16;big=-9007199254740993;"
+                          "seed=18446744073709551615;f=0.100000001;d=0.10000000000000001");
+    ck_assert_int_eq(sd_kv_format("t", kv_fields, 6, &r, buf, 20), SIMDIFF_ERR_INTERNAL);
+    ck_assert_int_eq(sd_kv_format("t", kv_fields, 6, &r, buf, sizeof buf), SIMDIFF_OK);
+    kv_rec back;
+    memset(&back, 0, sizeof back);
+    back.count = 3;
+    ck_assert_int_eq(sd_kv_parse("t", kv_fields, 6, 1, buf, &back), SIMDIFF_OK);
+    ck_assert_int_eq(back.a, r.a);
+    ck_assert_int_eq(memcmp(back.list, r.list, sizeof r.list), 0);
+    ck_assert(back.big == r.big && back.seed == r.seed && back.f == r.f && back.d == r.d);
+    /* any order, one trailing ';'; optional keys keep the record's value */
+    memset(&back, 0, sizeof back);
+    back.a = 77;
+    ck_assert_int_eq(sd_kv_parse("t", kv_fields, 6, 0, "d=2.5;seed=1;", &back), SIMDIFF_OK);
+    ck_assert(back.d == 2.5 && back.seed == 1 && back.a == 77);
+    ck_assert_int_eq(sd_kv_parse("t", kv_fields, 6, 0, "", &back), SIMDIFF_OK);
+    static const struct {
+        const char *text, *needle;
+    } bad[] = {
+        {"a=1;zz=2", "unknown key 'zz' (known: a, list, big, seed, f, d)"},
+        {"a=1;a=1", "'a' given twice"},
+        {"a=1;;d=1", "is not key=value"},
+        {"a", "is not key=value"},
+        {"a=", "a: '' is not a finite number"},
+        {"a=1.5", "a: '1.5' is not an integer in range"},
+        {"a=2147483648", "not an integer in range"},
+        {"a= 1", "not a finite number"},
+        {"a=+1", "a: '+1' is not a finite number"},
+        {"a=1x", "not a finite number"},
+        {"big=9223372036854775808", "not an integer in range"},
+        {"seed=-1", "not an integer in range"},
+        {"seed=18446744073709551616", "not an integer in range"},
+        {"f=1e39", "f: '1e39' is not a finite number"},
+        {"f=nan", "not a finite number"},
+        {"d=inf", "not a finite number"},
+        {"d=1e400", "not a finite number"},
+        {"list=1,2,3,4,5", "list: more than 4 values"},
+        {"list=1,,2", "list: '' is not a finite number"},
+        {"list=1,2,", "list: '' is not a finite number"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        kv_rec x = r;
+        simdiff_status st = sd_kv_parse("t", kv_fields, 6, 0, bad[k].text, &x);
+        ck_assert_msg(st == SIMDIFF_ERR_FORMAT, "case %zu '%s' accepted", k, bad[k].text);
+        ck_assert_msg(strstr(simdiff_last_error(), bad[k].needle) != NULL,
+                      "case %zu: '%s' lacks '%s'", k, simdiff_last_error(), bad[k].needle);
+    }
+    /* all_required: a missing key is named */
+    ck_assert_int_eq(sd_kv_parse("t", kv_fields, 6, 1, "a=1;list=2;big=3;seed=4;f=5", &back),
+                     SIMDIFF_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "missing key 'd'"));
+}
+END_TEST
+
 static Suite *format_suite(void)
 {
     Suite *s = suite_create("format");
@@ -1073,6 +1157,7 @@ static Suite *format_suite(void)
     tcase_add_test(tc, container_round_trip);
     tcase_add_test(tc, container_truncations_and_bit_flips);
     tcase_add_test(tc, container_hostile_tables);
+    tcase_add_test(tc, kv_text);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -666,6 +666,41 @@ START_TEST(checkpoint_trainer_text_is_strict)
 }
 END_TEST
 
+/* A checkpoint written by libsimdiff before the strict trainer text and the
+ * 'sampler' section (commit 3ff4198, by tests/fixtures/train/
+ * make_checkpoint_3ff4198.c: tiny U-ViT, 2 steps) still loads: as a
+ * trainer at step 2, and as a model whose weights equal the EMA weights
+ * that same old build exported. */
+START_TEST(older_checkpoint_loads)
+{
+    char ck[1024], ex[1024];
+    snprintf(ck, sizeof ck, "%s/train/checkpoint-3ff4198.sdc", sdtest_fixture_dir());
+    snprintf(ex, sizeof ex, "%s/train/checkpoint-3ff4198-ema.safetensors", sdtest_fixture_dir());
+    simdiff_trainer *t;
+    simdiff_model *m, *from_ck, *ema;
+    ck_assert_msg(simdiff_trainer_load(&t, &m, ck) == SIMDIFF_OK, "%s", simdiff_last_error());
+    ck_assert_int_eq(t->step, 2);
+    ck_assert_int_eq(t->opt->step, 2);
+    ck_assert_int_eq(t->cfg.seed, 5);
+    ck_assert(t->opt->cfg.ema_decay == 0.99);
+    ck_assert_int_eq(simdiff_model_load(&from_ck, ck), SIMDIFF_OK);
+    ck_assert_int_eq(simdiff_model_load(&ema, ex), SIMDIFF_OK);
+    ck_assert_int_eq(from_ck->total, ema->total);
+    ck_assert_int_eq(memcmp(from_ck->data, ema->data, (size_t)ema->total * sizeof(float)), 0);
+    ck_assert_int_eq(memcmp(t->opt->ema, ema->data, (size_t)ema->total * sizeof(float)), 0);
+    simdiff_sampler_config none, got;
+    simdiff_sampler_config_init(&none);
+    ck_assert_int_eq(simdiff_sampler_config_init_for_model(&got, m), SIMDIFF_OK);
+    ck_assert_int_eq(got.method, none.method);
+    ck_assert_int_eq(got.steps, none.steps);
+    run_steps(t, 2, 3); /* and it trains on */
+    simdiff_model_destroy(ema);
+    simdiff_model_destroy(from_ck);
+    simdiff_trainer_destroy(t);
+    simdiff_model_destroy(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("train");
@@ -683,6 +718,7 @@ static Suite *suite(void)
     tcase_add_test(tc, export_gives_a_loadable_model);
     tcase_add_test(tc, checkpoint_keeps_sampler_settings);
     tcase_add_test(tc, checkpoint_trainer_text_is_strict);
+    tcase_add_test(tc, older_checkpoint_loads);
     suite_add_tcase(s, tc);
     return s;
 }
