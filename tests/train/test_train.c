@@ -153,15 +153,25 @@ START_TEST(non_finite_loss_skips_update)
 }
 END_TEST
 
+/* A trainer after one step, saved to tmp/<name>.sdc (path); bad is
+ * tmp/<name>-bad.sdc for damaged copies. */
+static simdiff_trainer *one_step_checkpoint(simdiff_model **m, const char *name,
+                                            char path[512], char bad[512])
+{
+    *m = tiny_model(2);
+    simdiff_trainer *t = tiny_trainer(*m, 1, 1e-3);
+    run_steps(t, 0, 1);
+    snprintf(path, 512, "%s/%s.sdc", sdtest_tmpdir(), name);
+    snprintf(bad, 512, "%s/%s-bad.sdc", sdtest_tmpdir(), name);
+    ck_assert_int_eq(simdiff_trainer_save(t, path), SIMDIFF_OK);
+    return t;
+}
+
 START_TEST(corrupted_checkpoints_are_rejected)
 {
-    simdiff_model *m = tiny_model(2);
-    simdiff_trainer *t = tiny_trainer(m, 1, 1e-3);
-    run_steps(t, 0, 1);
+    simdiff_model *m;
     char path[512], bad[512];
-    snprintf(path, sizeof path, "%s/good.sdc", sdtest_tmpdir());
-    snprintf(bad, sizeof bad, "%s/bad.sdc", sdtest_tmpdir());
-    ck_assert_int_eq(simdiff_trainer_save(t, path), SIMDIFF_OK);
+    simdiff_trainer *t = one_step_checkpoint(&m, "good", path, bad);
     FILE *fp = fopen(path, "rb");
     fseek(fp, 0, SEEK_END);
     long size = ftell(fp);
@@ -604,13 +614,9 @@ static void with_trainer_text(const char *src, const char *dst, const char *text
  * the cause; the unchanged text (rewritten the same way) still loads. */
 START_TEST(checkpoint_trainer_text_is_strict)
 {
-    simdiff_model *m = tiny_model(2);
-    simdiff_trainer *t = tiny_trainer(m, 1, 1e-3);
-    run_steps(t, 0, 1);
+    simdiff_model *m;
     char path[512], bad[512];
-    snprintf(path, sizeof path, "%s/strict.sdc", sdtest_tmpdir());
-    snprintf(bad, sizeof bad, "%s/strict-bad.sdc", sdtest_tmpdir());
-    ck_assert_int_eq(simdiff_trainer_save(t, path), SIMDIFF_OK);
+    simdiff_trainer *t = one_step_checkpoint(&m, "strict", path, bad);
     sd_ck_reader *r;
     ck_assert_int_eq(sd_ck_open(&r, path, (size_t)1 << 30), SIMDIFF_OK);
     const void *d;
