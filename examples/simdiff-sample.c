@@ -273,12 +273,10 @@ int main(int argc, char **argv)
                 return die("--threads: '%s' is not a number in 1..4096", v);
         } else if (!strcmp(a, "--precision")) {
             NEED();
-            if (!strcmp(v, "f32"))
-                o.precision = SIMDIFF_PRECISION_F32;
-            else if (!strcmp(v, "bf16"))
-                o.precision = SIMDIFF_PRECISION_BF16;
-            else
+            simdiff_precision p;
+            if (simdiff_precision_from_name(v, &p))
                 return die("--precision: '%s' is not f32 or bf16", v);
+            o.precision = (int)p;
         } else if (!strcmp(a, "--png")) {
             NEED();
             o.png = v;
@@ -306,19 +304,17 @@ int main(int argc, char **argv)
 #undef NEED
     }
 
-    static const char *const method_names[] = {"ddpm", "ddim", "dpmpp2m"};
+    simdiff_sampler_method method_v;
+    simdiff_spacing spacing_v;
     int method = -1, spacing = -1;
-    for (int k = 0; o.sampler && k < 3; k++)
-        if (!strcmp(o.sampler, method_names[k]))
-            method = k; /* = SIMDIFF_SAMPLER_DDPM, _DDIM, _DPMPP_2M */
-    if (o.sampler && method < 0)
+    if (o.sampler && simdiff_sampler_method_from_name(o.sampler, &method_v))
         return die("--sampler: '%s' is not ddpm, ddim or dpmpp2m", o.sampler);
-    if (o.spacing && !strcmp(o.spacing, "t"))
-        spacing = SIMDIFF_SPACING_UNIFORM_T;
-    else if (o.spacing && !strcmp(o.spacing, "logsnr"))
-        spacing = SIMDIFF_SPACING_UNIFORM_LOGSNR;
-    else if (o.spacing)
+    if (o.spacing && simdiff_spacing_from_name(o.spacing, &spacing_v))
         return die("--spacing: '%s' is not t or logsnr", o.spacing);
+    if (o.sampler)
+        method = (int)method_v;
+    if (o.spacing)
+        spacing = (int)spacing_v;
     if (o.labels_npy && !o.labels)
         return die("%s: --labels-npy needs --labels (unconditional samples have "
                    "no labels to score)", o.labels_npy);
@@ -435,7 +431,9 @@ int main(int argc, char **argv)
     if (!o.quiet)
         fprintf(stderr, "sampling %d image%s %dx%dx%d with %s, %d steps, guidance %g, seed %llu\n",
                 o.count, o.count == 1 ? "" : "s", mc.channels, mc.image_size,
-                mc.image_size, (unsigned)sc.method < 3 ? method_names[sc.method] : "?",
+                mc.image_size,
+                simdiff_sampler_method_name(sc.method) ? simdiff_sampler_method_name(sc.method)
+                                                       : "?",
                 sc.steps, sc.guidance, (unsigned long long)o.seed);
     pr.t0 = now();
     simdiff_status st = g_interrupted ? SIMDIFF_ERR_CANCELLED

@@ -128,7 +128,10 @@ static int parse(int argc, char **argv, opts *o)
         else if (ARG("--ema")) o->ema = atof(v);
         else if (ARG("--label-dropout")) o->label_dropout = atof(v);
         else if (ARG("--arch")) o->arch = v;
-        else if (ARG("--stem")) o->stem = !strcmp(v, "patch") ? 1 : !strcmp(v, "dwt") ? 2 : !strcmp(v, "none") ? 0 : -1;
+        else if (ARG("--stem")) {
+            simdiff_stem s;
+            o->stem = simdiff_stem_from_name(v, &s) ? -1 : (int)s;
+        }
         else if (ARG("--stem-param")) o->stem_param = atoi(v);
         else if (ARG("--channels")) o->channels = atoi(v);
         else if (ARG("--levels")) o->levels = atoi(v);
@@ -206,9 +209,7 @@ int main(int argc, char **argv)
     if (o.threads > 0 && simdiff_set_num_threads(o.threads))
         return fail("--threads");
     simdiff_precision prec = SIMDIFF_PRECISION_F32;
-    if (o.precision && !strcmp(o.precision, "bf16"))
-        prec = SIMDIFF_PRECISION_BF16;
-    else if (o.precision && strcmp(o.precision, "f32")) {
+    if (o.precision && simdiff_precision_from_name(o.precision, &prec)) {
         fprintf(stderr, "simdiff-train: --precision: '%s' is not f32 or bf16\n", o.precision);
         return 2;
     }
@@ -252,7 +253,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "resumed %s\n", o.resume);
     } else {
         simdiff_model_config cfg;
-        simdiff_arch arch = !strcmp(o.arch, "unet") ? SIMDIFF_ARCH_UNET : SIMDIFF_ARCH_UVIT;
+        simdiff_arch arch;
+        if (simdiff_arch_from_name(o.arch, &arch))
+            return fail("--arch");
         if (simdiff_model_config_init(&cfg, arch, d, C))
             return fail("model config");
         cfg.stem = (simdiff_stem)o.stem;

@@ -119,6 +119,15 @@ typedef enum simdiff_precision {
  * SIMDIFF_ERR_INVALID_ARG for a value that is not a simdiff_precision. */
 SIMDIFF_API simdiff_status simdiff_precision_check(simdiff_precision p);
 
+/* Names: simdiff_precision_name gives "f32" or "bf16" (NULL for a value
+ * without a name); simdiff_precision_from_name takes these names and the
+ * aliases "float32", "fp32" and "bfloat16", in any case, with '-', '_' and
+ * spaces ignored; an unknown or NULL name is SIMDIFF_ERR_INVALID_ARG with a
+ * message listing the known names, *out untouched. */
+SIMDIFF_API const char *simdiff_precision_name(simdiff_precision p);
+SIMDIFF_API simdiff_status simdiff_precision_from_name(const char *name,
+                                                       simdiff_precision *out);
+
 #ifdef __cplusplus
 }
 #endif

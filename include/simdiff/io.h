@@ -89,6 +89,20 @@ typedef enum simdiff_float_range {
     SIMDIFF_FLOAT_RANGE_PM1 = 1  /* values already in [-1, 1]             */
 } simdiff_float_range;
 
+/* Names: simdiff_layout_name gives "auto", "nhwc" or "nchw",
+ * simdiff_float_range_name "zero_one" (aliases "01", "unit") or "pm1"
+ * (aliases "-11", "minus_one_one")
+ * (NULL for a value without a name). The _from_name calls take these
+ * names (and the aliases listed) in any case, with '-', '_' and spaces
+ * ignored and '+' read as 'p'; an unknown or NULL name is
+ * SIMDIFF_ERR_INVALID_ARG with a message listing the known names, *out
+ * untouched. */
+SIMDIFF_API const char *simdiff_layout_name(simdiff_layout layout);
+SIMDIFF_API simdiff_status simdiff_layout_from_name(const char *name, simdiff_layout *out);
+SIMDIFF_API const char *simdiff_float_range_name(simdiff_float_range range);
+SIMDIFF_API simdiff_status simdiff_float_range_from_name(const char *name,
+                                                         simdiff_float_range *out);
+
 /* NumPy .npy files (format 1.0, 2.0 or 3.0, raw or gzip-compressed),
  * C order only.
  *   images: dtype '|u1' (0..255 -> [-1, 1]) or '<f4' (see float_range;
@@ -104,7 +118,8 @@ typedef enum simdiff_float_range {
 SIMDIFF_API simdiff_status simdiff_dataset_open_npy(simdiff_dataset **out,
                                                     const char *images_path,
                                                     const char *labels_path,
-                                                    int layout, int float_range);
+                                                    simdiff_layout layout,
+                                                    simdiff_float_range float_range);
 
 /* Free the dataset; NULL is a no-op. */
 SIMDIFF_API void simdiff_dataset_destroy(simdiff_dataset *ds);

@@ -41,6 +41,21 @@ typedef enum simdiff_prediction {
     SIMDIFF_PRED_EPS = 1 /* ε                       */
 } simdiff_prediction;
 
+/* Names: simdiff_arch_name gives "unet" or "uvit", simdiff_stem_name
+ * "none", "patch" or "dwt", simdiff_prediction_name "v" or "eps"
+ * (NULL for a value without a name). The _from_name calls take these
+ * names (and the aliases listed) in any case, with '-', '_' and spaces
+ * ignored and '+' read as 'p'; an unknown or NULL name is
+ * SIMDIFF_ERR_INVALID_ARG with a message listing the known names, *out
+ * untouched. */
+SIMDIFF_API const char *simdiff_arch_name(simdiff_arch arch);
+SIMDIFF_API simdiff_status simdiff_arch_from_name(const char *name, simdiff_arch *out);
+SIMDIFF_API const char *simdiff_stem_name(simdiff_stem stem);
+SIMDIFF_API simdiff_status simdiff_stem_from_name(const char *name, simdiff_stem *out);
+SIMDIFF_API const char *simdiff_prediction_name(simdiff_prediction prediction);
+SIMDIFF_API simdiff_status simdiff_prediction_from_name(const char *name,
+                                                        simdiff_prediction *out);
+
 #define SIMDIFF_MAX_LEVELS 8
 
 /*
@@ -65,8 +80,9 @@ typedef struct simdiff_model_config {
     int level_channels[SIMDIFF_MAX_LEVELS];
     int level_blocks[SIMDIFF_MAX_LEVELS]; /* ResBlocks per level (down path;
                                               the up path has the same number) */
-    int norm_groups;           /* GroupNorm groups (default 32, or fewer when a
-                                  level has fewer channels)                   */
+    int norm_groups;           /* GroupNorm groups, the same at every level
+                                  and in the output norm (default 32); every
+                                  level's channels must be divisible by it   */
     int emb_dim;               /* width of the conditioning embedding         */
 
     /* U-Net: self-attention after every ResBlock at resolution <= this, and

@@ -82,6 +82,20 @@ typedef enum simdiff_spacing {
     SIMDIFF_SPACING_UNIFORM_LOGSNR = 1 /* λ(t_k) = λ(1) + k/steps·(λ(0) − λ(1)) */
 } simdiff_spacing;
 
+/* Names: simdiff_sampler_method_name gives "ddpm", "ddim" or "dpmpp2m"
+ * (alias "dpm-solver++ 2m"), simdiff_spacing_name "uniform_t" or
+ * "uniform_logsnr" (aliases "t", "logsnr")
+ * (NULL for a value without a name). The _from_name calls take these
+ * names (and the aliases listed) in any case, with '-', '_' and spaces
+ * ignored and '+' read as 'p'; an unknown or NULL name is
+ * SIMDIFF_ERR_INVALID_ARG with a message listing the known names, *out
+ * untouched. */
+SIMDIFF_API const char *simdiff_sampler_method_name(simdiff_sampler_method method);
+SIMDIFF_API simdiff_status simdiff_sampler_method_from_name(const char *name,
+                                                            simdiff_sampler_method *out);
+SIMDIFF_API const char *simdiff_spacing_name(simdiff_spacing spacing);
+SIMDIFF_API simdiff_status simdiff_spacing_from_name(const char *name, simdiff_spacing *out);
+
 /* Largest accepted steps. */
 #define SIMDIFF_SAMPLER_MAX_STEPS 100000
 

@@ -64,6 +64,17 @@ typedef enum simdiff_schedule_kind {
     SIMDIFF_SCHEDULE_INTERPOLATED = 2
 } simdiff_schedule_kind;
 
+/* Names: simdiff_schedule_kind_name gives "cosine", "shifted" or
+ * "interpolated" (the words of the text form, simdiff_schedule_to_string)
+ * (NULL for a value without a name). The _from_name calls take these
+ * names (and the aliases listed) in any case, with '-', '_' and spaces
+ * ignored and '+' read as 'p'; an unknown or NULL name is
+ * SIMDIFF_ERR_INVALID_ARG with a message listing the known names, *out
+ * untouched. */
+SIMDIFF_API const char *simdiff_schedule_kind_name(simdiff_schedule_kind kind);
+SIMDIFF_API simdiff_status simdiff_schedule_kind_from_name(const char *name,
+                                                           simdiff_schedule_kind *out);
+
 /* Largest |λ_min|, |λ_max| accepted by simdiff_schedule_create_cosine()
  * (beyond it exp(−|λ|/2) underflows and λ(0) or λ(1) would be infinite). */
 #define SIMDIFF_SCHEDULE_LOGSNR_LIMIT 1000.0

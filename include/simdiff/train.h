@@ -14,6 +14,14 @@
  * A non-finite loss or gradient skips the update and leaves the weights,
  * the optimizer state and the EMA untouched (simdiff_trainer_stats counts
  * it).
+ *
+ * Thread safety: a trainer and the model it trains belong to one thread at
+ * a time. simdiff_trainer_step writes the model's weights, so nothing else
+ * (a sampler, simdiff_model_forward, a save) may use that model during a
+ * step; every call on one trainer or on its optimizer must be serialized
+ * by the caller. Trainers of different models are independent and may run
+ * on different threads at once. The *_config_init functions touch only
+ * their argument and may be called from any thread.
  */
 #ifndef SIMDIFF_TRAIN_H
 #define SIMDIFF_TRAIN_H
@@ -30,6 +38,10 @@ extern "C" {
 #endif
 
 /* ---- optimizer: AdamW + learning-rate schedule + clipping + EMA --------- */
+/* The optimizer of a trainer (simdiff_trainer_optimizer): AdamW over every
+ * parameter of the trainer's model, with the learning-rate schedule,
+ * global-norm clipping and the EMA of the weights set by its config. It is
+ * owned by the trainer and stepped by simdiff_trainer_step. */
 typedef struct simdiff_optimizer simdiff_optimizer;
 
 typedef enum simdiff_lr_decay {
@@ -67,18 +79,20 @@ static inline simdiff_status simdiff_optimizer_config_init(simdiff_optimizer_con
     return simdiff_optimizer_config_init_sized(cfg, sizeof *cfg);
 }
 
-/* An optimizer for all parameters of m (m must outlive it). */
-SIMDIFF_API simdiff_status simdiff_optimizer_create(simdiff_optimizer **out,
-                                                    simdiff_model *m,
-                                                    const simdiff_optimizer_config *cfg);
-SIMDIFF_API void simdiff_optimizer_destroy(simdiff_optimizer *o);
-/* The learning rate the next update will use. */
+/* The learning rate the next update will use (warmup and decay applied);
+ * 0 for a NULL handle. */
 SIMDIFF_API double simdiff_optimizer_lr(const simdiff_optimizer *o);
+/* Updates applied so far (skipped steps do not count); -1 for a NULL
+ * handle. */
 SIMDIFF_API int64_t simdiff_optimizer_step_count(const simdiff_optimizer *o);
 /* Copy the EMA weights into (or swap them with) the model's weights:
  * after simdiff_optimizer_swap_ema the model holds the EMA weights and the
- * optimizer the raw ones; calling it again swaps back. */
+ * optimizer the raw ones; calling it again swaps back. While swapped,
+ * simdiff_trainer_step fails with SIMDIFF_ERR_MISUSE; checkpoints and
+ * exports are unaffected. SIMDIFF_ERR_MISUSE when the optimizer keeps no
+ * EMA (ema_decay = 0). */
 SIMDIFF_API simdiff_status simdiff_optimizer_swap_ema(simdiff_optimizer *o);
+/* The last failure of a call on this optimizer ("" if none or NULL). */
 SIMDIFF_API const char *simdiff_optimizer_errmsg(const simdiff_optimizer *o);
 
 /* ---- trainer ------------------------------------------------------------ */
@@ -90,6 +104,18 @@ typedef enum simdiff_loss {
     SIMDIFF_LOSS_MULTISCALE = 2  /* Σ_s w_s mean (D_s ε − D_s ε̂)², s = b, 2b,
                                     ..., d, w_s ∝ 1/s normalized to sum 1     */
 } simdiff_loss;
+
+/* Names: simdiff_loss_name gives "eps", "v" or "multiscale",
+ * simdiff_lr_decay_name "constant" or "cosine"
+ * (NULL for a value without a name). The _from_name calls take these
+ * names (and the aliases listed) in any case, with '-', '_' and spaces
+ * ignored and '+' read as 'p'; an unknown or NULL name is
+ * SIMDIFF_ERR_INVALID_ARG with a message listing the known names, *out
+ * untouched. */
+SIMDIFF_API const char *simdiff_loss_name(simdiff_loss loss);
+SIMDIFF_API simdiff_status simdiff_loss_from_name(const char *name, simdiff_loss *out);
+SIMDIFF_API const char *simdiff_lr_decay_name(simdiff_lr_decay decay);
+SIMDIFF_API simdiff_status simdiff_lr_decay_from_name(const char *name, simdiff_lr_decay *out);
 
 /* Fill with simdiff_trainer_config_init() first, then change fields. */
 typedef struct simdiff_trainer_config {
@@ -115,12 +141,15 @@ static inline simdiff_status simdiff_trainer_config_init(simdiff_trainer_config 
 }
 
 /* A trainer for m with schedule s (copied and stored with the model) and an
- * optimizer made from ocfg (NULL: defaults). m must outlive the trainer. */
+ * optimizer made from ocfg (NULL: defaults; tcfg NULL: defaults too). m
+ * must outlive the trainer; creating it allocates m's gradient buffers.
+ * Invalid configs are SIMDIFF_ERR_INVALID_ARG naming the field. */
 SIMDIFF_API simdiff_status simdiff_trainer_create(simdiff_trainer **out,
                                                   simdiff_model *m,
                                                   const simdiff_schedule *s,
                                                   const simdiff_trainer_config *tcfg,
                                                   const simdiff_optimizer_config *ocfg);
+/* Free the trainer and its optimizer (not the model); NULL is a no-op. */
 SIMDIFF_API void simdiff_trainer_destroy(simdiff_trainer *t);
 
 /* One step on n examples: x n x C x H x W in [-1, 1], labels n ids or NULL
@@ -144,23 +173,30 @@ typedef struct simdiff_trainer_stats {
 SIMDIFF_API simdiff_status simdiff_trainer_stats_get(const simdiff_trainer *t,
                                                      simdiff_trainer_stats *st);
 
-/* The optimizer the trainer owns (valid as long as the trainer). */
+/* The optimizer the trainer owns (valid as long as the trainer; NULL for
+ * a NULL trainer). */
 SIMDIFF_API simdiff_optimizer *simdiff_trainer_optimizer(simdiff_trainer *t);
 
-/* Checkpoint: config, schedule, weights, EMA, optimizer state, step and RNG
- * state in one file (zlib-compressed sections with CRC32), written
- * atomically. Resuming is bit-exact. */
+/* Checkpoint: config, schedule, stored sampler settings, weights, EMA,
+ * optimizer state, step and RNG state in one file (zlib-compressed sections
+ * with CRC32), written atomically. Resuming is bit-exact. */
 SIMDIFF_API simdiff_status simdiff_trainer_save(const simdiff_trainer *t, const char *path);
-/* Load a checkpoint: creates the model (*model) and the trainer (*out)
- * exactly as they were. */
+/* Load a checkpoint: creates the model (*model, with its schedule and
+ * stored sampler settings) and the trainer (*out) exactly as they were;
+ * the caller destroys both (the trainer first). A damaged or foreign file
+ * is SIMDIFF_ERR_FORMAT (SIMDIFF_ERR_IO if it cannot be read); *out and
+ * *model are NULL on failure. simdiff_model_load also reads a checkpoint
+ * (as a model with the EMA weights). */
 SIMDIFF_API simdiff_status simdiff_trainer_load(simdiff_trainer **out,
                                                 simdiff_model **model,
                                                 const char *path);
 /* Write the EMA weights (or the raw weights if EMA is off) as a model file
- * for sampling (safetensors, F32 or F16). */
+ * for sampling (safetensors, F32 or F16 when fp16 != 0), with the model's
+ * schedule and stored sampler settings, atomically. */
 SIMDIFF_API simdiff_status simdiff_trainer_export(const simdiff_trainer *t,
                                                   const char *path, int fp16);
 
+/* The last failure of a call on this trainer ("" if none or NULL). */
 SIMDIFF_API const char *simdiff_trainer_errmsg(const simdiff_trainer *t);
 
 #ifdef __cplusplus

@@ -56,3 +56,17 @@ simdiff_status sd_fail_keep(sd_err *h, simdiff_status s)
 }
 
 const char *sd_errmsg(const sd_err *h) { return h ? h->msg : ""; }
+
+simdiff_status sd_fail_prefix(sd_err *h, simdiff_status s, const char *prefix)
+{
+    char last[SD_ERRMSG_MAX];
+    snprintf(last, sizeof last, "%s", simdiff_last_error());
+    return sd_fail(h, s, "%s: %s", prefix, last);
+}
+
+simdiff_status sd_fail_path(simdiff_status s, const char *path)
+{
+    char prefix[300];
+    snprintf(prefix, sizeof prefix, "'%.256s'", path);
+    return sd_fail_prefix(NULL, s, prefix);
+}

@@ -27,6 +27,12 @@ simdiff_status sd_fail(sd_err *h, simdiff_status s, const char *fmt, ...)
  * call that did not know the handle). Returns s. */
 simdiff_status sd_fail_keep(sd_err *h, simdiff_status s);
 
+/* Fail with status s and the message "<prefix>: <the thread's last message>"
+ * (sd_fail() cannot take simdiff_last_error() as an argument: same buffer). */
+simdiff_status sd_fail_prefix(sd_err *h, simdiff_status s, const char *prefix);
+/* The same with the prefix "'<path>'" (path cut at 256 bytes). */
+simdiff_status sd_fail_path(simdiff_status s, const char *path);
+
 /* Handle's message, "" when h is NULL. */
 const char *sd_errmsg(const sd_err *h);
 
@@ -91,6 +97,57 @@ simdiff_status sd_struct_read(const sd_struct_layout *l, void *dst,
  * byte at or past dst + size; nothing is written on failure. */
 simdiff_status sd_struct_write(const sd_struct_layout *l, void *dst, size_t size,
                                const void *src, const char *fn);
+
+/* The SplitMix64 output function (Steele, Lea, Flood 2014): a bijective
+ * 64-bit mixer. The generator itself is z_k = sd_splitmix64(seed + k *
+ * SD_SPLITMIX64_GOLDEN), k = 1, 2, ... */
+#define SD_SPLITMIX64_GOLDEN 0x9e3779b97f4a7c15ull
+static inline uint64_t sd_splitmix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Names of an enum's values: one entry per name; alias entries are
+ * accepted by sd_enum_from_name but never returned by sd_enum_name. */
+typedef struct sd_enum_name_entry {
+    int value;
+    const char *name;
+    int alias;
+} sd_enum_name_entry;
+
+/* The canonical name of value, or NULL when the table has none. */
+const char *sd_enum_name(const sd_enum_name_entry *t, size_t n, int value);
+/* The value named `name`: case-insensitive, '-', '_' and ' ' ignored, '+'
+ * read as 'p' ("DPM-Solver++ 2M" is "dpmpp2m"). Unknown or NULL names are
+ * SIMDIFF_ERR_INVALID_ARG ("<fn>: unknown <what> '<name>' (known: ...)"),
+ * *value untouched. */
+simdiff_status sd_enum_from_name(const sd_enum_name_entry *t, size_t n, const char *what,
+                                 const char *fn, const char *name, int *value);
+
+/* Define simdiff_<stem>_name and simdiff_<stem>_from_name over the table
+ * of entries given after `what` ({value, "name", 0} or {value, "alias", 1}). */
+#define SD_DEFINE_ENUM_NAMES(stem, type, what, ...)                                      \
+    static const sd_enum_name_entry stem##_names_[] = {__VA_ARGS__};                     \
+    SD_DEFINE_ENUM_NAMES_OVER(stem, type, stem##_names_, what)
+#define SD_DEFINE_ENUM_NAMES_OVER(stem, type, table, what)                               \
+    SIMDIFF_API const char *simdiff_##stem##_name(type v)                                \
+    {                                                                                    \
+        return sd_enum_name(table, SD_ARRAY_LEN(table), (int)v);                         \
+    }                                                                                    \
+    SIMDIFF_API simdiff_status simdiff_##stem##_from_name(const char *name, type *out)   \
+    {                                                                                    \
+        static const char fn[] = "simdiff_" #stem "_from_name";                          \
+        if (!out)                                                                        \
+            return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: out is NULL", fn);        \
+        int v = 0;                                                                       \
+        simdiff_status st = sd_enum_from_name(table, SD_ARRAY_LEN(table), what, fn,      \
+                                              name, &v);                                 \
+        if (st == SIMDIFF_OK)                                                            \
+            *out = (type)v;                                                              \
+        return st;                                                                       \
+    }
 
 #define SD_UNUSED(x) ((void)(x))
 #define SD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

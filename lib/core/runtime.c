@@ -103,3 +103,8 @@ SIMDIFF_API const char *simdiff_runtime_info(void)
              simdiff_get_num_threads(), sd_bf16_native() ? "native" : "unavailable");
     return buf;
 }
+
+SD_DEFINE_ENUM_NAMES(precision, simdiff_precision, "precision",
+                     {SIMDIFF_PRECISION_F32, "f32", 0}, {SIMDIFF_PRECISION_F32, "float32", 1},
+                     {SIMDIFF_PRECISION_F32, "fp32", 1}, {SIMDIFF_PRECISION_BF16, "bf16", 0},
+                     {SIMDIFF_PRECISION_BF16, "bfloat16", 1})

@@ -61,13 +61,6 @@ SIMDIFF_API int simdiff_dataset_num_classes(const simdiff_dataset *ds)
     return ds ? ds->num_classes : 0;
 }
 
-static simdiff_status prefix_path(simdiff_status s, const char *path)
-{
-    char prefix[300];
-    snprintf(prefix, sizeof prefix, "'%.256s'", path);
-    return sd_fail_prefix(NULL, s, prefix);
-}
-
 /* Size in bytes of (n, c, h, w) elements of esize bytes, checked against
  * DS_MAX_BYTES. */
 static simdiff_status ds_bytes(const char *path, uint64_t n, uint64_t c, uint64_t h,
@@ -252,7 +245,7 @@ static simdiff_status npy_open(const char *path, sd_src **srcp, sd_npy_header *h
     if ((s = sd_src_read(*srcp, buf + start, hlen)))
         goto fail;
     if ((s = sd_npy_parse_header(buf, start + hlen, h))) {
-        s = prefix_path(s, path);
+        s = sd_fail_path(s, path);
         goto fail;
     }
     if (h->fortran_order) {
@@ -328,7 +321,8 @@ done:
 SIMDIFF_API simdiff_status simdiff_dataset_open_npy(simdiff_dataset **out,
                                                     const char *images_path,
                                                     const char *labels_path,
-                                                    int layout, int float_range)
+                                                    simdiff_layout layout,
+                                                    simdiff_float_range float_range)
 {
     if (!out)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
@@ -553,17 +547,8 @@ SIMDIFF_API simdiff_status simdiff_dataset_get_batch(simdiff_dataset *ds, int n,
 
 /* ---- shuffling and flips -------------------------------------------------- */
 
-#define GOLDEN 0x9e3779b97f4a7c15ull
 #define DOMAIN_SHUFFLE 0x73687566666c6521ull /* "shuffle!" */
 #define DOMAIN_FLIP 0x666c69702d6c7221ull    /* "flip-lr!" */
-
-/* The splitmix64 output function. */
-static uint64_t mix(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 SIMDIFF_API simdiff_status simdiff_dataset_shuffle(const simdiff_dataset *ds,
                                                    uint64_t seed, uint64_t epoch,
@@ -575,15 +560,16 @@ SIMDIFF_API simdiff_status simdiff_dataset_shuffle(const simdiff_dataset *ds,
     int64_t n = ds->n;
     for (int64_t i = 0; i < n; i++)
         perm[i] = i;
-    /* key = mix(mix(seed ^ D) ^ epoch); draws are the splitmix64 stream
-     * seeded with key: x_c = mix(key + (c + 1) * GOLDEN), c = 0, 1, ... */
-    uint64_t key = mix(mix(seed ^ DOMAIN_SHUFFLE) ^ epoch), c = 0;
+    /* key = mix(mix(seed ^ D) ^ epoch) (mix: sd_splitmix64); draws are the
+     * splitmix64 stream seeded with key: x_c = mix(key + (c + 1) * GOLDEN),
+     * c = 0, 1, ... */
+    uint64_t key = sd_splitmix64(sd_splitmix64(seed ^ DOMAIN_SHUFFLE) ^ epoch), c = 0;
     for (int64_t i = n - 1; i > 0; i--) {
         uint64_t bound = (uint64_t)i + 1;
         uint64_t reject_below = (0 - bound) % bound; /* 2^64 mod bound */
         uint64_t x;
         do
-            x = mix(key + (++c) * GOLDEN);
+            x = sd_splitmix64(key + (++c) * SD_SPLITMIX64_GOLDEN);
         while (x < reject_below);
         int64_t j = (int64_t)(x % bound);
         int64_t t = perm[i];
@@ -600,8 +586,21 @@ SIMDIFF_API simdiff_status simdiff_dataset_flip_mask(uint64_t seed, uint64_t ste
     if (n < 0 || (n > 0 && (!indices || !flip)))
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
                        "simdiff_dataset_flip_mask: n = %d with NULL pointers", n);
-    uint64_t key = mix(mix(seed ^ DOMAIN_FLIP) ^ step);
+    uint64_t key = sd_splitmix64(sd_splitmix64(seed ^ DOMAIN_FLIP) ^ step);
     for (int i = 0; i < n; i++)
-        flip[i] = (uint8_t)(mix(key + ((uint64_t)indices[i] + 1) * GOLDEN) >> 63);
+        flip[i] = (uint8_t)(sd_splitmix64(key + ((uint64_t)indices[i] + 1) *
+                                                    SD_SPLITMIX64_GOLDEN) >> 63);
     return SIMDIFF_OK;
 }
+
+/* ---- names ------------------------------------------------------------------ */
+
+SD_DEFINE_ENUM_NAMES(layout, simdiff_layout, "layout",
+                     {SIMDIFF_LAYOUT_AUTO, "auto", 0}, {SIMDIFF_LAYOUT_NHWC, "nhwc", 0},
+                     {SIMDIFF_LAYOUT_NCHW, "nchw", 0})
+
+SD_DEFINE_ENUM_NAMES(float_range, simdiff_float_range, "float range",
+                     {SIMDIFF_FLOAT_RANGE_01, "zero_one", 0},
+                     {SIMDIFF_FLOAT_RANGE_01, "01", 1}, {SIMDIFF_FLOAT_RANGE_01, "unit", 1},
+                     {SIMDIFF_FLOAT_RANGE_PM1, "pm1", 0}, {SIMDIFF_FLOAT_RANGE_PM1, "-11", 1},
+                     {SIMDIFF_FLOAT_RANGE_PM1, "minus_one_one", 1})

@@ -1,9 +1,10 @@
 /* Model configuration: defaults, validation, text form. */
-#include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "format/format.h"
 #include "model/model_internal.h"
 
 static int is_pow2(int x) { return x > 0 && (x & (x - 1)) == 0; }
@@ -224,123 +225,53 @@ SIMDIFF_API simdiff_status simdiff_model_config_validate(
     return SIMDIFF_OK;
 }
 
-/* ---- text form ("key=value;...") ------------------------------------------ */
-typedef enum { F_INT, F_FLOAT, F_INTS } ftype;
-static const struct field {
-    const char *key;
-    ftype type;
-    size_t off;
-} fields[] = {
-#define I(k) {#k, F_INT, offsetof(simdiff_model_config, k)}
-#define FL(k) {#k, F_FLOAT, offsetof(simdiff_model_config, k)}
-#define IS(k) {#k, F_INTS, offsetof(simdiff_model_config, k)}
+/* ---- text form ("key=value;...", lib/format/kv.c) -------------------------- */
+#define I(k) {#k, SD_KV_INT, offsetof(simdiff_model_config, k), 0, 0, 0}
+#define FL(k) {#k, SD_KV_FLOAT, offsetof(simdiff_model_config, k), 0, 0, 0}
+#define IS(k)                                                                  \
+    {#k, SD_KV_INTS, offsetof(simdiff_model_config, k), SIMDIFF_MAX_LEVELS,    \
+     offsetof(simdiff_model_config, num_levels), 0}
+static const sd_kv_field fields[] = {
     I(arch), I(image_size), I(channels), I(stem), I(stem_param), I(num_levels),
     IS(level_channels), IS(level_blocks), I(norm_groups), I(emb_dim),
     I(attn_resolution), I(attn_heads), I(tf_width), I(tf_depth), I(tf_heads),
     I(tf_mlp_ratio), FL(dropout_res), FL(dropout_tf), I(dropout_max_resolution),
     I(num_classes), I(cond_dim), I(prediction),
+};
 #undef I
 #undef FL
 #undef IS
-};
+_Static_assert(sizeof(simdiff_arch) == sizeof(int) && sizeof(simdiff_stem) == sizeof(int) &&
+                   sizeof(simdiff_prediction) == sizeof(int),
+               "enums of the config are stored as int");
 
 simdiff_status sd_config_to_string(const simdiff_model_config *cfg, char *buf,
                                    size_t cap)
 {
-    size_t off = 0;
-    for (size_t i = 0; i < SD_ARRAY_LEN(fields); i++) {
-        const char *p = (const char *)cfg + fields[i].off;
-        int k = 0;
-        if (fields[i].type == F_INT || fields[i].type == F_INTS) {
-            int n = fields[i].type == F_INT ? 1 : cfg->num_levels;
-            k = snprintf(buf + off, cap - off, "%s%s=", i ? ";" : "", fields[i].key);
-            for (int j = 0; j < n && k >= 0 && off + (size_t)k < cap; j++) {
-                int v;
-                memcpy(&v, p + (size_t)j * sizeof(int), sizeof v);
-                k += snprintf(buf + off + k, cap - off - (size_t)k, j ? ",%d" : "%d", v);
-            }
-        } else {
-            float v;
-            memcpy(&v, p, sizeof v);
-            k = snprintf(buf + off, cap - off, "%s%s=%.9g", i ? ";" : "",
-                         fields[i].key, (double)v);
-        }
-        if (k < 0 || off + (size_t)k >= cap)
-            return sd_fail(NULL, SIMDIFF_ERR_INTERNAL, "config text does not fit");
-        off += (size_t)k;
-    }
-    return SIMDIFF_OK;
-}
-
-static int parse_int(const char *s, const char **end, int *v)
-{
-    errno = 0;
-    char *e;
-    long x = strtol(s, &e, 10);
-    if (e == s || errno || x < -2147483647L || x > 2147483647L)
-        return -1;
-    *v = (int)x;
-    *end = e;
-    return 0;
+    return sd_kv_format("model config", fields, SD_ARRAY_LEN(fields), cfg, buf, cap);
 }
 
 simdiff_status sd_config_from_string(simdiff_model_config *cfg, const char *s)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->struct_size = sizeof *cfg;
-    unsigned seen = 0;
-    while (*s) {
-        const char *eq = strchr(s, '=');
-        if (!eq)
-            return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "model config: '=' expected in '%.40s'", s);
-        size_t klen = (size_t)(eq - s);
-        size_t i;
-        for (i = 0; i < SD_ARRAY_LEN(fields); i++)
-            if (strlen(fields[i].key) == klen && !strncmp(fields[i].key, s, klen))
-                break;
-        if (i == SD_ARRAY_LEN(fields))
-            return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "model config: unknown key '%.*s'",
-                           (int)(klen > 40 ? 40 : klen), s);
-        if (seen & (1u << i))
-            return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "model config: duplicate key '%s'",
-                           fields[i].key);
-        seen |= 1u << i;
-        const char *p = eq + 1, *e = p;
-        char *dst = (char *)cfg + fields[i].off;
-        if (fields[i].type == F_FLOAT) {
-            errno = 0;
-            char *fe;
-            float v = strtof(p, &fe);
-            if (fe == p || errno)
-                return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "model config: bad number for '%s'",
-                               fields[i].key);
-            memcpy(dst, &v, sizeof v);
-            e = fe;
-        } else {
-            int n = 0, maxn = fields[i].type == F_INT ? 1 : SIMDIFF_MAX_LEVELS;
-            for (;;) {
-                int v;
-                if (n >= maxn || parse_int(p, &e, &v))
-                    return sd_fail(NULL, SIMDIFF_ERR_FORMAT,
-                                   "model config: bad integer list for '%s'", fields[i].key);
-                memcpy(dst + (size_t)n * sizeof(int), &v, sizeof v);
-                n++;
-                if (*e != ',')
-                    break;
-                p = e + 1;
-            }
-        }
-        if (*e == ';')
-            e++;
-        else if (*e)
-            return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "model config: ';' expected after '%s'",
-                           fields[i].key);
-        s = e;
-    }
-    if (seen != (1u << SD_ARRAY_LEN(fields)) - 1)
-        return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "model config: missing keys");
+    simdiff_status st = sd_kv_parse("model config", fields, SD_ARRAY_LEN(fields), 1, s, cfg);
+    if (st)
+        return st;
     char msg[256];
     if (simdiff_model_config_validate(cfg, msg, sizeof msg) != SIMDIFF_OK)
         return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "model config in file is invalid: %s", msg);
     return SIMDIFF_OK;
 }
+
+/* ---- names ------------------------------------------------------------------ */
+
+SD_DEFINE_ENUM_NAMES(arch, simdiff_arch, "architecture",
+                     {SIMDIFF_ARCH_UNET, "unet", 0}, {SIMDIFF_ARCH_UVIT, "uvit", 0})
+
+SD_DEFINE_ENUM_NAMES(stem, simdiff_stem, "stem",
+                     {SIMDIFF_STEM_NONE, "none", 0}, {SIMDIFF_STEM_PATCH, "patch", 0},
+                     {SIMDIFF_STEM_DWT, "dwt", 0})
+
+SD_DEFINE_ENUM_NAMES(prediction, simdiff_prediction, "prediction",
+                     {SIMDIFF_PRED_V, "v", 0}, {SIMDIFF_PRED_EPS, "eps", 0})

@@ -1,21 +1,64 @@
-/* Model files: safetensors with the config and schedule in the metadata
- * (docs/architecture.md, "Files"), and loading from checkpoints. */
+/* Model files: the metadata texts of a model (both file kinds), safetensors
+ * writing and reading (docs/architecture.md, "Files"), and simdiff_model_load
+ * for both kinds (the checkpoint sections: checkpoint.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/io_internal.h"
+#include "format/format.h"
 #include "model/model_internal.h"
-#include "sampler/sampler_internal.h"
 
 #define MODEL_FILE_MAX ((size_t)1 << 34) /* 16 GiB */
+
+simdiff_status sd_model_meta_get(const simdiff_model *m, sd_model_meta *meta)
+{
+    simdiff_status st = sd_config_to_string(&m->cfg, meta->config, sizeof meta->config);
+    meta->schedule[0] = 0;
+    if (!st && m->schedule)
+        st = simdiff_schedule_to_string(m->schedule, meta->schedule, sizeof meta->schedule);
+    snprintf(meta->sampler, sizeof meta->sampler, "%s", m->sampler_defaults);
+    return st;
+}
+
+simdiff_status sd_model_from_meta(simdiff_model **out, const char *config,
+                                  const char *schedule, const char *sampler)
+{
+    *out = NULL;
+    simdiff_model_config cfg;
+    simdiff_status st = sd_config_from_string(&cfg, config);
+    if (st)
+        return st;
+    simdiff_model *m;
+    if ((st = sd_model_build(&m, &cfg)))
+        return st;
+    if (schedule && (st = simdiff_schedule_from_string(&m->schedule, schedule))) {
+        simdiff_model_destroy(m);
+        return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "bad schedule in metadata: %s",
+                       simdiff_last_error());
+    }
+    if (sampler) {
+        /* Checked and stored in canonical form. */
+        simdiff_sampler_config sc;
+        memset(&sc, 0, sizeof sc);
+        sd_sampler_settings_defaults(&sc);
+        if ((st = sd_sampler_settings_parse(sampler, &sc)) ||
+            (st = sd_sampler_settings_format(&sc, m->sampler_defaults,
+                                             sizeof m->sampler_defaults))) {
+            simdiff_model_destroy(m);
+            return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "bad 'simdiff.sampler' in metadata: %s",
+                           simdiff_last_error());
+        }
+    }
+    *out = m;
+    return SIMDIFF_OK;
+}
 
 simdiff_status sd_model_save(const simdiff_model *m, const char *path,
                              const float *weights, int fp16)
 {
-    char cfgtxt[2048], schtxt[256];
-    simdiff_status st = sd_config_to_string(&m->cfg, cfgtxt, sizeof cfgtxt);
+    sd_model_meta meta;
+    simdiff_status st = sd_model_meta_get(m, &meta);
     if (st)
         return st;
     sd_st_writer *w;
@@ -23,14 +66,11 @@ simdiff_status sd_model_save(const simdiff_model *m, const char *path,
         return st;
     st = sd_st_writer_set_metadata(w, "format", "simdiff");
     if (!st)
-        st = sd_st_writer_set_metadata(w, "simdiff.config", cfgtxt);
-    if (!st && m->schedule) {
-        st = simdiff_schedule_to_string(m->schedule, schtxt, sizeof schtxt);
-        if (!st)
-            st = sd_st_writer_set_metadata(w, "simdiff.schedule", schtxt);
-    }
-    if (!st && m->sampler_defaults[0])
-        st = sd_st_writer_set_metadata(w, "simdiff.sampler", m->sampler_defaults);
+        st = sd_st_writer_set_metadata(w, "simdiff.config", meta.config);
+    if (!st && meta.schedule[0])
+        st = sd_st_writer_set_metadata(w, "simdiff.schedule", meta.schedule);
+    if (!st && meta.sampler[0])
+        st = sd_st_writer_set_metadata(w, "simdiff.sampler", meta.sampler);
     for (int i = 0; i < m->nparams && !st; i++) {
         const sd_tensor *p = &m->params[i];
         const float *d = weights ? weights + (p->data - m->data) : p->data;
@@ -83,13 +123,11 @@ static simdiff_status from_safetensors(simdiff_model **out, const sd_st_file *f,
                        "%s: no 'simdiff.config' in the metadata: not a "
                        "libsimdiff model file",
                        path);
-    simdiff_model_config cfg;
-    simdiff_status st = sd_config_from_string(&cfg, cfgtxt);
+    simdiff_model *m;
+    simdiff_status st = sd_model_from_meta(&m, cfgtxt, sd_st_metadata(f, "simdiff.schedule"),
+                                           sd_st_metadata(f, "simdiff.sampler"));
     if (st)
         return sd_fail(NULL, st, "%s: %s", path, simdiff_last_error());
-    simdiff_model *m;
-    if ((st = sd_model_build(&m, &cfg)))
-        return st;
     for (int i = 0; i < m->nparams; i++) {
         sd_tensor *p = &m->params[i];
         st = sd_st_read_f32(f, m->pinfo[i].name, p->data, p->ndim, p->shape);
@@ -112,24 +150,25 @@ static simdiff_status from_safetensors(simdiff_model **out, const sd_st_file *f,
                        "architecture",
                        path, extra);
     }
-    const char *sch = sd_st_metadata(f, "simdiff.schedule");
-    if (sch && (st = simdiff_schedule_from_string(&m->schedule, sch))) {
+    *out = m;
+    return SIMDIFF_OK;
+}
+
+/* A model from a training checkpoint, with the EMA weights when the run
+ * kept them (sampling uses those). */
+static simdiff_status from_checkpoint(simdiff_model **out, const char *path)
+{
+    sd_ck_reader *r;
+    simdiff_model *m;
+    simdiff_status st = sd_model_checkpoint_open(path, &r, &m);
+    if (st)
+        return st;
+    if (sd_ck_has(r, "ema") && (st = sd_ck_find_f32(r, "ema", m->data, (size_t)m->total))) {
         simdiff_model_destroy(m);
-        return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "%s: bad schedule in metadata: %s",
-                       path, simdiff_last_error());
+        sd_ck_close(r);
+        return sd_fail(NULL, st, "%s: %s", path, simdiff_last_error());
     }
-    const char *smp = sd_st_metadata(f, "simdiff.sampler");
-    if (smp) {
-        simdiff_sampler_config sc;
-        simdiff_sampler_config_init(&sc);
-        if ((st = sd_sampler_defaults_parse(smp, &sc)) ||
-            (st = sd_sampler_defaults_format(&sc, m->sampler_defaults,
-                                             sizeof m->sampler_defaults))) {
-            simdiff_model_destroy(m);
-            return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "%s: bad 'simdiff.sampler' in metadata: %s",
-                           path, simdiff_last_error());
-        }
-    }
+    sd_ck_close(r);
     *out = m;
     return SIMDIFF_OK;
 }
@@ -148,7 +187,7 @@ SIMDIFF_API simdiff_status simdiff_model_load(simdiff_model **out, const char *p
     size_t got = fread(magic, 1, sizeof magic, fp);
     fclose(fp);
     if (got == sizeof magic && memcmp(magic, "SIMDIFFC", 8) == 0)
-        return sd_checkpoint_load_model(out, path);
+        return from_checkpoint(out, path);
     sd_st_file *f;
     simdiff_status st = sd_st_open(&f, path, MODEL_FILE_MAX);
     if (st)

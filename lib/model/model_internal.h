@@ -11,6 +11,7 @@
 
 #include "simdiff/model.h"
 #include "simdiff/schedule.h"
+#include "model/sampler_settings.h"
 #include "tensor/tensor.h"
 
 /* How a parameter is initialized (docs/architecture.md, "Initialization"). */
@@ -71,16 +72,13 @@ typedef struct sd_stage {
     sd_lin conv; /* SD_ST_UP */
 } sd_stage;
 
-/* Room for the canonical text of stored sampler settings. */
-#define SD_SAMPLER_DEFAULTS_MAX 160
-
 struct simdiff_model {
     simdiff_model_config cfg;
     simdiff_schedule *schedule; /* the schedule trained with (may be NULL) */
     /* Sampler settings stored with the model (simdiff_sampler_set_model_
-     * defaults; metadata 'simdiff.sampler'): canonical text, validated by
-     * lib/sampler/defaults.c before it lands here; "" = none. */
-    char sampler_defaults[SD_SAMPLER_DEFAULTS_MAX];
+     * defaults): canonical text (model/sampler_settings.h), checked before
+     * it lands here; "" = none. */
+    char sampler_defaults[SD_SAMPLER_SETTINGS_MAX];
     sd_err err;
 
     /* Parameter table: one slab for data, one for gradients. */
@@ -151,14 +149,43 @@ sd_tensor *sd_model_graph(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
                           const double *logsnr, const int *labels,
                           const float *cond);
 
+/* ---- model files (file.c, checkpoint.c) --------------------------------
+ * A model travels with its metadata texts: "config" (sd_config_to_string),
+ * "schedule" (when the model has one) and "sampler" (stored sampler
+ * settings, when set). A safetensors model file keeps them as metadata
+ * "simdiff.<name>" (plus "format": "simdiff") and one tensor per
+ * parameter; a checkpoint (lib/train) keeps them as sections "<name>" and
+ * the parameter slab as section "weights". Both writers and both readers
+ * go through the two functions below, so the kinds cannot drift apart. */
+typedef struct sd_model_meta {
+    char config[2048];
+    char schedule[SIMDIFF_SCHEDULE_STRING_MAX]; /* "" = none */
+    char sampler[SD_SAMPLER_SETTINGS_MAX];      /* "" = none */
+} sd_model_meta;
+
+/* The metadata texts of m. */
+simdiff_status sd_model_meta_get(const simdiff_model *m, sd_model_meta *meta);
+/* A model with zeroed weights from metadata texts (schedule, sampler: NULL
+ * when absent); SIMDIFF_ERR_FORMAT for bad text. */
+simdiff_status sd_model_from_meta(simdiff_model **out, const char *config,
+                                  const char *schedule, const char *sampler);
+
 /* Write weights (m's own, or `weights` laid out like m->data) as
- * safetensors with the config/schedule metadata; F16 storage if fp16. */
+ * safetensors with the metadata; F16 storage if fp16. */
 simdiff_status sd_model_save(const simdiff_model *m, const char *path,
                              const float *weights, int fp16);
 
-/* A model (with the EMA weights when present) from a training checkpoint;
- * implemented by the trainer (lib/train/checkpoint.c). */
-simdiff_status sd_checkpoint_load_model(simdiff_model **out, const char *path);
+/* Add the model's sections to a checkpoint being written: the metadata
+ * and "weights" (m's own, or `weights` laid out like m->data). */
+struct sd_ck_writer;
+simdiff_status sd_model_checkpoint_add(const simdiff_model *m, struct sd_ck_writer *ck,
+                                       const float *weights);
+/* Open a checkpoint and build its model with the "weights" section (the
+ * raw weights); *rd stays open for the caller's sections (sd_ck_close).
+ * Failures are SIMDIFF_ERR_FORMAT (or _IO, _NOMEM) naming path. */
+struct sd_ck_reader;
+simdiff_status sd_model_checkpoint_open(const char *path, struct sd_ck_reader **rd,
+                                        simdiff_model **out);
 
 /* Config <-> "key=value;..." text, stored in file metadata. */
 simdiff_status sd_config_to_string(const simdiff_model_config *cfg, char *buf,

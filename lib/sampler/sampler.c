@@ -27,6 +27,7 @@
 
 #include "core/internal.h"
 #include "model/model_internal.h"
+#include "model/sampler_settings.h"
 #include "sampler/sampler_internal.h"
 #include "schedule/schedule_internal.h"
 #include "simdiff/sampler.h"
@@ -66,12 +67,6 @@ struct simdiff_sampler {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static int is_method(int m)
-{
-    return m == SIMDIFF_SAMPLER_DDPM || m == SIMDIFF_SAMPLER_DDIM ||
-           m == SIMDIFF_SAMPLER_DPMPP_2M;
-}
-
 uint64_t sd_sampler_noise_stream(uint64_t image, uint64_t step)
 {
     return sd_rng_mix(sd_rng_mix(SD_SAMPLER_STREAM_TAG, image), step);
@@ -100,12 +95,7 @@ SIMDIFF_API simdiff_status simdiff_sampler_config_init_sized(simdiff_sampler_con
                        "simdiff_sampler_config_init: cfg is NULL");
     simdiff_sampler_config c, *cfg = &c;
     memset(cfg, 0, sizeof *cfg);
-    cfg->method = SIMDIFF_SAMPLER_DPMPP_2M;
-    cfg->steps = 32;
-    cfg->eta = 0.0;
-    cfg->guidance = 1.0;
-    cfg->clip_x = 1;
-    cfg->spacing = SIMDIFF_SPACING_UNIFORM_T;
+    sd_sampler_settings_defaults(cfg);
     cfg->schedule = NULL;
     cfg->batch_chunk = 0;
     cfg->precision = SIMDIFF_PRECISION_F32;
@@ -115,32 +105,9 @@ SIMDIFF_API simdiff_status simdiff_sampler_config_init_sized(simdiff_sampler_con
 
 simdiff_status sd_sampler_check_config(const simdiff_sampler_config *c, const char *fn)
 {
-    if (!is_method((int)c->method))
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
-                       "%s: method %d is not SIMDIFF_SAMPLER_DDPM (0), _DDIM (1) "
-                       "or _DPMPP_2M (2)",
-                       fn, (int)c->method);
-    if (c->steps < 1 || c->steps > SIMDIFF_SAMPLER_MAX_STEPS)
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
-                       "%s: steps is %d; expected 1..%d", fn, c->steps,
-                       SIMDIFF_SAMPLER_MAX_STEPS);
-    if (!(c->eta >= 0.0 && c->eta <= 1.0))
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
-                       "%s: eta is %g; expected 0..1", fn, c->eta);
-    if (!isfinite(c->guidance))
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
-                       "%s: guidance is %g; expected a finite number (1 = "
-                       "conditional only, 0 = unconditional only)",
-                       fn, c->guidance);
-    if (c->clip_x != 0 && c->clip_x != 1)
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
-                       "%s: clip_x is %d; expected 0 or 1", fn, c->clip_x);
-    if (c->spacing != SIMDIFF_SPACING_UNIFORM_T &&
-        c->spacing != SIMDIFF_SPACING_UNIFORM_LOGSNR)
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
-                       "%s: spacing %d is not SIMDIFF_SPACING_UNIFORM_T (0) or "
-                       "_UNIFORM_LOGSNR (1)",
-                       fn, (int)c->spacing);
+    simdiff_status st = sd_sampler_settings_check(c, fn);
+    if (st)
+        return st;
     if (c->batch_chunk < 0)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
                        "%s: batch_chunk is %d; expected >= 0 (0 = all images "
@@ -152,6 +119,19 @@ simdiff_status sd_sampler_check_config(const simdiff_sampler_config *c, const ch
                        (int)c->precision);
     return SIMDIFF_OK;
 }
+
+/* ---- names -------------------------------------------------------------- */
+
+SD_DEFINE_ENUM_NAMES(sampler_method, simdiff_sampler_method, "sampler method",
+                     {SIMDIFF_SAMPLER_DDPM, "ddpm", 0}, {SIMDIFF_SAMPLER_DDIM, "ddim", 0},
+                     {SIMDIFF_SAMPLER_DPMPP_2M, "dpmpp2m", 0},
+                     {SIMDIFF_SAMPLER_DPMPP_2M, "dpm-solver++ 2m", 1})
+
+SD_DEFINE_ENUM_NAMES(spacing, simdiff_spacing, "spacing",
+                     {SIMDIFF_SPACING_UNIFORM_T, "uniform_t", 0},
+                     {SIMDIFF_SPACING_UNIFORM_T, "t", 1},
+                     {SIMDIFF_SPACING_UNIFORM_LOGSNR, "uniform_logsnr", 0},
+                     {SIMDIFF_SPACING_UNIFORM_LOGSNR, "logsnr", 1})
 
 /* ---- the grid ----------------------------------------------------------- */
 

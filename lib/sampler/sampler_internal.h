@@ -32,19 +32,9 @@ extern const sd_struct_layout sd_sampler_config_layout;
 
 /* Checks a config of this library's layout (read with sd_struct_read, or
  * filled by simdiff_sampler_config_init) by the rules of
- * simdiff_sampler_create; messages start with fn. */
+ * simdiff_sampler_create (the stored fields by sd_sampler_settings_check,
+ * batch_chunk, precision); messages start with fn. */
 simdiff_status sd_sampler_check_config(const simdiff_sampler_config *c, const char *fn);
-
-/* The settings a model file may carry (metadata 'simdiff.sampler', see
- * defaults.c): text "method=2;steps=16;eta=0;guidance=3;clip_x=1;spacing=0",
- * keys in any order, each at most once, missing keys keep cfg's value.
- * Parse over cfg (filled before), then check; SIMDIFF_ERR_FORMAT with the
- * reason on any unknown key, bad number or out-of-range value. */
-simdiff_status sd_sampler_defaults_parse(const char *txt, simdiff_sampler_config *cfg);
-/* The canonical text of cfg's stored fields; SIMDIFF_ERR_INTERNAL if cap is
- * too small (SD_SAMPLER_DEFAULTS_MAX always suffices). */
-simdiff_status sd_sampler_defaults_format(const simdiff_sampler_config *cfg, char *buf,
-                                          size_t cap);
 
 /* The sampler's compute context (tests: grad must be off). */
 sd_ctx *sd_sampler_ctx(simdiff_sampler *s);

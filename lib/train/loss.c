@@ -62,3 +62,7 @@ sd_tensor *sd_diffusion_loss(sd_ctx *c, simdiff_loss kind, int base,
     }
     return total;
 }
+
+SD_DEFINE_ENUM_NAMES(loss, simdiff_loss, "loss",
+                     {SIMDIFF_LOSS_EPS, "eps", 0}, {SIMDIFF_LOSS_V, "v", 0},
+                     {SIMDIFF_LOSS_MULTISCALE, "multiscale", 0})

@@ -74,28 +74,15 @@ static float *alloc_floats(int64_t n)
     return p;
 }
 
-SIMDIFF_API simdiff_status simdiff_optimizer_create(simdiff_optimizer **out,
-                                                    simdiff_model *m,
-                                                    const simdiff_optimizer_config *cfg)
-{
-    if (!out)
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_optimizer_create: out is NULL");
-    *out = NULL;
-    if (!m)
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_optimizer_create: model is NULL");
-    simdiff_optimizer_config c;
-    simdiff_status st = cfg ? sd_struct_read(&sd_optimizer_config_layout, &c, cfg,
-                                             "simdiff_optimizer_create")
-                            : simdiff_optimizer_config_init(&c);
-    if (st)
-        return st;
-    return sd_optimizer_new(out, m, &c);
-}
-
 simdiff_status sd_optimizer_new(simdiff_optimizer **out, simdiff_model *m,
                                 const simdiff_optimizer_config *cfg)
 {
     *out = NULL;
+    simdiff_optimizer_config def;
+    if (!cfg) {
+        simdiff_optimizer_config_init(&def);
+        cfg = &def;
+    }
     char msg[256];
     if (sd_optimizer_config_check(cfg, msg, sizeof msg))
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "invalid optimizer config: %s", msg);
@@ -117,7 +104,7 @@ simdiff_status sd_optimizer_new(simdiff_optimizer **out, simdiff_model *m,
     }
     o->decay_mask = calloc((size_t)(m->nparams ? m->nparams : 1), 1);
     if (!o->mom || !o->var || (cfg->ema_decay > 0 && !o->ema) || !o->decay_mask) {
-        simdiff_optimizer_destroy(o);
+        sd_optimizer_destroy(o);
         return sd_fail(NULL, SIMDIFF_ERR_NOMEM, "out of memory for optimizer state");
     }
     for (int i = 0; i < m->nparams; i++)
@@ -126,7 +113,7 @@ simdiff_status sd_optimizer_new(simdiff_optimizer **out, simdiff_model *m,
     return SIMDIFF_OK;
 }
 
-SIMDIFF_API void simdiff_optimizer_destroy(simdiff_optimizer *o)
+void sd_optimizer_destroy(simdiff_optimizer *o)
 {
     if (!o)
         return;
@@ -254,3 +241,6 @@ SIMDIFF_API simdiff_status simdiff_optimizer_swap_ema(simdiff_optimizer *o)
     o->ema_swapped = !o->ema_swapped;
     return SIMDIFF_OK;
 }
+
+SD_DEFINE_ENUM_NAMES(lr_decay, simdiff_lr_decay, "learning-rate decay",
+                     {SIMDIFF_LR_CONSTANT, "constant", 0}, {SIMDIFF_LR_COSINE, "cosine", 0})

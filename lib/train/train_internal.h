@@ -19,12 +19,15 @@ struct simdiff_optimizer {
 /* simdiff_optimizer_config's sizes (core/internal.h, sd_struct_read). */
 extern const sd_struct_layout sd_optimizer_config_layout;
 
-simdiff_status sd_optimizer_config_check(const simdiff_optimizer_config *c, char *msg,
-                                         size_t cap);
-/* simdiff_optimizer_create for a config of this library's layout (read
- * with sd_struct_read, or filled by simdiff_optimizer_config_init). */
+/* An optimizer for all parameters of m (m must outlive it); cfg is of this
+ * library's layout (read with sd_struct_read, or filled by
+ * simdiff_optimizer_config_init), NULL for the defaults. The trainer owns
+ * one. */
 simdiff_status sd_optimizer_new(simdiff_optimizer **out, simdiff_model *m,
                                 const simdiff_optimizer_config *cfg);
+void sd_optimizer_destroy(simdiff_optimizer *o); /* NULL is a no-op */
+simdiff_status sd_optimizer_config_check(const simdiff_optimizer_config *c, char *msg,
+                                         size_t cap);
 double sd_optimizer_lr_at(const simdiff_optimizer_config *c, int64_t step);
 double sd_optimizer_grad_norm(const simdiff_optimizer *o);
 void sd_optimizer_apply(simdiff_optimizer *o, double gscale);

@@ -79,11 +79,6 @@ simdiff_status sd_trainer_new(simdiff_trainer **out, simdiff_model *m,
     t->m = m;
     t->cfg = *tcfg;
     t->cfg.struct_size = sizeof t->cfg;
-    simdiff_optimizer_config odef;
-    if (!ocfg) {
-        simdiff_optimizer_config_init(&odef);
-        ocfg = &odef;
-    }
     st = sd_optimizer_new(&t->opt, m, ocfg);
     if (!st && s != m->schedule)
         st = simdiff_model_set_schedule(m, s);
@@ -130,7 +125,7 @@ SIMDIFF_API void simdiff_trainer_destroy(simdiff_trainer *t)
 {
     if (!t)
         return;
-    simdiff_optimizer_destroy(t->opt);
+    sd_optimizer_destroy(t->opt);
     sd_ctx_destroy(t->ctx);
     free(t->buf);
     free(t);

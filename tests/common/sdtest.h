@@ -10,7 +10,14 @@
 #include <math.h>
 #include <stddef.h>
 
-/* Run the suite; returns the process exit status (0 when all passed). */
+/* End the calling test as skipped, with a one-line reason (printf-style):
+ * reported as "ok N - ... # SKIP <reason>", never as a pass that checked
+ * something. For checks that need something this machine lacks. */
+#define SDTEST_SKIP_MARK "sdtest-skip: "
+#define SDTEST_SKIP(...) ck_abort_msg(SDTEST_SKIP_MARK __VA_ARGS__)
+
+/* Run the suite; returns the process exit status (0 when all passed or
+ * skipped). */
 int sdtest_run(Suite *s);
 
 /* Directory holding the committed fixtures (tests/fixtures), from the

@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format/format.h"
 #include "gradcheck.h"
 #include "ops/ops.h"
 #include "sdtest.h"
+#include "simdiff/sampler.h"
 #include "train/trainer_internal.h"
 
 /* A tiny class-conditional U-ViT on 8x8 gray images. */
@@ -237,15 +239,25 @@ START_TEST(non_finite_loss_skips_update)
 }
 END_TEST
 
+/* A trainer after one step, saved to tmp/<name>.sdc (path); bad is
+ * tmp/<name>-bad.sdc for damaged copies. */
+static simdiff_trainer *one_step_checkpoint(simdiff_model **m, const char *name,
+                                            char path[512], char bad[512])
+{
+    *m = tiny_model(2);
+    simdiff_trainer *t = tiny_trainer(*m, 1, 1e-3);
+    run_steps(t, 0, 1);
+    snprintf(path, 512, "%s/%s.sdc", sdtest_tmpdir(), name);
+    snprintf(bad, 512, "%s/%s-bad.sdc", sdtest_tmpdir(), name);
+    ck_assert_int_eq(simdiff_trainer_save(t, path), SIMDIFF_OK);
+    return t;
+}
+
 START_TEST(corrupted_checkpoints_are_rejected)
 {
-    simdiff_model *m = tiny_model(2);
-    simdiff_trainer *t = tiny_trainer(m, 1, 1e-3);
-    run_steps(t, 0, 1);
+    simdiff_model *m;
     char path[512], bad[512];
-    snprintf(path, sizeof path, "%s/good.sdc", sdtest_tmpdir());
-    snprintf(bad, sizeof bad, "%s/bad.sdc", sdtest_tmpdir());
-    ck_assert_int_eq(simdiff_trainer_save(t, path), SIMDIFF_OK);
+    simdiff_trainer *t = one_step_checkpoint(&m, "good", path, bad);
     FILE *fp = fopen(path, "rb");
     fseek(fp, 0, SEEK_END);
     long size = ftell(fp);
@@ -458,7 +470,7 @@ START_TEST(adamw_matches_closed_form)
     oc.weight_decay = 0.1;
     oc.ema_decay = 0.5;
     simdiff_optimizer *o;
-    ck_assert_int_eq(simdiff_optimizer_create(&o, m, &oc), SIMDIFF_OK);
+    ck_assert_int_eq(sd_optimizer_new(&o, m, &oc), SIMDIFF_OK);
     size_t bytes = (size_t)m->total * sizeof(float);
     float *w0 = malloc(bytes);
     memcpy(w0, m->data, bytes);
@@ -510,7 +522,7 @@ START_TEST(adamw_matches_closed_form)
     free(w0);
     free(want);
     free(ema);
-    simdiff_optimizer_destroy(o);
+    sd_optimizer_destroy(o);
     simdiff_model_destroy(m);
 }
 END_TEST
@@ -550,17 +562,19 @@ START_TEST(bad_arguments)
     simdiff_optimizer_config oc;
     simdiff_optimizer_config_init(&oc);
     oc.lr = -1;
-    simdiff_optimizer *o = (simdiff_optimizer *)m;
-    ck_assert_int_eq(simdiff_optimizer_create(&o, m, &oc), SIMDIFF_ERR_INVALID_ARG);
-    ck_assert_ptr_null(o);
+    simdiff_model *m2 = tiny_model(1);
+    simdiff_trainer *t2 = (simdiff_trainer *)m;
+    ck_assert_int_eq(simdiff_trainer_create(&t2, m2, m->schedule, NULL, &oc),
+                     SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_ptr_null(t2);
     ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "lr"));
+    simdiff_model_destroy(m2);
     /* EMA swapped in: stepping is a misuse until swapped back. */
     ck_assert_int_eq(simdiff_optimizer_swap_ema(simdiff_trainer_optimizer(t)), SIMDIFF_OK);
     ck_assert_int_eq(simdiff_trainer_step(t, 1, x, NULL, NULL), SIMDIFF_ERR_MISUSE);
     ck_assert_int_eq(simdiff_optimizer_swap_ema(simdiff_trainer_optimizer(t)), SIMDIFF_OK);
     ck_assert_int_eq(simdiff_trainer_step(t, 1, x, NULL, NULL), SIMDIFF_OK);
     simdiff_trainer_destroy(NULL);
-    simdiff_optimizer_destroy(NULL);
     simdiff_trainer_destroy(t);
     simdiff_model_destroy(m);
 }
@@ -597,6 +611,188 @@ START_TEST(export_gives_a_loadable_model)
 }
 END_TEST
 
+/* The stored sampler settings travel through a checkpoint: the resumed
+ * run's model, its export and the checkpoint loaded as a model all carry
+ * the settings that were set before the save (checked field by field
+ * against the values set here); a model without settings stays without. */
+static void expect_settings(const simdiff_model *m, const simdiff_sampler_config *want)
+{
+    simdiff_sampler_config c;
+    ck_assert_int_eq(simdiff_sampler_config_init_for_model(&c, m), SIMDIFF_OK);
+    ck_assert_int_eq(c.method, want->method);
+    ck_assert_int_eq(c.steps, want->steps);
+    ck_assert(c.eta == want->eta);
+    ck_assert(c.guidance == want->guidance);
+    ck_assert_int_eq(c.clip_x, want->clip_x);
+    ck_assert_int_eq(c.spacing, want->spacing);
+}
+
+START_TEST(checkpoint_keeps_sampler_settings)
+{
+    simdiff_sampler_config set, none;
+    ck_assert_int_eq(simdiff_sampler_config_init(&none), SIMDIFF_OK);
+    ck_assert_int_eq(simdiff_sampler_config_init(&set), SIMDIFF_OK);
+    set.method = SIMDIFF_SAMPLER_DDIM;
+    set.steps = 7;
+    set.eta = 0.375;
+    set.guidance = 2.5;
+    set.clip_x = 0;
+    set.spacing = SIMDIFF_SPACING_UNIFORM_LOGSNR;
+    for (int with = 0; with < 2; with++) {
+        const simdiff_sampler_config *want = with ? &set : &none;
+        simdiff_model *m = tiny_model(5);
+        if (with)
+            ck_assert_int_eq(simdiff_sampler_set_model_defaults(m, &set), SIMDIFF_OK);
+        simdiff_trainer *t = tiny_trainer(m, 1, 1e-3);
+        run_steps(t, 0, 1);
+        char ck[512], ex[512];
+        snprintf(ck, sizeof ck, "%s/settings%d.sdc", sdtest_tmpdir(), with);
+        snprintf(ex, sizeof ex, "%s/settings%d.safetensors", sdtest_tmpdir(), with);
+        ck_assert_int_eq(simdiff_trainer_save(t, ck), SIMDIFF_OK);
+        simdiff_trainer_destroy(t);
+        simdiff_model_destroy(m);
+
+        simdiff_trainer *t2;
+        simdiff_model *m2, *from_ck, *from_export;
+        ck_assert_msg(simdiff_trainer_load(&t2, &m2, ck) == SIMDIFF_OK, "%s",
+                      simdiff_last_error());
+        expect_settings(m2, want);
+        run_steps(t2, 1, 2);
+        ck_assert_int_eq(simdiff_trainer_export(t2, ex, 0), SIMDIFF_OK);
+        ck_assert_int_eq(simdiff_model_load(&from_export, ex), SIMDIFF_OK);
+        expect_settings(from_export, want);
+        ck_assert_int_eq(simdiff_model_load(&from_ck, ck), SIMDIFF_OK);
+        expect_settings(from_ck, want);
+        simdiff_model_destroy(from_export);
+        simdiff_model_destroy(from_ck);
+        simdiff_trainer_destroy(t2);
+        simdiff_model_destroy(m2);
+    }
+}
+END_TEST
+
+/* Rewrite checkpoint `src` into `dst` with the 'trainer' section replaced
+ * by `text` (every other section copied). */
+static void with_trainer_text(const char *src, const char *dst, const char *text)
+{
+    sd_ck_reader *r;
+    sd_ck_writer *w;
+    ck_assert_int_eq(sd_ck_open(&r, src, (size_t)1 << 30), SIMDIFF_OK);
+    ck_assert_int_eq(sd_ck_writer_create(&w), SIMDIFF_OK);
+    for (size_t i = 0; i < sd_ck_count(r); i++) {
+        const char *name = sd_ck_name(r, i);
+        const void *d;
+        size_t n;
+        ck_assert_int_eq(sd_ck_find(r, name, &d, &n), SIMDIFF_OK);
+        if (!strcmp(name, "trainer")) {
+            d = text;
+            n = strlen(text);
+        }
+        ck_assert_int_eq(sd_ck_writer_add(w, name, d, n, 1), SIMDIFF_OK);
+    }
+    ck_assert_int_eq(sd_ck_writer_commit(w, dst), SIMDIFF_OK);
+    sd_ck_writer_destroy(w);
+    sd_ck_close(r);
+}
+
+/* The trainer text of a checkpoint is read strictly: an unknown key, a key
+ * given twice, a missing key or a bad number is SIMDIFF_ERR_FORMAT naming
+ * the cause; the unchanged text (rewritten the same way) still loads. */
+START_TEST(checkpoint_trainer_text_is_strict)
+{
+    simdiff_model *m;
+    char path[512], bad[512];
+    simdiff_trainer *t = one_step_checkpoint(&m, "strict", path, bad);
+    sd_ck_reader *r;
+    ck_assert_int_eq(sd_ck_open(&r, path, (size_t)1 << 30), SIMDIFF_OK);
+    const void *d;
+    size_t n;
+    ck_assert_int_eq(sd_ck_find(r, "trainer", &d, &n), SIMDIFF_OK);
+    char text[1024];
+    ck_assert_uint_lt(n, 900);
+    memcpy(text, d, n);
+    text[n] = 0;
+    sd_ck_close(r);
+    ck_assert_ptr_nonnull(strstr(text, "seed=1;"));
+    ck_assert_ptr_nonnull(strstr(text, ";ema_decay=0.98999999999999999"));
+
+    char edited[1100];
+    simdiff_trainer *t2 = NULL;
+    simdiff_model *m2 = NULL;
+    /* control: the same text loads */
+    with_trainer_text(path, bad, text);
+    ck_assert_msg(simdiff_trainer_load(&t2, &m2, bad) == SIMDIFF_OK, "%s", simdiff_last_error());
+    ck_assert_int_eq(t2->step, 1);
+    simdiff_trainer_destroy(t2);
+    simdiff_model_destroy(m2);
+    static const struct {
+        const char *from, *to, *needle;
+    } cases[] = {
+        {"seed=1;", "seed=1;future_key=3;", "unknown key 'future_key'"},
+        {"seed=1;", "seed=1;seed=2;", "'seed' given twice"},
+        {"seed=1;", "", "missing key 'seed'"},
+        {"seed=1;", "seed=1x;", "seed"},
+        {"seed=1;", "seed=-1;", "seed"},
+        {"seed=1;", "seed=;", "seed"},
+        {"seed=1;", "seed=1;;", "key=value"},
+        {"seed=1;", "seed=1;loss=0;", "'loss' given twice"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const char *at = strstr(text, cases[k].from);
+        ck_assert_ptr_nonnull(at);
+        snprintf(edited, sizeof edited, "%.*s%s%s", (int)(at - text), text, cases[k].to,
+                 at + strlen(cases[k].from));
+        with_trainer_text(path, bad, edited);
+        t2 = NULL;
+        m2 = NULL;
+        simdiff_status st = simdiff_trainer_load(&t2, &m2, bad);
+        ck_assert_msg(st == SIMDIFF_ERR_FORMAT, "case %zu (%s): %s", k, edited,
+                      simdiff_status_str(st));
+        ck_assert_ptr_null(t2);
+        ck_assert_ptr_null(m2);
+        ck_assert_msg(strstr(simdiff_last_error(), cases[k].needle) != NULL,
+                      "case %zu: '%s' lacks '%s'", k, simdiff_last_error(), cases[k].needle);
+    }
+    simdiff_trainer_destroy(t);
+    simdiff_model_destroy(m);
+}
+END_TEST
+
+/* A checkpoint written by libsimdiff before the strict trainer text and the
+ * 'sampler' section (commit 3ff4198, by tests/fixtures/train/
+ * make_checkpoint_3ff4198.c: tiny U-ViT, 2 steps) still loads: as a
+ * trainer at step 2, and as a model whose weights equal the EMA weights
+ * that same old build exported. */
+START_TEST(older_checkpoint_loads)
+{
+    char ck[1024], ex[1024];
+    snprintf(ck, sizeof ck, "%s/train/checkpoint-3ff4198.sdc", sdtest_fixture_dir());
+    snprintf(ex, sizeof ex, "%s/train/checkpoint-3ff4198-ema.safetensors", sdtest_fixture_dir());
+    simdiff_trainer *t;
+    simdiff_model *m, *from_ck, *ema;
+    ck_assert_msg(simdiff_trainer_load(&t, &m, ck) == SIMDIFF_OK, "%s", simdiff_last_error());
+    ck_assert_int_eq(t->step, 2);
+    ck_assert_int_eq(t->opt->step, 2);
+    ck_assert_int_eq(t->cfg.seed, 5);
+    ck_assert(t->opt->cfg.ema_decay == 0.99);
+    ck_assert_int_eq(simdiff_model_load(&from_ck, ck), SIMDIFF_OK);
+    ck_assert_int_eq(simdiff_model_load(&ema, ex), SIMDIFF_OK);
+    ck_assert_int_eq(from_ck->total, ema->total);
+    ck_assert_int_eq(memcmp(from_ck->data, ema->data, (size_t)ema->total * sizeof(float)), 0);
+    ck_assert_int_eq(memcmp(t->opt->ema, ema->data, (size_t)ema->total * sizeof(float)), 0);
+    simdiff_sampler_config none, got;
+    simdiff_sampler_config_init(&none);
+    ck_assert_int_eq(simdiff_sampler_config_init_for_model(&got, m), SIMDIFF_OK);
+    ck_assert_int_eq(got.method, none.method);
+    ck_assert_int_eq(got.steps, none.steps);
+    run_steps(t, 2, 3); /* and it trains on */
+    simdiff_model_destroy(ema);
+    simdiff_model_destroy(from_ck);
+    simdiff_trainer_destroy(t);
+    simdiff_model_destroy(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("train");
@@ -614,6 +810,9 @@ static Suite *suite(void)
     tcase_add_test(tc, lr_schedule_closed_form);
     tcase_add_test(tc, bad_arguments);
     tcase_add_test(tc, export_gives_a_loadable_model);
+    tcase_add_test(tc, checkpoint_keeps_sampler_settings);
+    tcase_add_test(tc, checkpoint_trainer_text_is_strict);
+    tcase_add_test(tc, older_checkpoint_loads);
     suite_add_tcase(s, tc);
     return s;
 }

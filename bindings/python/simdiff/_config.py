@@ -15,18 +15,25 @@ from ._native import (LIB, MAX_LEVELS, ModelConfigStruct, OptimizerConfigStruct,
 
 
 class _Enum(enum.IntEnum):
+    """An enum of the C API; _c names it in simdiff_<_c>_from_name, the
+    library's reading of names (any case, '-', '_' and spaces ignored, the
+    aliases of the C header); set below each class."""
+
     @classmethod
     def coerce(cls, value, what):
-        """A member from a member, its int value, or its name (any case)."""
+        """A member from a member, its int value, or its name."""
         if isinstance(value, cls):
             return value
         if isinstance(value, str):
-            key = value.strip().upper().replace("-", "_").replace("+", "P")
-            key = cls._ALIASES().get(key, key)
+            out = ctypes.c_int()
+            fn = getattr(LIB, "simdiff_%s_from_name" % cls._c)
             try:
-                return cls[key]
-            except KeyError:
-                pass
+                name = value.encode("utf-8")
+            except UnicodeError:
+                name = None
+            if name is not None and b"\0" not in name and \
+                    fn(name, ctypes.byref(out)) == 0:
+                return cls(out.value)
             raise ValueError("%s: unknown %s %r; expected one of %s" % (
                 what, cls.__name__, value,
                 ", ".join(repr(m.name.lower()) for m in cls)))
@@ -40,9 +47,10 @@ class _Enum(enum.IntEnum):
             # let the library judge it.
             return int(value)
 
-    @classmethod
-    def _ALIASES(cls):
-        return {}
+    @property
+    def c_name(self):
+        """The library's name of this value (simdiff_<enum>_name)."""
+        return getattr(LIB, "simdiff_%s_name" % self._c)(int(self)).decode()
 
     def __repr__(self):
         return "%s.%s" % (type(self).__name__, self.name)
@@ -88,20 +96,11 @@ class SamplerMethod(_Enum):
     DDIM = 1
     DPMPP_2M = 2
 
-    @classmethod
-    def _ALIASES(cls):
-        return {"DPMPP2M": "DPMPP_2M", "DPM_SOLVER_PP_2M": "DPMPP_2M",
-                "DPMSOLVERPP2M": "DPMPP_2M"}
-
 
 class Spacing(_Enum):
     """simdiff_spacing: how the sampler's steps are spaced."""
     UNIFORM_T = 0
     UNIFORM_LOGSNR = 1
-
-    @classmethod
-    def _ALIASES(cls):
-        return {"T": "UNIFORM_T", "LOGSNR": "UNIFORM_LOGSNR"}
 
 
 class Precision(_Enum):
@@ -109,10 +108,6 @@ class Precision(_Enum):
     with native bf16; see simdiff_precision_check)."""
     F32 = 0
     BF16 = 1
-
-    @classmethod
-    def _ALIASES(cls):
-        return {"FLOAT32": "F32", "FP32": "F32", "BFLOAT16": "BF16"}
 
 
 class ScheduleKind(_Enum):
@@ -134,10 +129,21 @@ class FloatRange(_Enum):
     ZERO_ONE = 0  # [0, 1], mapped to [-1, 1]
     PM1 = 1       # already in [-1, 1]
 
-    @classmethod
-    def _ALIASES(cls):
-        return {"01": "ZERO_ONE", "0_1": "ZERO_ONE", "UNIT": "ZERO_ONE",
-                "-11": "PM1", "_11": "PM1", "MINUS_ONE_ONE": "PM1"}
+
+for _cls, _c in (
+        (Arch, "arch"),
+        (Stem, "stem"),
+        (Prediction, "prediction"),
+        (LrDecay, "lr_decay"),
+        (Loss, "loss"),
+        (SamplerMethod, "sampler_method"),
+        (Spacing, "spacing"),
+        (ScheduleKind, "schedule_kind"),
+        (Layout, "layout"),
+        (FloatRange, "float_range"),
+        (Precision, "precision"),
+):
+    _cls._c = _c  # after the class body: a plain attribute, not a member
 
 
 # ---- configs -----------------------------------------------------------------

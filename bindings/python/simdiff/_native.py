@@ -261,8 +261,6 @@ _PROTOTYPES = {
     "simdiff_model_errmsg": (c_char_p, [_h]),
     # train.h
     "simdiff_optimizer_config_init_sized": (_st, [POINTER(OptimizerConfigStruct), c_size_t]),
-    "simdiff_optimizer_create": (_st, [_hp, _h, POINTER(OptimizerConfigStruct)]),
-    "simdiff_optimizer_destroy": (None, [_h]),
     "simdiff_optimizer_lr": (c_double, [_h]),
     "simdiff_optimizer_step_count": (c_int64, [_h]),
     "simdiff_optimizer_swap_ema": (_st, [_h]),
@@ -291,6 +289,13 @@ _PROTOTYPES = {
     "simdiff_sampler_set_preview_every": (_st, [_h, c_int]),
     "simdiff_sampler_errmsg": (c_char_p, [_h]),
 }
+# The names of the enums (core.h, model.h, train.h, sampler.h, schedule.h, io.h):
+# simdiff_<enum>_name(value) and simdiff_<enum>_from_name(name, &value).
+ENUM_NAMES = ("arch", "stem", "prediction", "loss", "lr_decay", "sampler_method",
+              "spacing", "schedule_kind", "layout", "float_range", "precision")
+for _e in ENUM_NAMES:
+    _PROTOTYPES["simdiff_%s_name" % _e] = (c_char_p, [c_int])
+    _PROTOTYPES["simdiff_%s_from_name" % _e] = (_st, [c_char_p, _ip])
 
 
 def _bind(lib, path):

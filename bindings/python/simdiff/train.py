@@ -43,21 +43,17 @@ def _model_arg(model, what):
 
 class Optimizer(Handle):
     """AdamW with a learning-rate schedule, gradient clipping and an EMA of
-    the weights, for every parameter of a model.
+    the weights, for every parameter of a trainer's model.
 
-    ``Optimizer(model, lr=1e-3, warmup_steps=100)``. A Trainer makes and
-    owns its own (``trainer.optimizer``)."""
+    A Trainer makes and owns its own, configured by its ``optimizer``
+    argument; ``trainer.optimizer`` gives it. There is no standalone
+    optimizer: ``Optimizer(...)`` raises TypeError."""
     _kind = "Optimizer"
-    _destroy_name = "simdiff_optimizer_destroy"
 
-    def __init__(self, model, config=None, **overrides):
-        model = _model_arg(model, "Optimizer")
-        cfg = _config(OptimizerConfig, config, overrides, "Optimizer")
-        out = ctypes.c_void_p()
-        check(LIB.simdiff_optimizer_create(ctypes.byref(out), model._handle(),
-                                           cfg._struct_ref()))
-        self._adopt(out.value, owner=model)
-        self._model = model
+    def __init__(self, *args, **kwargs):
+        raise TypeError("simdiff.Optimizer: an optimizer belongs to a Trainer; "
+                        "configure it with Trainer(..., optimizer=dict(...)) "
+                        "and reach it as trainer.optimizer")
 
     @classmethod
     def _borrow(cls, ptr, trainer):

@@ -228,6 +228,22 @@ class TestKeywords(unittest.TestCase):
         with self.assertRaises(TypeError):
             simdiff.SamplerConfig(method=1.5)
 
+    def test_enum_names_come_from_the_library(self):
+        # simdiff_<enum>_name / _from_name: every member's C name reads back
+        # to the member, and the aliases of the C headers are accepted.
+        for cls in (simdiff.Arch, simdiff.Stem, simdiff.Prediction, simdiff.Loss,
+                    simdiff.LrDecay, simdiff.SamplerMethod, simdiff.Spacing,
+                    simdiff.ScheduleKind, simdiff.Layout, simdiff.FloatRange):
+            for m in cls:
+                with self.subTest(member=m):
+                    self.assertIs(cls.coerce(m.c_name, "t"), m)
+        self.assertEqual(simdiff.SamplerMethod.DPMPP_2M.c_name, "dpmpp2m")
+        self.assertEqual(simdiff.Spacing.UNIFORM_LOGSNR.c_name, "uniform_logsnr")
+        self.assertIs(simdiff.SamplerMethod.coerce("DPM-Solver++ 2M", "t"),
+                      simdiff.SamplerMethod.DPMPP_2M)
+        self.assertIs(simdiff.FloatRange.coerce("-11", "t"), simdiff.FloatRange.PM1)
+        self.assertIs(simdiff.Arch.coerce("U-ViT", "t"), simdiff.Arch.UVIT)
+
     def test_numbers_are_checked_before_they_reach_c(self):
         with self.assertRaises(OverflowError):
             simdiff.SamplerConfig(steps=2 ** 40)   # ctypes would wrap silently

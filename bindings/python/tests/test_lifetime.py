@@ -26,10 +26,10 @@ class TestRelease(unittest.TestCase):
         s = simdiff.Schedule(SCHED)
         smp = simdiff.Sampler(m, schedule=s, steps=2)
         t = simdiff.Trainer(m, s)
-        o = simdiff.Optimizer(m)
+        o = t.optimizer
         ds = simdiff.Dataset.open(fixture("io", "npy", "u8_nhw.npy"))
         self.assertEqual(live()["Model"], self.before.get("Model", 0) + 1)
-        for h in (smp, t, o, m, s, ds):
+        for h in (smp, o, t, m, s, ds):
             h.close()
             self.assertTrue(h.closed)
         self.assertNoLeak()
@@ -74,9 +74,8 @@ class TestRelease(unittest.TestCase):
         smp = simdiff.Sampler(m, schedule=SCHED, steps=2)
         t = simdiff.Trainer(m, SCHED)
         opt = t.optimizer
-        mine = simdiff.Optimizer(m)
         m.close()
-        for h in (smp, t, opt, mine):
+        for h in (smp, t, opt):
             self.assertTrue(h.closed, h)
         with self.assertRaises(simdiff.MisuseError):
             smp(n=1)

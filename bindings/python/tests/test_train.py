@@ -107,14 +107,16 @@ class TestTrainer(TempDirTest):
 
 
 class TestOptimizer(TempDirTest):
-    def test_standalone(self):
+    def test_trainer_owns_it(self):
         with simdiff.Model.create(seed=5, **TINY_UVIT) as m:
-            with simdiff.Optimizer(m, lr=5e-4, warmup_steps=0) as o:
+            with simdiff.Trainer(m, "shifted(8,64)",
+                                 optimizer=dict(lr=5e-4, warmup_steps=0)) as t:
+                o = t.optimizer
                 self.assertEqual(o.step_count, 0)
                 self.assertAlmostEqual(o.lr, 5e-4)
                 o.swap_ema()
                 o.swap_ema()
             with self.assertRaises(simdiff.InvalidArgumentError):
-                simdiff.Optimizer(m, lr=-1.0)
+                simdiff.Trainer(m, "shifted(8,64)", optimizer=dict(lr=-1.0))
             with self.assertRaises(TypeError):
-                simdiff.Optimizer("not a model")
+                simdiff.Optimizer(m)

@@ -1,9 +1,9 @@
-/* The sectioned checkpoint container ("SIMDIFFC", layout in io_internal.h). */
+/* The sectioned checkpoint container ("SIMDIFFC", layout in format.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/io_internal.h"
+#include "format/format.h"
 
 #define CK_MAGIC "SIMDIFFC"
 #define CK_VERSION 1u
@@ -285,8 +285,9 @@ static simdiff_status ck_parse(sd_ck_reader *r)
     return SIMDIFF_OK;
 }
 
-static simdiff_status ck_open_owned(sd_ck_reader **out, void *buf, size_t size)
+static simdiff_status ck_open_owned(void *outp, void *buf, size_t size)
 {
+    sd_ck_reader **out = outp;
     sd_ck_reader *r = calloc(1, sizeof *r);
     if (!r) {
         free(buf);
@@ -308,18 +309,7 @@ simdiff_status sd_ck_open(sd_ck_reader **out, const char *path, size_t max_size)
     if (!out)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "sd_ck_open: out is NULL");
     *out = NULL;
-    void *buf;
-    size_t size;
-    simdiff_status s = sd_read_file(path, max_size, &buf, &size);
-    if (s)
-        return s;
-    s = ck_open_owned(out, buf, size);
-    if (s) {
-        char prefix[300];
-        snprintf(prefix, sizeof prefix, "'%.256s'", path);
-        return sd_fail_prefix(NULL, s, prefix);
-    }
-    return SIMDIFF_OK;
+    return sd_read_file_parse(path, max_size, ck_open_owned, out);
 }
 
 simdiff_status sd_ck_open_mem(sd_ck_reader **out, const void *data, size_t size)
@@ -374,4 +364,49 @@ simdiff_status sd_ck_find(const sd_ck_reader *r, const char *name, const void **
     *data = sec->data;
     *size = sec->size;
     return SIMDIFF_OK;
+}
+
+simdiff_status sd_ck_find_text(const sd_ck_reader *r, const char *name, size_t max_len,
+                               char **out)
+{
+    *out = NULL;
+    const void *d = NULL;
+    size_t n = 0;
+    simdiff_status st = sd_ck_find(r, name, &d, &n);
+    if (st)
+        return st;
+    if (n > max_len || memchr(d, 0, n))
+        return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "checkpoint section '%s' is not text", name);
+    *out = malloc(n + 1);
+    if (!*out)
+        return sd_fail(NULL, SIMDIFF_ERR_NOMEM, "out of memory");
+    memcpy(*out, d, n);
+    (*out)[n] = 0;
+    return SIMDIFF_OK;
+}
+
+simdiff_status sd_ck_find_f32(const sd_ck_reader *r, const char *name, float *dst,
+                              size_t count)
+{
+    const void *d = NULL;
+    size_t n = 0, want;
+    simdiff_status st = sd_ck_find(r, name, &d, &n);
+    if (st)
+        return st;
+    if (sd_mul_size(count, sizeof(float), &want) || n != want)
+        return sd_fail(NULL, SIMDIFF_ERR_FORMAT,
+                       "checkpoint section '%s' has %zu bytes, %zu floats expected", name, n,
+                       count);
+    for (size_t i = 0; i < count; i++) {
+        uint32_t u = sd_ld_u32le((const uint8_t *)d + 4 * i);
+        memcpy(dst + i, &u, sizeof u);
+    }
+    return SIMDIFF_OK;
+}
+
+simdiff_status sd_ck_fail_read(simdiff_status st, const char *path)
+{
+    if (st != SIMDIFF_ERR_NOMEM && st != SIMDIFF_ERR_IO)
+        st = SIMDIFF_ERR_FORMAT;
+    return sd_fail(NULL, st, "%s: %s", path, simdiff_last_error());
 }

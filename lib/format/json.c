@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/io_internal.h"
+#include "format/format.h"
 
 typedef struct jparser {
     const unsigned char *p, *end, *start;

@@ -1,0 +1,63 @@
+/* The model's part of a training checkpoint (model_internal.h, "model
+ * files"): sections "config", "schedule", "sampler" (when the model stores
+ * sampler settings) and "weights" (float32 little-endian, the parameter
+ * slab). lib/train adds the trainer's own sections and reads them back
+ * through sd_model_checkpoint_open. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "format/format.h"
+#include "model/model_internal.h"
+
+#define CKPT_MAX_FILE ((size_t)1 << 36)
+#define CKPT_MAX_TEXT 65536
+
+simdiff_status sd_model_checkpoint_add(const simdiff_model *m, sd_ck_writer *ck,
+                                       const float *weights)
+{
+    sd_model_meta meta;
+    simdiff_status st = sd_model_meta_get(m, &meta);
+    if (!st)
+        st = sd_ck_writer_add(ck, "config", meta.config, strlen(meta.config), 1);
+    if (!st)
+        st = sd_ck_writer_add(ck, "schedule", meta.schedule, strlen(meta.schedule), 1);
+    if (!st && meta.sampler[0])
+        st = sd_ck_writer_add(ck, "sampler", meta.sampler, strlen(meta.sampler), 1);
+    if (!st)
+        st = sd_ck_writer_add(ck, "weights", weights ? weights : m->data,
+                              (size_t)m->total * sizeof(float), 1);
+    return st;
+}
+
+simdiff_status sd_model_checkpoint_open(const char *path, sd_ck_reader **rd,
+                                        simdiff_model **out)
+{
+    *rd = NULL;
+    *out = NULL;
+    sd_ck_reader *r;
+    simdiff_status st = sd_ck_open(&r, path, CKPT_MAX_FILE);
+    if (st)
+        return st;
+    char *cfgtxt = NULL, *schtxt = NULL, *smptxt = NULL;
+    simdiff_model *m = NULL;
+    st = sd_ck_find_text(r, "config", CKPT_MAX_TEXT, &cfgtxt);
+    if (!st)
+        st = sd_ck_find_text(r, "schedule", CKPT_MAX_TEXT, &schtxt);
+    if (!st && sd_ck_has(r, "sampler")) /* checkpoints before the section: none */
+        st = sd_ck_find_text(r, "sampler", CKPT_MAX_TEXT, &smptxt);
+    if (!st)
+        st = sd_model_from_meta(&m, cfgtxt, schtxt, smptxt);
+    if (!st)
+        st = sd_ck_find_f32(r, "weights", m->data, (size_t)m->total);
+    free(cfgtxt);
+    free(schtxt);
+    free(smptxt);
+    if (st) {
+        simdiff_model_destroy(m);
+        sd_ck_close(r);
+        return sd_ck_fail_read(st, path);
+    }
+    *rd = r;
+    *out = m;
+    return SIMDIFF_OK;
+}
