@@ -31,7 +31,9 @@
  * x0 = (w - L) / 2, y0 = (h - L) / 2 (rounded down). Output pixel (oy, ox)
  * is the mean over the crop area [ox L/S, (ox+1) L/S) x [oy L/S, (oy+1) L/S)
  * with each source pixel weighted by its exact overlap; in units of 1/S
- * source pixel the overlaps are integers, so the weights are exact. */
+ * source pixel the overlaps are integers, so the weights are exact.
+ * Output rows are written out as soon as their last source row is in, so
+ * only the rows still open are kept: at most ceil(S / L) + 2 of them. */
 typedef struct resampler {
     int w, h, L, x0, y0, S, C;
     int src_ch, depth16, is_gray_src;
@@ -44,7 +46,10 @@ typedef struct resampler {
     int xmax;        /* most source columns an output column overlaps      */
     double *row;     /* C x L: the converted crop row                      */
     double *hrow;    /* C x S: the row reduced horizontally                */
-    double *acc;     /* C x S x S: weighted sums                           */
+    int R;           /* rows of acc: a ring of the open output rows        */
+    double *acc;     /* C x R x S: weighted sums, output row oy at oy % R   */
+    int64_t done;    /* output rows written to out so far                  */
+    uint8_t *out;    /* C x S x S                                          */
 } resampler;
 
 static void rs_free(resampler *r)
@@ -66,9 +71,10 @@ static int64_t overlap(int64_t a0, int64_t a1, int64_t b0, int64_t b1)
 }
 
 static simdiff_status rs_init(resampler *r, const sd_image_opts *o, int w, int h,
-                              int src_ch, int depth16, int is_gray_src)
+                              int src_ch, int depth16, int is_gray_src, uint8_t *out)
 {
     memset(r, 0, sizeof *r);
+    r->out = out;
     r->w = w, r->h = h, r->S = o->size, r->C = o->channels;
     r->L = w < h ? w : h;
     r->x0 = (w - r->L) / 2, r->y0 = (h - r->L) / 2;
@@ -79,7 +85,9 @@ static simdiff_status rs_init(resampler *r, const sd_image_opts *o, int w, int h
         r->bg_gray = o->bg[0];
     int64_t L = r->L, S = r->S;
     r->xmax = (int)((L + S - 1) / S + 1);
-    size_t acc_n = (size_t)r->C * (size_t)S * (size_t)S;
+    int64_t R = (S + L - 1) / L + 2;
+    r->R = (int)(R < S ? R : S);
+    size_t acc_n = (size_t)r->C * (size_t)r->R * (size_t)S;
     r->xfirst = malloc(sizeof(int) * (size_t)S);
     r->xcount = malloc(sizeof(int) * (size_t)S);
     r->xw = malloc(sizeof(int64_t) * (size_t)S * (size_t)r->xmax);
@@ -118,6 +126,25 @@ static double rs_sample(const resampler *r, const uint8_t *src, size_t x, int k,
     }
     *alpha = a;
     return v;
+}
+
+/* Write output rows done .. upto - 1 (complete) to out, clearing their
+ * ring rows: the mean is rounded to the nearest level (ties up). */
+static void rs_emit(resampler *r, int64_t upto)
+{
+    size_t S = (size_t)r->S;
+    double area = (double)r->L * (double)r->L;
+    for (; r->done < upto; r->done++) {
+        for (int c = 0; c < r->C; c++) {
+            double *a = r->acc + ((size_t)c * (size_t)r->R + (size_t)(r->done % r->R)) * S;
+            uint8_t *dst = r->out + ((size_t)c * S + (size_t)r->done) * S;
+            for (size_t x = 0; x < S; x++) {
+                double v = a[x] / area + 0.5;
+                dst[x] = v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)v;
+                a[x] = 0;
+            }
+        }
+    }
 }
 
 /* Feed source row y (w pixels). Rows outside the crop are ignored. */
@@ -160,23 +187,23 @@ static void rs_push(resampler *r, const uint8_t *src)
         if (wy == 0)
             continue;
         for (int c = 0; c < r->C; c++) {
-            double *dst = r->acc + ((size_t)c * (size_t)S + (size_t)oy) * (size_t)S;
+            double *dst = r->acc + ((size_t)c * (size_t)r->R + (size_t)(oy % r->R)) * (size_t)S;
             const double *hr = r->hrow + (size_t)c * (size_t)S;
             for (int64_t ox = 0; ox < S; ox++)
                 dst[ox] += wy * hr[ox];
         }
     }
+    rs_emit(r, (j + 1) * S / L); /* rows with (oy + 1) L <= (j + 1) S */
 }
 
-/* The means, rounded to the nearest level (ties up), into out (C x S x S). */
-static void rs_finish(const resampler *r, uint8_t *out)
+/* After the last row: every output row has been written. */
+static simdiff_status rs_finish(resampler *r, const char *path)
 {
-    double area = (double)r->L * (double)r->L;
-    size_t n = (size_t)r->C * (size_t)r->S * (size_t)r->S;
-    for (size_t i = 0; i < n; i++) {
-        double v = r->acc[i] / area + 0.5;
-        out[i] = v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)v;
-    }
+    if (r->next_row != r->h || r->done != r->S)
+        return sd_fail(NULL, SIMDIFF_ERR_INTERNAL,
+                       "'%s': %d of %d rows decoded, %lld of %d output rows", path,
+                       r->next_row, r->h, (long long)r->done, r->S);
+    return SIMDIFF_OK;
 }
 
 /* ---- shared checks ------------------------------------------------------- */
@@ -285,7 +312,8 @@ static simdiff_status load_png(png_ctx *c, const sd_image_opts *o, uint8_t *out,
                     rowbytes);
         goto done;
     }
-    if ((s = rs_init(&c->rs, o, (int)w, (int)h, ch, d16, (ct & PNG_COLOR_MASK_COLOR) == 0)))
+    if ((s = rs_init(&c->rs, o, (int)w, (int)h, ch, d16, (ct & PNG_COLOR_MASK_COLOR) == 0,
+                     out)))
         goto done;
     /* Non-interlaced: one row at a time. Interlaced: the whole image (at
      * most max_pixels x 8 bytes), as the passes fill it in place. */
@@ -314,7 +342,7 @@ static simdiff_status load_png(png_ctx *c, const sd_image_opts *o, uint8_t *out,
         }
     }
     png_read_end(png, NULL); /* the rest of the file, up to IEND, is checked */
-    rs_finish(&c->rs, out);
+    s = rs_finish(&c->rs, c->path);
 done:;
     png_structp p = png;
     png_infop i = info;
@@ -403,7 +431,7 @@ static simdiff_status load_jpeg(jpeg_ctx *c, const uint8_t *data, size_t size,
         goto done;
     }
     if ((s = rs_init(&c->rs, o, (int)cinfo.output_width, (int)cinfo.output_height, ch, 0,
-                     gray)))
+                     gray, out)))
         goto done;
     if (!(c->row = malloc((size_t)cinfo.output_width * (size_t)ch))) {
         s = sd_fail(NULL, SIMDIFF_ERR_NOMEM, "'%s': out of memory", c->path);
@@ -418,7 +446,7 @@ static simdiff_status load_jpeg(jpeg_ctx *c, const uint8_t *data, size_t size,
         rs_push(&c->rs, c->row);
     }
     jpeg_finish_decompress(&cinfo);
-    rs_finish(&c->rs, out);
+    s = rs_finish(&c->rs, c->path);
 done:
     jpeg_destroy_decompress(&cinfo);
     return s;
