@@ -421,7 +421,10 @@ static simdiff_status load_jpeg(jpeg_ctx *c, const uint8_t *data, size_t size,
     cinfo.out_color_space = gray ? JCS_GRAYSCALE : JCS_RGB;
     /* libjpeg's working memory: whole-image coefficient buffers of a
      * progressive file are about 2 bytes per sample. */
-    cinfo.mem->max_memory_to_use = (long)(o->max_pixels * 8u + (64u << 20));
+    uint64_t px = o->max_pixels < (uint64_t)IMG_MAX_SIDE * IMG_MAX_SIDE
+                      ? o->max_pixels
+                      : (uint64_t)IMG_MAX_SIDE * IMG_MAX_SIDE;
+    cinfo.mem->max_memory_to_use = (long)(px * 8u + (64u << 20));
     jpeg_start_decompress(&cinfo);
     int ch = cinfo.output_components;
     if (ch != (gray ? 1 : 3) || cinfo.output_width != cinfo.image_width ||
