@@ -307,7 +307,7 @@ SIMDIFF_API simdiff_status simdiff_dataset_open_folder(simdiff_dataset **out,
      * reported (files after a known failure are not decoded). */
     long long first_bad = (long long)n;
     int skip = cfg->on_bad_image == SIMDIFF_BAD_IMAGE_SKIP;
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (n > 1)
     for (long long i = 0; i < (long long)n; i++) {
         long long fb;
 #pragma omp critical(sd_folder_first_bad)
