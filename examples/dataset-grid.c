@@ -1,14 +1,17 @@
 /* dataset-grid: open an image dataset and write a PNG grid of a shuffled,
  * padded, randomly flipped batch — what a training step would see.
  *
- *   dataset-grid OUT.png [IMAGES [LABELS]] [-n N] [-pad P] [-seed S]
+ *   dataset-grid OUT.png [IMAGES [LABELS]] [-n N] [-pad P] [-seed S] [-size S]
  *
- * IMAGES/LABELS: IDX files (raw or .gz) or .npy files (by extension);
- * default: Fashion-MNIST's training set. Prints the sizes and the labels
- * of the batch. */
+ * IMAGES/LABELS: IDX files (raw or .gz) or .npy files (by extension), or a
+ * folder of PNG/JPEG files (sub-folders are classes; -size sets the side,
+ * default 64; unreadable files are skipped and counted); default:
+ * Fashion-MNIST's training set. Prints the sizes and the labels of the
+ * batch. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <simdiff/simdiff.h>
 
@@ -23,13 +26,15 @@ static int ends_with(const char *s, const char *suffix)
 int main(int argc, char **argv)
 {
     const char *out = NULL, *images = NULL, *labels = NULL;
-    int n = 64, pad = 32;
+    int n = 64, pad = -1, size = 64;
     unsigned long long seed = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-n") && i + 1 < argc)
             n = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-pad") && i + 1 < argc)
             pad = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-size") && i + 1 < argc)
+            size = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-seed") && i + 1 < argc)
             seed = strtoull(argv[++i], NULL, 10);
         else if (!out)
@@ -41,7 +46,7 @@ int main(int argc, char **argv)
     }
     if (!out || n < 1) {
         fprintf(stderr, "usage: %s OUT.png [IMAGES [LABELS]] [-n N] [-pad P] "
-                        "[-seed S]\n", argv[0]);
+                        "[-seed S] [-size S]\n", argv[0]);
         return 2;
     }
     if (!images) {
@@ -49,20 +54,36 @@ int main(int argc, char **argv)
         labels = FMNIST "train-labels-idx1-ubyte.gz";
     }
     simdiff_dataset *ds;
-    simdiff_status s = ends_with(images, ".npy") || ends_with(images, ".npy.gz")
-                           ? simdiff_dataset_open_npy(&ds, images, labels,
-                                                      SIMDIFF_LAYOUT_AUTO,
-                                                      SIMDIFF_FLOAT_RANGE_01)
-                           : simdiff_dataset_open_idx(&ds, images, labels);
+    simdiff_status s;
+    struct stat st;
+    int folder = stat(images, &st) == 0 && S_ISDIR(st.st_mode);
+    if (folder) {
+        simdiff_image_folder_config fc;
+        simdiff_image_folder_config_init(&fc);
+        fc.size = size;
+        fc.on_bad_image = SIMDIFF_BAD_IMAGE_SKIP;
+        s = simdiff_dataset_open_folder(&ds, images, &fc);
+    } else if (ends_with(images, ".npy") || ends_with(images, ".npy.gz")) {
+        s = simdiff_dataset_open_npy(&ds, images, labels, SIMDIFF_LAYOUT_AUTO,
+                                     SIMDIFF_FLOAT_RANGE_01);
+    } else {
+        s = simdiff_dataset_open_idx(&ds, images, labels);
+    }
     if (s) {
         fprintf(stderr, "%s\n", simdiff_last_error());
         return 1;
     }
+    if (pad < 0)
+        pad = folder ? 0 : 32;
+    for (int64_t i = 0; i < simdiff_dataset_skipped_count(ds); i++)
+        fprintf(stderr, "skipped: %s\n", simdiff_dataset_skipped_message(ds, i));
     int64_t count = simdiff_dataset_count(ds);
     int c = simdiff_dataset_channels(ds), h = simdiff_dataset_height(ds),
         w = simdiff_dataset_width(ds);
     printf("%lld images, %d x %d x %d, %d classes\n", (long long)count, c, h, w,
            simdiff_dataset_num_classes(ds));
+    for (int k = 0; k < simdiff_dataset_num_classes(ds); k++)
+        printf("class %d: %s\n", k, simdiff_dataset_class_name(ds, k));
     if (n > count)
         n = (int)count;
     int side = pad ? pad : (h > w ? h : w);

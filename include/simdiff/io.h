@@ -127,7 +127,8 @@ SIMDIFF_API void simdiff_dataset_destroy(simdiff_dataset *ds);
 SIMDIFF_API const char *simdiff_dataset_errmsg(const simdiff_dataset *ds);
 
 /* Sizes (0 for a NULL handle). num_classes is the largest label + 1, or 0
- * when the dataset has no labels. */
+ * when the dataset has no labels (folder datasets: the number of classes,
+ * see simdiff_dataset_open_folder). */
 SIMDIFF_API int64_t simdiff_dataset_count(const simdiff_dataset *ds);
 SIMDIFF_API int simdiff_dataset_channels(const simdiff_dataset *ds);
 SIMDIFF_API int simdiff_dataset_height(const simdiff_dataset *ds);
@@ -168,6 +169,114 @@ SIMDIFF_API simdiff_status simdiff_dataset_flip_mask(uint64_t seed, uint64_t ste
                                                      int n,
                                                      const int64_t *indices,
                                                      uint8_t *flip);
+
+/* ---- image folders ---------------------------------------------------------- */
+
+/* Channels of the images a folder dataset holds. */
+typedef enum simdiff_image_channels {
+    SIMDIFF_IMAGE_CHANNELS_AUTO = 0, /* 1 when every file is greyscale-typed
+                                        (PNG grey / grey+alpha, 1-component
+                                        JPEG) and the background is grey
+                                        (R = G = B); otherwise 3             */
+    SIMDIFF_IMAGE_CHANNELS_GRAY = 1, /* colour becomes 0.299 R + 0.587 G +
+                                        0.114 B                              */
+    SIMDIFF_IMAGE_CHANNELS_RGB = 3   /* grey is repeated in R, G and B        */
+} simdiff_image_channels;
+
+/* What opening a folder does with a file it cannot decode. */
+typedef enum simdiff_bad_image {
+    SIMDIFF_BAD_IMAGE_FAIL = 0, /* fail with the file's error (the default) */
+    SIMDIFF_BAD_IMAGE_SKIP = 1  /* leave it out, count it and keep its
+                                   message (simdiff_dataset_skipped_*)      */
+} simdiff_bad_image;
+
+/* Names: simdiff_image_channels_name gives "auto", "gray" (aliases "grey",
+ * "l") or "rgb" (aliases "color", "colour"); simdiff_bad_image_name "fail"
+ * or "skip"; NULL for a value without a name. The _from_name calls read
+ * names as simdiff_layout_from_name does. */
+SIMDIFF_API const char *simdiff_image_channels_name(simdiff_image_channels channels);
+SIMDIFF_API simdiff_status simdiff_image_channels_from_name(const char *name,
+                                                            simdiff_image_channels *out);
+SIMDIFF_API const char *simdiff_bad_image_name(simdiff_bad_image action);
+SIMDIFF_API simdiff_status simdiff_bad_image_from_name(const char *name,
+                                                       simdiff_bad_image *out);
+
+/* Options of simdiff_dataset_open_folder. Fill with
+ * simdiff_image_folder_config_init() first, then change fields; struct_size
+ * lets the library and the caller differ in version (core.h). */
+typedef struct simdiff_image_folder_config {
+    size_t struct_size;               /* bytes of the caller's struct (set by
+                                         _init)                               */
+    int size;                         /* side S of the square images, 1..8192
+                                         (default 64)                         */
+    simdiff_image_channels channels;  /* default SIMDIFF_IMAGE_CHANNELS_AUTO  */
+    uint32_t background;              /* 0xRRGGBB under transparent pixels
+                                         (default 0xFFFFFF, white)            */
+    simdiff_bad_image on_bad_image;   /* default SIMDIFF_BAD_IMAGE_FAIL       */
+    int64_t max_image_pixels;         /* width x height limit per file,
+                                         checked before decoding (default
+                                         1 << 26; sides are also limited to
+                                         65535)                               */
+    int64_t max_file_bytes;           /* size limit per file (default 1 << 28) */
+} simdiff_image_folder_config;
+
+/* Fill the `size` bytes of *cfg with the defaults above and set
+ * struct_size = size (bytes past the fields this library knows: zero).
+ * SIMDIFF_ERR_INVALID_ARG, nothing written, if cfg is NULL or size is not a
+ * simdiff_image_folder_config size (core.h). */
+SIMDIFF_API simdiff_status simdiff_image_folder_config_init_sized(simdiff_image_folder_config *cfg,
+                                                                  size_t size);
+/* simdiff_image_folder_config_init_sized with size = sizeof *cfg. */
+static inline simdiff_status simdiff_image_folder_config_init(simdiff_image_folder_config *cfg)
+{
+    return simdiff_image_folder_config_init_sized(cfg, sizeof *cfg);
+}
+
+/* A dataset from a folder of PNG and JPEG files (decoded with libpng and
+ * libjpeg; the format is told by the content, not the name).
+ *   Files: names ending in .png, .jpg or .jpeg (any case) that do not
+ *     start with '.', directly in dir ("root files") or in its immediate
+ *     sub-folders; deeper folders and other files are ignored.
+ *   Labels: every sub-folder (not starting with '.') that holds at least
+ *     one such file is a class; classes get ids 0, 1, ... in byte order
+ *     (strcmp) of their names, fixed before anything is decoded (a skipped
+ *     file never shifts them). Root files are unlabelled: get_batch gives
+ *     them label -1 (the trainer's null class). A folder without classes
+ *     gives a dataset without labels (num_classes 0). At most 255 classes.
+ *   Order: root files, then each class in id order; files by name (strcmp).
+ *   Each image: alpha composited on cfg->background, converted to the
+ *     dataset's channels, centre-cropped to a square (side min(W, H),
+ *     offset (W - side) / 2 and (H - side) / 2 rounded down), area-resized
+ *     to size x size (each output pixel the mean of the source area it
+ *     covers, partial pixels weighted by their exact overlap; also when
+ *     enlarging) and rounded to 8 bits (ties up). 16-bit files keep their
+ *     precision until that rounding. Colour profiles and gamma are ignored
+ *     (values are taken as stored).
+ *   cfg: NULL for the defaults.
+ * A file that cannot be read or decoded (truncated, bad CRC, corrupt data,
+ * too large, not PNG/JPEG) fails the call with SIMDIFF_ERR_FORMAT (or IO /
+ * UNSUPPORTED) and a message naming the file, or, with
+ * SIMDIFF_BAD_IMAGE_SKIP, is left out and counted. No readable image at all
+ * is SIMDIFF_ERR_FORMAT. On failure *out is NULL and simdiff_last_error()
+ * says why. */
+SIMDIFF_API simdiff_status simdiff_dataset_open_folder(simdiff_dataset **out,
+                                                       const char *dir,
+                                                       const simdiff_image_folder_config *cfg);
+
+/* The name of class `label` (its sub-folder's name), or NULL when label is
+ * out of range or the dataset has no class names (IDX and .npy datasets).
+ * Valid as long as the dataset. */
+SIMDIFF_API const char *simdiff_dataset_class_name(const simdiff_dataset *ds,
+                                                   int label);
+/* The id of the class called name, or -1 when there is none. */
+SIMDIFF_API int simdiff_dataset_class_id(const simdiff_dataset *ds,
+                                         const char *name);
+/* Files left out by SIMDIFF_BAD_IMAGE_SKIP (0 for other datasets), and the
+ * message of the i-th (0-based, in reading order; it names the file), or
+ * NULL when i is out of range. */
+SIMDIFF_API int64_t simdiff_dataset_skipped_count(const simdiff_dataset *ds);
+SIMDIFF_API const char *simdiff_dataset_skipped_message(const simdiff_dataset *ds,
+                                                        int64_t i);
 
 #ifdef __cplusplus
 }

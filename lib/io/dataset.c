@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/image_internal.h"
 #include "io/io_internal.h"
 #include "simdiff/io.h"
 
@@ -21,9 +22,17 @@ struct simdiff_dataset {
     uint8_t *u8;     /* (N, C, H, W) pixel levels 0..255, or NULL */
     float *f32;      /* (N, C, H, W) values in [-1, 1], or NULL */
     uint8_t *labels; /* (N), or NULL */
+    int no_label;    /* label byte read as -1 (folder root files), or -1 */
+    sd_folder_info *folder; /* folder datasets: class names, skipped files */
 };
 
-static simdiff_dataset *ds_new(void) { return calloc(1, sizeof(simdiff_dataset)); }
+static simdiff_dataset *ds_new(void)
+{
+    simdiff_dataset *ds = calloc(1, sizeof(simdiff_dataset));
+    if (ds)
+        ds->no_label = -1;
+    return ds;
+}
 
 SIMDIFF_API void simdiff_dataset_destroy(simdiff_dataset *ds)
 {
@@ -32,6 +41,7 @@ SIMDIFF_API void simdiff_dataset_destroy(simdiff_dataset *ds)
     free(ds->u8);
     free(ds->f32);
     free(ds->labels);
+    sd_folder_info_free(ds->folder);
     free(ds);
 }
 
@@ -540,7 +550,7 @@ SIMDIFF_API simdiff_status simdiff_dataset_get_batch(simdiff_dataset *ds, int n,
             }
         }
         if (labels_out)
-            labels_out[i] = ds->labels ? ds->labels[k] : -1;
+            labels_out[i] = ds->labels && ds->labels[k] != ds->no_label ? ds->labels[k] : -1;
     }
     return SIMDIFF_OK;
 }
@@ -604,3 +614,29 @@ SD_DEFINE_ENUM_NAMES(float_range, simdiff_float_range, "float range",
                      {SIMDIFF_FLOAT_RANGE_01, "01", 1}, {SIMDIFF_FLOAT_RANGE_01, "unit", 1},
                      {SIMDIFF_FLOAT_RANGE_PM1, "pm1", 0}, {SIMDIFF_FLOAT_RANGE_PM1, "-11", 1},
                      {SIMDIFF_FLOAT_RANGE_PM1, "minus_one_one", 1})
+
+/* ---- folder datasets (lib/io/folder.c) ------------------------------------- */
+
+simdiff_status sd_dataset_adopt(simdiff_dataset **out, int64_t n, int c, int size,
+                                uint8_t *u8, uint8_t *labels, int no_label,
+                                sd_folder_info *fi)
+{
+    simdiff_dataset *ds = ds_new();
+    if (!ds)
+        return sd_fail(NULL, SIMDIFF_ERR_NOMEM, "out of memory");
+    ds->n = n;
+    ds->c = c;
+    ds->h = ds->w = size;
+    ds->u8 = u8;
+    ds->labels = labels;
+    ds->no_label = no_label;
+    ds->num_classes = labels ? fi->num_classes : 0;
+    ds->folder = fi;
+    *out = ds;
+    return SIMDIFF_OK;
+}
+
+const sd_folder_info *sd_dataset_folder(const simdiff_dataset *ds)
+{
+    return ds ? ds->folder : NULL;
+}

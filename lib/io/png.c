@@ -1,8 +1,13 @@
 /* PNG writers: an image grid from NCHW floats in [-1, 1], and raw 8-bit
- * HWC images. Deflate through zlib, one adaptive filter per row. */
+ * HWC images. Encoded by libpng (zlib level 9, default strategy, libpng's
+ * adaptive filter choice per row), written through the atomic writer. */
 #include <math.h>
+#include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <png.h>
 
 #include "io/io_internal.h"
 #include "simdiff/io.h"
@@ -12,59 +17,38 @@
 #define PNG_MAX_SIDE (1 << 24)
 #define PNG_IDAT_MAX (1u << 20)
 
-static simdiff_status png_chunk(sd_afile *f, const char *type, const uint8_t *data,
-                                size_t n)
+typedef struct png_out {
+    sd_afile *f;
+    simdiff_status io_status; /* the first failed write, or SIMDIFF_OK */
+    char msg[SD_ERRMSG_MAX];
+} png_out;
+
+static void png_out_error(png_structp png, png_const_charp msg)
 {
-    uint8_t head[8], tail[4];
-    sd_st_u32be(head, (uint32_t)n);
-    memcpy(head + 4, type, 4);
-    uint32_t crc = sd_crc32(0, head + 4, 4);
-    crc = sd_crc32(crc, data, n);
-    sd_st_u32be(tail, crc);
-    simdiff_status s = sd_afile_write(f, head, 8);
-    if (!s)
-        s = sd_afile_write(f, data, n);
-    if (!s)
-        s = sd_afile_write(f, tail, 4);
-    return s;
+    png_out *o = png_get_error_ptr(png);
+    if (!o->io_status)
+        snprintf(o->msg, sizeof o->msg, "png: %s", msg);
+    png_longjmp(png, 1);
 }
 
-static int paeth(int a, int b, int c)
+static void png_out_warning(png_structp png, png_const_charp msg)
 {
-    int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
-    if (pa <= pb && pa <= pc)
-        return a;
-    return pb <= pc ? b : c;
+    (void)png; /* nothing to report: the library never prints */
+    (void)msg;
 }
 
-/* Filter one row (bpp bytes per pixel, len bytes) with the filter type
- * that minimises the sum of |signed residuals| (the libpng heuristic). */
-static void filter_row(const uint8_t *cur, const uint8_t *prev, size_t len,
-                       int bpp, uint8_t *out /* 1 + len */, uint8_t *tmp)
+static void png_out_write(png_structp png, png_bytep data, size_t n)
 {
-    unsigned long best_sum = (unsigned long)-1;
-    for (int type = 0; type < 5; type++) {
-        unsigned long sum = 0;
-        for (size_t i = 0; i < len; i++) {
-            int a = i >= (size_t)bpp ? cur[i - bpp] : 0;
-            int b = prev ? prev[i] : 0;
-            int c = (prev && i >= (size_t)bpp) ? prev[i - bpp] : 0;
-            int pred = type == 0   ? 0
-                       : type == 1 ? a
-                       : type == 2 ? b
-                       : type == 3 ? (a + b) / 2
-                                   : paeth(a, b, c);
-            uint8_t r = (uint8_t)(cur[i] - pred);
-            tmp[i] = r;
-            sum += r < 128 ? r : 256u - r;
-        }
-        if (sum < best_sum) {
-            best_sum = sum;
-            out[0] = (uint8_t)type;
-            memcpy(out + 1, tmp, len);
-        }
+    png_out *o = png_get_io_ptr(png);
+    simdiff_status s = sd_afile_write(o->f, data, n);
+    if (s) {
+        o->io_status = s;
+        snprintf(o->msg, sizeof o->msg, "%s", simdiff_last_error());
+        png_error(png, "write failed");
     }
 }
+
+static void png_out_flush(png_structp png) { (void)png; }
 
 /* Write a PNG from an 8-bit image given row by row (w * channels bytes
  * each). color_type: 0 gray, 4 gray+alpha, 2 RGB, 6 RGBA. */
@@ -72,53 +56,50 @@ static simdiff_status png_write(const char *path, size_t w, size_t h, int channe
                                 const uint8_t *pixels)
 {
     static const int color_types[5] = {0, 0, 4, 2, 6};
-    size_t row, raw_n;
-    if (sd_mul_size(w, (size_t)channels, &row) || sd_add_size(row, 1, &raw_n) ||
-        sd_mul_size(raw_n, h, &raw_n))
+    size_t row;
+    if (sd_mul_size(w, (size_t)channels, &row))
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "png: image too large");
-    uint8_t *raw = malloc(raw_n ? raw_n : 1), *tmp = malloc(row ? row : 1);
-    if (!raw || !tmp) {
-        free(raw);
-        free(tmp);
-        return sd_fail(NULL, SIMDIFF_ERR_NOMEM, "png: cannot allocate %zu bytes", raw_n);
-    }
-    for (size_t y = 0; y < h; y++)
-        filter_row(pixels + y * row, y ? pixels + (y - 1) * row : NULL, row, channels,
-                   raw + y * (row + 1), tmp);
-    free(tmp);
-    void *z;
-    size_t zn;
-    simdiff_status s = sd_zcompress(raw, raw_n, 9, &z, &zn);
-    free(raw);
+    png_out o;
+    memset(&o, 0, sizeof o);
+    simdiff_status s = sd_afile_open(&o.f, path);
     if (s)
         return s;
-    sd_afile *f;
-    if ((s = sd_afile_open(&f, path))) {
-        free(z);
-        return s;
+    /* o is reached through the pointers libpng holds, so it is current after
+     * a longjmp; the handles are volatile: assigned after setjmp. */
+    png_structp volatile png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &o,
+                                                       png_out_error, png_out_warning);
+    png_infop volatile info = png ? png_create_info_struct(png) : NULL;
+    if (!png || !info) {
+        png_structp p = png;
+        png_destroy_write_struct(&p, NULL);
+        sd_afile_abort(o.f);
+        return sd_fail(NULL, SIMDIFF_ERR_NOMEM, "png: out of memory");
     }
-    uint8_t ihdr[13];
-    sd_st_u32be(ihdr, (uint32_t)w);
-    sd_st_u32be(ihdr + 4, (uint32_t)h);
-    ihdr[8] = 8; /* bit depth */
-    ihdr[9] = (uint8_t)color_types[channels];
-    ihdr[10] = 0; /* deflate */
-    ihdr[11] = 0; /* adaptive filtering */
-    ihdr[12] = 0; /* no interlace */
-    s = sd_afile_write(f, "\x89PNG\r\n\x1a\n", 8);
-    if (!s)
-        s = png_chunk(f, "IHDR", ihdr, sizeof ihdr);
-    for (size_t off = 0; !s && off < zn; off += PNG_IDAT_MAX)
-        s = png_chunk(f, "IDAT", (const uint8_t *)z + off,
-                      zn - off < PNG_IDAT_MAX ? zn - off : PNG_IDAT_MAX);
-    if (!s)
-        s = png_chunk(f, "IEND", NULL, 0);
-    free(z);
-    if (s) {
-        sd_afile_abort(f);
-        return s;
+    if (setjmp(png_jmpbuf(png))) {
+        png_structp p = png;
+        png_infop i = info;
+        png_destroy_write_struct(&p, &i);
+        sd_afile_abort(o.f);
+        return sd_fail(NULL, o.io_status ? o.io_status : SIMDIFF_ERR_INTERNAL, "%s", o.msg);
     }
-    return sd_afile_commit(f);
+    png_set_write_fn(png, &o, png_out_write, png_out_flush);
+    png_set_user_limits(png, PNG_MAX_SIDE, PNG_MAX_SIDE);
+    png_set_compression_level(png, 9);
+    png_set_compression_strategy(png, 0 /* Z_DEFAULT_STRATEGY */);
+    png_set_compression_buffer_size(png, PNG_IDAT_MAX);
+    /* For each row, the filter whose residuals have the smallest sum of
+     * absolute values (as signed bytes). */
+    png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_ALL_FILTERS);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, color_types[channels],
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_BASE, PNG_FILTER_TYPE_BASE);
+    png_write_info(png, info);
+    for (size_t y = 0; y < h; y++)
+        png_write_row(png, (png_const_bytep)(pixels + y * row));
+    png_write_end(png, NULL);
+    png_structp p = png;
+    png_infop i = info;
+    png_destroy_write_struct(&p, &i);
+    return sd_afile_commit(o.f);
 }
 
 static uint8_t quantize(float v)

@@ -65,6 +65,14 @@ typedef struct v1_sampler_config {
     int batch_chunk;
 } v1_sampler_config;
 
+typedef struct v1_image_folder_config {
+    size_t struct_size;
+    int size, channels;
+    uint32_t background;
+    int on_bad_image;
+    int64_t max_image_pixels, max_file_bytes;
+} v1_image_folder_config;
+
 /* The headers only append: every v1 field is where v1 had it. */
 #define SAME_PLACE(T, V, f)                                                    \
     _Static_assert(offsetof(T, f) == offsetof(V, f), #T "." #f " moved")
@@ -82,6 +90,8 @@ SAME_PLACE(simdiff_trainer_stats, v1_trainer_stats, lr);
 SAME_PLACE(simdiff_sampler_config, v1_sampler_config, eta);
 SAME_PLACE(simdiff_sampler_config, v1_sampler_config, schedule);
 SAME_PLACE(simdiff_sampler_config, v1_sampler_config, batch_chunk);
+SAME_PLACE(simdiff_image_folder_config, v1_image_folder_config, background);
+SAME_PLACE(simdiff_image_folder_config, v1_image_folder_config, max_file_bytes);
 
 /* End of the last v1 field: the smallest struct_size a library accepts. */
 #define V1_END(V, last) (offsetof(V, last) + sizeof(((V *)0)->last))
@@ -134,6 +144,7 @@ static simdiff_status init_model(void *p, size_t n)
 static simdiff_status init_opt(void *p, size_t n) { return simdiff_optimizer_config_init_sized(p, n); }
 static simdiff_status init_trainer(void *p, size_t n) { return simdiff_trainer_config_init_sized(p, n); }
 static simdiff_status init_sampler(void *p, size_t n) { return simdiff_sampler_config_init_sized(p, n); }
+static simdiff_status init_folder(void *p, size_t n) { return simdiff_image_folder_config_init_sized(p, n); }
 
 static const struct initcase {
     const char *name;
@@ -148,6 +159,8 @@ static const struct initcase {
      sizeof(v1_trainer_config), sizeof(simdiff_trainer_config)},
     {"simdiff_sampler_config", init_sampler, V1_END(v1_sampler_config, batch_chunk),
      sizeof(v1_sampler_config), sizeof(simdiff_sampler_config)},
+    {"simdiff_image_folder_config", init_folder, V1_END(v1_image_folder_config, max_file_bytes),
+     sizeof(v1_image_folder_config), sizeof(simdiff_image_folder_config)},
 };
 
 START_TEST(init_writes_exactly_the_callers_size)

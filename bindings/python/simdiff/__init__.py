@@ -23,7 +23,8 @@ from ._errors import (Status, Error, InvalidArgumentError, OutOfMemoryError,
 from ._arrays import HAVE_NUMPY
 from ._config import (Arch, Stem, Prediction, LrDecay, Loss, SamplerMethod,
                       Spacing, ScheduleKind, Layout, FloatRange, Precision, ModelConfig,
-                      OptimizerConfig, TrainerConfig, SamplerConfig)
+                      OptimizerConfig, TrainerConfig, SamplerConfig, ImageChannels,
+                      BadImage, ImageFolderConfig)
 from ._handle import live_handles
 from .schedule import (Schedule, alpha_sigma_from_logsnr, v_to_x_eps, eps_to_x,
                        x_to_eps, x_eps_to_v, x_eps_to_z)
@@ -45,6 +46,7 @@ __all__ = [
     "LibraryNotFoundError",
     "Arch", "Stem", "Prediction", "LrDecay", "Loss", "SamplerMethod", "Spacing",
     "ScheduleKind", "Layout", "FloatRange", "Precision", "precision_supported",
+    "ImageChannels", "BadImage", "ImageFolderConfig",
     "ModelConfig", "OptimizerConfig", "TrainerConfig", "SamplerConfig",
     "Schedule", "alpha_sigma_from_logsnr", "v_to_x_eps", "eps_to_x", "x_to_eps",
     "x_eps_to_v", "x_eps_to_z",

@@ -10,8 +10,8 @@ import enum
 import numbers
 
 from ._errors import InvalidArgumentError, check, error_for
-from ._native import (LIB, MAX_LEVELS, ModelConfigStruct, OptimizerConfigStruct,
-                      SamplerConfigStruct, TrainerConfigStruct)
+from ._native import (LIB, MAX_LEVELS, ImageFolderConfigStruct, ModelConfigStruct,
+                      OptimizerConfigStruct, SamplerConfigStruct, TrainerConfigStruct)
 
 
 class _Enum(enum.IntEnum):
@@ -124,6 +124,19 @@ class Layout(_Enum):
     NCHW = 2
 
 
+class ImageChannels(_Enum):
+    """simdiff_image_channels: channels of an image-folder dataset."""
+    AUTO = 0  # 1 when every file is greyscale and the background grey, else 3
+    GRAY = 1
+    RGB = 3
+
+
+class BadImage(_Enum):
+    """simdiff_bad_image: what opening a folder does with an unreadable file."""
+    FAIL = 0  # fail naming the file
+    SKIP = 1  # leave it out and count it (Dataset.skipped)
+
+
 class FloatRange(_Enum):
     """simdiff_float_range: how float .npy images are read."""
     ZERO_ONE = 0  # [0, 1], mapped to [-1, 1]
@@ -142,6 +155,8 @@ for _cls, _c in (
         (Layout, "layout"),
         (FloatRange, "float_range"),
         (Precision, "precision"),
+        (ImageChannels, "image_channels"),
+        (BadImage, "bad_image"),
 ):
     _cls._c = _c  # after the class body: a plain attribute, not a member
 
@@ -151,6 +166,7 @@ for _cls, _c in (
 _INT_RANGES = {
     ctypes.c_int: (-2 ** 31, 2 ** 31 - 1),
     ctypes.c_int64: (-2 ** 63, 2 ** 63 - 1),
+    ctypes.c_uint: (0, 2 ** 32 - 1),
     ctypes.c_uint64: (0, 2 ** 64 - 1),
 }
 
@@ -400,3 +416,24 @@ class SamplerConfig(_Config):
         check(LIB.simdiff_sampler_config_init_for_model_sized(new._struct_ref(), new._size(),
                                                               model._handle()))
         return new.update(**overrides)
+
+
+class ImageFolderConfig(_Config):
+    """simdiff_image_folder_config: how Dataset.open_folder() reads a folder,
+    e.g. ``ImageFolderConfig(size=128, channels="rgb", background=0x000000,
+    on_bad_image="skip")``. background: 0xRRGGBB or an (r, g, b) tuple."""
+    _struct = ImageFolderConfigStruct
+    _enums = {"channels": ImageChannels, "on_bad_image": BadImage}
+
+    def _init_defaults(self):
+        check(LIB.simdiff_image_folder_config_init_sized(self._struct_ref(), self._size()))
+
+    def _convert(self, name, value):
+        if name == "background" and isinstance(value, (tuple, list)):
+            if len(value) != 3 or not all(
+                    isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                    and 0 <= v <= 255 for v in value):
+                raise ValueError("ImageFolderConfig.background: expected 0xRRGGBB or "
+                                 "(r, g, b) with each in 0..255, got %r" % (value,))
+            value = (int(value[0]) << 16) | (int(value[1]) << 8) | int(value[2])
+        return super()._convert(name, value)

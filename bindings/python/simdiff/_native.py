@@ -168,12 +168,26 @@ class SamplerConfigStruct(Structure):
     ]
 
 
+class ImageFolderConfigStruct(Structure):
+    """simdiff_image_folder_config (io.h)."""
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("size", c_int),
+        ("channels", c_int),
+        ("background", c_uint),
+        ("on_bad_image", c_int),
+        ("max_image_pixels", c_int64),
+        ("max_file_bytes", c_int64),
+    ]
+
+
 STRUCTS = {
     "simdiff_model_config": ModelConfigStruct,
     "simdiff_optimizer_config": OptimizerConfigStruct,
     "simdiff_trainer_config": TrainerConfigStruct,
     "simdiff_trainer_stats": TrainerStatsStruct,
     "simdiff_sampler_config": SamplerConfigStruct,
+    "simdiff_image_folder_config": ImageFolderConfigStruct,
 }
 
 # int (*)(void *user, int step, int total, const float *x_preview)
@@ -240,6 +254,13 @@ _PROTOTYPES = {
     "simdiff_dataset_get_batch": (_st, [_h, c_int, _i64p, c_int, _u8p, _fp, _ip]),
     "simdiff_dataset_shuffle": (_st, [_h, c_uint64, c_uint64, _i64p]),
     "simdiff_dataset_flip_mask": (_st, [c_uint64, c_uint64, c_int, _i64p, _u8p]),
+    "simdiff_image_folder_config_init_sized": (_st, [POINTER(ImageFolderConfigStruct),
+                                                     c_size_t]),
+    "simdiff_dataset_open_folder": (_st, [_hp, _path, POINTER(ImageFolderConfigStruct)]),
+    "simdiff_dataset_class_name": (c_char_p, [_h, c_int]),
+    "simdiff_dataset_class_id": (c_int, [_h, c_char_p]),
+    "simdiff_dataset_skipped_count": (c_int64, [_h]),
+    "simdiff_dataset_skipped_message": (c_char_p, [_h, c_int64]),
     # model.h
     "simdiff_model_config_init_sized": (_st, [POINTER(ModelConfigStruct), c_size_t,
                                               c_int, c_int, c_int]),
@@ -292,7 +313,7 @@ _PROTOTYPES = {
 # The names of the enums (core.h, model.h, train.h, sampler.h, schedule.h, io.h):
 # simdiff_<enum>_name(value) and simdiff_<enum>_from_name(name, &value).
 ENUM_NAMES = ("arch", "stem", "prediction", "loss", "lr_decay", "sampler_method",
-              "spacing", "schedule_kind", "layout", "float_range", "precision")
+              "spacing", "schedule_kind", "layout", "float_range", "precision", "image_channels", "bad_image")
 for _e in ENUM_NAMES:
     _PROTOTYPES["simdiff_%s_name" % _e] = (c_char_p, [c_int])
     _PROTOTYPES["simdiff_%s_from_name" % _e] = (_st, [c_char_p, _ip])
@@ -333,6 +354,7 @@ def _check_struct_sizes(lib, path):
         (OptimizerConfigStruct, lib.simdiff_optimizer_config_init_sized),
         (TrainerConfigStruct, lib.simdiff_trainer_config_init_sized),
         (SamplerConfigStruct, lib.simdiff_sampler_config_init_sized),
+        (ImageFolderConfigStruct, lib.simdiff_image_folder_config_init_sized),
     ]
     guard = 64
     for cls, init in probes:

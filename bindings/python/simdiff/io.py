@@ -1,9 +1,10 @@
 """Image and array writers, training datasets (io.h)."""
 import ctypes
 import numbers
+import os
 
 from . import _arrays
-from ._config import FloatRange, Layout
+from ._config import FloatRange, ImageFolderConfig, Layout
 from ._errors import check
 from ._handle import Handle
 from ._native import LIB
@@ -95,9 +96,10 @@ def write_npy(path, data, *, dtype=None, shape=None):
 class Dataset(Handle):
     """Images (all C x H x W) with optional class labels, held in memory.
 
-    ``Dataset.open(images, labels=None)`` picks the reader from the file
-    name (.npy / .npy.gz: NumPy, anything else: IDX); or call
-    :meth:`open_idx` / :meth:`open_npy`. ``len(ds)`` is the image count."""
+    ``Dataset.open(images, labels=None)`` picks the reader from the path
+    (a folder: :meth:`open_folder`; .npy / .npy.gz: NumPy; anything else:
+    IDX); or call :meth:`open_folder` / :meth:`open_idx` / :meth:`open_npy`.
+    ``len(ds)`` is the image count."""
     _kind = "Dataset"
     _destroy_name = "simdiff_dataset_destroy"
 
@@ -113,7 +115,12 @@ class Dataset(Handle):
 
     @classmethod
     def open(cls, images, labels=None, **kwargs):
-        """Open by file name: *.npy or *.npy.gz with open_npy(), else IDX."""
+        """Open by path: a folder with open_folder() (kwargs: its config),
+        *.npy or *.npy.gz with open_npy(), else IDX."""
+        if os.path.isdir(fspath(images)):
+            if labels is not None:
+                raise TypeError("Dataset.open: a folder's labels are its sub-folders")
+            return cls.open_folder(images, **kwargs)
         name = fspath(images).lower()
         if name.endswith(b".npy") or name.endswith(b".npy.gz"):
             return cls.open_npy(images, labels, **kwargs)
@@ -142,6 +149,49 @@ class Dataset(Handle):
             int(Layout.coerce(layout, "layout")),
             int(FloatRange.coerce(float_range, "float_range"))))
         return cls._wrap(out.value)
+
+    @classmethod
+    def open_folder(cls, folder, config=None, **overrides):
+        """A folder of PNG / JPEG files: sub-folder names are the classes
+        (ids in sorted order, see class_names), files directly in the folder
+        are unlabelled (label -1). Each image is centre-cropped, area-resized
+        to size x size and composited on the background. config: an
+        ImageFolderConfig (default: the library's); overrides: its fields,
+        e.g. ``size=128, channels="rgb", on_bad_image="skip"``."""
+        cfg = (config.copy() if config is not None else ImageFolderConfig())
+        cfg.update(**overrides)
+        out = ctypes.c_void_p()
+        check(LIB.simdiff_dataset_open_folder(ctypes.byref(out), fspath(folder),
+                                              cfg._struct_ref()))
+        return cls._wrap(out.value)
+
+    @property
+    def class_names(self):
+        """Names of the classes by id (a folder's sub-folders), or [] when
+        the dataset has none (IDX / .npy)."""
+        with self._use() as h:
+            names = []
+            while True:
+                p = LIB.simdiff_dataset_class_name(h, len(names))
+                if p is None:
+                    return names
+                names.append(os.fsdecode(p))
+
+    def class_id(self, name):
+        """The id of the class called name, or -1."""
+        if isinstance(name, str):
+            name = os.fsencode(name)
+        with self._use() as h:
+            return int(LIB.simdiff_dataset_class_id(h, name))
+
+    @property
+    def skipped(self):
+        """Messages (each naming its file) of the files open_folder left out
+        with on_bad_image="skip", in reading order."""
+        with self._use() as h:
+            n = int(LIB.simdiff_dataset_skipped_count(h))
+            return [LIB.simdiff_dataset_skipped_message(h, i).decode("utf-8", "replace")
+                    for i in range(n)]
 
     def __len__(self):
         return int(LIB.simdiff_dataset_count(self._handle()))

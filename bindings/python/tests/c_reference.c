@@ -128,6 +128,15 @@ static int layout(void)
     FIELD(simdiff_sampler_config, schedule);
     FIELD(simdiff_sampler_config, batch_chunk);
     FIELD(simdiff_sampler_config, precision);
+
+    STRUCT(simdiff_image_folder_config);
+    FIELD(simdiff_image_folder_config, struct_size);
+    FIELD(simdiff_image_folder_config, size);
+    FIELD(simdiff_image_folder_config, channels);
+    FIELD(simdiff_image_folder_config, background);
+    FIELD(simdiff_image_folder_config, on_bad_image);
+    FIELD(simdiff_image_folder_config, max_image_pixels);
+    FIELD(simdiff_image_folder_config, max_file_bytes);
     return 0;
 }
 

@@ -42,6 +42,10 @@ LP64 = {
         ("struct_size", 0, 8), ("method", 8, 4), ("steps", 12, 4), ("eta", 16, 8),
         ("guidance", 24, 8), ("clip_x", 32, 4), ("spacing", 36, 4),
         ("schedule", 40, 8), ("batch_chunk", 48, 4), ("precision", 52, 4)]),
+    "simdiff_image_folder_config": (40, [
+        ("struct_size", 0, 8), ("size", 8, 4), ("channels", 12, 4),
+        ("background", 16, 4), ("on_bad_image", 20, 4), ("max_image_pixels", 24, 8),
+        ("max_file_bytes", 32, 8)]),
 }
 
 LIB = _native.LIB
@@ -73,6 +77,7 @@ class TestLibraryAgrees(unittest.TestCase):
             (_native.OptimizerConfigStruct, LIB.simdiff_optimizer_config_init_sized),
             (_native.TrainerConfigStruct, LIB.simdiff_trainer_config_init_sized),
             (_native.SamplerConfigStruct, LIB.simdiff_sampler_config_init_sized),
+            (_native.ImageFolderConfigStruct, LIB.simdiff_image_folder_config_init_sized),
         ]
         for cls, init in cases:
             n = ctypes.sizeof(cls)

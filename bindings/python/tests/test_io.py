@@ -1,6 +1,9 @@
 """PNG / NPY writers and datasets, checked with independent Python readers."""
+import array
 import gzip
 import math
+import os
+import shutil
 import struct
 
 import simdiff
@@ -171,6 +174,62 @@ class TestDataset(TempDirTest):
             simdiff.Dataset.open(self.path("x.idx"), layout="nchw")
         with self.assertRaises(TypeError):
             simdiff.Dataset()
+
+
+class TestImageFolder(TempDirTest):
+    """Folders of PNG/JPEG files against tests/fixtures/io/images (written
+    and computed without libsimdiff: tests/reference/make_image_fixtures.py)."""
+
+    def expected(self, name):
+        a = array.array("f")
+        with open(fixture("io", "images", name), "rb") as f:
+            a.frombytes(f.read())
+        return list(a)
+
+    def check_rounded(self, x, exp):
+        got = flat(x)
+        self.assertEqual(len(got), len(exp))
+        for i, (g, e) in enumerate(zip(got, exp)):
+            lv = (g + 1) * 127.5
+            self.assertLessEqual(abs(lv - e), 0.5 + 2e-3, "value %d: %r vs %r" % (i, lv, e))
+
+    def test_every_colour_type(self):
+        ds = simdiff.Dataset.open(fixture("io", "images", "decode"), size=10,
+                                  channels="rgb", background=(0x33, 0x66, 0xCC))
+        self.assertEqual((len(ds), ds.image_shape, ds.num_classes), (22, (3, 10, 10), 0))
+        self.assertEqual((ds.class_names, ds.skipped), ([], []))
+        x, labels = ds.get_batch(range(len(ds)))
+        self.assertEqual(set(flat(labels)), {-1})
+        self.check_rounded(x, self.expected("decode_crop_rgb.f32"))
+        cfg = simdiff.ImageFolderConfig(size=4, channels="gray")
+        self.assertEqual(cfg.background, 0xFFFFFF)
+        ds2 = simdiff.Dataset.open_folder(fixture("io", "images", "decode"), cfg)
+        self.assertEqual(ds2.image_shape, (1, 4, 4))
+        self.check_rounded(ds2.get_batch(range(22))[0], self.expected("decode_down_gray.f32"))
+
+    def test_classes_and_skipping(self):
+        for d in ("b", "a", "a/deeper"):
+            os.makedirs(self.path(d), exist_ok=True)
+        src = fixture("io", "images", "hostile")
+        shutil.copy(os.path.join(src, "ok.png"), self.path("root.png"))
+        shutil.copy(os.path.join(src, "ok.png"), self.path("b/1.png"))
+        shutil.copy(os.path.join(src, "ok.png"), self.path("a/1.png"))
+        shutil.copy(os.path.join(src, "truncated.png"), self.path("a/2.png"))
+        with self.assertRaises(simdiff.FormatError) as cm:
+            simdiff.Dataset.open_folder(self.tmp, size=4)
+        self.assertIn(os.path.join("a", "2.png"), str(cm.exception))
+        ds = simdiff.Dataset.open_folder(self.tmp, size=4, on_bad_image="skip")
+        self.assertEqual(ds.class_names, ["a", "b"])
+        self.assertEqual((ds.class_id("b"), ds.class_id("c")), (1, -1))
+        self.assertEqual(len(ds.skipped), 1)
+        self.assertIn("2.png", ds.skipped[0])
+        self.assertEqual(flat(ds.get_batch(range(3))[1]), [-1, 0, 1])
+        with self.assertRaises(ValueError):
+            simdiff.ImageFolderConfig(channels="cmyk")
+        with self.assertRaises(ValueError):
+            simdiff.ImageFolderConfig(background=(1, 2, 300))
+        with self.assertRaises(simdiff.InvalidArgumentError):
+            simdiff.Dataset.open_folder(self.tmp, size=0)
 
 
 def simdiff_level(v):
