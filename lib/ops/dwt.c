@@ -381,7 +381,7 @@ sd_tensor *sd_idwt53(sd_ctx *c, sd_tensor *y, int levels)
  * noise of variance 1 a coefficient has variance E_H * E_W, the energies
  * (sums of squares) of the equivalent 1-D filters along H and W: at one
  * level 46/64 for the low-pass and 3/2 for the high-pass, so LL_1 has std
- * 0.719, LH_1 and HL_1 1.038, HH_1 1.5; LL_2 0.436. The equivalent filter
+ * 0.719, LH_1 and HL_1 1.038, HH_1 1.5; LL_2 0.435. The equivalent filter
  * of level l is the level-(l-1) low-pass cascade convolved with the level-l
  * filter upsampled by 2^(l-1) (interior of the signal: the boundary rows
  * and columns differ slightly). The normalised transform divides every
