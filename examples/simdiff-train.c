@@ -28,7 +28,8 @@ static void on_sigint(int sig)
 }
 
 typedef struct opts {
-    const char *data_dir, *npy, *npy_labels, *out, *resume, *arch, *export_only;
+    const char *data_dir, *npy, *npy_labels, *out, *resume, *arch, *export_only, *schedule;
+    int loss, multiscale_base, prediction;
     int fp16;
     long long steps;
     double minutes;
@@ -49,8 +50,10 @@ static void usage(FILE *f)
             "usage: simdiff-train [options]\n"
             "data:\n"
             "  --data-dir DIR      Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist)\n"
-            "  --npy FILE          train on an NPY image file instead (uint8 or float32)\n"
-            "  --npy-labels FILE   its labels (NPY, optional)\n"
+            "  --data FILE.npy     train on an NPY image file instead (uint8 or float32;\n"
+            "                      N x H x W, N x C x H x W or N x H x W x C)\n"
+            "  --data-labels FILE  its labels (NPY, optional)\n"
+            "  --npy, --npy-labels the same as --data, --data-labels\n"
             "  --pad N             pad images to NxN (default 32; 0 = none)\n"
             "  --no-flip           no random horizontal flips\n"
             "run:\n"
@@ -75,9 +78,17 @@ static void usage(FILE *f)
             "  --constant-lr       no decay after warmup\n"
             "  --ema X             EMA decay (default 0.999)\n"
             "  --label-dropout P   classifier-free guidance label dropout (default 0.1)\n"
+            "diffusion (new runs):\n"
+            "  --schedule TEXT     noise schedule, e.g. \"cosine(-15,15)\", \"shifted(128,64)\",\n"
+            "                      \"interpolated(128,128,32)\" (default shifted(d,64), d the\n"
+            "                      image size)\n"
+            "  --loss eps|v|multiscale   training loss (default eps)\n"
+            "  --multiscale-base N lowest resolution of the multiscale loss (default 32)\n"
+            "  --prediction v|eps  what the network predicts (default v)\n"
             "model (new runs):\n"
             "  --arch uvit|unet    (default uvit)\n"
-            "  --stem none|patch|dwt, --stem-param N   (default dwt 1)\n"
+            "  --stem none|patch|dwt|dwt-unit, --stem-param N   (default dwt 1; dwt-unit:\n"
+            "                      the DWT with unit-variance bands, docs/highres.md)\n"
             "  --channels N        conv channels of every level (default 64)\n"
             "  --levels N          conv levels (default 1)\n"
             "  --blocks N          ResBlocks per level (default 1)\n"
@@ -96,7 +107,8 @@ static int parse(int argc, char **argv, opts *o)
                 .ckpt_every = 500, .log_every = 50, .width = 192, .depth = 6,
                 .heads = 4, .channels = 64, .stem = 2, .stem_param = 1, .levels = 1,
                 .blocks = 1, .emb = 256, .dropout_res = 0.0, .dropout_tf = 0.0,
-                .warmup = 300, .cosine = 1};
+                .warmup = 300, .cosine = 1, .loss = SIMDIFF_LOSS_EPS,
+                .multiscale_base = 32, .prediction = SIMDIFF_PRED_V};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -110,8 +122,18 @@ static int parse(int argc, char **argv, opts *o)
         else if (!strcmp(a, "--fp16")) o->fp16 = 1;
         else if (ARG("--export-only")) o->export_only = v;
         else if (ARG("--data-dir")) o->data_dir = v;
-        else if (ARG("--npy")) o->npy = v;
-        else if (ARG("--npy-labels")) o->npy_labels = v;
+        else if (ARG("--npy") || ARG("--data")) o->npy = v;
+        else if (ARG("--npy-labels") || ARG("--data-labels")) o->npy_labels = v;
+        else if (ARG("--schedule")) o->schedule = v;
+        else if (ARG("--loss")) {
+            simdiff_loss l;
+            o->loss = simdiff_loss_from_name(v, &l) ? -1 : (int)l;
+        }
+        else if (ARG("--multiscale-base")) o->multiscale_base = atoi(v);
+        else if (ARG("--prediction")) {
+            simdiff_prediction pr;
+            o->prediction = simdiff_prediction_from_name(v, &pr) ? -1 : (int)pr;
+        }
         else if (ARG("--pad")) o->pad = atoi(v);
         else if (ARG("--out")) o->out = v;
         else if (ARG("--steps")) o->steps = atoll(v);
@@ -152,8 +174,10 @@ static int parse(int argc, char **argv, opts *o)
         fprintf(stderr, "simdiff-train: --export-only needs --resume CHECKPOINT\n");
         return -1;
     }
-    if (o->batch < 1 || o->steps < 1 || o->stem < 0 || o->ckpt_every < 1 || o->log_every < 1) {
-        fprintf(stderr, "simdiff-train: bad --batch, --steps, --stem, --ckpt-every or --log-every\n");
+    if (o->batch < 1 || o->steps < 1 || o->stem < 0 || o->ckpt_every < 1 || o->log_every < 1 ||
+        o->loss < 0 || o->prediction < 0) {
+        fprintf(stderr, "simdiff-train: bad --batch, --steps, --stem, --loss, --prediction, "
+                        "--ckpt-every or --log-every\n");
         return -1;
     }
     return 0;
@@ -265,7 +289,8 @@ int main(int argc, char **argv)
             cfg.level_channels[l] = o.channels;
             cfg.level_blocks[l] = o.blocks;
         }
-        int r0 = o.stem == 0 ? d : o.stem == 1 ? d / o.stem_param : d >> o.stem_param;
+        cfg.prediction = (simdiff_prediction)o.prediction;
+        int r0 = o.stem == SIMDIFF_STEM_NONE ? d : o.stem == SIMDIFF_STEM_PATCH ? d / o.stem_param : d >> o.stem_param;
         cfg.attn_resolution = arch == SIMDIFF_ARCH_UVIT ? r0 >> o.levels : 16;
         cfg.tf_width = o.width;
         cfg.tf_depth = o.depth;
@@ -282,7 +307,8 @@ int main(int argc, char **argv)
         if (simdiff_model_create(&m, &cfg, o.seed))
             return fail("model");
         simdiff_schedule *s;
-        if (simdiff_schedule_create_shifted(&s, d, 64))
+        if (o.schedule ? simdiff_schedule_from_string(&s, o.schedule)
+                       : simdiff_schedule_create_shifted(&s, d, 64))
             return fail("schedule");
         simdiff_trainer_config tc;
         simdiff_optimizer_config oc;
@@ -290,6 +316,8 @@ int main(int argc, char **argv)
         simdiff_optimizer_config_init(&oc);
         tc.seed = o.seed;
         tc.precision = prec;
+        tc.loss = (simdiff_loss)o.loss;
+        tc.multiscale_base = o.multiscale_base;
         tc.label_dropout = K > 0 ? o.label_dropout : 0;
         oc.lr = o.lr;
         oc.ema_decay = o.ema;
@@ -298,6 +326,12 @@ int main(int argc, char **argv)
             oc.decay = SIMDIFF_LR_COSINE;
             oc.total_steps = o.steps;
         }
+        char stext[SIMDIFF_SCHEDULE_STRING_MAX];
+        if (simdiff_schedule_to_string(s, stext, sizeof stext))
+            return fail("schedule");
+        static const char *loss_name[] = {"eps", "v", "multiscale"};
+        fprintf(stderr, "schedule %s, loss %s, prediction %s\n", stext, loss_name[o.loss],
+                o.prediction == SIMDIFF_PRED_V ? "v" : "eps");
         if (simdiff_trainer_create(&t, m, s, &tc, &oc))
             return fail("trainer");
         simdiff_schedule_destroy(s);

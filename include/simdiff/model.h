@@ -32,8 +32,12 @@ typedef enum simdiff_arch { SIMDIFF_ARCH_UNET = 1, SIMDIFF_ARCH_UVIT = 2 } simdi
 typedef enum simdiff_stem {
     SIMDIFF_STEM_NONE = 0,  /* 3x3 conv in, 3x3 conv out                       */
     SIMDIFF_STEM_PATCH = 1, /* pxp conv stride p in, pxp transposed conv out    */
-    SIMDIFF_STEM_DWT = 2    /* L-level 5/3 DWT then 3x3 conv in; 3x3 conv then
+    SIMDIFF_STEM_DWT = 2,   /* L-level 5/3 DWT then 3x3 conv in; 3x3 conv then
                                inverse DWT out                                  */
+    SIMDIFF_STEM_DWT_UNIT = 3 /* as DWT, with every band divided by its std on
+                               white noise (unit variance in, the same factor
+                               back before the inverse DWT); L <= 6. See
+                               docs/architecture.md and docs/highres.md        */
 } simdiff_stem;
 
 typedef enum simdiff_prediction {
@@ -42,7 +46,7 @@ typedef enum simdiff_prediction {
 } simdiff_prediction;
 
 /* Names: simdiff_arch_name gives "unet" or "uvit", simdiff_stem_name
- * "none", "patch" or "dwt", simdiff_prediction_name "v" or "eps"
+ * "none", "patch", "dwt" or "dwt_unit", simdiff_prediction_name "v" or "eps"
  * (NULL for a value without a name). The _from_name calls take these
  * names (and the aliases listed) in any case, with '-', '_' and spaces
  * ignored and '+' read as 'p'; an unknown or NULL name is

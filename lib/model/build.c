@@ -255,6 +255,7 @@ static simdiff_status build_structure(simdiff_model *m)
         m->stem_conv = conv(&b, C, ch0, c->stem_param, 0, "stem.conv");
         break;
     case SIMDIFF_STEM_DWT:
+    case SIMDIFF_STEM_DWT_UNIT:
         m->r0 = c->image_size >> c->stem_param;
         m->in_ch = C << (2 * c->stem_param);
         m->stem_conv = conv(&b, m->in_ch, ch0, 3, 0, "stem.conv");

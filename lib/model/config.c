@@ -126,6 +126,7 @@ static simdiff_status stem_resolution(const simdiff_model_config *c, int *r0,
         *r0 = c->image_size / c->stem_param;
         return SIMDIFF_OK;
     case SIMDIFF_STEM_DWT:
+    case SIMDIFF_STEM_DWT_UNIT:
         if (c->stem_param < 1 || c->stem_param > 6)
             BAD("stem_param (DWT levels) is %d; use 1..6", c->stem_param);
         if (c->image_size % (1 << c->stem_param))
@@ -134,7 +135,7 @@ static simdiff_status stem_resolution(const simdiff_model_config *c, int *r0,
         *r0 = c->image_size >> c->stem_param;
         return SIMDIFF_OK;
     }
-    BAD("stem %d is not SIMDIFF_STEM_NONE, _PATCH or _DWT", (int)c->stem);
+    BAD("stem %d is not SIMDIFF_STEM_NONE, _PATCH, _DWT or _DWT_UNIT", (int)c->stem);
 }
 
 SIMDIFF_API simdiff_status simdiff_model_config_validate(
@@ -271,7 +272,7 @@ SD_DEFINE_ENUM_NAMES(arch, simdiff_arch, "architecture",
 
 SD_DEFINE_ENUM_NAMES(stem, simdiff_stem, "stem",
                      {SIMDIFF_STEM_NONE, "none", 0}, {SIMDIFF_STEM_PATCH, "patch", 0},
-                     {SIMDIFF_STEM_DWT, "dwt", 0})
+                     {SIMDIFF_STEM_DWT, "dwt", 0}, {SIMDIFF_STEM_DWT_UNIT, "dwt_unit", 0})
 
 SD_DEFINE_ENUM_NAMES(prediction, simdiff_prediction, "prediction",
                      {SIMDIFF_PRED_V, "v", 0}, {SIMDIFF_PRED_EPS, "eps", 0})

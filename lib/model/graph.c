@@ -210,6 +210,9 @@ sd_tensor *sd_model_graph(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
     case SIMDIFF_STEM_DWT:
         h = conv(&x, sd_dwt53(c, z, cf->stem_param), m->stem_conv, 1, 1);
         break;
+    case SIMDIFF_STEM_DWT_UNIT:
+        h = conv(&x, sd_dwt53_unit(c, z, cf->stem_param), m->stem_conv, 1, 1);
+        break;
     default:
         h = conv(&x, z, m->stem_conv, 1, 1);
         break;
@@ -261,6 +264,9 @@ sd_tensor *sd_model_graph(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
         break;
     case SIMDIFF_STEM_DWT:
         h = sd_idwt53(c, conv(&x, h, m->out_conv, 1, 1), cf->stem_param);
+        break;
+    case SIMDIFF_STEM_DWT_UNIT:
+        h = sd_idwt53_unit(c, conv(&x, h, m->out_conv, 1, 1), cf->stem_param);
         break;
     default:
         h = conv(&x, h, m->out_conv, 1, 1);

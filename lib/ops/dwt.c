@@ -53,6 +53,7 @@
  * permutation inverted. dwt^T has the control flow of the inverse transform
  * with transposed steps, idwt^T that of the forward transform.
  */
+#include <math.h>
 #include <string.h>
 
 #include "ops/ops.h"
@@ -373,4 +374,106 @@ sd_tensor *sd_idwt53(sd_ctx *c, sd_tensor *y, int levels)
     if (n)
         n->i[0] = L;
     return x;
+}
+
+/* ---- unit-variance bands ---------------------------------------------------
+ * The bands of the plain transform have very different scales: on white
+ * noise of variance 1 a coefficient has variance E_H * E_W, the energies
+ * (sums of squares) of the equivalent 1-D filters along H and W: at one
+ * level 46/64 for the low-pass and 3/2 for the high-pass, so LL_1 has std
+ * 0.719, LH_1 and HL_1 1.038, HH_1 1.5; LL_2 0.435. The equivalent filter
+ * of level l is the level-(l-1) low-pass cascade convolved with the level-l
+ * filter upsampled by 2^(l-1) (interior of the signal: the boundary rows
+ * and columns differ slightly). The normalised transform divides every
+ * channel by its std, so white noise gives unit variance in every band, and
+ * its inverse multiplies by it before the synthesis. */
+#define DWT_UNIT_MAX_LEVELS 8
+
+/* out[0 .. n + (nh-1)*up) = g (n taps) convolved with h (nh taps) upsampled
+ * by up; returns the output length. */
+static int cascade(const double *g, int n, const double *h, int nh, int up, double *out)
+{
+    int nt = n + (nh - 1) * up;
+    for (int i = 0; i < nt; i++)
+        out[i] = 0;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < nh; k++)
+            out[i + k * up] += g[i] * h[k];
+    return nt;
+}
+
+static double energy(const double *g, int n)
+{
+    double e = 0;
+    for (int i = 0; i < n; i++)
+        e += g[i] * g[i];
+    return e;
+}
+
+int sd_dwt53_band_std(int64_t C, int levels, float *std)
+{
+    static const double h0[5] = {-1 / 8.0, 2 / 8.0, 6 / 8.0, 2 / 8.0, -1 / 8.0};
+    static const double h1[3] = {-0.5, 1.0, -0.5};
+    enum { MAXLEN = 1 + 4 * ((1 << DWT_UNIT_MAX_LEVELS) - 1) };
+    double g[MAXLEN], t[MAXLEN];
+    double elo[DWT_UNIT_MAX_LEVELS + 1], ehi[DWT_UNIT_MAX_LEVELS + 1];
+    if (levels < 1 || levels > DWT_UNIT_MAX_LEVELS || C < 1)
+        return -1;
+    int len = 1;
+    g[0] = 1;
+    for (int l = 1; l <= levels; l++) {
+        int up = 1 << (l - 1);
+        ehi[l] = energy(t, cascade(g, len, h1, 3, up, t));
+        len = cascade(g, len, h0, 5, up, t);
+        memcpy(g, t, (size_t)len * sizeof(double));
+        elo[l] = energy(g, len);
+    }
+    int L = levels;
+    int64_t oc = 0;
+    for (int64_t c = 0; c < C; c++)
+        std[oc++] = (float)elo[L];
+    for (int l = L; l >= 1; l--) {
+        int64_t bb = (int64_t)1 << (2 * (L - l));
+        double band[3] = {sqrt(elo[l] * ehi[l]), sqrt(elo[l] * ehi[l]), ehi[l]};
+        for (int64_t c = 0; c < C; c++)
+            for (int k = 0; k < 3; k++)
+                for (int64_t q = 0; q < bb; q++)
+                    std[oc++] = (float)band[k];
+    }
+    return 0;
+}
+
+/* (1, C*4^L, 1, 1) constant: the band stds, or their reciprocals. */
+static sd_tensor *band_scale(sd_ctx *c, int64_t C, int L, int inverse)
+{
+    if (L < 1 || L > DWT_UNIT_MAX_LEVELS)
+        return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                           "dwt53 with unit-variance bands: levels %d not in 1..%d", L,
+                           DWT_UNIT_MAX_LEVELS);
+    int64_t OC = C << (2 * L);
+    sd_tensor *s = sd_new4(c, 1, OC, 1, 1);
+    if (!s || sd_dwt53_band_std(C, L, s->data))
+        return NULL;
+    if (inverse)
+        for (int64_t i = 0; i < OC; i++)
+            s->data[i] = 1.0f / s->data[i];
+    return s;
+}
+
+sd_tensor *sd_dwt53_unit(sd_ctx *c, sd_tensor *x, int levels)
+{
+    sd_tensor *y = sd_dwt53(c, x, levels);
+    return y ? sd_mul(c, y, band_scale(c, x->shape[1], levels, 1)) : NULL;
+}
+
+sd_tensor *sd_idwt53_unit(sd_ctx *c, sd_tensor *y, int levels)
+{
+    if (!y)
+        return NULL;
+    if (levels < 1 || levels > DWT_UNIT_MAX_LEVELS)
+        return band_scale(c, 1, levels, 0); /* reports the level error */
+    if (y->ndim != 4 || y->shape[1] % ((int64_t)1 << (2 * levels)))
+        return sd_idwt53(c, y, levels); /* reports the shape error */
+    return sd_idwt53(c, sd_mul(c, y, band_scale(c, y->shape[1] >> (2 * levels), levels, 0)),
+                     levels);
 }

@@ -147,6 +147,16 @@ sd_tensor *sd_depth_to_space(sd_ctx *c, sd_tensor *x, int b);
  * inverse (N,C*4^L,h,w) -> (N,C,h*2^L,w*2^L). */
 sd_tensor *sd_dwt53(sd_ctx *c, sd_tensor *x, int levels);
 sd_tensor *sd_idwt53(sd_ctx *c, sd_tensor *y, int levels);
+/* The same with unit-variance bands (1 <= levels <= 8): dwt53_unit divides
+ * every output channel by its std on white noise of variance 1
+ * (sd_dwt53_band_std), idwt53_unit multiplies by it before idwt53, so the
+ * pair is still an exact inverse. */
+sd_tensor *sd_dwt53_unit(sd_ctx *c, sd_tensor *x, int levels);
+sd_tensor *sd_idwt53_unit(sd_ctx *c, sd_tensor *y, int levels);
+/* std[0 .. C*4^L): the std of each dwt53 output channel on white noise of
+ * variance 1 (interior coefficients; closed form from the filters). -1 if
+ * levels is not in 1..8 or C < 1. */
+int sd_dwt53_band_std(int64_t C, int levels, float *std);
 
 /* ---- randomness and lookup --------------------------------------------- */
 /* Inverted dropout with probability p in [0, 1) when the ctx is in training

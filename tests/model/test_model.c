@@ -8,6 +8,7 @@
 
 #include "gradcheck.h"
 #include "model/model_internal.h"
+#include "ops/ops.h"
 #include "sdfx.h"
 #include "sdtest.h"
 #include "tensor/tensor_internal.h"
@@ -146,6 +147,68 @@ START_TEST(save_load_round_trip)
     simdiff_model_destroy(b);
     simdiff_model_destroy(c7);
     simdiff_model_destroy(c8);
+}
+END_TEST
+
+/* The unit-variance DWT stem is the plain DWT stem reparametrized: with the
+ * stem conv's input weights divided by the band stds and the output conv's
+ * weights and bias multiplied by them, a SIMDIFF_STEM_DWT model computes
+ * what the SIMDIFF_STEM_DWT_UNIT model computes. All weights random (the
+ * output conv is not left at zero), 2 levels, RGB. */
+START_TEST(dwt_unit_stem_is_a_reparametrized_dwt_stem)
+{
+    simdiff_model_config cfg;
+    ck_assert_int_eq(simdiff_model_config_init(&cfg, SIMDIFF_ARCH_UVIT, 32, 3), SIMDIFF_OK);
+    cfg.stem = SIMDIFF_STEM_DWT_UNIT;
+    cfg.stem_param = 2;
+    cfg.num_levels = 1;
+    cfg.level_channels[0] = 32;
+    cfg.attn_resolution = 4;
+    cfg.tf_width = 32;
+    cfg.tf_depth = 1;
+    cfg.emb_dim = 32;
+    cfg.num_classes = 3;
+    simdiff_model *a, *b;
+    ck_assert_int_eq(simdiff_model_create(&a, &cfg, 5), SIMDIFF_OK);
+    cfg.stem = SIMDIFF_STEM_DWT;
+    ck_assert_int_eq(simdiff_model_create(&b, &cfg, 5), SIMDIFF_OK);
+    ck_assert_int_eq(a->total, b->total);
+    sd_tensor *r = gc_rand(1, (int64_t[]){a->total}, 77);
+    for (int64_t i = 0; i < a->total; i++)
+        a->data[i] = b->data[i] = 0.3f * r->data[i];
+    gc_free(r);
+    float std[48];
+    ck_assert_int_eq(sd_dwt53_band_std(3, 2, std), 0);
+    int ws = sd_model_find_param(b, "stem.conv.weight");
+    int wo = sd_model_find_param(b, "out.conv.weight"), bo = sd_model_find_param(b, "out.conv.bias");
+    ck_assert_int_ge(ws, 0);
+    ck_assert_int_ge(wo, 0);
+    ck_assert_int_ge(bo, 0);
+    sd_tensor *Ws = &b->params[ws], *Wo = &b->params[wo], *Bo = &b->params[bo];
+    ck_assert_int_eq(Ws->shape[1], 48);
+    ck_assert_int_eq(Wo->shape[0], 48);
+    for (int64_t i = 0; i < Ws->numel; i++)
+        Ws->data[i] /= std[(i / 9) % 48];
+    for (int64_t i = 0; i < Wo->numel; i++)
+        Wo->data[i] *= std[i / (Wo->numel / 48)];
+    for (int64_t i = 0; i < 48; i++)
+        Bo->data[i] *= std[i];
+    enum { N = 2, P = 3 * 32 * 32 };
+    sd_tensor *z = gc_rand(4, (int64_t[]){N, 3, 32, 32}, 78);
+    static float oa[N * P], ob[N * P];
+    double lam[N] = {3.5, -1.0};
+    int lab[N] = {1, -1};
+    ck_assert_int_eq(simdiff_model_forward(a, N, z->data, lam, lab, oa), SIMDIFF_OK);
+    ck_assert_int_eq(simdiff_model_forward(b, N, z->data, lam, lab, ob), SIMDIFF_OK);
+    double num = 0, den = 0;
+    for (int i = 0; i < N * P; i++) {
+        num = fmax(num, fabs((double)oa[i] - ob[i]));
+        den = fmax(den, fabs((double)ob[i]));
+    }
+    ck_assert_msg(den > 0.1 && num <= 1e-4 * den, "max diff %g, max |out| %g", num, den);
+    gc_free(z);
+    simdiff_model_destroy(a);
+    simdiff_model_destroy(b);
 }
 END_TEST
 
@@ -380,6 +443,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, inference_memory_is_compact, 0, (int)SD_ARRAY_LEN(cases));
     tcase_add_test(tc, num_params_match_file);
     tcase_add_test(tc, save_load_round_trip);
+    tcase_add_test(tc, dwt_unit_stem_is_a_reparametrized_dwt_stem);
     tcase_add_test(tc, config_errors_say_what_to_change);
     tcase_add_test(tc, forward_bad_arguments);
     tcase_add_test(tc, dropout_only_at_low_resolution);

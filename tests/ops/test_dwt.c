@@ -10,6 +10,7 @@
 #include "ops/ops.h"
 #include "sdfx.h"
 #include "sdtest.h"
+#include "tensor/rng.h"
 
 static sdfx *fx;
 
@@ -234,6 +235,104 @@ START_TEST(bad_shapes)
 }
 END_TEST
 
+/* sd_dwt53_band_std against the closed form at one level (low-pass energy
+ * 46/64, high-pass 3/2) and, at every level, against the std that the
+ * lifting code itself gives on white noise (interior coefficients, 4 x
+ * 256 x 256 samples: about 1.3% sampling error at the coarsest band). */
+START_TEST(band_std_on_white_noise)
+{
+    float s1[12];
+    ck_assert_int_eq(sd_dwt53_band_std(3, 1, s1), 0);
+    double lo = 46.0 / 64, hi = 1.5, lh = sqrt(lo * hi);
+    const double want1[12] = {lo, lo, lo, lh, lh, hi, lh, lh, hi, lh, lh, hi};
+    for (int i = 0; i < 12; i++)
+        ck_assert_msg(fabs(s1[i] - want1[i]) < 1e-6, "L=1 channel %d: %g, want %g", i,
+                      (double)s1[i], want1[i]);
+    ck_assert_int_eq(sd_dwt53_band_std(1, 0, s1), -1);
+    ck_assert_int_eq(sd_dwt53_band_std(1, 9, s1), -1);
+    sd_ctx *c;
+    ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+    sd_tensor *x = sd_new4(c, 4, 1, 256, 256);
+    ck_assert_ptr_nonnull(x);
+    sd_rng_normal(7, 1, 0, (size_t)x->numel, x->data);
+    for (int L = 1; L <= 3; L++) {
+        sd_tensor *y = sd_dwt53(c, x, L);
+        ck_assert_ptr_nonnull(y);
+        int64_t OC = y->shape[1], h = y->shape[2], w = y->shape[3];
+        float std[64];
+        ck_assert_int_eq(sd_dwt53_band_std(1, L, std), 0);
+        for (int64_t oc = 0; oc < OC; oc++) {
+            double ss = 0;
+            int64_t cnt = 0;
+            for (int64_t n = 0; n < 4; n++)
+                for (int64_t r = 2; r < h - 2; r++)
+                    for (int64_t q = 2; q < w - 2; q++, cnt++) {
+                        double v = y->data[((n * OC + oc) * h + r) * w + q];
+                        ss += v * v;
+                    }
+            double got = sqrt(ss / (double)cnt);
+            ck_assert_msg(fabs(got / std[oc] - 1) < 0.05, "L=%d channel %lld: noise std %g, "
+                          "band_std %g", L, (long long)oc, got, (double)std[oc]);
+        }
+    }
+    sd_ctx_destroy(c);
+}
+END_TEST
+
+/* The unit-variance pair: exact inverse both ways, and it is the plain
+ * transform divided channel by channel by band_std. */
+START_TEST(unit_round_trip)
+{
+    sd_ctx *c;
+    ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+    for (int L = 1; L <= 3; L++) {
+        sd_tensor *x = rand4(c, 2, 3, 16, 32, 40 + (uint64_t)L);
+        sd_tensor *y = sd_dwt53_unit(c, x, L), *yp = sd_dwt53(c, x, L);
+        ck_assert_ptr_nonnull(y);
+        ck_assert_ptr_nonnull(yp);
+        float std[3 * 64];
+        ck_assert_int_eq(sd_dwt53_band_std(3, L, std), 0);
+        int64_t OC = y->shape[1], hw = y->shape[2] * y->shape[3];
+        for (int64_t i = 0; i < y->numel; i++) {
+            float want = yp->data[i] / std[(i / hw) % OC];
+            ck_assert_msg(fabsf(y->data[i] - want) <= 1e-6f * (1 + fabsf(want)),
+                          "L=%d element %lld: %g, want %g", L, (long long)i,
+                          (double)y->data[i], (double)want);
+        }
+        double e = max_abs_diff(x, sd_idwt53_unit(c, y, L));
+        ck_assert_msg(e <= 1e-6, "L=%d: x round trip err %.3g", L, e);
+        sd_tensor *yr = rand4(c, 2, 3 << (2 * L), 16 >> L, 32 >> L, 50 + (uint64_t)L);
+        e = max_abs_diff(yr, sd_dwt53_unit(c, sd_idwt53_unit(c, yr, L), L));
+        ck_assert_msg(e <= 2e-6, "L=%d: y round trip err %.3g", L, e);
+        sd_ctx_reset(c);
+    }
+    expect_fail(c, sd_dwt53_unit(c, sd_zeros(c, 4, (int64_t[]){1, 1, 1024, 1024}), 9), "levels 9");
+    expect_fail(c, sd_idwt53_unit(c, sd_zeros(c, 4, (int64_t[]){1, 6, 2, 2}), 1), "1x6x2x2");
+    expect_fail(c, sd_idwt53_unit(c, sd_zeros(c, 4, (int64_t[]){1, 16, 2, 2}), 0), "levels 0");
+    sd_ctx_destroy(c);
+}
+END_TEST
+
+static sd_tensor *g_unit(sd_ctx *c, sd_tensor **in, void *ud)
+{
+    int L = *(const int *)ud;
+    return L > 0 ? sd_dwt53_unit(c, in[0], L) : sd_idwt53_unit(c, in[0], -L);
+}
+
+START_TEST(unit_finite_differences)
+{
+    static const int lv[] = {1, 2, -1, -2};
+    char msg[512];
+    int L = lv[_i];
+    sd_tensor *in = L > 0 ? gc_rand(4, (int64_t[]){2, 2, 8, 16}, 60)
+                          : gc_rand(4, (int64_t[]){2, 2 << (-2 * L), 8 >> -L, 16 >> -L}, 61);
+    gc_opts o = {.h = 1e-2, .rtol = 3e-3};
+    int rc = gc_check(g_unit, (void *)&lv[_i], 1, &in, &o, msg, sizeof msg);
+    gc_free(in);
+    ck_assert_msg(rc == 0, "levels %d: %s", L, msg);
+}
+END_TEST
+
 static void setup(void) { fx = sdfx_load("ops/dwt.sdfx"); }
 static void teardown(void) { sdfx_free(fx); }
 
@@ -249,6 +348,9 @@ static Suite *suite(void)
     tcase_add_test(tc, ramp_image);
     tcase_add_test(tc, chain_gradient);
     tcase_add_test(tc, bad_shapes);
+    tcase_add_test(tc, band_std_on_white_noise);
+    tcase_add_test(tc, unit_round_trip);
+    tcase_add_loop_test(tc, unit_finite_differences, 0, 4);
     suite_add_tcase(s, tc);
     return s;
 }

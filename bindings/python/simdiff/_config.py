@@ -69,6 +69,7 @@ class Stem(_Enum):
     NONE = 0
     PATCH = 1
     DWT = 2
+    DWT_UNIT = 3
 
 
 class Prediction(_Enum):
