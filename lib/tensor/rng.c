@@ -116,8 +116,5 @@ void sd_rng_normal(uint64_t seed, uint64_t stream, uint64_t offset, size_t n,
 
 uint64_t sd_rng_mix(uint64_t a, uint64_t b)
 {
-    uint64_t z = a + 0x9E3779B97F4A7C15ull * (b + 1);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return sd_splitmix64(a + SD_SPLITMIX64_GOLDEN * (b + 1));
 }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef SDTEST_FIXTURES_DEFAULT
@@ -35,6 +36,22 @@ const char *sdtest_tmpdir(void)
         atexit(remove_tmpdir);
     }
     return tmpdir;
+}
+
+const char *sdtest_work_dir(void)
+{
+    mkdir(sdtest_tmpdir(), 0700);
+    return sdtest_tmpdir();
+}
+
+char *sdtest_path(const char *dir, const char *name)
+{
+    static char buf[8][2200];
+    static int k;
+    char *p = buf[k++ % 8];
+    int r = snprintf(p, sizeof buf[0], "%s/%s", dir, name);
+    ck_assert(r > 0 && (size_t)r < sizeof buf[0]);
+    return p;
 }
 
 const char *sdtest_fixture_dir(void)

@@ -25,6 +25,13 @@ int sdtest_run(Suite *s);
 const char *sdtest_fixture_dir(void);
 /* A fresh temporary directory for this process (removed at exit). */
 const char *sdtest_tmpdir(void);
+/* sdtest_tmpdir(), made again if missing: its atexit removal is inherited
+ * by every forked test case, so it is gone after the first case; use this
+ * at the start of each use (each case then cleans up after itself). */
+const char *sdtest_work_dir(void);
+/* "dir/name" in one of 8 rotating static buffers (valid for the next 7
+ * calls); fails the test if it does not fit. */
+char *sdtest_path(const char *dir, const char *name);
 
 /* Max over i of |a-b| / max(1, |b|)... relative error used by comparisons:
  * max |a_i - b_i| / max(max |b_i|, floor). */

@@ -25,26 +25,7 @@
 #include "format/format.h"
 #include "sdtest.h"
 
-/* sdtest's temporary directory is removed by an atexit handler that every
- * forked test case inherits, so it is gone after the first case: recreate
- * it at the start of each use (each case then cleans up after itself). */
-static const char *tmpdir(void)
-{
-    mkdir(sdtest_tmpdir(), 0700);
-    return sdtest_tmpdir();
-}
-
 /* ---- helpers ------------------------------------------------------------- */
-
-static char *path_in(const char *dir, const char *name)
-{
-    static char buf[4][2200];
-    static int k;
-    char *p = buf[k++ % 4];
-    int r = snprintf(p, 2200, "%s/%s", dir, name);
-    ck_assert(r > 0 && r < 2200);
-    return p;
-}
 
 static uint8_t *slurp(const char *path, size_t *n)
 {
@@ -73,7 +54,7 @@ static void spit(const char *path, const void *data, size_t n)
 static const char *fresh_dir(const char *name)
 {
     static char buf[1024];
-    snprintf(buf, sizeof buf, "%s/%s-%d", tmpdir(), name, (int)getpid());
+    snprintf(buf, sizeof buf, "%s/%s-%d", sdtest_work_dir(), name, (int)getpid());
     mkdir(buf, 0777);
     return buf;
 }
@@ -104,7 +85,7 @@ static uint32_t f2u(float f)
 START_TEST(afile_commit_and_overwrite)
 {
     const char *dir = fresh_dir("afile");
-    const char *p = path_in(dir, "out.bin");
+    const char *p = sdtest_path(dir, "out.bin");
     ck_assert_int_eq(sd_write_file_atomic(p, "hello", 5), SIMDIFF_OK);
     size_t n;
     uint8_t *b = slurp(p, &n);
@@ -137,7 +118,7 @@ END_TEST
 START_TEST(afile_failures_leave_nothing)
 {
     const char *dir = fresh_dir("afail");
-    const char *p = path_in(dir, "keep.bin");
+    const char *p = sdtest_path(dir, "keep.bin");
     ck_assert_int_eq(sd_write_file_atomic(p, "old", 3), SIMDIFF_OK);
     /* abort: old content kept, no temporary left */
     sd_afile *f;
@@ -153,14 +134,14 @@ START_TEST(afile_failures_leave_nothing)
     free(b);
     sd_afile_abort(NULL);
     /* a directory that does not exist */
-    ck_assert_int_eq(sd_write_file_atomic(path_in(dir, "nope/x.bin"), "a", 1),
+    ck_assert_int_eq(sd_write_file_atomic(sdtest_path(dir, "nope/x.bin"), "a", 1),
                      SIMDIFF_ERR_IO);
     ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "nope"));
     /* rename onto a non-empty directory fails at commit: temp removed */
     char sub[2200];
-    snprintf(sub, sizeof sub, "%s", path_in(dir, "sub"));
+    snprintf(sub, sizeof sub, "%s", sdtest_path(dir, "sub"));
     ck_assert_int_eq(mkdir(sub, 0777), 0);
-    ck_assert_int_eq(sd_write_file_atomic(path_in(sub, "inner"), "x", 1), SIMDIFF_OK);
+    ck_assert_int_eq(sd_write_file_atomic(sdtest_path(sub, "inner"), "x", 1), SIMDIFF_OK);
     ck_assert_int_eq(sd_write_file_atomic(sub, "data", 4), SIMDIFF_ERR_IO);
     ck_assert_int_eq(count_entries(dir, ".tmp-"), 0);
     ck_assert_int_eq(count_entries(dir, ""), 2);
@@ -168,7 +149,7 @@ START_TEST(afile_failures_leave_nothing)
     ck_assert_int_eq(sd_afile_open(&f, ""), SIMDIFF_ERR_INVALID_ARG);
     ck_assert_ptr_null(f);
     ck_assert_int_eq(sd_afile_open(&f, NULL), SIMDIFF_ERR_INVALID_ARG);
-    ck_assert_int_eq(sd_write_file_atomic(path_in(dir, "d/"), "a", 1),
+    ck_assert_int_eq(sd_write_file_atomic(sdtest_path(dir, "d/"), "a", 1),
                      SIMDIFF_ERR_INVALID_ARG);
 }
 END_TEST
@@ -176,7 +157,7 @@ END_TEST
 START_TEST(read_file_bounded)
 {
     const char *dir = fresh_dir("rf");
-    const char *p = path_in(dir, "f.txt");
+    const char *p = sdtest_path(dir, "f.txt");
     spit(p, "0123456789", 10);
     void *b;
     size_t n;
@@ -188,7 +169,7 @@ START_TEST(read_file_bounded)
     ck_assert_ptr_null(b);
     ck_assert_uint_eq(n, 0);
     ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "limit"));
-    ck_assert_int_eq(sd_read_file(path_in(dir, "missing"), 100, &b, &n),
+    ck_assert_int_eq(sd_read_file(sdtest_path(dir, "missing"), 100, &b, &n),
                      SIMDIFF_ERR_IO);
     ck_assert_int_eq(sd_read_file(dir, 100, &b, &n), SIMDIFF_ERR_IO);
     spit(p, "", 0);
@@ -264,7 +245,7 @@ static void write_gz(const char *path, const void *data, size_t n)
 START_TEST(gzip_source)
 {
     const char *dir = fresh_dir("gz");
-    const char *p = path_in(dir, "a.gz");
+    const char *p = sdtest_path(dir, "a.gz");
     char text[5000];
     for (int i = 0; i < 5000; i++)
         text[i] = (char)('a' + i % 26);
@@ -295,7 +276,7 @@ START_TEST(gzip_source)
     uint8_t *two = malloc(2 * n);
     memcpy(two, gz, n);
     memcpy(two + n, gz, n);
-    const char *q = path_in(dir, "b.gz");
+    const char *q = sdtest_path(dir, "b.gz");
     spit(q, two, 2 * n);
     ck_assert_int_eq(sd_src_open(&s, q), SIMDIFF_OK);
     ck_assert_int_eq(sd_src_read(s, got, 5000), SIMDIFF_OK);
@@ -320,7 +301,7 @@ START_TEST(gzip_source)
     ck_assert_int_eq(sd_src_read(s, got, 5), SIMDIFF_OK);
     ck_assert_int_eq(sd_src_expect_end(s), SIMDIFF_ERR_FORMAT);
     sd_src_close(s);
-    ck_assert_int_eq(sd_src_open(&s, path_in(dir, "missing")), SIMDIFF_ERR_IO);
+    ck_assert_int_eq(sd_src_open(&s, sdtest_path(dir, "missing")), SIMDIFF_ERR_IO);
     ck_assert_ptr_null(s);
     free(gz);
     free(two);
@@ -441,7 +422,7 @@ static sd_st_file *open_fixture(const char *name)
 {
     sd_st_file *f = NULL;
     simdiff_status s =
-        sd_st_open(&f, path_in(sdtest_fixture_dir(), name), (size_t)1 << 20);
+        sd_st_open(&f, sdtest_path(sdtest_fixture_dir(), name), (size_t)1 << 20);
     ck_assert_msg(s == SIMDIFF_OK, "%s: %s", name, simdiff_last_error());
     return f;
 }
@@ -482,7 +463,7 @@ START_TEST(st_read_fixture)
     ck_assert_int_eq((int32_t)sd_ld_u32le(i32->data + 4), -2);
     /* F16 / BF16 decoded exactly as PyTorch does */
     size_t n;
-    uint8_t *exp = slurp(path_in(sdtest_fixture_dir(), "io/st_read_expected.bin"), &n);
+    uint8_t *exp = slurp(sdtest_path(sdtest_fixture_dir(), "io/st_read_expected.bin"), &n);
     ck_assert_uint_eq(n, 2 * 67 * 4);
     float src[67], h[67], b[67];
     int64_t s67 = 67;
@@ -570,7 +551,7 @@ START_TEST(st_writer_matches_reference_bytes)
     void *buf;
     size_t n, rn;
     ck_assert_int_eq(sd_st_writer_serialize(w, &buf, &n), SIMDIFF_OK);
-    uint8_t *refb = slurp(path_in(sdtest_fixture_dir(), "io/st_writer_ref.safetensors"),
+    uint8_t *refb = slurp(sdtest_path(sdtest_fixture_dir(), "io/st_writer_ref.safetensors"),
                           &rn);
     ck_assert_uint_eq(n, rn);
     for (size_t i = 0; i < n; i++)
@@ -578,7 +559,7 @@ START_TEST(st_writer_matches_reference_bytes)
                       "byte %zu differs: %02x vs reference %02x", i,
                       ((uint8_t *)buf)[i], refb[i]);
     /* the same bytes through the atomic file writer */
-    const char *p = path_in(fresh_dir("stw"), "m.safetensors");
+    const char *p = sdtest_path(fresh_dir("stw"), "m.safetensors");
     ck_assert_int_eq(sd_st_writer_write(w, p), SIMDIFF_OK);
     size_t fn;
     uint8_t *fb = slurp(p, &fn);
@@ -609,7 +590,7 @@ START_TEST(st_writer_round_trip)
     ck_assert_int_eq(sd_st_writer_add(w, odd, SD_DT_BF16, 1, s2, x), SIMDIFF_OK);
     ck_assert_int_eq(sd_st_writer_add(w, "h", SD_DT_F16, 1, s2, x), SIMDIFF_OK);
     ck_assert_int_eq(sd_st_writer_set_metadata(w, "k\"\n", "v\\\t\x1f"), SIMDIFF_OK);
-    const char *p = path_in(fresh_dir("strt"), "rt.safetensors");
+    const char *p = sdtest_path(fresh_dir("strt"), "rt.safetensors");
     ck_assert_int_eq(sd_st_writer_write(w, p), SIMDIFF_OK);
     sd_st_writer_destroy(w);
     sd_st_file *f;
@@ -664,7 +645,7 @@ START_TEST(st_truncations_and_bit_flips)
     const char *files[] = {"io/st_read.safetensors", "io/st_writer_ref.safetensors"};
     for (int fi = 0; fi < 2; fi++) {
         size_t n;
-        uint8_t *orig = slurp(path_in(sdtest_fixture_dir(), files[fi]), &n);
+        uint8_t *orig = slurp(sdtest_path(sdtest_fixture_dir(), files[fi]), &n);
         size_t hdr_end = 8 + (size_t)sd_ld_u64le(orig);
         ck_assert_uint_le(hdr_end, n);
         /* every truncation is an error (exact-size copies: ASan sees overreads) */
@@ -847,7 +828,7 @@ static uint8_t *ck_file(size_t *n)
                                           s[i].compress),
                          SIMDIFF_OK);
     const char *dir = fresh_dir("ck");
-    const char *p = path_in(dir, "c.ckpt");
+    const char *p = sdtest_path(dir, "c.ckpt");
     ck_assert_int_eq(sd_ck_writer_commit(w, p), SIMDIFF_OK);
     sd_ck_writer_destroy(w);
     return slurp(p, n);
@@ -901,7 +882,7 @@ START_TEST(container_round_trip)
     sd_ck_close(r);
     sd_ck_close(NULL);
     /* from the file, with a size cap */
-    const char *p = path_in(fresh_dir("ck2"), "c.ckpt");
+    const char *p = sdtest_path(fresh_dir("ck2"), "c.ckpt");
     spit(p, b, n);
     ck_assert_int_eq(sd_ck_open(&r, p, n), SIMDIFF_OK);
     ck_check_all(r);
@@ -1037,14 +1018,14 @@ START_TEST(container_hostile_tables)
     ck_assert_int_eq(sd_ck_writer_create(&w), SIMDIFF_OK);
     ck_assert_int_eq(sd_ck_writer_add(w, "a", "xyz", 3, 1), SIMDIFF_OK);
     const char *dir = fresh_dir("ckfail");
-    ck_assert_int_eq(sd_ck_writer_commit(w, path_in(dir, "missing/c.ckpt")),
+    ck_assert_int_eq(sd_ck_writer_commit(w, sdtest_path(dir, "missing/c.ckpt")),
                      SIMDIFF_ERR_IO);
     ck_assert_int_eq(sd_ck_writer_commit(w, dir), SIMDIFF_ERR_IO); /* a directory */
     ck_assert_int_eq(count_entries(dir, ""), 0);
-    ck_assert_int_eq(sd_ck_writer_commit(w, path_in(dir, "ok.ckpt")), SIMDIFF_OK);
+    ck_assert_int_eq(sd_ck_writer_commit(w, sdtest_path(dir, "ok.ckpt")), SIMDIFF_OK);
     ck_assert_int_eq(count_entries(dir, ""), 1);
     sd_ck_writer_destroy(w);
-    ck_assert_int_eq(sd_ck_open(&r, path_in(dir, "missing.ckpt"), 100), SIMDIFF_ERR_IO);
+    ck_assert_int_eq(sd_ck_open(&r, sdtest_path(dir, "missing.ckpt"), 100), SIMDIFF_ERR_IO);
     free(b);
 }
 END_TEST

@@ -21,24 +21,6 @@
 #include "sdtest.h"
 #include "simdiff/simdiff.h"
 
-/* sdtest's temporary directory is removed by an atexit handler that every
- * forked test case inherits: recreate it at the start of each use. */
-static const char *tmpdir(void)
-{
-    mkdir(sdtest_tmpdir(), 0700);
-    return sdtest_tmpdir();
-}
-
-static char *path_in(const char *dir, const char *name)
-{
-    static char buf[8][2200];
-    static int k;
-    char *p = buf[k++ % 8];
-    int r = snprintf(p, 2200, "%s/%s", dir, name);
-    ck_assert(r > 0 && r < 2200);
-    return p;
-}
-
 static const char *images(const char *name)
 {
     static char buf[4][2200];
@@ -67,7 +49,7 @@ static void copy_to(const char *src, const char *dir, const char *name)
 {
     size_t n;
     uint8_t *b = slurp(images(src), &n);
-    FILE *f = fopen(path_in(dir, name), "wb");
+    FILE *f = fopen(sdtest_path(dir, name), "wb");
     ck_assert_msg(f != NULL, "cannot create %s/%s", dir, name);
     ck_assert_uint_eq(fwrite(b, 1, n, f), n);
     fclose(f);
@@ -80,7 +62,7 @@ static const char *fresh_dir(const char *name)
     static char buf[4][2200];
     static int k;
     char *p = buf[k++ % 4];
-    snprintf(p, 2200, "%s/%s", tmpdir(), name);
+    snprintf(p, 2200, "%s/%s", sdtest_work_dir(), name);
     char cmd[2300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", p);
     ck_assert_int_eq(system(cmd), 0);
@@ -268,13 +250,13 @@ START_TEST(classes_from_subfolders)
     copy_to("decode/g16.png", dir, "r0.png");
     copy_to("hostile/not_png.png", dir, "notes.txt");
     copy_to("hostile/not_png.png", dir, ".hidden.png");
-    copy_to("decode/rgb8.png", path_in(dir, "Z"), "q.jpg");
-    copy_to("decode/p8.png", path_in(dir, "a_dog"), "z.png");
-    copy_to("hostile/not_png.png", path_in(dir, "a_dog/deeper"), "w.png");
-    copy_to("decode/rgba8.png", path_in(dir, "b_cat"), "x.png");
-    copy_to("decode/ga8.png", path_in(dir, "b_cat"), "y.jpeg");
-    copy_to("hostile/not_png.png", path_in(dir, "text"), "notes.txt");
-    copy_to("hostile/not_png.png", path_in(dir, ".git"), "x.png");
+    copy_to("decode/rgb8.png", sdtest_path(dir, "Z"), "q.jpg");
+    copy_to("decode/p8.png", sdtest_path(dir, "a_dog"), "z.png");
+    copy_to("hostile/not_png.png", sdtest_path(dir, "a_dog/deeper"), "w.png");
+    copy_to("decode/rgba8.png", sdtest_path(dir, "b_cat"), "x.png");
+    copy_to("decode/ga8.png", sdtest_path(dir, "b_cat"), "y.jpeg");
+    copy_to("hostile/not_png.png", sdtest_path(dir, "text"), "notes.txt");
+    copy_to("hostile/not_png.png", sdtest_path(dir, ".git"), "x.png");
     simdiff_image_folder_config c = config(10, 3, 0x3366CC);
     simdiff_dataset *ds;
     ck_assert_msg(simdiff_dataset_open_folder(&ds, dir, &c) == SIMDIFF_OK, "%s",
@@ -305,8 +287,8 @@ START_TEST(classes_from_subfolders)
     simdiff_dataset_destroy(ds);
 
     /* without root files every example has a class */
-    ck_assert_int_eq(unlink(path_in(dir, "r0.png")), 0);
-    ck_assert_int_eq(unlink(path_in(dir, "r1.PNG")), 0);
+    ck_assert_int_eq(unlink(sdtest_path(dir, "r0.png")), 0);
+    ck_assert_int_eq(unlink(sdtest_path(dir, "r1.PNG")), 0);
     ck_assert_int_eq(simdiff_dataset_open_folder(&ds, dir, &c), SIMDIFF_OK);
     x = all_examples(ds, &lab);
     ck_assert_int_eq(simdiff_dataset_count(ds), 4);
@@ -368,7 +350,7 @@ START_TEST(hostile_files_refused)
         copy_to("hostile/ok.png", dir, "z_ok.png");
         char name[64];
         snprintf(name, sizeof name, "h_%s", hostile[i]);
-        copy_to(path_in("hostile", hostile[i]), dir, name);
+        copy_to(sdtest_path("hostile", hostile[i]), dir, name);
         simdiff_dataset *ds = (simdiff_dataset *)&c;
         simdiff_status s = simdiff_dataset_open_folder(&ds, dir, &c);
         fprintf(stderr, "# %s: %d %s\n", hostile[i], (int)s, simdiff_last_error());
@@ -423,13 +405,13 @@ START_TEST(special_files)
     /* a FIFO is refused without being opened (opening would block) */
     const char *dir = fresh_dir("fifo");
     copy_to("hostile/ok.png", dir, "a.png");
-    ck_assert_int_eq(mkfifo(path_in(dir, "pipe.png"), 0600), 0);
+    ck_assert_int_eq(mkfifo(sdtest_path(dir, "pipe.png"), 0600), 0);
     ck_assert_int_eq(simdiff_dataset_open_folder(&ds, dir, &c), SIMDIFF_ERR_IO);
     ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "pipe.png"));
     /* a dangling symbolic link */
     dir = fresh_dir("link");
     copy_to("hostile/ok.png", dir, "a.png");
-    ck_assert_int_eq(symlink("/nonexistent/x.png", path_in(dir, "b.png")), 0);
+    ck_assert_int_eq(symlink("/nonexistent/x.png", sdtest_path(dir, "b.png")), 0);
     ck_assert_int_eq(simdiff_dataset_open_folder(&ds, dir, &c), SIMDIFF_ERR_IO);
     ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "b.png"));
     /* a folder without images, a missing folder, a file as the folder */
@@ -440,7 +422,7 @@ START_TEST(special_files)
     ck_assert_int_eq(simdiff_dataset_open_folder(&ds, "/nonexistent-folder", &c),
                      SIMDIFF_ERR_IO);
     ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "/nonexistent-folder"));
-    ck_assert_int_eq(simdiff_dataset_open_folder(&ds, path_in(dir, "readme.txt"), &c),
+    ck_assert_int_eq(simdiff_dataset_open_folder(&ds, sdtest_path(dir, "readme.txt"), &c),
                      SIMDIFF_ERR_IO);
 }
 END_TEST
@@ -450,7 +432,7 @@ START_TEST(skip_and_count)
     const char *dir = fresh_dir("skip");
     copy_to("hostile/ok.png", dir, "ok.png");
     for (int i = 0; i < N_HOSTILE; i++)
-        copy_to(path_in("hostile", hostile[i]), dir, hostile[i]);
+        copy_to(sdtest_path("hostile", hostile[i]), dir, hostile[i]);
     simdiff_image_folder_config c = config(6, 3, 0xFFFFFF);
     simdiff_dataset *ds;
     /* the default fails on the first bad file in reading order */
@@ -486,7 +468,7 @@ START_TEST(skip_and_count)
     free(lab1);
     simdiff_dataset_destroy(ds);
     /* nothing readable at all */
-    ck_assert_int_eq(unlink(path_in(dir, "ok.png")), 0);
+    ck_assert_int_eq(unlink(sdtest_path(dir, "ok.png")), 0);
     ck_assert_int_eq(simdiff_dataset_open_folder(&ds, dir, &c), SIMDIFF_ERR_FORMAT);
     ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "none of its"));
 }

@@ -24,32 +24,14 @@
 
 #include "sdtest.h"
 
-/* sdtest's temporary directory is removed by an atexit handler that every
- * forked test case inherits, so it is gone after the first case: recreate
- * it at the start of each use (each case then cleans up after itself). */
-static const char *tmpdir(void)
-{
-    mkdir(sdtest_tmpdir(), 0700);
-    return sdtest_tmpdir();
-}
 #include "simdiff/simdiff.h"
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static char *path_in(const char *dir, const char *name)
-{
-    static char buf[8][2200];
-    static int k;
-    char *p = buf[k++ % 8];
-    int r = snprintf(p, 2200, "%s/%s", dir, name);
-    ck_assert(r > 0 && r < 2200);
-    return p;
-}
-
-static const char *tmp(const char *name) { return path_in(tmpdir(), name); }
+static const char *tmp(const char *name) { return sdtest_path(sdtest_work_dir(), name); }
 static const char *fixture(const char *name)
 {
-    return path_in(sdtest_fixture_dir(), name);
+    return sdtest_path(sdtest_fixture_dir(), name);
 }
 
 static uint8_t *slurp(const char *path, size_t *n)
@@ -338,7 +320,7 @@ START_TEST(png_u8_and_errors)
     ck_assert_int_eq(simdiff_write_png("/nonexistent-dir/a.png", 1, 1, 2, 3, x, 0),
                      SIMDIFF_ERR_IO);
     ck_assert_int_gt((int)strlen(simdiff_last_error()), 0);
-    ck_assert(no_temp_files(tmpdir()));
+    ck_assert(no_temp_files(sdtest_work_dir()));
 }
 END_TEST
 
