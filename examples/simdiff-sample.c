@@ -4,6 +4,9 @@
  *   simdiff-sample                                  # 16 images of the bundled model
  *   simdiff-sample runs/a/model.safetensors --labels all --count 100 --png grid.png
  *   simdiff-sample --count 10000 --labels all --npy s.npy --labels-npy l.npy --batch 250
+ *   simdiff-sample --init sketch.png --strength 0.6 --png out.png     # image-to-image
+ *   simdiff-sample --init photo.png --mask hole.png --png out.png     # inpainting
+ *   simdiff-sample --init shirt.png --strength 0.5 --variations 8 --png v.png
  *   simdiff-sample --help
  *
  * Ctrl-C cancels the run cleanly (simdiff_sampler_cancel() from the signal
@@ -39,7 +42,10 @@ static void on_sigint(int sig)
 
 typedef struct opts {
     const char *model, *labels, *png, *npy, *labels_npy, *sampler, *spacing, *schedule;
+    const char *init, *mask;
     int count, steps, threads, batch, grid_cols, quiet;
+    int variations, resample, resample_jump, have_strength;
+    double strength;
     int precision; /* simdiff_precision */
     double eta, guidance;
     int have_steps, have_eta, have_guidance, have_clip, have_count;
@@ -77,6 +83,21 @@ static void usage(FILE *f)
             "  --cols N            grid columns (default: about sqrt(count))\n"
             "  --npy FILE          the images as float32 N x C x H x W in [-1, 1]\n"
             "  --labels-npy FILE   the requested labels (float32, N) for fmnist_score.py\n"
+            "editing (docs/editing.md):\n"
+            "  --init FILE         start from this image: a PNG or JPEG (converted to the\n"
+            "                      model's channels and size like a training image), or a\n"
+            "                      .npy of N images (N x C x H x W or N x H x W x C, float32\n"
+            "                      in [-1, 1] or uint8; smaller images are padded)\n"
+            "  --strength S        0 < S <= 1: how much noise the init image gets; the run\n"
+            "                      takes about S x steps network evaluations (default 0.8\n"
+            "                      with --init alone, 1 with --mask)\n"
+            "  --mask FILE         inpainting: white (or 1 in a .npy) = generate, black\n"
+            "                      (0) = keep the init image, grey blends; PNG, JPEG or .npy\n"
+            "                      (one mask, or N)\n"
+            "  --variations K      K images from one init image (same as --count K)\n"
+            "  --resample R        RePaint resampling for smoother seams: redo each stretch\n"
+            "                      of --resample-jump steps R times (default 1 = off)\n"
+            "  --resample-jump J   steps undone per jump (default 1)\n"
             "  --quiet             no progress output\n"
             "  -h, --help          this text\n");
 }
@@ -163,6 +184,79 @@ static int parse_labels(const char *s, int num_classes, int **out, int *n)
     *out = l;
     *n = k;
     return 0;
+}
+
+/* ---- editing inputs -------------------------------------------------------- */
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+/* --init or --mask: *count images of *chans x size x size floats (malloc'd),
+ * in [-1, 1]; NULL on failure (message printed). A PNG or JPEG is one image
+ * of `want_chans` channels; a .npy holds any number of 1- or
+ * want_chans-channel images, padded to size if smaller. */
+static float *read_edit_images(const char *what, const char *path, int want_chans, int size,
+                               simdiff_float_range range, int *count, int *chans)
+{
+    float *out = NULL;
+    if (!ends_with(path, ".npy") && !ends_with(path, ".NPY")) {
+        size_t n = (size_t)want_chans * (size_t)size * (size_t)size;
+        if (!(out = malloc(n * sizeof *out))) {
+            fprintf(stderr, "simdiff-sample: %s: out of memory\n", what);
+            return NULL;
+        }
+        if (simdiff_read_image(path, want_chans, size, NULL, out) != SIMDIFF_OK) {
+            fprintf(stderr, "simdiff-sample: %s: %s\n", what, simdiff_last_error());
+            free(out);
+            return NULL;
+        }
+        *count = 1;
+        *chans = want_chans;
+        return out;
+    }
+    simdiff_dataset *ds = NULL;
+    if (simdiff_dataset_open_npy(&ds, path, NULL, SIMDIFF_LAYOUT_AUTO, range) != SIMDIFF_OK) {
+        fprintf(stderr, "simdiff-sample: %s: %s\n", what, simdiff_last_error());
+        return NULL;
+    }
+    int64_t n = simdiff_dataset_count(ds);
+    int c = simdiff_dataset_channels(ds), h = simdiff_dataset_height(ds),
+        w = simdiff_dataset_width(ds);
+    if ((c != 1 && c != want_chans) || h > size || w > size || n > (1 << 24)) {
+        fprintf(stderr,
+                "simdiff-sample: %s: %s holds %lld images of %d x %d x %d; the model "
+                "takes at most 16777216 of %d (or 1) x %d x %d\n",
+                what, path, (long long)n, c, h, w, want_chans, size, size);
+        simdiff_dataset_destroy(ds);
+        return NULL;
+    }
+    size_t per = (size_t)c * (size_t)size * (size_t)size;
+    int64_t *idx = malloc((size_t)n * sizeof *idx);
+    out = malloc((size_t)n * per * sizeof *out);
+    if (!idx || !out) {
+        fprintf(stderr, "simdiff-sample: %s: out of memory\n", what);
+        free(idx);
+        free(out);
+        simdiff_dataset_destroy(ds);
+        return NULL;
+    }
+    for (int64_t i = 0; i < n; i++)
+        idx[i] = i;
+    simdiff_status st = simdiff_dataset_get_batch(ds, (int)n, idx, h == size && w == size ? 0 : size,
+                                                  NULL, out, NULL);
+    if (st != SIMDIFF_OK) {
+        fprintf(stderr, "simdiff-sample: %s: %s\n", what, simdiff_dataset_errmsg(ds));
+        free(out);
+        out = NULL;
+    }
+    free(idx);
+    simdiff_dataset_destroy(ds);
+    *count = (int)n;
+    *chans = c;
+    return out;
 }
 
 /* ---- progress -------------------------------------------------------------- */
@@ -292,6 +386,29 @@ int main(int argc, char **argv)
             o.labels_npy = v;
         } else if (!strcmp(a, "--quiet")) {
             o.quiet = 1;
+        } else if (!strcmp(a, "--init")) {
+            NEED();
+            o.init = v;
+        } else if (!strcmp(a, "--mask")) {
+            NEED();
+            o.mask = v;
+        } else if (!strcmp(a, "--strength")) {
+            NEED();
+            if (parse_double(v, &o.strength) || !(o.strength > 0 && o.strength <= 1))
+                return die("--strength: '%s' is not a number in (0, 1]", v);
+            o.have_strength = 1;
+        } else if (!strcmp(a, "--variations")) {
+            NEED();
+            if (parse_int(v, 1, 1 << 24, &o.variations))
+                return die("--variations: '%s' is not a number in 1..16777216", v);
+        } else if (!strcmp(a, "--resample")) {
+            NEED();
+            if (parse_int(v, 1, 1000, &o.resample))
+                return die("--resample: '%s' is not a number in 1..1000", v);
+        } else if (!strcmp(a, "--resample-jump")) {
+            NEED();
+            if (parse_int(v, 1, 100000, &o.resample_jump))
+                return die("--resample-jump: '%s' is not a number in 1..100000", v);
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "simdiff-sample: unknown option '%s'\n\n", a);
             usage(stderr);
@@ -356,11 +473,67 @@ int main(int argc, char **argv)
     sc.batch_chunk = o.batch;
     sc.precision = (simdiff_precision)o.precision;
 
+    /* Editing: the init images (and their number), the mask. */
+    float *init = NULL, *mask = NULL;
+    int init_n = 0, init_c = 0, mask_n = 0, mask_c = 0;
+    if ((o.mask || o.have_strength || o.variations || o.resample > 1) && !o.init) {
+        fprintf(stderr, "simdiff-sample: --mask, --strength, --variations and --resample "
+                        "edit an image: give it with --init\n");
+        simdiff_model_destroy(m);
+        return 2;
+    }
+    if (o.init) {
+        init = read_edit_images("--init", o.init, mc.channels, mc.image_size,
+                                SIMDIFF_FLOAT_RANGE_PM1, &init_n, &init_c);
+        if (init && init_c != mc.channels) {
+            fprintf(stderr, "simdiff-sample: --init: %s has %d-channel images; the model "
+                            "makes %d\n", o.init, init_c, mc.channels);
+            free(init);
+            init = NULL;
+        }
+        if (init && o.mask) {
+            mask = read_edit_images("--mask", o.mask, 1, mc.image_size,
+                                    SIMDIFF_FLOAT_RANGE_01, &mask_n, &mask_c);
+            /* white / 1 = generate, black / 0 = keep; the library's mask keeps 1 */
+            size_t nm = (size_t)mask_n * (size_t)mask_c * (size_t)mc.image_size *
+                        (size_t)mc.image_size;
+            for (size_t j = 0; mask && j < nm; j++)
+                mask[j] = (1.0f - mask[j]) * 0.5f;
+        }
+        const char *bad = !init || (o.mask && !mask) ? ""
+                        : o.variations && init_n != 1 ? "--variations needs one --init image"
+                        : o.variations && o.have_count && o.count != o.variations
+                            ? "--variations K and --count differ"
+                        : init_n > 1 && o.have_count && o.count != init_n
+                            ? "--count differs from the number of --init images"
+                        : mask && mask_n != 1 && mask_n != (init_n > 1 ? init_n : o.count)
+                            ? "--mask holds neither 1 mask nor one per image"
+                            : NULL;
+        if (bad) {
+            if (*bad)
+                fprintf(stderr, "simdiff-sample: %s\n", bad);
+            free(init);
+            free(mask);
+            simdiff_model_destroy(m);
+            return 2;
+        }
+        if (o.variations)
+            o.count = o.variations;
+        else if (init_n > 1)
+            o.count = init_n;
+        if (o.variations || init_n > 1)
+            o.have_count = 1;
+        if (!o.have_strength)
+            o.strength = o.mask ? 1.0 : 0.8;
+    }
+
     int *req = NULL, nreq = 0, *labels = NULL;
     if (o.labels) {
         if (mc.num_classes <= 0) {
             fprintf(stderr, "simdiff-sample: --labels: %s is unconditional (no classes)\n",
                     o.model);
+            free(init);
+            free(mask);
             simdiff_model_destroy(m);
             return 2;
         }
@@ -369,6 +542,8 @@ int main(int argc, char **argv)
                     "simdiff-sample: --labels: '%s' is not \"all\" or a comma list of "
                     "class ids in -1..%d\n",
                     o.labels, mc.num_classes - 1);
+            free(init);
+            free(mask);
             simdiff_model_destroy(m);
             return 2;
         }
@@ -389,6 +564,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "simdiff-sample: --schedule: %s\n", simdiff_last_error());
             free(req);
             free(labels);
+            free(init);
+            free(mask);
             simdiff_model_destroy(m);
             return 2;
         }
@@ -405,6 +582,8 @@ int main(int argc, char **argv)
                     mc.image_size);
         free(req);
         free(labels);
+        free(init);
+        free(mask);
         simdiff_model_destroy(m);
         return 2;
     }
@@ -436,8 +615,28 @@ int main(int argc, char **argv)
                                                        : "?",
                 sc.steps, sc.guidance, (unsigned long long)o.seed);
     pr.t0 = now();
+    simdiff_edit ed, *edp = NULL;
+    if (init) {
+        simdiff_edit_init(&ed);
+        ed.init = init;
+        ed.init_count = init_n;
+        ed.channels = mc.channels;
+        ed.height = ed.width = mc.image_size;
+        ed.strength = o.strength;
+        ed.mask = mask;
+        ed.mask_count = mask_n ? mask_n : 1;
+        ed.mask_channels = mask_c ? mask_c : 1;
+        ed.resample = o.resample ? o.resample : 1;
+        ed.resample_jump = o.resample_jump ? o.resample_jump : 1;
+        edp = &ed;
+        int evals = 0;
+        if (simdiff_sampler_edit_evals(s, edp, &evals) == SIMDIFF_OK && !o.quiet)
+            fprintf(stderr, "editing: strength %g%s, %d network evaluations per image\n",
+                    o.strength, mask ? ", inpainting" : "", evals);
+    }
     simdiff_status st = g_interrupted ? SIMDIFF_ERR_CANCELLED
-                                      : simdiff_sampler_run(s, o.count, labels, o.seed, out);
+                                      : simdiff_sampler_run_edit(s, o.count, labels, o.seed,
+                                                                 edp, out);
     double el = now() - pr.t0;
     g_sampler = NULL;
     int rc = 0;
@@ -488,5 +687,7 @@ int main(int argc, char **argv)
     free(out);
     free(req);
     free(labels);
+    free(init);
+    free(mask);
     return rc;
 }

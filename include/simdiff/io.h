@@ -263,6 +263,22 @@ SIMDIFF_API simdiff_status simdiff_dataset_open_folder(simdiff_dataset **out,
                                                        const char *dir,
                                                        const simdiff_image_folder_config *cfg);
 
+/* One PNG or JPEG file as an image for the sampler (an init image or a
+ * mask of simdiff_edit, sampler.h): decoded and transformed exactly as
+ * simdiff_dataset_open_folder does each image (alpha composited on
+ * cfg->background, converted to `channels`, centre-cropped to a square,
+ * area-resized to size x size, rounded to 8 bits), then each level v
+ * becomes v / 127.5 − 1, the dataset's floats in [−1, 1].
+ *   channels: 1 (grey) or 3 (RGB); size: 1..8192.
+ *   cfg: background and the file limits (NULL: the defaults); its size,
+ *     channels and on_bad_image are not used.
+ *   out: channels x size x size floats (CHW); written only on success.
+ * Failures as simdiff_dataset_open_folder's, with a message naming the
+ * file. */
+SIMDIFF_API simdiff_status simdiff_read_image(const char *path, int channels, int size,
+                                              const simdiff_image_folder_config *cfg,
+                                              float *out);
+
 /* The name of class `label` (its sub-folder's name), or NULL when label is
  * out of range or the dataset has no class names (IDX and .npy datasets).
  * Valid as long as the dataset. */

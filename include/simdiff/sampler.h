@@ -186,6 +186,95 @@ SIMDIFF_API simdiff_status simdiff_sampler_run(simdiff_sampler *s, int n,
                                                float *out);
 
 /*
+ * Editing: image-to-image, inpainting and variations (docs/editing.md).
+ *
+ * Image-to-image with strength s in (0, 1]: the run starts at t = s from
+ *     z = α_s·x₀ + σ_s·ε    (ε: the same noise a plain run starts from)
+ * and takes the steps of the sampler's grid that lie below s: one step from
+ * t = s to the first grid point t_k < s, then the grid down to t_K = 0. It
+ * costs #{k >= 1 : t_k < s} network evaluations (t_K = 0 counted; with the
+ * default uniform-t grid of K steps: ceil(s·K), and when s·K is an integer
+ * the run is exactly the tail of the plain run's grid);
+ * simdiff_sampler_edit_evals gives the number. s = 1 is the plain run:
+ * z starts as ε (the init image is not mixed in) and the full grid is used,
+ * so with the same seed it equals simdiff_sampler_run bit for bit.
+ *
+ * Inpainting with a mask m (1 = keep, 0 = generate, values between blend):
+ * after every step to t, z ← m·(α_t·x₀ + σ_t·ε') + (1 − m)·z, with ε'
+ * drawn from image i's own noise streams; the output is
+ * m·x₀ + (1 − m)·x̂, exactly x₀ (bit for bit) where m = 1 and the
+ * generated x̂ where m = 0. Combine with a strength < 1 to regenerate the
+ * masked region starting from the init image's content. Optional
+ * resampling (RePaint, Lugmayr et al. 2022): with resample = r > 1, at
+ * every resample_jump-th point of the run the last resample_jump steps
+ * are undone by noising z forward and redone, r − 1 times, for seams that
+ * agree with the kept region; each jump point costs (r − 1)·resample_jump
+ * more evaluations. DPM-Solver++(2M) restarts at first order after a
+ * jump.
+ *
+ * Variations: init_count = 1 and n > 1: every image starts from the same
+ * init; image i's noise differs by its index, so strength sets how far the
+ * variations wander.
+ *
+ * Every method, guidance, previews (x̂ composited with the kept region),
+ * progress (total = the evaluations), cancellation and the determinism
+ * guarantee apply: image i depends only on (model, schedule, config, seed,
+ * i, labels[i], its init image, its mask, the edit settings).
+ */
+typedef struct simdiff_edit {
+    size_t struct_size;  /* bytes of the caller's struct (_init)           */
+    /* The initial images, init_count x channels x height x width floats
+     * (NCHW) in [−1, 1]; NULL = none (then strength must be 1 and there
+     * can be no mask). Read during the run only. */
+    const float *init;
+    int init_count;      /* 1 (shared by every image) or n; default 1      */
+    /* The shape of init and mask: must equal the model's (checked). */
+    int channels, height, width;
+    double strength;     /* (0, 1]; default 1                              */
+    /* The mask, mask_count x mask_channels x height x width floats in
+     * [0, 1]; NULL (default) = no mask (image-to-image). */
+    const float *mask;
+    int mask_count;      /* 1 or n; default 1                              */
+    int mask_channels;   /* 1 (all channels) or the model's; default 1     */
+    int resample;        /* RePaint r >= 1, 1 = off (default); > 1 needs
+                            a mask                                         */
+    int resample_jump;   /* steps undone per jump, >= 1; default 1         */
+} simdiff_edit;
+
+/* Fill the `size` bytes of *e with the defaults above (no init, no mask,
+ * strength 1, resample 1, jump 1) and set struct_size = size. As
+ * simdiff_sampler_config_init_sized for the size rules. */
+SIMDIFF_API simdiff_status simdiff_edit_init_sized(simdiff_edit *e, size_t size);
+/* simdiff_edit_init_sized with size = sizeof *e. */
+static inline simdiff_status simdiff_edit_init(simdiff_edit *e)
+{
+    return simdiff_edit_init_sized(e, sizeof *e);
+}
+
+/*
+ * simdiff_sampler_run with an edit (NULL = the plain run). Besides the
+ * checks of simdiff_sampler_run: init and mask shapes equal to the
+ * model's, init_count and mask_count 1 or n, mask_channels 1 or the
+ * model's channels, every init value finite in [−1, 1] and every mask
+ * value finite in [0, 1], strength in (0, 1] (< 1 needs an init image),
+ * a mask needs an init image, resample > 1 needs a mask and a jump
+ * shorter than the run. Any failure: SIMDIFF_ERR_INVALID_ARG with a
+ * message naming the field, out untouched.
+ */
+SIMDIFF_API simdiff_status simdiff_sampler_run_edit(simdiff_sampler *s, int n,
+                                                    const int *labels, uint64_t seed,
+                                                    const simdiff_edit *edit,
+                                                    float *out);
+
+/* The network evaluations per image of a run of s with edit (NULL = a plain
+ * run: the steps), into *evals; with guidance (w ∉ {0, 1} and labels) each
+ * evaluation is one batched call of two rows. Checks the edit's settings
+ * as simdiff_sampler_run_edit does (not its images). */
+SIMDIFF_API simdiff_status simdiff_sampler_edit_evals(simdiff_sampler *s,
+                                                      const simdiff_edit *edit,
+                                                      int *evals);
+
+/*
  * Ask the run in progress on s to stop: it returns SIMDIFF_ERR_CANCELLED
  * within one network layer. Callable from any thread and from a signal
  * handler (one lock-free atomic store). The request is a flag that each

@@ -50,9 +50,9 @@ SIMDIFF_API simdiff_status simdiff_image_folder_config_init_sized(simdiff_image_
                            "simdiff_image_folder_config_init");
 }
 
-static simdiff_status check_config(const simdiff_image_folder_config *c)
+static simdiff_status check_config(const simdiff_image_folder_config *c, const char *fn)
 {
-#define BAD(...) sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_dataset_open_folder: " __VA_ARGS__)
+#define BAD(fmt, ...) sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: " fmt, fn, __VA_ARGS__)
     if (c->size < 1 || c->size > FOLDER_MAX_SIZE)
         return BAD("size %d is outside 1..%d", c->size, FOLDER_MAX_SIZE);
     if (c->channels != SIMDIFF_IMAGE_CHANNELS_AUTO && c->channels != SIMDIFF_IMAGE_CHANNELS_GRAY &&
@@ -231,6 +231,52 @@ static simdiff_status decode_one(const char *path, const sd_image_opts *o, uint8
     return sd_image_load(path, o, dst, is_gray);
 }
 
+/* The decoder's options for images of `channels` (1 or 3) under cfg. */
+static void image_opts(const simdiff_image_folder_config *cfg, int channels, sd_image_opts *o)
+{
+    o->size = cfg->size;
+    o->channels = channels;
+    for (int k = 0; k < 3; k++)
+        o->bg[k] = (double)((cfg->background >> (16 - 8 * k)) & 0xffu);
+    o->max_pixels = (uint64_t)cfg->max_image_pixels;
+    o->max_file_bytes = (size_t)cfg->max_file_bytes;
+}
+
+SIMDIFF_API simdiff_status simdiff_read_image(const char *path, int channels, int size,
+                                              const simdiff_image_folder_config *cfg,
+                                              float *out)
+{
+    const char *fn = "simdiff_read_image";
+    if (!path || !out)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: %s is NULL", fn,
+                       path ? "out" : "path");
+    if (channels != 1 && channels != 3)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: channels is %d; expected 1 or 3",
+                       fn, channels);
+    simdiff_image_folder_config c;
+    simdiff_status s = cfg ? sd_struct_read(&folder_config_layout, &c, cfg, fn)
+                           : simdiff_image_folder_config_init(&c);
+    if (s)
+        return s;
+    c.size = size;
+    c.channels = SIMDIFF_IMAGE_CHANNELS_AUTO;
+    c.on_bad_image = SIMDIFF_BAD_IMAGE_FAIL;
+    if ((s = check_config(&c, fn)))
+        return s;
+    sd_image_opts o;
+    image_opts(&c, channels, &o);
+    size_t n = (size_t)channels * (size_t)size * (size_t)size;
+    uint8_t *u8 = malloc(n);
+    if (!u8)
+        return sd_fail(NULL, SIMDIFF_ERR_NOMEM, "%s: out of memory for %zu bytes", fn, n);
+    s = sd_image_load(path, &o, u8, NULL);
+    if (!s)
+        for (size_t i = 0; i < n; i++)
+            out[i] = (float)((double)u8[i] / 127.5 - 1.0);
+    free(u8);
+    return s;
+}
+
 SIMDIFF_API simdiff_status simdiff_dataset_open_folder(simdiff_dataset **out,
                                                        const char *dir,
                                                        const simdiff_image_folder_config *cfg)
@@ -249,7 +295,7 @@ SIMDIFF_API simdiff_status simdiff_dataset_open_folder(simdiff_dataset **out,
     if (s)
         return s;
     cfg = &c;
-    s = check_config(cfg);
+    s = check_config(cfg, "simdiff_dataset_open_folder");
     if (s)
         return s;
     sd_apply_threads();
@@ -296,12 +342,7 @@ SIMDIFF_API simdiff_status simdiff_dataset_open_folder(simdiff_dataset **out,
         goto done;
     }
     sd_image_opts o;
-    o.size = cfg->size;
-    o.channels = cfg->channels == SIMDIFF_IMAGE_CHANNELS_GRAY ? 1 : 3;
-    for (int k = 0; k < 3; k++)
-        o.bg[k] = (double)((cfg->background >> (16 - 8 * k)) & 0xffu);
-    o.max_pixels = (uint64_t)cfg->max_image_pixels;
-    o.max_file_bytes = (size_t)cfg->max_file_bytes;
+    image_opts(cfg, cfg->channels == SIMDIFF_IMAGE_CHANNELS_GRAY ? 1 : 3, &o);
     size_t per = (size_t)o.channels * (size_t)o.size * (size_t)o.size, total;
     if (sd_mul_size(per, n, &total) || (uint64_t)total > FOLDER_MAX_BYTES) {
         s = sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,

@@ -431,11 +431,17 @@ static simdiff_status grow(simdiff_sampler *s, int n, int rows, int zin_rows)
 
 /* ---- one network call --------------------------------------------------- */
 
-/* x̂ of images [a, a + m) at grid point k into s->xh rows a.. (clipped if
- * asked). guided: evaluate cond (labels) and uncond (null class) in one
- * call of 2m rows and combine them with the guidance weight. */
-static simdiff_status eval_chunk(simdiff_sampler *s, int a, int m, int k,
-                                 const int *labels, int guided)
+/* One point of a run: its log-SNR and (α, σ). */
+typedef struct run_point {
+    double lam, alpha, sigma;
+} run_point;
+
+/* x̂ of images [a, a + m) at point p into s->xh rows a.. (clipped if asked).
+ * guided: evaluate cond (labels) and uncond (null class) in one call of 2m
+ * rows and combine them with the guidance weight. step, total: for
+ * messages. */
+static simdiff_status eval_chunk(simdiff_sampler *s, int a, int m, const run_point *p,
+                                 int step, int total_steps, const int *labels, int guided)
 {
     sd_ctx *c = s->ctx;
     const simdiff_model_config *mc = &s->m->cfg;
@@ -448,7 +454,7 @@ static simdiff_status eval_chunk(simdiff_sampler *s, int a, int m, int k,
         zrows = s->zin;
     }
     for (int r = 0; r < rows; r++) {
-        s->lam_row[r] = s->lam[k];
+        s->lam_row[r] = p->lam;
         s->lab_row[r] = (r < m && labels) ? labels[a + r] : -1;
     }
     sd_ctx_reset(c);
@@ -462,8 +468,8 @@ static simdiff_status eval_chunk(simdiff_sampler *s, int a, int m, int k,
         simdiff_status st = sd_ctx_status(c);
         if (!st)
             st = SIMDIFF_ERR_INTERNAL;
-        sd_fail(&s->err, st, "simdiff_sampler_run: step %d of %d: %s", k + 1,
-                s->steps, sd_ctx_errmsg(c));
+        sd_fail(&s->err, st, "simdiff_sampler_run: step %d of %d: %s", step,
+                total_steps, sd_ctx_errmsg(c));
         sd_ctx_reset(c);
         return st;
     }
@@ -490,12 +496,12 @@ static simdiff_status eval_chunk(simdiff_sampler *s, int a, int m, int k,
         return sd_fail(&s->err, SIMDIFF_ERR_NUMERIC,
                        "simdiff_sampler_run: the model output is not finite at "
                        "step %d of %d (log-SNR %g)",
-                       k + 1, s->steps, s->lam[k]);
+                       step, total_steps, p->lam);
     }
     /* The parametrization in one place: the library's helpers. */
     for (int i = 0; i < m; i++) {
-        s->al_img[i] = s->alpha[k];
-        s->sg_img[i] = s->sigma[k];
+        s->al_img[i] = p->alpha;
+        s->sg_img[i] = p->sigma;
     }
     float *x = s->xh + (size_t)a * P;
     const float *z = s->z + (size_t)a * P;
@@ -505,7 +511,7 @@ static simdiff_status eval_chunk(simdiff_sampler *s, int a, int m, int k,
             : simdiff_v_to_x_eps((size_t)m, P, z, o, s->al_img, s->sg_img, x, NULL);
     sd_ctx_reset(c);
     if (st)
-        return sd_fail(&s->err, st, "simdiff_sampler_run: step %d: %s", k + 1,
+        return sd_fail(&s->err, st, "simdiff_sampler_run: step %d: %s", step,
                        simdiff_last_error());
     if (s->cfg.clip_x) {
         int64_t total = (int64_t)nm;
@@ -514,6 +520,260 @@ static simdiff_status eval_chunk(simdiff_sampler *s, int a, int m, int k,
             x[j] = x[j] < -1.0f ? -1.0f : (x[j] > 1.0f ? 1.0f : x[j]);
     }
     return SIMDIFF_OK;
+}
+
+/* ---- edits -------------------------------------------------------------- */
+
+const sd_struct_layout sd_edit_layout = {
+    "simdiff_edit",
+    SD_FIELD_END(simdiff_edit, resample_jump), /* v1 */
+    SD_FIELD_END(simdiff_edit, resample_jump), /* the last field */
+};
+
+SIMDIFF_API simdiff_status simdiff_edit_init_sized(simdiff_edit *out, size_t size)
+{
+    if (!out)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_edit_init: e is NULL");
+    simdiff_edit e;
+    memset(&e, 0, sizeof e);
+    e.init_count = 1;
+    e.strength = 1.0;
+    e.mask_count = 1;
+    e.mask_channels = 1;
+    e.resample = 1;
+    e.resample_jump = 1;
+    return sd_struct_write(&sd_edit_layout, out, size, &e, "simdiff_edit_init");
+}
+
+uint64_t sd_sampler_edit_stream(int kind, uint64_t image, uint64_t point, uint64_t visit)
+{
+    uint64_t h = sd_rng_mix(SD_SAMPLER_EDIT_TAG, (uint64_t)kind);
+    return sd_rng_mix(sd_rng_mix(sd_rng_mix(h, image), point), visit);
+}
+
+/*
+ * The plan of a run: its points and the path through them.
+ *
+ * Points r = 0..R: point 0 is the start (t = strength; the grid's t_0 = 1
+ * for a plain run), points 1..R are the grid points k0..K below it (grid
+ * index g(r) = k0 − 1 + r, so a plain run has k0 = 1 and g(r) = r). The
+ * path visits points: a move r → r + 1 is a step (one network evaluation),
+ * a move r → r − jump is a RePaint jump (noise only). Without resampling
+ * the path is 0, 1, ..., R.
+ */
+typedef struct run_plan {
+    int R, k0;
+    int from_noise;   /* strength 1: point 0 is t = 1 and z starts as ε */
+    run_point *pt;    /* (R + 1) */
+    int *path, len;   /* path[0] = 0, path[len − 1] = R */
+    int evals;        /* steps on the path */
+} run_plan;
+
+static void plan_free(run_plan *p)
+{
+    free(p->pt);
+    free(p->path);
+    memset(p, 0, sizeof *p);
+}
+
+/* The counts of a plan (no allocation): R, k0, the steps and moves. */
+static simdiff_status plan_size(simdiff_sampler *s, const simdiff_edit *e, int *R, int *k0,
+                                int *evals, int *len, double *lam_start, const char *fn)
+{
+    const int K = s->steps;
+    double strength = e ? e->strength : 1.0;
+    *k0 = 1;
+    *lam_start = s->lam[0];
+    if (strength < 1.0) {
+        *lam_start = sd_schedule_logsnr1(s->sched, strength);
+        int k = 1;
+        while (k < K && !(s->lam[k] > *lam_start))
+            k++;
+        *k0 = k;
+    }
+    *R = K - *k0 + 1;
+    int r = e ? e->resample : 1, j = e ? e->resample_jump : 1;
+    int64_t ev = *R, moves = *R;
+    if (r > 1) {
+        if (j > *R - 1)
+            return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                           "%s: resample_jump is %d but this run has %d steps: "
+                           "a jump must be shorter than the run (at most %d)",
+                           fn, j, *R, *R - 1);
+        int64_t points = (*R - 1) / j; /* jump points j, 2j, .. < R */
+        ev += points * (int64_t)(r - 1) * j;
+        moves += points * (int64_t)(r - 1) * (j + 1);
+        if (ev > SIMDIFF_SAMPLER_MAX_STEPS)
+            return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                           "%s: resample %d with jump %d makes %lld network "
+                           "evaluations (at most %d)",
+                           fn, r, j, (long long)ev, SIMDIFF_SAMPLER_MAX_STEPS);
+    }
+    *evals = (int)ev;
+    *len = (int)moves + 1;
+    return SIMDIFF_OK;
+}
+
+static simdiff_status plan_make(simdiff_sampler *s, const simdiff_edit *e, run_plan *p,
+                                const char *fn)
+{
+    memset(p, 0, sizeof *p);
+    double lam_start;
+    simdiff_status st = plan_size(s, e, &p->R, &p->k0, &p->evals, &p->len, &lam_start, fn);
+    if (st)
+        return st;
+    const int R = p->R, r = e ? e->resample : 1, j = e ? e->resample_jump : 1;
+    p->pt = malloc((size_t)(R + 1) * sizeof *p->pt);
+    p->path = malloc((size_t)p->len * sizeof *p->path);
+    int *left = r > 1 ? calloc((size_t)R + 1, sizeof *left) : NULL;
+    if (!p->pt || !p->path || (r > 1 && !left)) {
+        free(left);
+        plan_free(p);
+        return sd_fail(&s->err, SIMDIFF_ERR_NOMEM, "%s: out of memory", fn);
+    }
+    p->pt[0].lam = lam_start;
+    p->from_noise = !(e && e->strength < 1.0);
+    if (p->from_noise) {
+        p->pt[0].alpha = s->alpha[0];
+        p->pt[0].sigma = s->sigma[0];
+    } else {
+        sd_alpha_sigma_from_logsnr(lam_start, &p->pt[0].alpha, &p->pt[0].sigma);
+    }
+    for (int q = 1; q <= R; q++) {
+        int g = p->k0 - 1 + q;
+        p->pt[q] = (run_point){s->lam[g], s->alpha[g], s->sigma[g]};
+    }
+    if (left)
+        for (int q = j; q < R; q += j)
+            left[q] = r - 1;
+    int pos = 0, n = 0;
+    p->path[n++] = 0;
+    while (pos < R) {
+        p->path[n++] = ++pos;
+        if (left && pos < R && left[pos] > 0) {
+            left[pos]--;
+            pos -= j;
+            p->path[n++] = pos;
+        }
+    }
+    free(left);
+    return SIMDIFF_OK;
+}
+
+/* Checks the settings of an edit (e read with sd_struct_read) for a run of
+ * n images (n = 0: the settings only, not the per-run counts). */
+static simdiff_status check_edit_settings(simdiff_sampler *s, const simdiff_edit *e, int n,
+                                          const char *fn)
+{
+    const simdiff_model_config *mc = &s->m->cfg;
+    if (!(e->strength > 0.0 && e->strength <= 1.0))
+        return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: strength is %g; expected 0 < strength <= 1", fn, e->strength);
+    if (!e->init && e->strength < 1.0)
+        return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: strength %g < 1 starts from an image, but init is NULL", fn,
+                       e->strength);
+    if (!e->init && e->mask)
+        return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: a mask needs an init image (the pixels it keeps); init is NULL",
+                       fn);
+    if (e->resample < 1 || e->resample_jump < 1)
+        return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: resample is %d and resample_jump %d; expected both >= 1 "
+                       "(resample 1 = off)",
+                       fn, e->resample, e->resample_jump);
+    if (e->resample > 1 && !e->mask)
+        return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: resample %d harmonizes an inpainting's seams and needs a "
+                       "mask; mask is NULL",
+                       fn, e->resample);
+    if (e->init) {
+        if (e->channels != mc->channels || e->height != mc->image_size ||
+            e->width != mc->image_size)
+            return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                           "%s: the init image is %d x %d x %d (channels x height x "
+                           "width) but the model makes %d x %d x %d",
+                           fn, e->channels, e->height, e->width, mc->channels,
+                           mc->image_size, mc->image_size);
+        if (n > 0 && e->init_count != 1 && e->init_count != n)
+            return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                           "%s: init_count is %d; expected 1 (one image for all) or n = %d",
+                           fn, e->init_count, n);
+    }
+    if (e->mask) {
+        if (n > 0 && e->mask_count != 1 && e->mask_count != n)
+            return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                           "%s: mask_count is %d; expected 1 (one mask for all) or n = %d",
+                           fn, e->mask_count, n);
+        if (e->mask_channels != 1 && e->mask_channels != mc->channels)
+            return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                           "%s: mask_channels is %d; expected 1 or the model's %d", fn,
+                           e->mask_channels, mc->channels);
+    }
+    return SIMDIFF_OK;
+}
+
+/* Every value of the init images finite in [−1, 1], of the masks in [0, 1]. */
+static simdiff_status check_edit_values(simdiff_sampler *s, const simdiff_edit *e,
+                                        const char *fn)
+{
+    const size_t HW = (size_t)e->height * (size_t)e->width;
+    if (e->init) {
+        size_t cnt = (size_t)e->init_count * s->per;
+        for (size_t j = 0; j < cnt; j++)
+            if (!(e->init[j] >= -1.0f && e->init[j] <= 1.0f))
+                return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                               "%s: init[%zu] (image %zu) is %g; images are in [-1, 1]",
+                               fn, j, j / s->per, (double)e->init[j]);
+    }
+    if (e->mask) {
+        size_t per = (size_t)e->mask_channels * HW, cnt = (size_t)e->mask_count * per;
+        for (size_t j = 0; j < cnt; j++)
+            if (!(e->mask[j] >= 0.0f && e->mask[j] <= 1.0f))
+                return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                               "%s: mask[%zu] (mask %zu) is %g; expected 0..1 (1 = keep)",
+                               fn, j, j / per, (double)e->mask[j]);
+    }
+    return SIMDIFF_OK;
+}
+
+/* The edit's buffers of image i (init, mask: NULL without). */
+static const float *init_of(const simdiff_edit *e, size_t P, int i)
+{
+    return e->init + (e->init_count == 1 ? 0 : (size_t)i * P);
+}
+static const float *mask_of(const simdiff_edit *e, size_t HW, int i)
+{
+    return e->mask + (e->mask_count == 1 ? 0 : (size_t)i * HW * (size_t)e->mask_channels);
+}
+
+/* dst = m·a + (1 − m)·b for images 0..n−1 (exactly a where m = 1, b where
+ * m = 0); a(i) = init of image i. dst may alias b. */
+static void composite(const simdiff_sampler *s, const simdiff_edit *e, int n,
+                      const float *a_noise_or_null, double al, double sg, const float *b,
+                      float *dst)
+{
+    const size_t P = s->per;
+    const int C = s->m->cfg.channels;
+    const size_t HW = P / (size_t)C;
+    for (int i = 0; i < n; i++) {
+        const float *x0 = init_of(e, P, i), *mk = mask_of(e, HW, i);
+        const float *eps = a_noise_or_null ? a_noise_or_null + (size_t)i * P : NULL;
+        const float *bi = b + (size_t)i * P;
+        float *di = dst + (size_t)i * P;
+        for (int c = 0; c < C; c++) {
+            const float *mc = mk + (e->mask_channels == 1 ? 0 : (size_t)c * HW);
+            size_t o = (size_t)c * HW;
+            for (size_t q = 0; q < HW; q++) {
+                float m = mc[q];
+                float a = eps ? (float)(al * (double)x0[o + q] + sg * (double)eps[o + q])
+                              : x0[o + q];
+                di[o + q] = m == 1.0f ? a
+                          : m == 0.0f ? bi[o + q]
+                                      : (float)((double)m * a + (1.0 - (double)m) * bi[o + q]);
+            }
+        }
+    }
 }
 
 /* ---- run ---------------------------------------------------------------- */
@@ -548,11 +808,24 @@ static int cancelled(const simdiff_sampler *s)
     return atomic_load_explicit(&s->cancel, memory_order_relaxed) != 0;
 }
 
-static simdiff_status run(simdiff_sampler *s, int n, const int *labels,
-                          uint64_t seed, float *out)
+/* Image i's noise of (kind, grid point g, visit v) into rows of buf: the
+ * plain streams for the start and each point's first step (kind STEP,
+ * v = 0), edit streams otherwise. */
+static void fill_noise(int n, size_t P, uint64_t seed, int kind, int g, int v, float *buf)
+{
+    for (int i = 0; i < n; i++) {
+        uint64_t stream = kind == SD_EDIT_NOISE_STEP && v == 0
+                              ? sd_sampler_noise_stream((uint64_t)i, (uint64_t)g)
+                              : sd_sampler_edit_stream(kind, (uint64_t)i, (uint64_t)g,
+                                                       (uint64_t)v);
+        sd_rng_normal(seed, stream, 0, P, buf + (size_t)i * P);
+    }
+}
+
+static simdiff_status run(simdiff_sampler *s, int n, const int *labels, uint64_t seed,
+                          const simdiff_edit *e, const run_plan *pl, float *out)
 {
     const size_t P = s->per;
-    const int K = s->steps;
     const int method = (int)s->cfg.method;
     const double w = s->cfg.guidance;
     /* Guidance needs the second (unconditional) pass only when it changes
@@ -563,39 +836,70 @@ static simdiff_status run(simdiff_sampler *s, int n, const int *labels,
     const int chunk = s->cfg.batch_chunk > 0 && s->cfg.batch_chunk < n
                           ? s->cfg.batch_chunk
                           : n;
+    const int masked = e && e->mask;
     simdiff_status st = grow(s, n, guided ? 2 * chunk : chunk, guided ? 2 * chunk : 0);
     if (st)
         return st;
+    int *visits = calloc((size_t)pl->R + 1, sizeof *visits);
+    if (!visits)
+        return sd_fail(&s->err, SIMDIFF_ERR_NOMEM, "simdiff_sampler_run: out of memory");
 
-    /* z at t = 1: stream (image i, step 0). */
-    for (int i = 0; i < n; i++)
-        sd_rng_normal(seed, sd_sampler_noise_stream((uint64_t)i, 0), 0, P,
-                      s->z + (size_t)i * P);
+    /* The start: z = ε (stream (i, 0)) at t = 1, or α·x₀ + σ·ε below. */
+    fill_noise(n, P, seed, SD_EDIT_NOISE_STEP, 0, 0, s->z);
+    if (!pl->from_noise) {
+        const double al = pl->pt[0].alpha, sg = pl->pt[0].sigma;
+        for (int i = 0; i < n; i++) {
+            const float *x0 = init_of(e, P, i);
+            float *z = s->z + (size_t)i * P;
+            for (size_t j = 0; j < P; j++)
+                z[j] = (float)(al * (double)x0[j] + sg * (double)z[j]);
+        }
+    }
+    visits[0] = 1;
 
     const int64_t total = (int64_t)n * (int64_t)P;
-    for (int k = 0; k < K; k++) {
-        if (cancelled(s))
-            return sd_fail(&s->err, SIMDIFF_ERR_CANCELLED,
-                           "simdiff_sampler_run: cancelled at step %d of %d",
-                           k + 1, K);
+    int step = 0, have_prev = 0;
+    for (int q = 1; q < pl->len && !st; q++) {
+        const int from = pl->path[q - 1], to = pl->path[q];
+        const int g = pl->k0 - 1 + to; /* grid index of `to` (noise keys) */
+        const int v = visits[to]++;
+        if (cancelled(s)) {
+            st = sd_fail(&s->err, SIMDIFF_ERR_CANCELLED,
+                         "simdiff_sampler_run: cancelled at step %d of %d", step + 1,
+                         pl->evals);
+            break;
+        }
+        if (to < from) { /* a RePaint jump: noise z forward from `from` to `to` */
+            const run_point *hi = &pl->pt[to], *lo = &pl->pt[from];
+            const double a = hi->alpha / lo->alpha;
+            const double sd = hi->sigma * sqrt(-expm1(hi->lam - lo->lam));
+            fill_noise(n, P, seed, SD_EDIT_NOISE_JUMP, g, v, s->noise);
+            float *z = s->z;
+            const float *np = s->noise;
+#pragma omp parallel for schedule(static) if (total > PAR_MIN)
+            for (int64_t j = 0; j < total; j++)
+                z[j] = (float)(a * (double)z[j] + sd * (double)np[j]);
+            have_prev = 0;
+            continue;
+        }
+        step++;
         for (int a = 0; a < n; a += chunk) {
             int m = n - a < chunk ? n - a : chunk;
-            if ((st = eval_chunk(s, a, m, k, eval_labels, guided)))
-                return st;
+            if ((st = eval_chunk(s, a, m, &pl->pt[from], step, pl->evals, eval_labels,
+                                 guided)))
+                break;
         }
-        const int last = k == K - 1;
+        if (st)
+            break;
+        const int last = to == pl->R;
         if (!last) {
             double cf[4];
-            sd_sampler_step_coefs(method, s->cfg.eta, k == 0,
-                                  k > 0 ? s->lam[k - 1] : 0.0, s->lam[k],
-                                  s->lam[k + 1], cf);
+            sd_sampler_step_coefs(method, s->cfg.eta, !have_prev,
+                                  have_prev ? pl->pt[from - 1].lam : 0.0,
+                                  pl->pt[from].lam, pl->pt[to].lam, cf);
             const float *np = NULL;
             if (cf[3] != 0.0) {
-                for (int i = 0; i < n; i++)
-                    sd_rng_normal(seed,
-                                  sd_sampler_noise_stream((uint64_t)i,
-                                                          (uint64_t)k + 1),
-                                  0, P, s->noise + (size_t)i * P);
+                fill_noise(n, P, seed, SD_EDIT_NOISE_STEP, g, v, s->noise);
                 np = s->noise;
             }
             float *z = s->z;
@@ -603,43 +907,96 @@ static simdiff_status run(simdiff_sampler *s, int n, const int *labels,
             const double a0 = cf[0], a1 = cf[1], a2 = cf[2], a3 = cf[3];
 #pragma omp parallel for schedule(static) if (total > PAR_MIN)
             for (int64_t j = 0; j < total; j++) {
-                double v = a0 * (double)z[j] + a1 * (double)x[j];
+                double u = a0 * (double)z[j] + a1 * (double)x[j];
                 if (a2 != 0.0)
-                    v += a2 * (double)xp[j];
+                    u += a2 * (double)xp[j];
                 if (np)
-                    v += a3 * (double)np[j];
-                z[j] = (float)v;
+                    u += a3 * (double)np[j];
+                z[j] = (float)u;
+            }
+            if (masked) { /* the kept region, noised to `to` */
+                fill_noise(n, P, seed, SD_EDIT_NOISE_KNOWN, g, v, s->noise);
+                composite(s, e, n, s->noise, pl->pt[to].alpha, pl->pt[to].sigma, s->z,
+                          s->z);
             }
         }
         if (s->progress) {
-            const int step = k + 1;
-            const float *preview =
-                (s->preview_every > 0 && step % s->preview_every == 0) ? s->xh
-                                                                       : NULL;
-            if (s->progress(s->progress_user, step, K, preview))
-                return sd_fail(&s->err, SIMDIFF_ERR_CANCELLED,
-                               "simdiff_sampler_run: stopped by the progress "
-                               "callback at step %d of %d",
-                               step, K);
+            const float *preview = NULL;
+            if (s->preview_every > 0 && step % s->preview_every == 0) {
+                preview = s->xh;
+                if (masked) {
+                    composite(s, e, n, NULL, 0, 0, s->xh, s->noise);
+                    preview = s->noise;
+                }
+            }
+            if (s->progress(s->progress_user, step, pl->evals, preview)) {
+                st = sd_fail(&s->err, SIMDIFF_ERR_CANCELLED,
+                             "simdiff_sampler_run: stopped by the progress "
+                             "callback at step %d of %d",
+                             step, pl->evals);
+                break;
+            }
         }
         if (last) {
-            memcpy(out, s->xh, (size_t)total * sizeof(float));
+            if (masked)
+                composite(s, e, n, NULL, 0, 0, s->xh, out);
+            else
+                memcpy(out, s->xh, (size_t)total * sizeof(float));
         } else if (method == SIMDIFF_SAMPLER_DPMPP_2M) {
             float *tmp = s->xprev;
             s->xprev = s->xh;
             s->xh = tmp;
+            have_prev = 1;
         }
     }
+    free(visits);
+    return st;
+}
+
+/* The edit argument of the public calls: NULL, or read into *buf. */
+static simdiff_status read_edit(simdiff_sampler *s, const simdiff_edit *e, simdiff_edit *buf,
+                                const simdiff_edit **out, const char *fn)
+{
+    *out = NULL;
+    if (!e)
+        return SIMDIFF_OK;
+    simdiff_status st = sd_struct_read(&sd_edit_layout, buf, e, fn);
+    if (st)
+        return sd_fail_keep(&s->err, st);
+    *out = buf;
     return SIMDIFF_OK;
 }
 
-SIMDIFF_API simdiff_status simdiff_sampler_run(simdiff_sampler *s, int n,
-                                               const int *labels, uint64_t seed,
-                                               float *out)
+SIMDIFF_API simdiff_status simdiff_sampler_edit_evals(simdiff_sampler *s,
+                                                      const simdiff_edit *edit,
+                                                      int *evals)
 {
+    const char *fn = "simdiff_sampler_edit_evals";
     if (!s)
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
-                       "simdiff_sampler_run: sampler is NULL");
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: sampler is NULL", fn);
+    if (!evals)
+        return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG, "%s: evals is NULL", fn);
+    if (atomic_load(&s->running))
+        return sd_fail(NULL, SIMDIFF_ERR_MISUSE, "%s: the sampler is running", fn);
+    simdiff_edit buf;
+    const simdiff_edit *e;
+    simdiff_status st = read_edit(s, edit, &buf, &e, fn);
+    if (!st && e)
+        st = check_edit_settings(s, e, 0, fn);
+    int R, k0, len;
+    double lam;
+    if (!st)
+        st = plan_size(s, e, &R, &k0, evals, &len, &lam, fn);
+    return st;
+}
+
+SIMDIFF_API simdiff_status simdiff_sampler_run_edit(simdiff_sampler *s, int n,
+                                                    const int *labels, uint64_t seed,
+                                                    const simdiff_edit *edit, float *out)
+{
+    const char *fn = "simdiff_sampler_run";
+    if (!s)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: sampler is NULL", fn);
     int idle = 0;
     if (!atomic_compare_exchange_strong(&s->running, &idle, 1))
         return sd_fail(NULL, SIMDIFF_ERR_MISUSE,
@@ -648,14 +1005,31 @@ SIMDIFF_API simdiff_status simdiff_sampler_run(simdiff_sampler *s, int n,
                        "callback); use one sampler per thread");
     /* A cancel() from before this point is discarded (see the header). */
     atomic_store_explicit(&s->cancel, 0, memory_order_relaxed);
+    simdiff_edit buf;
+    const simdiff_edit *e = NULL;
+    run_plan plan = {0};
     simdiff_status st = check_run_args(s, n, labels, out);
+    if (!st)
+        st = read_edit(s, edit, &buf, &e, fn);
+    if (!st && e && !(st = check_edit_settings(s, e, n, fn)))
+        st = check_edit_values(s, e, fn);
+    if (!st)
+        st = plan_make(s, e, &plan, fn);
     if (!st && (st = sd_model_ctx_precision(s->m, s->ctx, prec_of(&s->cfg))))
         sd_fail_keep(&s->err, st);
     if (!st) {
         sd_apply_threads();
-        st = run(s, n, labels, seed, out);
+        st = run(s, n, labels, seed, e, &plan, out);
     }
+    plan_free(&plan);
     sd_ctx_reset(s->ctx);
     atomic_store(&s->running, 0);
     return st;
+}
+
+SIMDIFF_API simdiff_status simdiff_sampler_run(simdiff_sampler *s, int n,
+                                               const int *labels, uint64_t seed,
+                                               float *out)
+{
+    return simdiff_sampler_run_edit(s, n, labels, seed, NULL, out);
 }

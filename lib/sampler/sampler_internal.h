@@ -19,6 +19,18 @@
  * Elements 0..P−1 of (seed, stream) are the image's noise. */
 uint64_t sd_sampler_noise_stream(uint64_t image, uint64_t step);
 
+/* Editing runs (simdiff_sampler_run_edit) draw further noise from streams
+ * of their own: kind STEP with visit v > 0 (a step taken again after a
+ * RePaint jump), JUMP (the noise of a jump back to a point) and KNOWN (the
+ * kept region noised to a point), each keyed by the image, the grid index
+ * of the point the move arrives at, and the how-many-th arrival there
+ * this is (the start of a run is the first arrival at its point 0). A
+ * step's first arrival (v = 0) uses sd_sampler_noise_stream,
+ * so an edit without jumps shares a plain run's noise. */
+#define SD_SAMPLER_EDIT_TAG 0x65646974696e6721ull /* "editing!" */
+enum { SD_EDIT_NOISE_STEP = 0, SD_EDIT_NOISE_JUMP = 1, SD_EDIT_NOISE_KNOWN = 2 };
+uint64_t sd_sampler_edit_stream(int kind, uint64_t image, uint64_t point, uint64_t visit);
+
 /* One step from log-SNR lam_t to lam_s (lam_s > lam_t) as
  *     z' = coefs[0]·z + coefs[1]·x̂ + coefs[2]·x̂_prev + coefs[3]·noise
  * for method (simdiff_sampler_method), eta (DDIM), first (DPM-Solver++:
@@ -29,6 +41,8 @@ void sd_sampler_step_coefs(int method, double eta, int first, double lam_prev,
 
 /* simdiff_sampler_config's sizes (core/internal.h, sd_struct_read). */
 extern const sd_struct_layout sd_sampler_config_layout;
+/* simdiff_edit's sizes. */
+extern const sd_struct_layout sd_edit_layout;
 
 /* Checks a config of this library's layout (read with sd_struct_read, or
  * filled by simdiff_sampler_config_init) by the rules of

@@ -73,6 +73,15 @@ typedef struct v1_image_folder_config {
     int64_t max_image_pixels, max_file_bytes;
 } v1_image_folder_config;
 
+typedef struct v1_edit {
+    size_t struct_size;
+    const float *init;
+    int init_count, channels, height, width;
+    double strength;
+    const float *mask;
+    int mask_count, mask_channels, resample, resample_jump;
+} v1_edit;
+
 /* The headers only append: every v1 field is where v1 had it. */
 #define SAME_PLACE(T, V, f)                                                    \
     _Static_assert(offsetof(T, f) == offsetof(V, f), #T "." #f " moved")
@@ -92,6 +101,11 @@ SAME_PLACE(simdiff_sampler_config, v1_sampler_config, schedule);
 SAME_PLACE(simdiff_sampler_config, v1_sampler_config, batch_chunk);
 SAME_PLACE(simdiff_image_folder_config, v1_image_folder_config, background);
 SAME_PLACE(simdiff_image_folder_config, v1_image_folder_config, max_file_bytes);
+SAME_PLACE(simdiff_edit, v1_edit, init);
+SAME_PLACE(simdiff_edit, v1_edit, width);
+SAME_PLACE(simdiff_edit, v1_edit, strength);
+SAME_PLACE(simdiff_edit, v1_edit, mask);
+SAME_PLACE(simdiff_edit, v1_edit, resample_jump);
 
 /* End of the last v1 field: the smallest struct_size a library accepts. */
 #define V1_END(V, last) (offsetof(V, last) + sizeof(((V *)0)->last))
@@ -145,6 +159,7 @@ static simdiff_status init_opt(void *p, size_t n) { return simdiff_optimizer_con
 static simdiff_status init_trainer(void *p, size_t n) { return simdiff_trainer_config_init_sized(p, n); }
 static simdiff_status init_sampler(void *p, size_t n) { return simdiff_sampler_config_init_sized(p, n); }
 static simdiff_status init_folder(void *p, size_t n) { return simdiff_image_folder_config_init_sized(p, n); }
+static simdiff_status init_edit(void *p, size_t n) { return simdiff_edit_init_sized(p, n); }
 
 static const struct initcase {
     const char *name;
@@ -161,6 +176,8 @@ static const struct initcase {
      sizeof(v1_sampler_config), sizeof(simdiff_sampler_config)},
     {"simdiff_image_folder_config", init_folder, V1_END(v1_image_folder_config, max_file_bytes),
      sizeof(v1_image_folder_config), sizeof(simdiff_image_folder_config)},
+    {"simdiff_edit", init_edit, V1_END(v1_edit, resample_jump), sizeof(v1_edit),
+     sizeof(simdiff_edit)},
 };
 
 START_TEST(init_writes_exactly_the_callers_size)

@@ -1,7 +1,8 @@
 #!/bin/sh
 # simdiff-sample, the command-line sampler, end to end on the bundled model:
 # its settings come from the model file unless given, options override
-# them, bad input gives a clear message and a nonzero status, and a damaged
+# them, editing (--init, --mask, --strength, --variations) keeps what it
+# promises, bad input gives a clear message and a nonzero status, and a damaged
 # model file is refused without a crash. (TAP output)
 # usage: check_simdiff_sample.sh SIMDIFF_SAMPLE MODEL
 set -u
@@ -12,7 +13,7 @@ n=0 fail=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 no() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$tmp/err" 2>/dev/null; fail=1; }
 run() { "$bin" "$@" >"$tmp/out" 2>"$tmp/err"; }
-echo "1..9"
+echo "1..14"
 
 # 1-2: the model's stored settings (DPM-Solver++(2M), 16 steps, guidance 3)
 if run "$model" --labels 0,7 --count 2 --seed 3 --png "$tmp/a.png" --npy "$tmp/a.npy" &&
@@ -64,4 +65,44 @@ run "$tmp/bad.safetensors" --count 1; rc=$?
 if [ "$rc" -eq 1 ] && grep -q "simdiff.sampler" "$tmp/err"; then
   ok "bad stored sampler settings are refused"
 else no "bad stored sampler settings are refused (exit $rc)"; fi
+# 10-14: editing. c.npy (image 0 of seed 3, label 0) is the init image.
+# strength 1 without a mask is the plain run
+run "$model" --init "$tmp/c.npy" --strength 1 --labels 0 --seed 3 --npy "$tmp/e.npy"
+he=$(( $(wc -c <"$tmp/e.npy") - 4096 ))
+if [ "$he" -gt 0 ] && cmp -s -n 4096 -i "$hc:$he" "$tmp/c.npy" "$tmp/e.npy"; then
+  ok "--strength 1 without a mask is the plain run"
+else no "--strength 1 without a mask is the plain run"; fi
+
+# a uint8 mask (.npy, 1 x 32 x 32): top half 0 = keep, bottom half 255 = generate
+{
+  hdr="{'descr': '|u1', 'fortran_order': False, 'shape': (1, 32, 32), }"
+  printf '\223NUMPY\001\000\166\000%-117s\n' "$hdr"
+  i=0; while [ $i -lt 512 ]; do printf '\000'; i=$((i + 1)); done
+  i=0; while [ $i -lt 512 ]; do printf '\377'; i=$((i + 1)); done
+} >"$tmp/mask.npy"
+run "$model" --init "$tmp/c.npy" --mask "$tmp/mask.npy" --labels 3 --seed 9 \
+    --resample 2 --npy "$tmp/f.npy"
+hf=$(( $(wc -c <"$tmp/f.npy") - 4096 ))
+if [ "$hf" -gt 0 ] && cmp -s -n 2048 -i "$hc:$hf" "$tmp/c.npy" "$tmp/f.npy" &&
+   ! cmp -s -n 2048 -i "$((hc + 2048)):$((hf + 2048))" "$tmp/c.npy" "$tmp/f.npy" &&
+   grep -q "inpainting, 31 network evaluations" "$tmp/err"; then
+  ok "inpainting keeps the unmasked half bit for bit"
+else no "inpainting keeps the unmasked half bit for bit"; fi
+
+# variations: K images from one init, about strength x steps evaluations
+if run "$model" --init "$tmp/c.npy" --strength 0.5 --variations 3 --npy "$tmp/g.npy" &&
+   [ $(( $(wc -c <"$tmp/g.npy") - 3 * 4096 )) -eq "$hc" ] &&
+   grep -q "strength 0.5, 8 network evaluations per image" "$tmp/err"; then
+  ok "--variations 3 at strength 0.5: 3 images, 8 evaluations each"
+else no "--variations 3 at strength 0.5: 3 images, 8 evaluations each"; fi
+
+if ! run "$model" --mask "$tmp/mask.npy" && grep -q "give it with --init" "$tmp/err" &&
+   ! run "$model" --init "$tmp/c.npy" --strength 1.5 && grep -q "not a number in (0, 1]" "$tmp/err"; then
+  ok "editing options without --init, or a bad strength, are refused"
+else no "editing options without --init, or a bad strength, are refused"; fi
+if ! run "$model" --init "$tmp/nothere.png" && grep -q "nothere.png" "$tmp/err" &&
+   ! run "$model" --init "$tmp/mask.npy" --mask "$tmp/mask.npy" --count 2 --variations 3 &&
+   grep -q "differ" "$tmp/err"; then
+  ok "a missing init file and conflicting counts are reported"
+else no "a missing init file and conflicting counts are reported"; fi
 exit $fail

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "sdtest.h"
@@ -192,6 +193,64 @@ static int decode_index(const char *name)
     ck_abort_msg("no decode fixture %s", name);
     return -1;
 }
+
+/* simdiff_read_image: one file, the same floats as that file's example in
+ * a folder dataset (which matches Pillow above), for every colour type. */
+static int by_strcmp(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+START_TEST(read_image_is_a_folder_example)
+{
+    const char *dir = images("decode");
+    simdiff_image_folder_config c = config(10, 3, 0x3366CC);
+    simdiff_dataset *ds = NULL;
+    ck_assert_int_eq(simdiff_dataset_open_folder(&ds, dir, &c), SIMDIFF_OK);
+    int *labels;
+    float *x = all_examples(ds, &labels);
+    struct dirent **ents;
+    int ne = scandir(dir, &ents, NULL, by_strcmp), k = 0;
+    ck_assert_int_gt(ne, 0);
+    float one[3 * 10 * 10];
+    for (int i = 0; i < ne; i++) {
+        const char *nm = ents[i]->d_name;
+        size_t l = strlen(nm);
+        if (nm[0] != '.' && l > 4 && !strcmp(nm + l - 4, ".png")) {
+            char path[2400];
+            snprintf(path, sizeof path, "%s/%s", dir, nm);
+            ck_assert_msg(simdiff_read_image(path, 3, 10, &c, one) == SIMDIFF_OK, "%s: %s",
+                          nm, simdiff_last_error());
+            ck_assert_msg(memcmp(one, x + (size_t)k * 300, sizeof one) == 0, "%s differs", nm);
+            k++;
+        }
+        free(ents[i]);
+    }
+    free(ents);
+    ck_assert_int_eq(k, simdiff_dataset_count(ds));
+    /* grey output, default config */
+    float g[4 * 4];
+    char path[2400];
+    snprintf(path, sizeof path, "%s/%s", dir, "zz-not-here.png");
+    for (int i = 0; i < 16; i++)
+        g[i] = 7.0f;
+    ck_assert_int_eq(simdiff_read_image(path, 1, 4, NULL, g), SIMDIFF_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "zz-not-here.png"));
+    ck_assert_int_eq(simdiff_read_image(images("decode_crop_rgb.f32"), 1, 4, NULL, g),
+                     SIMDIFF_ERR_FORMAT);
+    for (int i = 0; i < 16; i++)
+        ck_assert(g[i] == 7.0f);
+    ck_assert_int_eq(simdiff_read_image(path, 2, 4, NULL, g), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "channels"));
+    ck_assert_int_eq(simdiff_read_image(path, 1, 0, NULL, g), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "simdiff_read_image: size"));
+    ck_assert_int_eq(simdiff_read_image(NULL, 1, 4, NULL, g), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_int_eq(simdiff_read_image(path, 1, 4, NULL, NULL), SIMDIFF_ERR_INVALID_ARG);
+    free(x);
+    free(labels);
+    simdiff_dataset_destroy(ds);
+}
+END_TEST
 
 START_TEST(channels_auto)
 {
@@ -579,6 +638,7 @@ static Suite *image_suite(void)
     tcase_add_test(tc, every_png_colour_type);
     tcase_add_test(tc, crop_and_resize_match_pillow);
     tcase_add_test(tc, jpeg_matches_pillow);
+    tcase_add_test(tc, read_image_is_a_folder_example);
     tcase_add_test(tc, channels_auto);
     suite_add_tcase(s, tc);
     tc = tcase_create("folders");

@@ -186,6 +186,215 @@ START_TEST(closed_form_zero_model)
 }
 END_TEST
 
+/* ---- editing: closed forms with the zero model ------------------------- */
+
+/* One image of an edited run with v̂ ≡ 0 (x̂ = α·z, no clipping), written
+ * from the definitions in sampler.h: start at t = strength from
+ * α·x₀ + σ·ε (ε at t = 1), the grid points below it, after each step the
+ * kept region replaced by x₀ noised to the new point (KNOWN streams),
+ * RePaint jumps of `jump` steps at every jump-th point, r − 1 times each
+ * (JUMP streams; steps taken again draw STEP streams with their visit
+ * number), output m·x₀ + (1 − m)·x̂. */
+typedef struct edit_case {
+    int method, steps;
+    double eta, strength;
+    int masked, resample, jump;
+} edit_case;
+
+static void as_lam(double l, double *a, double *s)
+{
+    *a = sqrt(1.0 / (1.0 + exp(-l)));
+    *s = sqrt(1.0 / (1.0 + exp(l)));
+}
+
+static void noise_of(uint64_t seed, int kind, int image, int g, int v, double *out)
+{
+    float f[PER];
+    uint64_t st = kind == SD_EDIT_NOISE_STEP && v == 0
+                      ? sd_sampler_noise_stream((uint64_t)image, (uint64_t)g)
+                      : sd_sampler_edit_stream(kind, (uint64_t)image, (uint64_t)g,
+                                               (uint64_t)v);
+    sd_rng_normal(seed, st, 0, PER, f);
+    for (int j = 0; j < PER; j++)
+        out[j] = f[j];
+}
+
+static int reference_edit(const edit_case *ec, const simdiff_schedule *sch, const float *x0,
+                          const float *mask, uint64_t seed, int image, double *out)
+{
+    const int K = ec->steps;
+    double glam[130], gal[130], gsg[130];
+    grid(sch, K, SIMDIFF_SPACING_UNIFORM_T, glam, gal, gsg);
+    /* The run's points: 0 = the start, q >= 1 = grid point k0 − 1 + q. */
+    double lam[130];
+    int k0 = 1;
+    lam[0] = glam[0];
+    if (ec->strength < 1) {
+        simdiff_schedule_logsnr(sch, 1, &ec->strength, &lam[0]);
+        while (k0 < K && glam[k0] <= lam[0])
+            k0++;
+    }
+    const int R = K - k0 + 1;
+    for (int q = 1; q <= R; q++)
+        lam[q] = glam[k0 - 1 + q];
+    double z[PER], xh[PER], xp[PER], nz[PER];
+    noise_of(seed, SD_EDIT_NOISE_STEP, image, 0, 0, nz);
+    double a0, s0;
+    as_lam(lam[0], &a0, &s0);
+    for (int j = 0; j < PER; j++)
+        z[j] = ec->strength < 1 ? a0 * x0[j] + s0 * nz[j] : nz[j];
+    int visits[130] = {1}, left[130] = {0}, evals = 0, prev_ok = 0; /* start: visit 0 of point 0 */
+    for (int q = ec->jump; ec->resample > 1 && q < R; q += ec->jump)
+        left[q] = ec->resample - 1;
+    int pos = 0;
+    while (pos < R) {
+        /* a step pos -> pos + 1 */
+        double at, st, as, ss;
+        as_lam(lam[pos], &at, &st);
+        as_lam(lam[pos + 1], &as, &ss);
+        for (int j = 0; j < PER; j++)
+            xh[j] = at * z[j];
+        evals++;
+        int to = pos + 1, v = visits[to]++, g = k0 - 1 + to;
+        if (to == R)
+            break;
+        noise_of(seed, SD_EDIT_NOISE_STEP, image, g, v, nz);
+        for (int j = 0; j < PER; j++) {
+            if (ec->method == SIMDIFF_SAMPLER_DDPM) {
+                double c = -expm1(lam[pos] - lam[to]);
+                z[j] = as * (z[j] * (1 - c) / at + c * xh[j]) + ss * sqrt(c) * nz[j];
+            } else if (ec->method == SIMDIFF_SAMPLER_DDIM) {
+                double eps = (z[j] - at * xh[j]) / st;
+                double se = ec->eta * (ss / st) * sqrt(1 - (at * at) / (as * as));
+                z[j] = as * xh[j] + sqrt(ss * ss - se * se) * eps + se * nz[j];
+            } else {
+                double lt = log(at / st), ls = log(as / ss), h = ls - lt, D = xh[j];
+                if (prev_ok) {
+                    double ap, sp;
+                    as_lam(lam[pos - 1], &ap, &sp);
+                    double r = (lt - log(ap / sp)) / h;
+                    D = (1 + 1 / (2 * r)) * xh[j] - 1 / (2 * r) * xp[j];
+                }
+                z[j] = ss / st * z[j] - as * (exp(-h) - 1) * D;
+            }
+            xp[j] = xh[j];
+        }
+        prev_ok = 1;
+        if (mask) {
+            noise_of(seed, SD_EDIT_NOISE_KNOWN, image, g, v, nz);
+            for (int j = 0; j < PER; j++)
+                z[j] = mask[j] * (as * x0[j] + ss * nz[j]) + (1 - mask[j]) * z[j];
+        }
+        pos = to;
+        if (left[pos] > 0) { /* jump back: q(z_hi | z_lo) */
+            left[pos]--;
+            int hi = pos - ec->jump;
+            double ah, sh, al_, sl;
+            as_lam(lam[hi], &ah, &sh);
+            as_lam(lam[pos], &al_, &sl);
+            int vh = visits[hi]++;
+            noise_of(seed, SD_EDIT_NOISE_JUMP, image, k0 - 1 + hi, vh, nz);
+            double ratio = ah / al_, var = sh * sh - ratio * ratio * sl * sl;
+            for (int j = 0; j < PER; j++)
+                z[j] = ratio * z[j] + sqrt(var) * nz[j];
+            pos = hi;
+            prev_ok = 0;
+        }
+    }
+    for (int j = 0; j < PER; j++)
+        out[j] = mask ? mask[j] * x0[j] + (1 - mask[j]) * xh[j] : xh[j];
+    return evals;
+}
+
+static const edit_case edit_cases[] = {
+    {SIMDIFF_SAMPLER_DDIM, 8, 0.0, 0.5, 0, 1, 1},   /* on the grid: 4 steps */
+    {SIMDIFF_SAMPLER_DDIM, 8, 0.3, 0.37, 0, 1, 1},  /* between grid points */
+    {SIMDIFF_SAMPLER_DDPM, 6, 0.0, 0.9, 1, 1, 1},   /* inpainting */
+    {SIMDIFF_SAMPLER_DPMPP_2M, 7, 0.0, 0.6, 1, 1, 1},
+    {SIMDIFF_SAMPLER_DPMPP_2M, 10, 0.0, 1.0, 1, 3, 2}, /* RePaint */
+    {SIMDIFF_SAMPLER_DDIM, 9, 1.0, 1.0, 1, 2, 3},
+    {SIMDIFF_SAMPLER_DDPM, 12, 0.0, 0.75, 1, 2, 1},
+    {SIMDIFF_SAMPLER_DDIM, 5, 0.0, 0.01, 0, 1, 1},  /* below the last grid point */
+    {SIMDIFF_SAMPLER_DDPM, 6, 0.0, 0.9, 1, 1, 1},   /* above t_1 = 5/6 */
+    {SIMDIFF_SAMPLER_DDIM, 3, 0.0, 1.0, 1, 2, 1},
+};
+
+static int edit_progress_total;
+static int count_total(void *u, int step, int total, const float *x)
+{
+    (void)u;
+    (void)step;
+    (void)x;
+    edit_progress_total = total;
+    return 0;
+}
+
+START_TEST(closed_form_edits)
+{
+    const edit_case *ec = &edit_cases[_i];
+    simdiff_model *m = zero_model(SIMDIFF_PRED_V, 2);
+    simdiff_schedule *sch;
+    ck_assert_int_eq(simdiff_schedule_create_shifted(&sch, IMG, 64), SIMDIFF_OK);
+    simdiff_sampler_config c;
+    simdiff_sampler_config_init(&c);
+    c.method = (simdiff_sampler_method)ec->method;
+    c.steps = ec->steps;
+    c.eta = ec->eta;
+    c.clip_x = 0;
+    c.schedule = sch;
+    simdiff_sampler *s;
+    ck_assert_int_eq(simdiff_sampler_create(&s, m, &c), SIMDIFF_OK);
+    enum { N = 2 };
+    float x0[N * PER], mask[N * PER], out[N * PER];
+    uint64_t r = 99;
+    for (int j = 0; j < N * PER; j++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        x0[j] = (float)((double)(r >> 11) * 0x1p-53 * 2 - 1);
+        int q = (int)(r >> 60) % 3; /* keep, generate, or blend */
+        mask[j] = q == 0 ? 1.0f : (q == 1 ? 0.0f : 0.25f);
+    }
+    simdiff_edit e;
+    ck_assert_int_eq(simdiff_edit_init(&e), SIMDIFF_OK);
+    e.init = x0;
+    e.init_count = N;
+    e.channels = 1;
+    e.height = e.width = IMG;
+    e.strength = ec->strength;
+    e.mask = ec->masked ? mask : NULL;
+    e.mask_count = N;
+    e.resample = ec->resample;
+    e.resample_jump = ec->jump;
+    simdiff_sampler_set_progress(s, count_total, NULL);
+    int labels[N] = {1, -1};
+    ck_assert_msg(simdiff_sampler_run_edit(s, N, labels, 777, &e, out) == SIMDIFF_OK, "%s",
+                  simdiff_sampler_errmsg(s));
+    int evals = -1;
+    ck_assert_int_eq(simdiff_sampler_edit_evals(s, &e, &evals), SIMDIFF_OK);
+    for (int i = 0; i < N; i++) {
+        double want[PER];
+        float wf[PER];
+        int ev = reference_edit(ec, sch, x0 + i * PER, ec->masked ? mask + i * PER : NULL,
+                                777, i, want);
+        ck_assert_int_eq(evals, ev);
+        ck_assert_int_eq(edit_progress_total, ev);
+        for (int j = 0; j < PER; j++)
+            wf[j] = (float)want[j];
+        double err = sdtest_max_rel_err(out + i * PER, wf, PER, 1e-3);
+        ck_assert_msg(err < 1e-5, "case %d image %d: rel err %g", _i, i, err);
+    }
+    /* The number of evaluations, from sampler.h's formula: #{k >= 1 :
+     * t_k < s} plus the jumps' (r − 1)·jump per jump point. */
+    int R = 0;
+    for (int k = 1; k <= ec->steps; k++)
+        R += 1.0 - (double)k / ec->steps < ec->strength;
+    int want_ev = R + (ec->resample > 1 ? (R - 1) / ec->jump * (ec->resample - 1) * ec->jump : 0);
+    ck_assert_int_eq(evals, want_ev);
+    simdiff_sampler_destroy(s);
+    simdiff_schedule_destroy(sch);
+    simdiff_model_destroy(m);
+}
+END_TEST
+
 /* ---- solver order on Gaussian data ------------------------------------- */
 
 /* Data x ~ N(mu, s²) in one dimension: E[x | z] at log-SNR λ, and the
@@ -406,6 +615,8 @@ static Suite *make_suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, closed_form_zero_model, 0,
                         (int)(sizeof cf_cases / sizeof cf_cases[0]));
+    tcase_add_loop_test(tc, closed_form_edits, 0,
+                        (int)(sizeof edit_cases / sizeof edit_cases[0]));
     tcase_add_test(tc, solver_order);
     tcase_add_test(tc, coefficient_identities);
     tcase_add_test(tc, inference_has_no_gradients);

@@ -168,6 +168,24 @@ class SamplerConfigStruct(Structure):
     ]
 
 
+class EditStruct(Structure):
+    """simdiff_edit (sampler.h)."""
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("init", POINTER(c_float)),
+        ("init_count", c_int),
+        ("channels", c_int),
+        ("height", c_int),
+        ("width", c_int),
+        ("strength", c_double),
+        ("mask", POINTER(c_float)),
+        ("mask_count", c_int),
+        ("mask_channels", c_int),
+        ("resample", c_int),
+        ("resample_jump", c_int),
+    ]
+
+
 class ImageFolderConfigStruct(Structure):
     """simdiff_image_folder_config (io.h)."""
     _fields_ = [
@@ -188,6 +206,7 @@ STRUCTS = {
     "simdiff_trainer_stats": TrainerStatsStruct,
     "simdiff_sampler_config": SamplerConfigStruct,
     "simdiff_image_folder_config": ImageFolderConfigStruct,
+    "simdiff_edit": EditStruct,
 }
 
 # int (*)(void *user, int step, int total, const float *x_preview)
@@ -304,6 +323,9 @@ _PROTOTYPES = {
     "simdiff_sampler_set_model_defaults": (_st, [_h, POINTER(SamplerConfigStruct)]),
     "simdiff_sampler_create": (_st, [_hp, _h, POINTER(SamplerConfigStruct)]),
     "simdiff_sampler_run": (_st, [_h, c_int, _ip, c_uint64, _fp]),
+    "simdiff_edit_init_sized": (_st, [POINTER(EditStruct), c_size_t]),
+    "simdiff_sampler_run_edit": (_st, [_h, c_int, _ip, c_uint64, POINTER(EditStruct), _fp]),
+    "simdiff_sampler_edit_evals": (_st, [_h, POINTER(EditStruct), POINTER(c_int)]),
     "simdiff_sampler_cancel": (None, [_h]),
     "simdiff_sampler_destroy": (None, [_h]),
     "simdiff_sampler_set_progress": (_st, [_h, PROGRESS_FN, c_void_p]),
@@ -355,6 +377,7 @@ def _check_struct_sizes(lib, path):
         (TrainerConfigStruct, lib.simdiff_trainer_config_init_sized),
         (SamplerConfigStruct, lib.simdiff_sampler_config_init_sized),
         (ImageFolderConfigStruct, lib.simdiff_image_folder_config_init_sized),
+        (EditStruct, lib.simdiff_edit_init_sized),
     ]
     guard = 64
     for cls, init in probes:

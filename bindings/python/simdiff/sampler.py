@@ -8,7 +8,7 @@ from . import _arrays
 from ._config import SamplerConfig
 from ._errors import Status, check, error_for
 from ._handle import Handle, _state_lock
-from ._native import LIB, PROGRESS_FN
+from ._native import LIB, PROGRESS_FN, EditStruct
 from .model import Model, _labels_input
 from .schedule import _coerce as _coerce_schedule
 
@@ -175,18 +175,31 @@ class Sampler(Handle):
         self._preview_every = int(k)
 
     # ---- running ----
-    def __call__(self, labels=None, n=None, seed=0):
+    def __call__(self, labels=None, n=None, seed=0, *, init=None, mask=None,
+                 strength=1.0, resample=1, resample_jump=1):
         """Draw n images (n x C x H x W floats, in [-1, 1] with clip_x).
 
         labels: None (unconditional), or n class ids (-1 or None: no
-        label); n defaults to len(labels). seed (0..2**64-1) with the image
-        index determines each image's noise: image i is the same whatever
-        n, the batch chunking or the thread count."""
+        label); n defaults to len(labels), else to the number of init
+        images. seed (0..2**64-1) with the image index determines each
+        image's noise: image i is the same whatever n, the batch chunking
+        or the thread count.
+
+        Editing (sampler.h, docs/editing.md): ``init`` (C x H x W, one image
+        for all: variations, or n x C x H x W) in [-1, 1] and ``strength``
+        in (0, 1] start the run at t = strength from the init image
+        (image-to-image); ``mask`` (H x W, 1 or C x H x W, or n x 1|C x H x W)
+        in [0, 1] keeps the init image where it is 1 and generates where it
+        is 0 (inpainting); ``resample`` > 1 with ``resample_jump`` turns on
+        RePaint's resampling."""
         lab = _labels_input(labels, None)
+        edit = self._edit(init, mask, strength, resample, resample_jump)
         if lab is not None:
             if n is not None and n != lab.size:
                 raise ValueError("n=%d but %d labels" % (n, lab.size))
             n = lab.size
+        if n is None and edit is not None and edit[0].init_count > 1:
+            n = edit[0].init_count
         if n is None:
             raise TypeError("Sampler(): give labels or n")
         if isinstance(n, bool) or not isinstance(n, numbers.Integral):
@@ -205,7 +218,9 @@ class Sampler(Handle):
             state.shape = shape
             restore = _catch_sigint(state, h)
             try:
-                st = LIB.simdiff_sampler_run(h, n, lab.ptr if lab else None, seed, optr)
+                st = LIB.simdiff_sampler_run_edit(h, n, lab.ptr if lab else None, seed,
+                                                  ctypes.byref(edit[0]) if edit else None,
+                                                  optr)
             finally:
                 if restore is not None:
                     signal.signal(signal.SIGINT, restore)
@@ -224,7 +239,68 @@ class Sampler(Handle):
         check(st)
         return out
 
-    sample = __call__
+    def _edit(self, init, mask, strength, resample, resample_jump):
+        """(EditStruct, inputs to keep alive), or None for a plain run."""
+        if init is None and mask is None and strength == 1.0 and resample == 1:
+            return None
+        e = EditStruct()
+        check(LIB.simdiff_edit_init_sized(ctypes.byref(e), ctypes.sizeof(e)))
+        chw = tuple(self._model.image_shape)
+        keep = []
+        if init is not None:
+            inp = _arrays.to_input(init, "f", "init")
+            if inp.shape == chw:
+                e.init_count = 1
+            elif len(inp.shape) == 4 and tuple(inp.shape[1:]) == chw:
+                e.init_count = inp.shape[0]
+            else:
+                raise ValueError("init: shape %s; expected (%d, %d, %d) or (n, %d, %d, %d)"
+                                 % ((inp.shape,) + chw + chw))
+            e.init = inp.ptr
+            e.channels, e.height, e.width = chw
+            keep.append(inp)
+        if mask is not None:
+            mk = _arrays.to_input(mask, "f", "mask")
+            hw = chw[1:]
+            sh = tuple(mk.shape)
+            if sh == hw:
+                e.mask_count, e.mask_channels = 1, 1
+            elif len(sh) == 3 and sh[1:] == hw and sh[0] in (1, chw[0]):
+                e.mask_count, e.mask_channels = 1, sh[0]
+            elif len(sh) == 4 and sh[2:] == hw and sh[1] in (1, chw[0]):
+                e.mask_count, e.mask_channels = sh[0], sh[1]
+            else:
+                raise ValueError("mask: shape %s; expected (%d, %d), (1|%d, %d, %d) or "
+                                 "(n, 1|%d, %d, %d)" % ((sh,) + hw + (chw[0],) + hw
+                                                        + (chw[0],) + hw))
+            e.mask = mk.ptr
+            keep.append(mk)
+        for name, v in (("resample", resample), ("resample_jump", resample_jump)):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) \
+                    or not 1 <= v < 2 ** 31:
+                raise ValueError("%s must be an int >= 1, got %r" % (name, v))
+        if not isinstance(strength, numbers.Real):
+            raise TypeError("strength must be a number, got %r" % (strength,))
+        e.strength = float(strength)
+        e.resample = int(resample)
+        e.resample_jump = int(resample_jump)
+        return e, keep
+
+    def evals(self, *, strength=1.0, resample=1, resample_jump=1, masked=False):
+        """Network evaluations per image of a run with these edit settings
+        (each is a batched call of two rows under guidance)."""
+        c, h, w = self._model.image_shape
+        dummy = [[[0.0] * w] * h] * c
+        edit = self._edit(dummy if (strength != 1.0 or masked) else None,
+                          [[1.0] * w] * h if masked else None,
+                          strength, resample, resample_jump)
+        out = ctypes.c_int()
+        with self._use() as hd:
+            check(LIB.simdiff_sampler_edit_evals(
+                hd, ctypes.byref(edit[0]) if edit else None, ctypes.byref(out)))
+        return out.value
+
+    sample = run = __call__
 
     def cancel(self):
         """Ask the run in progress (on another thread) to stop; it raises

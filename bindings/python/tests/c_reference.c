@@ -137,6 +137,19 @@ static int layout(void)
     FIELD(simdiff_image_folder_config, on_bad_image);
     FIELD(simdiff_image_folder_config, max_image_pixels);
     FIELD(simdiff_image_folder_config, max_file_bytes);
+    STRUCT(simdiff_edit);
+    FIELD(simdiff_edit, struct_size);
+    FIELD(simdiff_edit, init);
+    FIELD(simdiff_edit, init_count);
+    FIELD(simdiff_edit, channels);
+    FIELD(simdiff_edit, height);
+    FIELD(simdiff_edit, width);
+    FIELD(simdiff_edit, strength);
+    FIELD(simdiff_edit, mask);
+    FIELD(simdiff_edit, mask_count);
+    FIELD(simdiff_edit, mask_channels);
+    FIELD(simdiff_edit, resample);
+    FIELD(simdiff_edit, resample_jump);
     return 0;
 }
 

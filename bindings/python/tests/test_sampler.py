@@ -6,7 +6,7 @@ import time
 import unittest
 
 import simdiff
-from support import fixture, flat, shape
+from support import f32, fixture, flat, shape
 
 MODEL = fixture("model", "uvit_plain.safetensors")  # 1x8x8, 3 classes, no schedule
 SCHED = "shifted(8,64)"
@@ -22,6 +22,66 @@ class SamplerTest(unittest.TestCase):
         s = simdiff.Sampler(self.model, **kw)
         self.addCleanup(s.close)
         return s
+
+
+class TestEdit(SamplerTest):
+    """Image-to-image, inpainting, variations (docs/editing.md)."""
+    def init_images(self, n):
+        return [[[[((i * 64 + y * 8 + x) % 17) / 8.5 - 1.0 for x in range(8)]
+                  for y in range(8)]] for i in range(n)]
+
+    def test_strength_one_without_mask_is_plain(self):
+        s = self.sampler(steps=4, method="dpmpp2m")
+        init = self.init_images(2)
+        self.assertEqual(flat(s.run(labels=[0, 1], seed=5, init=init)),
+                         flat(s(labels=[0, 1], seed=5)))
+        self.assertNotEqual(flat(s.run(labels=[0, 1], seed=5, init=init, strength=0.6)),
+                            flat(s(labels=[0, 1], seed=5)))
+
+    def test_inpainting_keeps_pixels(self):
+        s = self.sampler(steps=6, method="ddpm", guidance=2.0)
+        init = self.init_images(2)
+        mask = [[1.0 if y < 4 else 0.0 for x in range(8)] for y in range(8)]
+        out = s.run(labels=[2, 0], seed=1, init=init, mask=mask, resample=2)
+        o, x = flat(out), flat(init)
+        for i in range(2):
+            for y in range(8):
+                for xx in range(8):
+                    j = i * 64 + y * 8 + xx
+                    if y < 4:
+                        self.assertEqual(o[j], f32(x[j]))
+            self.assertNotEqual(o[i * 64 + 32:i * 64 + 64],
+                                [f32(v) for v in x[i * 64 + 32:i * 64 + 64]])
+
+    def test_variations_and_counts(self):
+        s = self.sampler(steps=8, method="ddim")
+        one = self.init_images(1)[0]
+        out = s.run(n=3, seed=2, init=one, strength=0.5)
+        self.assertEqual(shape(out), (3, 1, 8, 8))
+        self.assertEqual(shape(s.run(seed=2, init=self.init_images(3), strength=0.5)),
+                         (3, 1, 8, 8))
+        self.assertEqual(s.evals(), 8)
+        self.assertEqual(s.evals(strength=0.5), 4)
+        self.assertEqual(s.evals(strength=0.5, masked=True, resample=2, resample_jump=1),
+                         4 + 3)
+
+    def test_bad_edits(self):
+        s = self.sampler(steps=4)
+        init = self.init_images(1)[0]
+        with self.assertRaises(ValueError):
+            s.run(n=1, init=[[0.0] * 8] * 8)  # no channel axis
+        with self.assertRaises(ValueError):
+            s.run(n=1, init=init, mask=[[1.0] * 4] * 4)
+        with self.assertRaises(simdiff.InvalidArgumentError):
+            s.run(n=1, init=init, strength=0.0)
+        with self.assertRaises(simdiff.InvalidArgumentError):
+            s.run(n=1, strength=0.5)  # no init
+        with self.assertRaises(simdiff.InvalidArgumentError):
+            s.run(n=1, init=[[[2.0] * 8] * 8])
+        with self.assertRaises(simdiff.InvalidArgumentError):
+            s.run(n=1, init=[[[float("nan")] * 8] * 8])
+        with self.assertRaises(ValueError):
+            s.run(n=1, init=init, mask=[[1.0] * 8] * 8, resample=0)
 
 
 class TestResults(SamplerTest):
