@@ -8,7 +8,7 @@
  *   meson setup build-mm && ninja -C build-mm
  *   cc -O2 -std=c11 -fopenmp -D_GNU_SOURCE -Ilib -Iinclude bench/bench_matmul.c \
  *      build-mm/lib/libsimdiff-internal.a -ldnnl -lz -lm -o build-mm/bench-matmul
- *   OMP_NUM_THREADS=2 build-mm/bench-matmul [reps]
+ *   OMP_NUM_THREADS=2 build-mm/bench-matmul [reps] [bf16]
  * PyTorch on the same shapes: OMP_NUM_THREADS=2 /usr/bin/python3
  * bench/bench_matmul_torch.py [reps] (F.linear; attention as the explicit
  * formula softmax(q k^T / sqrt(Dh)) v per head). Run the two alternately
@@ -201,6 +201,7 @@ static void bench(sd_ctx *c, const bcase *b, int reps)
 int main(int argc, char **argv)
 {
     int reps = argc > 1 ? atoi(argv[1]) : 5;
+    const int bf16 = argc > 2 && !strcmp(argv[2], "bf16");
     if (reps < 1)
         reps = 1;
     static const bcase cases[] = {
@@ -213,6 +214,8 @@ int main(int argc, char **argv)
     sd_ctx *c;
     if (sd_ctx_create(&c) != SIMDIFF_OK)
         return 1;
+    if (bf16)
+        sd_ctx_set_precision(c, SD_PREC_BF16);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         bench(c, &cases[i], reps);
     sd_ctx_destroy(c);
