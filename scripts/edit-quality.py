@@ -41,6 +41,11 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--lat-runs", type=int, default=7)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=0,
+                    help="sampler steps (default: the model's stored settings)")
+    ap.add_argument("--method", default=None, help="sampler method (default: stored)")
+    ap.add_argument("--sets", default=None,
+                    help="comma-separated names of the sets to run (default: all)")
     ap.add_argument("--grid", default=None,
                     help="also write a PNG: 12 test images, masked, inpainted, "
                          "inpainted with resampling, img2img 0.5")
@@ -58,7 +63,12 @@ def main():
     x, y = ds.get_batch(list(range(a.n)), pad_to=32)
     x, y = np.asarray(x, dtype=np.float32), np.asarray(y)
     model = simdiff.Model.load(a.model)
-    s = simdiff.Sampler(model)
+    over = {}
+    if a.steps:
+        over["steps"] = a.steps
+    if a.method:
+        over["method"] = a.method
+    s = simdiff.Sampler(model, **over)
     half = np.ones((32, 32), np.float32)
     half[16:] = 0.0  # keep the top, generate the bottom
 
@@ -72,6 +82,9 @@ def main():
         "img2img 0.5": dict(n=a.n, init=x, strength=0.5),
         "img2img 0.5, true label": dict(labels=y.tolist(), init=x, strength=0.5),
     }
+    if a.sets:
+        keep = set(a.sets.split(",")) | {"test images", "uncond"}
+        runs = {k: v for k, v in runs.items() if k in keep}
     feats, res = {}, {}
     for name, kw in runs.items():
         t0 = time.time()
