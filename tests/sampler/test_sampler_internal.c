@@ -44,6 +44,23 @@ static simdiff_model *zero_model(int prediction, int num_classes)
     return m;
 }
 
+/* A sampler of m on sch with these settings (the rest: defaults). */
+static simdiff_sampler *zero_sampler(simdiff_model *m, const simdiff_schedule *sch, int method,
+                                     int steps, double eta, int clip, int spacing)
+{
+    simdiff_sampler_config c;
+    simdiff_sampler_config_init(&c);
+    c.method = (simdiff_sampler_method)method;
+    c.steps = steps;
+    c.eta = eta;
+    c.clip_x = clip;
+    c.spacing = (simdiff_spacing)spacing;
+    c.schedule = sch;
+    simdiff_sampler *s;
+    ck_assert_int_eq(simdiff_sampler_create(&s, m, &c), SIMDIFF_OK);
+    return s;
+}
+
 /* The grid of a run, recomputed through the public schedule API. */
 static void grid(const simdiff_schedule *s, int K, int spacing, double *lam,
                  double *al, double *sg)
@@ -148,16 +165,8 @@ START_TEST(closed_form_zero_model)
     simdiff_model *m = zero_model(cc->pred, 2);
     simdiff_schedule *sch;
     ck_assert_int_eq(simdiff_schedule_create_shifted(&sch, IMG, 64), SIMDIFF_OK);
-    simdiff_sampler_config c;
-    simdiff_sampler_config_init(&c);
-    c.method = (simdiff_sampler_method)cc->method;
-    c.steps = cc->steps;
-    c.eta = cc->eta;
-    c.clip_x = cc->clip;
-    c.spacing = (simdiff_spacing)cc->spacing;
-    c.schedule = sch;
-    simdiff_sampler *s;
-    ck_assert_int_eq(simdiff_sampler_create(&s, m, &c), SIMDIFF_OK);
+    simdiff_sampler *s = zero_sampler(m, sch, cc->method, cc->steps, cc->eta, cc->clip,
+                                      cc->spacing);
     enum { N = 3 };
     float out[N * PER];
     int labels[N] = {1, 0, -1};
@@ -335,15 +344,8 @@ START_TEST(closed_form_edits)
     simdiff_model *m = zero_model(SIMDIFF_PRED_V, 2);
     simdiff_schedule *sch;
     ck_assert_int_eq(simdiff_schedule_create_shifted(&sch, IMG, 64), SIMDIFF_OK);
-    simdiff_sampler_config c;
-    simdiff_sampler_config_init(&c);
-    c.method = (simdiff_sampler_method)ec->method;
-    c.steps = ec->steps;
-    c.eta = ec->eta;
-    c.clip_x = 0;
-    c.schedule = sch;
-    simdiff_sampler *s;
-    ck_assert_int_eq(simdiff_sampler_create(&s, m, &c), SIMDIFF_OK);
+    simdiff_sampler *s = zero_sampler(m, sch, ec->method, ec->steps, ec->eta, 0,
+                                      SIMDIFF_SPACING_UNIFORM_T);
     enum { N = 2 };
     float x0[N * PER], mask[N * PER], out[N * PER];
     uint64_t r = 99;
