@@ -194,11 +194,7 @@ typedef struct sd_json {
     char *strings; /* NUL-terminated decoded keys and strings */
 } sd_json;
 
-/* UTF-8 (RFC 3629: no overlongs, no surrogates, <= U+10FFFF): the length
- * (1..4) of the valid sequence at p, 0 if invalid; and whether a whole
- * NUL-terminated string is valid. */
-int sd_utf8_len(const unsigned char *p, const unsigned char *end);
-int sd_utf8_valid(const char *s);
+/* UTF-8 validation: sd_utf8_len and sd_utf8_valid (core/internal.h). */
 
 simdiff_status sd_json_parse(sd_json *doc, const char *text, size_t len,
                              int max_depth);
