@@ -33,6 +33,22 @@ const char *sdtest_work_dir(void);
  * calls); fails the test if it does not fit. */
 char *sdtest_path(const char *dir, const char *name);
 
+/* The process's peak resident set (getrusage ru_maxrss), in KiB: a test
+ * takes it before and after a call to bound what the call touched (Check
+ * runs each test in a fresh fork, whose peak starts at its current size). */
+long sdtest_peak_rss_kib(void);
+
+/* In a "key=value;..." text of at most cap bytes, set key's value (the key
+ * must be present; fails the test otherwise). */
+void sdtest_set_kv(char *text, size_t cap, const char *key, const char *value);
+
+/* Number of entries of dir (besides . and ..) whose name contains sub
+ * (".tmp-": temporaries the atomic writer left). */
+int sdtest_count_entries(const char *dir, const char *sub);
+
+/* Seconds on a monotonic clock. */
+double sdtest_now(void);
+
 /* Max over i of |a-b| / max(1, |b|)... relative error used by comparisons:
  * max |a_i - b_i| / max(max |b_i|, floor). */
 double sdtest_max_rel_err(const float *a, const float *b, size_t n, double floor);
