@@ -31,7 +31,22 @@
  * unlinked: `path` is either untouched or holds the complete new content.
  * commit and abort both free the writer. A write error is sticky: later
  * writes do nothing and commit reports the first error.
+ *
+ * What `path` may be (docs/reliability.md, "Output paths"):
+ *  - nothing yet: a new file, mode 0666 & ~umask;
+ *  - a regular file: replaced; the new file gets the old one's permission
+ *    bits (and, where allowed, its owner and group);
+ *  - a symbolic link: written through: the link's final target (resolved
+ *    when the writer opens) is replaced as above and the link stays; a
+ *    link whose target cannot be resolved is refused;
+ *  - anything else (directory, device node, FIFO, socket): refused with
+ *    SIMDIFF_ERR_IO before a byte is written, and checked again just
+ *    before the rename.
+ * After a commit, temporaries of the same target left by writers that were
+ * killed ("<target>.tmp-" + 12 hex digits, regular files owned by this
+ * user, unmodified for SD_AFILE_STALE_SECONDS) are removed.
  * ==================================================================== */
+#define SD_AFILE_STALE_SECONDS 3600
 typedef struct sd_afile sd_afile;
 
 simdiff_status sd_afile_open(sd_afile **out, const char *path);
