@@ -179,20 +179,27 @@ SIMDIFF_API simdiff_optimizer *simdiff_trainer_optimizer(simdiff_trainer *t);
 
 /* Checkpoint: config, schedule, stored sampler settings, weights, EMA,
  * optimizer state, step and RNG state in one file (zlib-compressed sections
- * with CRC32), written atomically. Resuming is bit-exact. */
+ * with CRC32), written atomically. Resuming is bit-exact. Weights, EMA and
+ * first moments must be finite and second moments finite and >= 0
+ * (SIMDIFF_ERR_NUMERIC, nothing written; the same rule is checked when a
+ * checkpoint is loaded). */
 SIMDIFF_API simdiff_status simdiff_trainer_save(const simdiff_trainer *t, const char *path);
 /* Load a checkpoint: creates the model (*model, with its schedule and
  * stored sampler settings) and the trainer (*out) exactly as they were;
  * the caller destroys both (the trainer first). A damaged or foreign file
- * is SIMDIFF_ERR_FORMAT (SIMDIFF_ERR_IO if it cannot be read); *out and
- * *model are NULL on failure. simdiff_model_load also reads a checkpoint
- * (as a model with the EMA weights). */
+ * is SIMDIFF_ERR_FORMAT (SIMDIFF_ERR_IO if it cannot be read), also one
+ * whose values break the rule above (a CRC-valid file with a NaN EMA or a
+ * negative second moment); *out and *model are NULL on failure.
+ * simdiff_model_load also reads a checkpoint (as a model with the EMA
+ * weights). */
 SIMDIFF_API simdiff_status simdiff_trainer_load(simdiff_trainer **out,
                                                 simdiff_model **model,
                                                 const char *path);
 /* Write the EMA weights (or the raw weights if EMA is off) as a model file
  * for sampling (safetensors, F32 or F16 when fp16 != 0), with the model's
- * schedule and stored sampler settings, atomically. */
+ * schedule and stored sampler settings, atomically. The same value rule as
+ * simdiff_model_save_safetensors(_f16): SIMDIFF_ERR_NUMERIC, nothing
+ * written, for a non-finite weight or, with fp16, one beyond ±65504. */
 SIMDIFF_API simdiff_status simdiff_trainer_export(const simdiff_trainer *t,
                                                   const char *path, int fp16);
 

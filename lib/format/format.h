@@ -316,6 +316,10 @@ const sd_st_tensor *sd_st_find(const sd_st_file *f, const char *name);
  * shapes); other dtypes give SIMDIFF_ERR_UNSUPPORTED. */
 simdiff_status sd_st_read_f32(const sd_st_file *f, const char *name,
                               float *dst, int ndim, const int64_t *shape);
+/* The checks of sd_st_read_f32 without the copy: tensor `name` exists
+ * with exactly that shape (before a caller allocates for it). */
+simdiff_status sd_st_check_shape(const sd_st_file *f, const char *name, int ndim,
+                                 const int64_t *shape);
 /* Metadata: value for key, or NULL; and enumeration in key order. */
 const char *sd_st_metadata(const sd_st_file *f, const char *key);
 size_t sd_st_metadata_count(const sd_st_file *f);
