@@ -11,7 +11,8 @@
  *   dropout where the model config puts it;  loss (ε-MSE from v̂ by default,
  *   v-MSE, or the multiscale ε loss);  backward; global-norm clipping;
  *   AdamW update; EMA update.
- * A non-finite loss or gradient skips the update and leaves the weights,
+ * A non-finite loss or gradient, or an update that would make any weight,
+ * moment or EMA value non-finite, skips the update and leaves the weights,
  * the optimizer state and the EMA untouched (simdiff_trainer_stats counts
  * it).
  *
@@ -153,8 +154,9 @@ SIMDIFF_API simdiff_status simdiff_trainer_create(simdiff_trainer **out,
 SIMDIFF_API void simdiff_trainer_destroy(simdiff_trainer *t);
 
 /* One step on n examples: x n x C x H x W in [-1, 1], labels n ids or NULL
- * (unconditional). *loss gets the step's loss (NaN if non-finite; then the
- * update was skipped and the call still returns SIMDIFF_OK). */
+ * (unconditional). *loss gets the step's loss, or NaN when the step was
+ * skipped (a non-finite loss, gradient or update; the call still returns
+ * SIMDIFF_OK). */
 SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
                                                 const float *x, const int *labels,
                                                 double *loss);
@@ -162,7 +164,7 @@ SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
 typedef struct simdiff_trainer_stats {
     size_t struct_size;      /* set to sizeof before simdiff_trainer_stats_get */
     int64_t step;            /* updates applied + skipped                       */
-    int64_t skipped;         /* non-finite loss or gradient                     */
+    int64_t skipped;         /* non-finite loss, gradient or update             */
     double last_loss;
     double last_grad_norm;   /* before clipping                                 */
     double lr;

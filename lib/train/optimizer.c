@@ -184,46 +184,97 @@ double sd_optimizer_grad_norm(const simdiff_optimizer *o)
     return sqrt(total);
 }
 
+/* The scalars of update number o->step + 1. */
+typedef struct adamw_coefs {
+    double lr;
+    float b1, b2, step_size, inv_sqrt_bc2, eps, gs, ema_d, ema_1md;
+} adamw_coefs;
+
+static adamw_coefs coefs_of(const simdiff_optimizer *o, double gscale)
+{
+    const simdiff_optimizer_config *c = &o->cfg;
+    adamw_coefs k;
+    double step = (double)(o->step + 1);
+    k.lr = sd_optimizer_lr_at(c, o->step);
+    double bc1 = 1.0 - pow(c->beta1, step), bc2 = 1.0 - pow(c->beta2, step);
+    k.b1 = (float)c->beta1;
+    k.b2 = (float)c->beta2;
+    k.step_size = (float)(k.lr / bc1);
+    k.inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
+    k.eps = (float)c->eps;
+    k.gs = (float)gscale;
+    /* Warm-up of the EMA decay: min(decay, (1 + k) / (10 + k)). */
+    double d = c->ema_decay < (1 + step) / (10 + step) ? c->ema_decay : (1 + step) / (10 + step);
+    k.ema_d = (float)d;
+    k.ema_1md = (float)(1.0 - d);
+    return k;
+}
+
+/* One element of the update: the new moment, second moment and weight
+ * from the old ones and the (unscaled) gradient g. Both passes of
+ * sd_optimizer_apply call this, so the check sees exactly what is
+ * written. */
+static inline void adamw_elem(const adamw_coefs *k, float decay, float g, float *w, float *mo,
+                              float *va)
+{
+    float gj = g * k->gs;
+    *mo = k->b1 * *mo + (1.0f - k->b1) * gj;
+    *va = k->b2 * *va + (1.0f - k->b2) * gj * gj;
+    float denom = sqrtf(*va) * k->inv_sqrt_bc2 + k->eps;
+    *w = *w * decay - k->step_size * *mo / denom;
+}
+
 /* One AdamW update from the model's gradients (already checked finite),
- * with gradients scaled by gscale (clipping). Then the EMA. */
-void sd_optimizer_apply(simdiff_optimizer *o, double gscale)
+ * with gradients scaled by gscale (clipping), then the EMA; or, when any
+ * new weight, moment or EMA value would not be finite, nothing at all
+ * (returns 1; the caller counts a skipped step). */
+int sd_optimizer_apply(simdiff_optimizer *o, double gscale)
 {
     simdiff_model *m = o->m;
-    const simdiff_optimizer_config *c = &o->cfg;
-    double lr = sd_optimizer_lr_at(c, o->step);
+    const adamw_coefs k = coefs_of(o, gscale);
+    const double wd = o->cfg.weight_decay;
+    /* Pass 1: compute every new value without writing; any non-finite one
+     * (a finite gradient can still give one: an overflowing g^2, a
+     * damaged moment) skips the whole update. */
+    int bad = 0;
+    for (int i = 0; i < m->nparams && !bad; i++) {
+        const sd_tensor *p = &m->params[i];
+        int64_t off = p->data - m->data, n = p->numel;
+        const float *w = p->data, *mo = o->mom + off, *va = o->var + off;
+        const float *e = o->ema ? o->ema + off : NULL;
+        const float *g = (p->flags & SD_TF_GRAD_VALID) ? p->grad : NULL;
+        float decay = o->decay_mask[i] ? (float)(1.0 - k.lr * wd) : 1.0f;
+#pragma omp parallel for if (n > SD_PAR_MIN) schedule(static) reduction(| : bad)
+        for (int64_t j = 0; j < n; j++) {
+            float w2 = w[j], mo2 = mo[j], va2 = va[j];
+            adamw_elem(&k, decay, g ? g[j] : 0.0f, &w2, &mo2, &va2);
+            float e2 = e ? k.ema_d * e[j] + k.ema_1md * w2 : 0.0f;
+            bad |= !(isfinite(w2) && isfinite(mo2) && isfinite(va2) && isfinite(e2));
+        }
+    }
+    if (bad)
+        return 1;
+    /* Pass 2: the same arithmetic, written. */
     o->step++;
-    double bc1 = 1.0 - pow(c->beta1, (double)o->step);
-    double bc2 = 1.0 - pow(c->beta2, (double)o->step);
-    float b1 = (float)c->beta1, b2 = (float)c->beta2;
-    float step_size = (float)(lr / bc1), inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
-    float eps = (float)c->eps, gs = (float)gscale;
     for (int i = 0; i < m->nparams; i++) {
         sd_tensor *p = &m->params[i];
         int64_t off = p->data - m->data, n = p->numel;
         float *w = p->data, *mo = o->mom + off, *va = o->var + off;
         const float *g = (p->flags & SD_TF_GRAD_VALID) ? p->grad : NULL;
-        float decay = o->decay_mask[i] ? (float)(1.0 - lr * c->weight_decay) : 1.0f;
+        float decay = o->decay_mask[i] ? (float)(1.0 - k.lr * wd) : 1.0f;
 #pragma omp parallel for if (n > SD_PAR_MIN) schedule(static)
-        for (int64_t j = 0; j < n; j++) {
-            float gj = g ? g[j] * gs : 0.0f;
-            mo[j] = b1 * mo[j] + (1.0f - b1) * gj;
-            va[j] = b2 * va[j] + (1.0f - b2) * gj * gj;
-            float denom = sqrtf(va[j]) * inv_sqrt_bc2 + eps;
-            w[j] = w[j] * decay - step_size * mo[j] / denom;
-        }
+        for (int64_t j = 0; j < n; j++)
+            adamw_elem(&k, decay, g ? g[j] : 0.0f, &w[j], &mo[j], &va[j]);
     }
     if (o->ema) {
-        /* Warm-up of the EMA decay: min(decay, (1 + k) / (10 + k)). */
-        double k = (double)o->step;
-        double d = c->ema_decay < (1 + k) / (10 + k) ? c->ema_decay : (1 + k) / (10 + k);
-        float df = (float)d, one_minus = (float)(1.0 - d);
         float *e = o->ema;
         const float *w = m->data;
         int64_t n = m->total;
 #pragma omp parallel for if (n > SD_PAR_MIN) schedule(static)
         for (int64_t j = 0; j < n; j++)
-            e[j] = df * e[j] + one_minus * w[j];
+            e[j] = k.ema_d * e[j] + k.ema_1md * w[j];
     }
+    return 0;
 }
 
 SIMDIFF_API simdiff_status simdiff_optimizer_swap_ema(simdiff_optimizer *o)

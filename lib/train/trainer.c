@@ -262,9 +262,13 @@ SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
         t->last_loss = NAN;
     } else {
         double clip = t->opt->cfg.clip_norm;
-        sd_optimizer_apply(t->opt, clip > 0 && gn > clip ? clip / gn : 1.0);
-        sd_model_weights_changed(m);
-        t->last_loss = lv;
+        if (sd_optimizer_apply(t->opt, clip > 0 && gn > clip ? clip / gn : 1.0)) {
+            t->skipped++; /* a non-finite update: skipped like a non-finite gradient */
+            t->last_loss = NAN;
+        } else {
+            sd_model_weights_changed(m);
+            t->last_loss = lv;
+        }
     }
     sd_model_zero_grad(m);
     sd_ctx_reset(c);

@@ -919,6 +919,51 @@ START_TEST(checkpoint_values_follow_one_rule)
 }
 END_TEST
 
+/* A finite gradient can still make a non-finite update (here a damaged
+ * second moment: sqrt of a negative number). The step is skipped like a
+ * non-finite gradient: weights, moments and EMA unchanged, counted in
+ * stats.skipped, loss reported as NaN. */
+START_TEST(non_finite_update_skips_the_step)
+{
+    simdiff_model *m = tiny_model(5);
+    simdiff_trainer *t = tiny_trainer(m, 1, 1e-3);
+    run_steps(t, 0, 2);
+    t->opt->var[9] = -1.0f;
+    size_t bytes = (size_t)m->total * sizeof(float);
+    float *w = malloc(bytes), *e = malloc(bytes), *mo = malloc(bytes), *va = malloc(bytes);
+    memcpy(w, m->data, bytes);
+    memcpy(e, t->opt->ema, bytes);
+    memcpy(mo, t->opt->mom, bytes);
+    memcpy(va, t->opt->var, bytes);
+    float x[8 * 64];
+    int labels[8];
+    tiny_batch(8, 16, x, labels);
+    double loss = 0;
+    ck_assert_int_eq(simdiff_trainer_step(t, 8, x, labels, &loss), SIMDIFF_OK);
+    ck_assert(isnan(loss));
+    simdiff_trainer_stats st = {.struct_size = sizeof st};
+    ck_assert_int_eq(simdiff_trainer_stats_get(t, &st), SIMDIFF_OK);
+    ck_assert_int_eq(st.step, 3);
+    ck_assert_int_eq(st.skipped, 1);
+    ck_assert(isfinite(st.last_grad_norm));
+    ck_assert_int_eq(t->opt->step, 2);
+    ck_assert_int_eq(memcmp(w, m->data, bytes), 0);
+    ck_assert_int_eq(memcmp(e, t->opt->ema, bytes), 0);
+    ck_assert_int_eq(memcmp(mo, t->opt->mom, bytes), 0);
+    ck_assert_int_eq(memcmp(va, t->opt->var, bytes), 0);
+    /* Repaired, it trains on. */
+    t->opt->var[9] = 0.0f;
+    run_steps(t, 3, 4);
+    ck_assert_int_eq(t->opt->step, 3);
+    free(w);
+    free(e);
+    free(mo);
+    free(va);
+    simdiff_trainer_destroy(t);
+    simdiff_model_destroy(m);
+}
+END_TEST
+
 /* A checkpoint's config cannot make simdiff_trainer_load build what the
  * file does not hold: out-of-bounds fields fail at once, an in-bounds
  * config implying 151M weights next to the tiny model's weight section
@@ -985,6 +1030,7 @@ static Suite *suite(void)
     tcase_add_test(tc, older_checkpoint_loads);
     tcase_add_test(tc, export_refuses_what_save_refuses);
     tcase_add_test(tc, checkpoint_values_follow_one_rule);
+    tcase_add_test(tc, non_finite_update_skips_the_step);
     tcase_add_test(tc, checkpoint_config_cannot_drive_allocation);
     suite_add_tcase(s, tc);
     return s;
