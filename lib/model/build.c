@@ -347,6 +347,8 @@ simdiff_status sd_model_build_structure(simdiff_model **out, const simdiff_model
     if (!m)
         return sd_fail(NULL, SIMDIFF_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&m->bf16_lock, NULL);
+    atomic_init(&m->users, 0);
+    atomic_init(&m->forward, 0);
     m->cfg = *cfg;
     m->cfg.struct_size = sizeof m->cfg;
     /* Level arrays beyond num_levels are not part of the config. */

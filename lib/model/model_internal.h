@@ -118,6 +118,13 @@ struct simdiff_model {
     uint64_t bf16_gen;
     atomic_uint_least64_t wgen;
     double flops_per_image; /* 0 until measured */
+
+    /* Misuse detection (sd_model_use_begin): calls reading the weights
+     * (sampler runs, simdiff_model_forward) count up, a call writing them
+     * (a trainer step) holds -1; `forward` is 1 while simdiff_model_forward
+     * uses ctx. */
+    atomic_int users;
+    atomic_int forward;
 };
 
 /* simdiff_model_config's sizes (core/internal.h, sd_struct_read). */
@@ -142,6 +149,14 @@ void sd_model_weights_changed(simdiff_model *m);
 /* Use m's bf16 weights and precision p on c (F32: neither). Returns
  * SIMDIFF_OK or the failure of sd_model_bf16_weights. */
 simdiff_status sd_model_ctx_precision(simdiff_model *m, sd_ctx *c, sd_precision p);
+
+/* Claim m for a call that reads its weights (write = 0: any number at
+ * once) or writes them (write = 1: alone): SIMDIFF_ERR_MISUSE, message on
+ * the calling thread only (the other call owns the handles' messages),
+ * when that would overlap a call of the other kind. fn names the caller.
+ * Every successful begin is paired with sd_model_use_end. */
+simdiff_status sd_model_use_begin(simdiff_model *m, int write, const char *fn);
+void sd_model_use_end(simdiff_model *m, int write);
 
 /* Allocate gradient buffers (training); idempotent. */
 simdiff_status sd_model_enable_grad(simdiff_model *m);

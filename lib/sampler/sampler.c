@@ -649,11 +649,18 @@ SIMDIFF_API simdiff_status simdiff_sampler_run(simdiff_sampler *s, int n,
     /* A cancel() from before this point is discarded (see the header). */
     atomic_store_explicit(&s->cancel, 0, memory_order_relaxed);
     simdiff_status st = check_run_args(s, n, labels, out);
-    if (!st && (st = sd_model_ctx_precision(s->m, s->ctx, prec_of(&s->cfg))))
+    /* The run reads the model's weights: not while a trainer step writes
+     * them. */
+    if (!st && (st = sd_model_use_begin(s->m, 0, "simdiff_sampler_run")))
         sd_fail_keep(&s->err, st);
-    if (!st) {
-        sd_apply_threads();
-        st = run(s, n, labels, seed, out);
+    else if (!st) {
+        if ((st = sd_model_ctx_precision(s->m, s->ctx, prec_of(&s->cfg))))
+            sd_fail_keep(&s->err, st);
+        if (!st) {
+            sd_apply_threads();
+            st = run(s, n, labels, seed, out);
+        }
+        sd_model_use_end(s->m, 0);
     }
     sd_ctx_reset(s->ctx);
     atomic_store(&s->running, 0);

@@ -283,6 +283,9 @@ SIMDIFF_API simdiff_status simdiff_optimizer_swap_ema(simdiff_optimizer *o)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_optimizer_swap_ema: NULL");
     if (!o->ema)
         return sd_fail(&o->err, SIMDIFF_ERR_MISUSE, "the optimizer keeps no EMA (ema_decay = 0)");
+    simdiff_status st = sd_model_use_begin(o->m, 1, "simdiff_optimizer_swap_ema");
+    if (st)
+        return st;
     float *a = o->m->data, *b = o->ema;
     for (int64_t j = 0; j < o->m->total; j++) {
         float t = a[j];
@@ -290,6 +293,8 @@ SIMDIFF_API simdiff_status simdiff_optimizer_swap_ema(simdiff_optimizer *o)
         b[j] = t;
     }
     o->ema_swapped = !o->ema_swapped;
+    sd_model_weights_changed(o->m);
+    sd_model_use_end(o->m, 1);
     return SIMDIFF_OK;
 }
 

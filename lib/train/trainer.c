@@ -169,6 +169,8 @@ static int ensure_buf(simdiff_trainer *t, int n)
     return t->buf ? 0 : -1;
 }
 
+static simdiff_status step(simdiff_trainer *t, int n, const float *x, const int *labels);
+
 SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
                                                 const float *x, const int *labels,
                                                 double *loss_out)
@@ -191,8 +193,25 @@ SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
                                "simdiff_trainer_step: labels[%d] = %d out of range "
                                "(-1 or 0..%d)",
                                i, labels[i], cf->num_classes - 1);
-    if (ensure_buf(t, n))
-        return sd_fail(&t->err, SIMDIFF_ERR_NOMEM, "out of memory");
+    /* The step writes the model's weights: no sampler run or forward of
+     * the same model may overlap it (nor another step, also of this
+     * trainer). */
+    simdiff_status st = sd_model_use_begin(m, 1, "simdiff_trainer_step");
+    if (st)
+        return st;
+    st = ensure_buf(t, n) ? sd_fail(&t->err, SIMDIFF_ERR_NOMEM, "out of memory")
+                          : step(t, n, x, labels);
+    sd_model_use_end(m, 1);
+    if (!st && loss_out)
+        *loss_out = t->last_loss;
+    return st;
+}
+
+/* simdiff_trainer_step's work, arguments checked and the model claimed. */
+static simdiff_status step(simdiff_trainer *t, int n, const float *x, const int *labels)
+{
+    simdiff_model *m = t->m;
+    const simdiff_model_config *cf = &m->cfg;
     sd_apply_threads();
     double *tt = t->buf, *lam = tt + n, *al = lam + n, *si = al + n, *u = si + n;
     int *lab = (int *)(u + n);
@@ -272,7 +291,5 @@ SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
     }
     sd_model_zero_grad(m);
     sd_ctx_reset(c);
-    if (loss_out)
-        *loss_out = t->last_loss;
     return SIMDIFF_OK;
 }

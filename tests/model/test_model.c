@@ -2,6 +2,8 @@
  * implementation (tests/reference/model_ref.py), config validation, dropout
  * placement, the loader under truncation and bit flips. */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -570,6 +572,74 @@ START_TEST(file_bytes_in_messages_are_escaped)
 }
 END_TEST
 
+/* simdiff_model_forward on one model from two threads at once: the second
+ * call is SIMDIFF_ERR_MISUSE (they would share the model's compute
+ * context), never a corrupted result. Deterministic first (the flag
+ * held by hand), then two real threads until they collide. */
+typedef struct fwd_job {
+    simdiff_model *m;
+    const float *z, *want;
+    float *out;
+    int n, iters, ok, misuse, other, wrong;
+} fwd_job;
+
+static void *forward_loop(void *arg)
+{
+    fwd_job *j = arg;
+    double l[8] = {-4, -2, 0, 2, 4, 6, 8, 10};
+    for (int i = 0; i < j->iters && !j->misuse; i++) {
+        simdiff_status st = simdiff_model_forward(j->m, j->n, j->z, l, NULL, j->out);
+        if (st == SIMDIFF_OK) {
+            j->ok++;
+            j->wrong += memcmp(j->out, j->want, (size_t)j->n * 64 * sizeof(float)) != 0;
+        } else if (st == SIMDIFF_ERR_MISUSE) {
+            j->misuse++;
+        } else {
+            j->other++;
+        }
+    }
+    return NULL;
+}
+
+START_TEST(forward_from_two_threads_is_misuse)
+{
+    simdiff_model *m = tiny_uvit();
+    enum { N = 8 };
+    float z[N * 64], want[N * 64], out[2][N * 64];
+    for (int i = 0; i < N * 64; i++)
+        z[i] = (float)sin(0.37 * i);
+    double l[N] = {-4, -2, 0, 2, 4, 6, 8, 10};
+    ck_assert_int_eq(simdiff_model_forward(m, N, z, l, NULL, want), SIMDIFF_OK);
+    atomic_store(&m->forward, 1); /* another forward is running */
+    ck_assert_int_eq(simdiff_model_forward(m, N, z, l, NULL, out[0]), SIMDIFF_ERR_MISUSE);
+    ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "another simdiff_model_forward"));
+    atomic_store(&m->forward, 0);
+    atomic_store(&m->users, -1); /* a trainer step is writing the weights */
+    ck_assert_int_eq(simdiff_model_forward(m, N, z, l, NULL, out[0]), SIMDIFF_ERR_MISUSE);
+    ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "trainer step"));
+    atomic_store(&m->users, 0);
+    ck_assert_int_eq(simdiff_model_forward(m, N, z, l, NULL, out[0]), SIMDIFF_OK);
+    ck_assert_int_eq(memcmp(out[0], want, sizeof want), 0);
+
+    fwd_job j[2] = {{0}, {0}};
+    pthread_t th[2];
+    for (int round = 0; round < 50 && !(j[0].misuse + j[1].misuse); round++) {
+        for (int k = 0; k < 2; k++) {
+            j[k] = (fwd_job){.m = m, .z = z, .want = want, .out = out[k], .n = N, .iters = 200};
+            ck_assert_int_eq(pthread_create(&th[k], NULL, forward_loop, &j[k]), 0);
+        }
+        for (int k = 0; k < 2; k++)
+            pthread_join(th[k], NULL);
+        for (int k = 0; k < 2; k++) {
+            ck_assert_int_eq(j[k].other, 0);
+            ck_assert_msg(j[k].wrong == 0, "%d corrupted outputs", j[k].wrong);
+        }
+    }
+    ck_assert_msg(j[0].misuse + j[1].misuse > 0, "two threads never collided");
+    simdiff_model_destroy(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("model");
@@ -586,6 +656,7 @@ static Suite *suite(void)
     tcase_add_test(tc, loader_truncation_and_bit_flips);
     tcase_add_test(tc, metadata_cannot_drive_allocation);
     tcase_add_test(tc, file_bytes_in_messages_are_escaped);
+    tcase_add_test(tc, forward_from_two_threads_is_misuse);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,6 +1,7 @@
 /* Training: the diffusion/multiscale loss, AdamW + EMA, the trainer step,
  * checkpoints (bit-exact resume, corruption), and a short run that learns. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1008,6 +1009,41 @@ START_TEST(checkpoint_config_cannot_drive_allocation)
 }
 END_TEST
 
+/* One trainer step at a time per model, and none while the model's
+ * weights are being read (a sampler run, simdiff_model_forward): the
+ * overlapping call is SIMDIFF_ERR_MISUSE and changes nothing. */
+START_TEST(overlapping_use_of_a_model_is_misuse)
+{
+    simdiff_model *m = tiny_model(6);
+    simdiff_trainer *t = tiny_trainer(m, 1, 1e-3);
+    float x[8 * 64];
+    int labels[8];
+    tiny_batch(8, 0, x, labels);
+    double loss;
+    atomic_store(&m->users, 2); /* two sampler runs in progress */
+    ck_assert_int_eq(simdiff_trainer_step(t, 8, x, labels, &loss), SIMDIFF_ERR_MISUSE);
+    ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "simdiff_trainer_step"));
+    ck_assert_int_eq(t->step, 0);
+    ck_assert_int_eq(simdiff_optimizer_swap_ema(t->opt), SIMDIFF_ERR_MISUSE);
+    atomic_store(&m->users, -1); /* a step in progress */
+    simdiff_sampler_config sc;
+    simdiff_sampler_config_init(&sc);
+    sc.steps = 2;
+    simdiff_sampler *s;
+    ck_assert_int_eq(simdiff_sampler_create(&s, m, &sc), SIMDIFF_OK);
+    float out[64];
+    ck_assert_int_eq(simdiff_sampler_run(s, 1, NULL, 1, out), SIMDIFF_ERR_MISUSE);
+    ck_assert_int_eq(simdiff_trainer_step(t, 8, x, labels, &loss), SIMDIFF_ERR_MISUSE);
+    atomic_store(&m->users, 0);
+    ck_assert_int_eq(simdiff_sampler_run(s, 1, NULL, 1, out), SIMDIFF_OK);
+    ck_assert_int_eq(simdiff_trainer_step(t, 8, x, labels, &loss), SIMDIFF_OK);
+    ck_assert_int_eq(atomic_load(&m->users), 0);
+    simdiff_sampler_destroy(s);
+    simdiff_trainer_destroy(t);
+    simdiff_model_destroy(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("train");
@@ -1032,6 +1068,7 @@ static Suite *suite(void)
     tcase_add_test(tc, checkpoint_values_follow_one_rule);
     tcase_add_test(tc, non_finite_update_skips_the_step);
     tcase_add_test(tc, checkpoint_config_cannot_drive_allocation);
+    tcase_add_test(tc, overlapping_use_of_a_model_is_misuse);
     suite_add_tcase(s, tc);
     return s;
 }
