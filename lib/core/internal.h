@@ -49,9 +49,12 @@ int sd_utf8_valid(const char *s);
  * character boundary when it does not fit. Returns the length written. */
 size_t sd_text_escape(char *dst, size_t cap, const char *src);
 
-/* Apply the configured thread count to the calling thread's OpenMP ICVs;
- * call at the start of every public compute entry point. */
-void sd_apply_threads(void);
+/* Apply the configured thread count to the calling thread's OpenMP ICVs
+ * and make sure the thread's OpenMP team exists; call at the start of
+ * every public compute entry point. SIMDIFF_ERR_NOMEM (message set) when
+ * the team's stacks do not fit in the address space left (libgomp would
+ * exit the process). */
+simdiff_status sd_apply_threads(void);
 
 /* Does oneDNN dispatch to an ISA with native bf16 arithmetic
  * (avx512_core_bf16 or later)? */

@@ -210,10 +210,9 @@ static simdiff_status forward_on_ctx(simdiff_model *m, int n, const float *z,
                                      const double *logsnr, const int *labels,
                                      const float *cond, float *out)
 {
-    simdiff_status st = ensure_ctx(m);
-    if (st)
-        return st;
-    sd_apply_threads();
+    simdiff_status st = sd_apply_threads();
+    if (st || (st = ensure_ctx(m)))
+        return sd_fail_keep(&m->err, st);
     sd_ctx *c = m->ctx;
     sd_ctx_reset(c);
     sd_ctx_set_grad(c, 0);
@@ -307,9 +306,8 @@ static simdiff_status train_memory(simdiff_model *m, int n, size_t *bytes)
     if (st)
         return st;
     sd_ctx *c;
-    if ((st = sd_ctx_create(&c)))
+    if ((st = sd_apply_threads()) || (st = sd_ctx_create(&c)))
         return sd_fail_keep(&m->err, st);
-    sd_apply_threads();
     sd_ctx_set_grad(c, 1);
     sd_ctx_set_training(c, 1);
     sd_ctx_set_release_activations(c, 1); /* as the trainer */

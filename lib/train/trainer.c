@@ -84,6 +84,9 @@ simdiff_status sd_trainer_new(simdiff_trainer **out, simdiff_model *m,
         st = simdiff_model_set_schedule(m, s);
     if (!st)
         st = sd_ctx_create(&t->ctx);
+    /* The compute threads now, while memory is there (see sd_apply_threads). */
+    if (!st)
+        st = sd_apply_threads();
     if (st) {
         simdiff_trainer_destroy(t);
         return st;
@@ -212,7 +215,9 @@ static simdiff_status step(simdiff_trainer *t, int n, const float *x, const int 
 {
     simdiff_model *m = t->m;
     const simdiff_model_config *cf = &m->cfg;
-    sd_apply_threads();
+    simdiff_status st = sd_apply_threads();
+    if (st)
+        return sd_fail_keep(&t->err, st);
     double *tt = t->buf, *lam = tt + n, *al = lam + n, *si = al + n, *u = si + n;
     int *lab = (int *)(u + n);
     uint64_t seed = t->cfg.seed;
@@ -256,7 +261,7 @@ static simdiff_status step(simdiff_trainer *t, int n, const float *x, const int 
     sd_tensor *pred = sd_model_graph(m, c, z, lam, cf->num_classes > 0 ? lab : NULL, NULL);
     sd_tensor *loss = sd_diffusion_loss(c, t->cfg.loss, t->cfg.multiscale_base,
                                         cf->prediction, pred, z, xt, eps, al, si);
-    simdiff_status st = sd_ctx_status(c);
+    st = sd_ctx_status(c);
     if (st) {
         sd_fail(&t->err, st, "training step %lld: %s", (long long)k, sd_ctx_errmsg(c));
         sd_ctx_reset(c);
