@@ -1,5 +1,6 @@
 /* AdamW with decoupled weight decay, warmup + constant/cosine learning rate,
  * global-norm clipping and an EMA of the weights. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,70 +211,105 @@ static adamw_coefs coefs_of(const simdiff_optimizer *o, double gscale)
     return k;
 }
 
-/* One element of the update: the new moment, second moment and weight
- * from the old ones and the (unscaled) gradient g. Both passes of
+/* One element of the update: the new weight, moment and second moment
+ * from the old ones and the gradient g (before scaling). Both passes of
  * sd_optimizer_apply call this, so the check sees exactly what is
  * written. */
-static inline void adamw_elem(const adamw_coefs *k, float decay, float g, float *w, float *mo,
-                              float *va)
+typedef struct adamw_out {
+    float w, mo, va;
+} adamw_out;
+
+static inline adamw_out adamw_elem(const adamw_coefs *k, float decay, float g, float w, float mo,
+                                   float va)
 {
+    adamw_out r;
     float gj = g * k->gs;
-    *mo = k->b1 * *mo + (1.0f - k->b1) * gj;
-    *va = k->b2 * *va + (1.0f - k->b2) * gj * gj;
-    float denom = sqrtf(*va) * k->inv_sqrt_bc2 + k->eps;
-    *w = *w * decay - k->step_size * *mo / denom;
+    r.mo = k->b1 * mo + (1.0f - k->b1) * gj;
+    r.va = k->b2 * va + (1.0f - k->b2) * gj * gj;
+    float denom = sqrtf(r.va) * k->inv_sqrt_bc2 + k->eps;
+    r.w = w * decay - k->step_size * r.mo / denom;
+    return r;
 }
+
+/* 1 when all four are finite; no branches, so the loops vectorize. */
+static inline int finite4(float a, float b, float c, float d)
+{
+    return (fabsf(a) <= FLT_MAX) & (fabsf(b) <= FLT_MAX) & (fabsf(c) <= FLT_MAX) &
+           (fabsf(d) <= FLT_MAX);
+}
+
+/* The two passes over one parameter of n values, with (EMA = 1) or
+ * without an EMA: check (would any new value be non-finite?) and apply
+ * (the same arithmetic, written, and each element's EMA right after its
+ * weight). EMA is a constant, so neither loop has a branch. */
+#define ADAMW_PASSES(name, EMA)                                                                \
+    static int check_##name(const adamw_coefs *kp, float decay, int64_t n,                     \
+                            const float *restrict g, const float *restrict w,                  \
+                            const float *restrict mo, const float *restrict va,                \
+                            const float *restrict e)                                           \
+    {                                                                                          \
+        const adamw_coefs k = *kp;                                                             \
+        int bad = 0;                                                                           \
+        _Pragma("omp parallel for if (n > SD_PAR_MIN) firstprivate(k) reduction(| : bad)")     \
+        for (int64_t j = 0; j < n; j++) {                                                      \
+            adamw_out r = adamw_elem(&k, decay, g[j], w[j], mo[j], va[j]);                     \
+            float e2 = EMA ? k.ema_d * e[j] + k.ema_1md * r.w : 0.0f;                          \
+            bad |= !finite4(r.w, r.mo, r.va, e2);                                              \
+        }                                                                                      \
+        return bad;                                                                            \
+    }                                                                                          \
+    static void apply_##name(const adamw_coefs *kp, float decay, int64_t n,                    \
+                             const float *restrict g, float *restrict w, float *restrict mo,   \
+                             float *restrict va, float *restrict e)                            \
+    {                                                                                          \
+        const adamw_coefs k = *kp;                                                             \
+        _Pragma("omp parallel for if (n > SD_PAR_MIN) firstprivate(k)")                        \
+        for (int64_t j = 0; j < n; j++) {                                                      \
+            adamw_out r = adamw_elem(&k, decay, g[j], w[j], mo[j], va[j]);                     \
+            w[j] = r.w;                                                                        \
+            mo[j] = r.mo;                                                                      \
+            va[j] = r.va;                                                                      \
+            if (EMA)                                                                           \
+                e[j] = k.ema_d * e[j] + k.ema_1md * r.w;                                       \
+        }                                                                                      \
+    }
+ADAMW_PASSES(ema, 1)
+ADAMW_PASSES(plain, 0)
+#undef ADAMW_PASSES
 
 /* One AdamW update from the model's gradients (already checked finite),
  * with gradients scaled by gscale (clipping), then the EMA; or, when any
  * new weight, moment or EMA value would not be finite, nothing at all
- * (returns 1; the caller counts a skipped step). */
+ * (returns 1; the caller counts a skipped step). A finite gradient can
+ * still make a non-finite update: an overflowing g^2, a damaged moment. */
 int sd_optimizer_apply(simdiff_optimizer *o, double gscale)
 {
     simdiff_model *m = o->m;
     const adamw_coefs k = coefs_of(o, gscale);
-    const double wd = o->cfg.weight_decay;
-    /* Pass 1: compute every new value without writing; any non-finite one
-     * (a finite gradient can still give one: an overflowing g^2, a
-     * damaged moment) skips the whole update. */
-    int bad = 0;
-    for (int i = 0; i < m->nparams && !bad; i++) {
-        const sd_tensor *p = &m->params[i];
-        int64_t off = p->data - m->data, n = p->numel;
-        const float *w = p->data, *mo = o->mom + off, *va = o->var + off;
-        const float *e = o->ema ? o->ema + off : NULL;
-        const float *g = (p->flags & SD_TF_GRAD_VALID) ? p->grad : NULL;
-        float decay = o->decay_mask[i] ? (float)(1.0 - k.lr * wd) : 1.0f;
-#pragma omp parallel for if (n > SD_PAR_MIN) schedule(static) reduction(| : bad)
-        for (int64_t j = 0; j < n; j++) {
-            float w2 = w[j], mo2 = mo[j], va2 = va[j];
-            adamw_elem(&k, decay, g ? g[j] : 0.0f, &w2, &mo2, &va2);
-            float e2 = e ? k.ema_d * e[j] + k.ema_1md * w2 : 0.0f;
-            bad |= !(isfinite(w2) && isfinite(mo2) && isfinite(va2) && isfinite(e2));
-        }
-    }
-    if (bad)
-        return 1;
-    /* Pass 2: the same arithmetic, written. */
-    o->step++;
+    /* A parameter the loss did not reach has no valid gradient: zero its
+     * buffer (it holds no value) so both passes read one. */
     for (int i = 0; i < m->nparams; i++) {
         sd_tensor *p = &m->params[i];
-        int64_t off = p->data - m->data, n = p->numel;
-        float *w = p->data, *mo = o->mom + off, *va = o->var + off;
-        const float *g = (p->flags & SD_TF_GRAD_VALID) ? p->grad : NULL;
-        float decay = o->decay_mask[i] ? (float)(1.0 - k.lr * wd) : 1.0f;
-#pragma omp parallel for if (n > SD_PAR_MIN) schedule(static)
-        for (int64_t j = 0; j < n; j++)
-            adamw_elem(&k, decay, g ? g[j] : 0.0f, &w[j], &mo[j], &va[j]);
+        if (!(p->flags & SD_TF_GRAD_VALID))
+            memset(p->grad, 0, (size_t)p->numel * sizeof(float));
     }
-    if (o->ema) {
-        float *e = o->ema;
-        const float *w = m->data;
-        int64_t n = m->total;
-#pragma omp parallel for if (n > SD_PAR_MIN) schedule(static)
-        for (int64_t j = 0; j < n; j++)
-            e[j] = k.ema_d * e[j] + k.ema_1md * w[j];
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < m->nparams; i++) {
+            sd_tensor *p = &m->params[i];
+            int64_t off = p->data - m->data, n = p->numel;
+            float *w = p->data, *mo = o->mom + off, *va = o->var + off;
+            float *e = o->ema ? o->ema + off : NULL;
+            float decay = o->decay_mask[i] ? (float)(1.0 - k.lr * o->cfg.weight_decay) : 1.0f;
+            if (pass == 0 && (e ? check_ema(&k, decay, n, p->grad, w, mo, va, e)
+                                : check_plain(&k, decay, n, p->grad, w, mo, va, e)))
+                return 1; /* nothing written yet */
+            if (pass == 1 && e)
+                apply_ema(&k, decay, n, p->grad, w, mo, va, e);
+            else if (pass == 1)
+                apply_plain(&k, decay, n, p->grad, w, mo, va, e);
+        }
     }
+    o->step++;
     return 0;
 }
 
