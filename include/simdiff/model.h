@@ -9,7 +9,10 @@
  *
  * Thread safety: a model may be shared read-only by several threads (each
  * through its own sampler); simdiff_model_forward() on one model handle must
- * not be called from two threads at once (it owns a compute context).
+ * not be called from two threads at once (it owns a compute context): the
+ * second call returns SIMDIFF_ERR_MISUSE (message on the calling thread
+ * only), as does a forward or sampler run that would overlap a trainer step
+ * of the same model (docs/reliability.md, "Misuse").
  */
 #ifndef SIMDIFF_MODEL_H
 #define SIMDIFF_MODEL_H

@@ -20,7 +20,10 @@
  * a time. simdiff_trainer_step writes the model's weights, so nothing else
  * (a sampler, simdiff_model_forward, a save) may use that model during a
  * step; every call on one trainer or on its optimizer must be serialized
- * by the caller. Trainers of different models are independent and may run
+ * by the caller. A step that would overlap a sampler run, a forward or
+ * another step of the same model (and a run or forward that would overlap
+ * a step) returns SIMDIFF_ERR_MISUSE and changes nothing; saves are not
+ * checked. Trainers of different models are independent and may run
  * on different threads at once. The *_config_init functions touch only
  * their argument and may be called from any thread.
  */
