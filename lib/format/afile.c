@@ -126,11 +126,11 @@ simdiff_status sd_afile_open(sd_afile **out, const char *path)
     }
     if (exists) {
         /* The replacement keeps the replaced file's owner (when allowed:
-         * as root) and permission bits. Best effort: a file system without
-         * them keeps its defaults. */
+         * as root) and permission bits, not its set-id and sticky bits.
+         * Best effort: a file system without them keeps its defaults. */
         if (st.st_uid != geteuid() || st.st_gid != getegid())
             (void)!fchown(f->fd, st.st_uid, st.st_gid);
-        (void)!fchmod(f->fd, st.st_mode & 07777);
+        (void)!fchmod(f->fd, st.st_mode & 0777);
     }
     *out = f;
     return SIMDIFF_OK;
