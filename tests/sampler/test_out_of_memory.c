@@ -49,14 +49,7 @@ static size_t vm_bytes(void)
 static simdiff_model *tiny(simdiff_status *st)
 {
     simdiff_model_config cfg;
-    simdiff_model_config_init(&cfg, SIMDIFF_ARCH_UVIT, 16, 1);
-    cfg.num_levels = 1;
-    cfg.level_channels[0] = 32;
-    cfg.attn_resolution = 8;
-    cfg.tf_width = 64;
-    cfg.tf_depth = 2;
-    cfg.emb_dim = 64;
-    cfg.num_classes = 3;
+    sdtest_tiny_uvit_config(&cfg);
     simdiff_model *m = NULL;
     *st = simdiff_model_create(&m, &cfg, 1);
     return m;
@@ -69,14 +62,14 @@ static simdiff_status scenario(int which)
     simdiff_model *m = tiny(&st);
     simdiff_schedule *s = NULL;
     if (!st)
-        st = simdiff_schedule_create_shifted(&s, 16, 64);
+        st = simdiff_schedule_create_shifted(&s, 8, 64);
     if (!st && which == 0) {
         simdiff_sampler_config sc;
         simdiff_sampler_config_init(&sc);
         sc.schedule = s;
         sc.steps = 3;
         simdiff_sampler *smp = NULL;
-        float *out = malloc(4 * 256 * sizeof(float));
+        float *out = malloc(4 * 64 * sizeof(float));
         int labels[4] = {0, 1, 2, -1};
         st = out ? simdiff_sampler_create(&smp, m, &sc) : SIMDIFF_ERR_NOMEM;
         if (!st)
@@ -86,9 +79,9 @@ static simdiff_status scenario(int which)
     } else if (!st) {
         simdiff_trainer *t = NULL;
         st = simdiff_trainer_create(&t, m, s, NULL, NULL);
-        float x[4 * 256];
+        float x[4 * 64];
         int labels[4] = {0, 1, 2, 0};
-        for (int i = 0; i < 4 * 256; i++)
+        for (int i = 0; i < 4 * 64; i++)
             x[i] = (float)((i * 7919) % 200 - 100) / 100.0f;
         for (int k = 0; k < 2 && !st; k++) {
             double loss;
