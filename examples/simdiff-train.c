@@ -215,6 +215,72 @@ static int batch_indices(simdiff_dataset *ds, uint64_t seed, long long k, int B,
     return 0;
 }
 
+/* --out before anything is trained: the directory and its missing
+ * parents are created (mkdir -p), and it must be a writable directory. */
+static int prepare_out(const char *dir)
+{
+    char p[1024];
+    if (!dir[0] || snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) {
+        fprintf(stderr, "simdiff-train: --out: empty or too long\n");
+        return -1;
+    }
+    for (char *q = p + 1;; q++) {
+        int end = *q == 0;
+        if (*q == '/' || end) {
+            *q = 0;
+            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+                fprintf(stderr, "simdiff-train: --out: cannot create '%s': %s\n", p,
+                        strerror(errno));
+                return -1;
+            }
+            if (end)
+                break;
+            *q = '/';
+        }
+    }
+    struct stat st;
+    const char *why = stat(dir, &st) != 0            ? strerror(errno)
+                      : !S_ISDIR(st.st_mode)         ? "not a directory"
+                      : access(dir, W_OK | X_OK) != 0 ? strerror(errno)
+                                                     : NULL;
+    if (why)
+        fprintf(stderr, "simdiff-train: --out: cannot write into '%s': %s\n", dir, why);
+    return why ? -1 : 0;
+}
+
+/* loss.csv for a run at step `step`: a new file with the header when the
+ * run starts (or the file is missing), else the existing file cut after
+ * the last row of a step <= step, so a resumed run does not log the steps
+ * after its checkpoint twice. */
+static FILE *open_log(const char *path, long long step)
+{
+    static const char header[] = "step,loss,loss_avg,grad_norm,lr,images_per_s,elapsed_s\n";
+    FILE *f = step > 0 ? fopen(path, "r+") : NULL;
+    if (!f) {
+        f = fopen(path, "w");
+        if (f)
+            fputs(header, f);
+        return f;
+    }
+    char line[512];
+    long keep = 0;
+    int first = 1;
+    while (fgets(line, sizeof line, f)) {
+        size_t len = strlen(line); /* a row cut short by a kill is dropped too */
+        if (!first && (line[len - 1] != '\n' || atoll(line) > step))
+            break;
+        first = 0;
+        keep = ftell(f);
+    }
+    if (ftruncate(fileno(f), keep) != 0 || fseek(f, 0, SEEK_END) != 0) {
+        fclose(f);
+        return NULL;
+    }
+    if (keep == 0)
+        fputs(header, f);
+    return f;
+}
+
 static void fmt_time(double s, char *buf, size_t cap)
 {
     if (!(s >= 0) || s > 1e7)
@@ -251,7 +317,6 @@ int main(int argc, char **argv)
         simdiff_model_destroy(m);
         return rc;
     }
-    mkdir(o.out, 0777);
 
     simdiff_dataset *ds = NULL;
     if (o.npy) {
@@ -365,9 +430,15 @@ int main(int argc, char **argv)
     snprintf(logpath, sizeof logpath, "%s/loss.csv", o.out);
     simdiff_trainer_stats stt = {.struct_size = sizeof stt};
     simdiff_trainer_stats_get(t, &stt);
-    FILE *logf = fopen(logpath, stt.step > 0 ? "a" : "w");
-    if (logf && stt.step == 0)
-        fprintf(logf, "step,loss,loss_avg,grad_norm,lr,images_per_s,elapsed_s\n");
+    /* The output directory and the log before the first step, so a bad
+     * --out is found now, not at the first checkpoint. */
+    if (prepare_out(o.out))
+        return 1;
+    FILE *logf = open_log(logpath, (long long)stt.step);
+    if (!logf) {
+        fprintf(stderr, "simdiff-train: cannot write '%s': %s\n", logpath, strerror(errno));
+        return 1;
+    }
 
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
@@ -417,7 +488,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "step %lld/%lld loss %.4f %.1f img/s lr %.2e elapsed %s ETA %s skipped %lld\n",
                         k, o.steps, avg, ips, stt.lr, el, eta, (long long)stt.skipped);
             }
-            if (k % o.log_every == 0 && logf) {
+            if (k % o.log_every == 0) {
                 fprintf(logf, "%lld,%.6f,%.6f,%.4f,%.6g,%.2f,%.1f\n", k,
                         nlog ? sum_loss / nlog : NAN, avg, stt.last_grad_norm, stt.lr, ips,
                         tn - t0);
@@ -435,12 +506,17 @@ int main(int argc, char **argv)
     }
     if (tty)
         fputc('\n', stderr);
+    /* A failed step or batch leaves the trainer as it was before it, so
+     * the run is still saved; the message says it stopped on an error. */
+    simdiff_trainer_stats_get(t, &stt);
     if (simdiff_trainer_save(t, ckpt) || simdiff_trainer_export(t, model_out, o.fp16))
         rc = fail("checkpoint");
+    else if (rc)
+        fprintf(stderr, "simdiff-train: stopped by the error above at step %lld; saved %s and %s\n",
+                (long long)stt.step, ckpt, model_out);
     else
         fprintf(stderr, "%s: saved %s and %s\n", g_stop ? "interrupted" : "done", ckpt, model_out);
-    if (logf)
-        fclose(logf);
+    fclose(logf);
     free(x);
     free(labels);
     free(idx);

@@ -9,7 +9,10 @@
  *
  * Thread safety: a model may be shared read-only by several threads (each
  * through its own sampler); simdiff_model_forward() on one model handle must
- * not be called from two threads at once (it owns a compute context).
+ * not be called from two threads at once (it owns a compute context): the
+ * second call returns SIMDIFF_ERR_MISUSE (message on the calling thread
+ * only), as does a forward or sampler run that would overlap a trainer step
+ * of the same model (docs/reliability.md, "Misuse").
  */
 #ifndef SIMDIFF_MODEL_H
 #define SIMDIFF_MODEL_H
@@ -61,6 +64,25 @@ SIMDIFF_API simdiff_status simdiff_prediction_from_name(const char *name,
                                                         simdiff_prediction *out);
 
 #define SIMDIFF_MAX_LEVELS 8
+
+/* Bounds of the config fields (simdiff_model_config_validate refuses any
+ * value outside them, also in a file's metadata, before anything is built):
+ *   image_size 4..4096, channels 1..64, stem_param 0..16 (patch 1..16,
+ *   DWT levels 1..6), num_levels 1..8, level_channels 1..8192,
+ *   level_blocks 0..64 (level 0: >= 1), norm_groups 1..8192,
+ *   emb_dim 4..8192 (a multiple of 4), attn_resolution 0..4096,
+ *   attn_heads 1..1024, tf_width 1..8192, tf_depth 0..256,
+ *   tf_heads 1..1024, tf_mlp_ratio 1..64 (the tf_* fields of a U-Net are
+ *   unused and only need to be in 0..max), dropout_max_resolution 0..4096,
+ *   num_classes 0..1000000, cond_dim 0..65536. */
+#define SIMDIFF_MAX_IMAGE_SIZE 4096
+#define SIMDIFF_MAX_WIDTH 8192
+#define SIMDIFF_MAX_BLOCKS 64
+#define SIMDIFF_MAX_HEADS 1024
+#define SIMDIFF_MAX_TF_DEPTH 256
+#define SIMDIFF_MAX_MLP_RATIO 64
+#define SIMDIFF_MAX_CLASSES 1000000
+#define SIMDIFF_MAX_COND_DIM 65536
 
 /*
  * Model configuration. Always fill with simdiff_model_config_init() first,
@@ -143,13 +165,18 @@ SIMDIFF_API simdiff_status simdiff_model_create(simdiff_model **out,
 
 /* Load a model from a safetensors file written by
  * simdiff_model_save_safetensors() (config and schedule in its metadata) or
- * a libsimdiff checkpoint. Every size and offset is validated:
- * SIMDIFF_ERR_FORMAT for a malformed or hostile file. */
+ * a libsimdiff checkpoint. Every size and offset is validated, the config
+ * against the bounds above, and the parameters it implies against the
+ * file's tensors (names, shapes, count; a checkpoint's weight bytes) before
+ * the weights are allocated; every weight must be finite:
+ * SIMDIFF_ERR_FORMAT for a malformed or hostile file (docs/reliability.md). */
 SIMDIFF_API simdiff_status simdiff_model_load(simdiff_model **out, const char *path);
 
 /* Save weights (float32) with the config and schedule as metadata, and
  * the sampler settings stored with the model if any
- * (simdiff_sampler_set_model_defaults), atomically. */
+ * (simdiff_sampler_set_model_defaults), atomically. SIMDIFF_ERR_NUMERIC,
+ * and nothing written, if a weight is non-finite (such a file would not
+ * load). */
 SIMDIFF_API simdiff_status simdiff_model_save_safetensors(const simdiff_model *m,
                                                           const char *path);
 

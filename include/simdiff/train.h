@@ -11,7 +11,8 @@
  *   dropout where the model config puts it;  loss (ε-MSE from v̂ by default,
  *   v-MSE, or the multiscale ε loss);  backward; global-norm clipping;
  *   AdamW update; EMA update.
- * A non-finite loss or gradient skips the update and leaves the weights,
+ * A non-finite loss or gradient, or an update that would make any weight,
+ * moment or EMA value non-finite, skips the update and leaves the weights,
  * the optimizer state and the EMA untouched (simdiff_trainer_stats counts
  * it).
  *
@@ -19,7 +20,10 @@
  * a time. simdiff_trainer_step writes the model's weights, so nothing else
  * (a sampler, simdiff_model_forward, a save) may use that model during a
  * step; every call on one trainer or on its optimizer must be serialized
- * by the caller. Trainers of different models are independent and may run
+ * by the caller. A step that would overlap a sampler run, a forward or
+ * another step of the same model (and a run or forward that would overlap
+ * a step) returns SIMDIFF_ERR_MISUSE and changes nothing; saves are not
+ * checked. Trainers of different models are independent and may run
  * on different threads at once. The *_config_init functions touch only
  * their argument and may be called from any thread.
  */
@@ -153,8 +157,9 @@ SIMDIFF_API simdiff_status simdiff_trainer_create(simdiff_trainer **out,
 SIMDIFF_API void simdiff_trainer_destroy(simdiff_trainer *t);
 
 /* One step on n examples: x n x C x H x W in [-1, 1], labels n ids or NULL
- * (unconditional). *loss gets the step's loss (NaN if non-finite; then the
- * update was skipped and the call still returns SIMDIFF_OK). */
+ * (unconditional). *loss gets the step's loss, or NaN when the step was
+ * skipped (a non-finite loss, gradient or update; the call still returns
+ * SIMDIFF_OK). */
 SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
                                                 const float *x, const int *labels,
                                                 double *loss);
@@ -162,7 +167,7 @@ SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
 typedef struct simdiff_trainer_stats {
     size_t struct_size;      /* set to sizeof before simdiff_trainer_stats_get */
     int64_t step;            /* updates applied + skipped                       */
-    int64_t skipped;         /* non-finite loss or gradient                     */
+    int64_t skipped;         /* non-finite loss, gradient or update             */
     double last_loss;
     double last_grad_norm;   /* before clipping                                 */
     double lr;
@@ -179,20 +184,27 @@ SIMDIFF_API simdiff_optimizer *simdiff_trainer_optimizer(simdiff_trainer *t);
 
 /* Checkpoint: config, schedule, stored sampler settings, weights, EMA,
  * optimizer state, step and RNG state in one file (zlib-compressed sections
- * with CRC32), written atomically. Resuming is bit-exact. */
+ * with CRC32), written atomically. Resuming is bit-exact. Weights, EMA and
+ * first moments must be finite and second moments finite and >= 0
+ * (SIMDIFF_ERR_NUMERIC, nothing written; the same rule is checked when a
+ * checkpoint is loaded). */
 SIMDIFF_API simdiff_status simdiff_trainer_save(const simdiff_trainer *t, const char *path);
 /* Load a checkpoint: creates the model (*model, with its schedule and
  * stored sampler settings) and the trainer (*out) exactly as they were;
  * the caller destroys both (the trainer first). A damaged or foreign file
- * is SIMDIFF_ERR_FORMAT (SIMDIFF_ERR_IO if it cannot be read); *out and
- * *model are NULL on failure. simdiff_model_load also reads a checkpoint
- * (as a model with the EMA weights). */
+ * is SIMDIFF_ERR_FORMAT (SIMDIFF_ERR_IO if it cannot be read), also one
+ * whose values break the rule above (a CRC-valid file with a NaN EMA or a
+ * negative second moment); *out and *model are NULL on failure.
+ * simdiff_model_load also reads a checkpoint (as a model with the EMA
+ * weights). */
 SIMDIFF_API simdiff_status simdiff_trainer_load(simdiff_trainer **out,
                                                 simdiff_model **model,
                                                 const char *path);
 /* Write the EMA weights (or the raw weights if EMA is off) as a model file
  * for sampling (safetensors, F32 or F16 when fp16 != 0), with the model's
- * schedule and stored sampler settings, atomically. */
+ * schedule and stored sampler settings, atomically. The same value rule as
+ * simdiff_model_save_safetensors(_f16): SIMDIFF_ERR_NUMERIC, nothing
+ * written, for a non-finite weight or, with fp16, one beyond ±65504. */
 SIMDIFF_API simdiff_status simdiff_trainer_export(const simdiff_trainer *t,
                                                   const char *path, int fp16);
 

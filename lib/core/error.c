@@ -42,7 +42,10 @@ simdiff_status sd_fail(sd_err *h, simdiff_status s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    memcpy(tls_last_error, buf, sizeof buf);
+    /* Messages quote file content (keys, names, headers): escaped, so a
+     * hostile file cannot put terminal controls or invalid UTF-8 into a
+     * caller's log. Already-escaped text passes unchanged. */
+    sd_text_escape(tls_last_error, sizeof tls_last_error, buf);
     if (h)
         memcpy(h->msg, tls_last_error, sizeof h->msg);
     return s;

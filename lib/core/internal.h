@@ -36,9 +36,25 @@ simdiff_status sd_fail_path(simdiff_status s, const char *path);
 /* Handle's message, "" when h is NULL. */
 const char *sd_errmsg(const sd_err *h);
 
-/* Apply the configured thread count to the calling thread's OpenMP ICVs;
- * call at the start of every public compute entry point. */
-void sd_apply_threads(void);
+/* Every message sd_fail records is made safe to print first: bytes from a
+ * file (a key, a name, a header) never reach a terminal or a log raw. */
+
+/* UTF-8 (RFC 3629: no overlongs, no surrogates, <= U+10FFFF): the length
+ * (1..4) of the valid sequence at p, 0 if invalid; and whether a whole
+ * NUL-terminated string is valid (text.c). */
+int sd_utf8_len(const unsigned char *p, const unsigned char *end);
+int sd_utf8_valid(const char *s);
+/* Copy src into dst (cap bytes, NUL-terminated) with every C0/C1 control
+ * character, DEL and byte that is not UTF-8 written as "\xNN"; cut at a
+ * character boundary when it does not fit. Returns the length written. */
+size_t sd_text_escape(char *dst, size_t cap, const char *src);
+
+/* Apply the configured thread count to the calling thread's OpenMP ICVs
+ * and make sure the thread's OpenMP team exists; call at the start of
+ * every public compute entry point. SIMDIFF_ERR_NOMEM (message set) when
+ * the team's stacks do not fit in the address space left (libgomp would
+ * exit the process). */
+simdiff_status sd_apply_threads(void);
 
 /* Does oneDNN dispatch to an ISA with native bf16 arithmetic
  * (avx512_core_bf16 or later)? */

@@ -1,6 +1,9 @@
 /* Versions, thread count and runtime description. */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
@@ -46,7 +49,67 @@ SIMDIFF_API int simdiff_get_num_threads(void)
     return n > 0 ? n : default_threads();
 }
 
-void sd_apply_threads(void) { omp_set_num_threads(simdiff_get_num_threads()); }
+/* libgomp exits the process ("Thread creation failed") when it cannot
+ * create the threads of a parallel region, e.g. under ulimit -v. A calling
+ * thread's team is created once and reused, so sd_apply_threads creates it
+ * itself, the first time and whenever the thread count grows, after
+ * checking that the new threads' stacks (and some room to spare) can still
+ * be mapped; when they cannot, the call fails with SIMDIFF_ERR_NOMEM
+ * instead of reaching a parallel region. */
+#define TEAM_SPARE ((size_t)8 << 20)
+static _Thread_local int tl_team; /* threads of this thread's started team */
+
+/* Stack bytes of one OpenMP worker: GOMP_STACKSIZE or OMP_STACKSIZE
+ * (a number with an optional B, K, M or G suffix; K by default), else the
+ * default pthread stack size. */
+static size_t worker_stack_bytes(void)
+{
+    const char *e = getenv("GOMP_STACKSIZE");
+    if (!e || !*e)
+        e = getenv("OMP_STACKSIZE");
+    if (e && *e) {
+        char *end;
+        unsigned long long v = strtoull(e, &end, 10);
+        while (*end == ' ')
+            end++;
+        int shift = *end == 'B' || *end == 'b'   ? 0
+                    : *end == 'M' || *end == 'm' ? 20
+                    : *end == 'G' || *end == 'g' ? 30
+                                                 : 10;
+        if (v > 0 && v < (1ull << 40) >> shift)
+            return (size_t)(v << shift);
+    }
+    size_t s = 0;
+    pthread_attr_t a;
+    if (pthread_getattr_default_np(&a) == 0) {
+        pthread_attr_getstacksize(&a, &s);
+        pthread_attr_destroy(&a);
+    }
+    return s ? s : (size_t)8 << 20;
+}
+
+simdiff_status sd_apply_threads(void)
+{
+    int n = simdiff_get_num_threads();
+    omp_set_num_threads(n);
+    if (n <= tl_team || n == 1)
+        return SIMDIFF_OK;
+    size_t need = (size_t)(n - 1) * (worker_stack_bytes() + ((size_t)64 << 10)) + TEAM_SPARE;
+    void *p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p == MAP_FAILED)
+        return sd_fail(NULL, SIMDIFF_ERR_NOMEM,
+                       "out of memory: no room for the stacks of %d compute threads "
+                       "(%zu MiB); use fewer threads (simdiff_set_num_threads) or allow "
+                       "more memory",
+                       n, need >> 20);
+    munmap(p, need);
+    int started = 0;
+#pragma omp parallel num_threads(n) reduction(+ : started)
+    started += 1;
+    tl_team = started > tl_team ? started : tl_team;
+    return SIMDIFF_OK;
+}
 
 static const char *isa_name(dnnl_cpu_isa_t isa)
 {

@@ -31,7 +31,22 @@
  * unlinked: `path` is either untouched or holds the complete new content.
  * commit and abort both free the writer. A write error is sticky: later
  * writes do nothing and commit reports the first error.
+ *
+ * What `path` may be (docs/reliability.md, "Output paths"):
+ *  - nothing yet: a new file, mode 0666 & ~umask;
+ *  - a regular file: replaced; the new file gets the old one's permission
+ *    bits (and, where allowed, its owner and group);
+ *  - a symbolic link: written through: the link's final target (resolved
+ *    when the writer opens) is replaced as above and the link stays; a
+ *    link whose target cannot be resolved is refused;
+ *  - anything else (directory, device node, FIFO, socket): refused with
+ *    SIMDIFF_ERR_IO before a byte is written, and checked again just
+ *    before the rename.
+ * After a commit, temporaries of the same target left by writers that were
+ * killed ("<target>.tmp-" + 12 hex digits, regular files owned by this
+ * user, unmodified for SD_AFILE_STALE_SECONDS) are removed.
  * ==================================================================== */
+#define SD_AFILE_STALE_SECONDS 3600
 typedef struct sd_afile sd_afile;
 
 simdiff_status sd_afile_open(sd_afile **out, const char *path);
@@ -194,11 +209,7 @@ typedef struct sd_json {
     char *strings; /* NUL-terminated decoded keys and strings */
 } sd_json;
 
-/* UTF-8 (RFC 3629: no overlongs, no surrogates, <= U+10FFFF): the length
- * (1..4) of the valid sequence at p, 0 if invalid; and whether a whole
- * NUL-terminated string is valid. */
-int sd_utf8_len(const unsigned char *p, const unsigned char *end);
-int sd_utf8_valid(const char *s);
+/* UTF-8 validation: sd_utf8_len and sd_utf8_valid (core/internal.h). */
 
 simdiff_status sd_json_parse(sd_json *doc, const char *text, size_t len,
                              int max_depth);
@@ -305,6 +316,10 @@ const sd_st_tensor *sd_st_find(const sd_st_file *f, const char *name);
  * shapes); other dtypes give SIMDIFF_ERR_UNSUPPORTED. */
 simdiff_status sd_st_read_f32(const sd_st_file *f, const char *name,
                               float *dst, int ndim, const int64_t *shape);
+/* The checks of sd_st_read_f32 without the copy: tensor `name` exists
+ * with exactly that shape (before a caller allocates for it). */
+simdiff_status sd_st_check_shape(const sd_st_file *f, const char *name, int ndim,
+                                 const int64_t *shape);
 /* Metadata: value for key, or NULL; and enumeration in key order. */
 const char *sd_st_metadata(const sd_st_file *f, const char *key);
 size_t sd_st_metadata_count(const sd_st_file *f);

@@ -335,11 +335,11 @@ static void shape_str(char *buf, size_t cap, int ndim, const int64_t *shape)
         snprintf(buf + o, cap - o, "]");
 }
 
-simdiff_status sd_st_read_f32(const sd_st_file *f, const char *name, float *dst,
-                              int ndim, const int64_t *shape)
+simdiff_status sd_st_check_shape(const sd_st_file *f, const char *name, int ndim,
+                                 const int64_t *shape)
 {
     if (!f || !name || (ndim && !shape) || ndim < 0)
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "sd_st_read_f32: bad arguments");
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "sd_st_check_shape: bad arguments");
     const sd_st_tensor *t = sd_st_find(f, name);
     if (!t)
         return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "safetensors: no tensor \"%.200s\"",
@@ -355,6 +355,16 @@ simdiff_status sd_st_read_f32(const sd_st_file *f, const char *name, float *dst,
                        "safetensors: tensor \"%.200s\" has shape %s, expected %s",
                        name, a, b);
     }
+    return SIMDIFF_OK;
+}
+
+simdiff_status sd_st_read_f32(const sd_st_file *f, const char *name, float *dst,
+                              int ndim, const int64_t *shape)
+{
+    simdiff_status st = sd_st_check_shape(f, name, ndim, shape);
+    if (st)
+        return st;
+    const sd_st_tensor *t = sd_st_find(f, name);
     if (t->numel && !dst)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "sd_st_read_f32: NULL dst");
     const uint8_t *p = t->data;

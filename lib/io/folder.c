@@ -296,9 +296,10 @@ SIMDIFF_API simdiff_status simdiff_dataset_open_folder(simdiff_dataset **out,
         return s;
     cfg = &c;
     s = check_config(cfg, "simdiff_dataset_open_folder");
+    if (!s)
+        s = sd_apply_threads();
     if (s)
         return s;
-    sd_apply_threads();
 
     filelist fl = {0};
     names subdirs = {0}, classes = {0};

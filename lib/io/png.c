@@ -126,24 +126,26 @@ SIMDIFF_API simdiff_status simdiff_write_png(const char *path, int n, int channe
                        "grid_cols = %d (need n >= 1, channels 1 or 3, sides "
                        "1..%d, grid_cols >= 0)",
                        n, channels, height, width, grid_cols, PNG_MAX_SIDE);
-    int cols = grid_cols;
+    /* Grid arithmetic in size_t, checked: n and grid_cols may be near
+     * INT_MAX. */
+    size_t cols = (size_t)grid_cols;
     if (cols == 0) {
-        cols = (int)ceil(sqrt((double)n));
-        while ((int64_t)cols * cols < n)
+        cols = (size_t)ceil(sqrt((double)n));
+        while (cols * cols < (size_t)n)
             cols++;
     }
-    if (cols > n)
-        cols = n;
-    int rows = (n + cols - 1) / cols;
-    uint64_t W = (uint64_t)cols * (uint64_t)width + (uint64_t)(cols - 1) * PNG_PAD;
-    uint64_t H = (uint64_t)rows * (uint64_t)height + (uint64_t)(rows - 1) * PNG_PAD;
-    if (W > PNG_MAX_SIDE || H > PNG_MAX_SIDE)
+    if (cols > (size_t)n)
+        cols = (size_t)n;
+    size_t rows = (size_t)n / cols + ((size_t)n % cols != 0);
+    size_t W, H, npix;
+    if (sd_mul_size(cols, (size_t)width + PNG_PAD, &W) || (W -= PNG_PAD) > PNG_MAX_SIDE ||
+        sd_mul_size(rows, (size_t)height + PNG_PAD, &H) || (H -= PNG_PAD) > PNG_MAX_SIDE)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
-                       "simdiff_write_png: a %llu x %llu grid is too large",
-                       (unsigned long long)H, (unsigned long long)W);
-    size_t npix;
-    if (sd_mul_size((size_t)W, (size_t)H, &npix) ||
-        sd_mul_size(npix, (size_t)channels, &npix))
+                       "simdiff_write_png: %d images of %d x %d in %zu rows x %zu columns "
+                       "make a grid over the %d-pixel limit of a side; write fewer "
+                       "images per file or set grid_cols",
+                       n, height, width, rows, cols, PNG_MAX_SIDE);
+    if (sd_mul_size(W, H, &npix) || sd_mul_size(npix, (size_t)channels, &npix))
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_write_png: too large");
     uint8_t *img = malloc(npix);
     if (!img)
@@ -151,19 +153,19 @@ SIMDIFF_API simdiff_status simdiff_write_png(const char *path, int n, int channe
     memset(img, PNG_PAD_VALUE, npix);
     size_t plane = (size_t)height * (size_t)width;
     for (int k = 0; k < n; k++) {
-        size_t x0 = (size_t)(k % cols) * ((size_t)width + PNG_PAD);
-        size_t y0 = (size_t)(k / cols) * ((size_t)height + PNG_PAD);
+        size_t x0 = ((size_t)k % cols) * ((size_t)width + PNG_PAD);
+        size_t y0 = ((size_t)k / cols) * ((size_t)height + PNG_PAD);
         const float *src = data + (size_t)k * (size_t)channels * plane;
         for (int y = 0; y < height; y++)
             for (int x = 0; x < width; x++)
                 for (int c = 0; c < channels; c++)
-                    img[((y0 + (size_t)y) * (size_t)W + x0 + (size_t)x) *
+                    img[((y0 + (size_t)y) * W + x0 + (size_t)x) *
                             (size_t)channels +
                         (size_t)c] =
                         quantize(src[(size_t)c * plane + (size_t)y * (size_t)width +
                                      (size_t)x]);
     }
-    simdiff_status s = png_write(path, (size_t)W, (size_t)H, channels, img);
+    simdiff_status s = png_write(path, W, H, channels, img);
     free(img);
     return s;
 }

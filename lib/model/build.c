@@ -336,7 +336,7 @@ static simdiff_status build_structure(simdiff_model *m)
                     : SIMDIFF_OK;
 }
 
-simdiff_status sd_model_build(simdiff_model **out, const simdiff_model_config *cfg)
+simdiff_status sd_model_build_structure(simdiff_model **out, const simdiff_model_config *cfg)
 {
     char msg[256];
     *out = NULL;
@@ -347,6 +347,8 @@ simdiff_status sd_model_build(simdiff_model **out, const simdiff_model_config *c
     if (!m)
         return sd_fail(NULL, SIMDIFF_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&m->bf16_lock, NULL);
+    atomic_init(&m->users, 0);
+    atomic_init(&m->forward, 0);
     m->cfg = *cfg;
     m->cfg.struct_size = sizeof m->cfg;
     /* Level arrays beyond num_levels are not part of the config. */
@@ -361,9 +363,17 @@ simdiff_status sd_model_build(simdiff_model **out, const simdiff_model_config *c
     for (int i = 0; i < m->nparams; i++)
         total += (m->params[i].numel + 15) & ~(int64_t)15; /* 64-byte aligned */
     m->total = total;
-    if (posix_memalign((void **)&m->data, 64, (size_t)(total ? total : 1) * sizeof(float))) {
+    *out = m;
+    return SIMDIFF_OK;
+}
+
+simdiff_status sd_model_alloc_weights(simdiff_model *m)
+{
+    int64_t total = m->total;
+    size_t bytes;
+    if (sd_mul_size((size_t)(total ? total : 1), sizeof(float), &bytes) ||
+        posix_memalign((void **)&m->data, 64, bytes)) {
         m->data = NULL;
-        simdiff_model_destroy(m);
         return sd_fail(NULL, SIMDIFF_ERR_NOMEM, "out of memory for %lld weights",
                        (long long)total);
     }
@@ -376,8 +386,17 @@ simdiff_status sd_model_build(simdiff_model **out, const simdiff_model_config *c
         sd_param_init(p, m->pinfo[i].name, p->ndim, shape, m->data + off, NULL);
         off += (p->numel + 15) & ~(int64_t)15;
     }
-    *out = m;
     return SIMDIFF_OK;
+}
+
+simdiff_status sd_model_build(simdiff_model **out, const simdiff_model_config *cfg)
+{
+    simdiff_model *m;
+    simdiff_status st = sd_model_build_structure(&m, cfg);
+    if (!st && (st = sd_model_alloc_weights(m)))
+        simdiff_model_destroy(m);
+    *out = st ? NULL : m;
+    return st;
 }
 
 simdiff_status sd_model_enable_grad(simdiff_model *m)

@@ -16,7 +16,11 @@ simdiff_status sd_model_checkpoint_add(const simdiff_model *m, sd_ck_writer *ck,
                                        const float *weights)
 {
     sd_model_meta meta;
-    simdiff_status st = sd_model_meta_get(m, &meta);
+    simdiff_status st = sd_model_check_values(m, weights ? weights : m->data,
+                                              SD_VALUES_FINITE, "weight", SIMDIFF_ERR_NUMERIC);
+    if (st)
+        return sd_fail(NULL, st, "%s; nothing written", simdiff_last_error());
+    st = sd_model_meta_get(m, &meta);
     if (!st)
         st = sd_ck_writer_add(ck, "config", meta.config, strlen(meta.config), 1);
     if (!st)
@@ -27,6 +31,24 @@ simdiff_status sd_model_checkpoint_add(const simdiff_model *m, sd_ck_writer *ck,
         st = sd_ck_writer_add(ck, "weights", weights ? weights : m->data,
                               (size_t)m->total * sizeof(float), 1);
     return st;
+}
+
+/* Before the weights are allocated: section "weights" holds exactly the
+ * parameter slab the config implies (the trainer's sections of the same
+ * size are checked against it when read). */
+static simdiff_status weights_fit(const simdiff_model *m, const void *file)
+{
+    const void *d;
+    size_t n, want;
+    simdiff_status st = sd_ck_find(file, "weights", &d, &n);
+    if (st)
+        return st;
+    if (sd_mul_size((size_t)m->total, sizeof(float), &want) || n != want)
+        return sd_fail(NULL, SIMDIFF_ERR_FORMAT,
+                       "the config implies %lld weights (%lld bytes), but section "
+                       "'weights' has %zu bytes",
+                       (long long)m->total, (long long)m->total * 4, n);
+    return SIMDIFF_OK;
 }
 
 simdiff_status sd_model_checkpoint_open(const char *path, sd_ck_reader **rd,
@@ -46,9 +68,11 @@ simdiff_status sd_model_checkpoint_open(const char *path, sd_ck_reader **rd,
     if (!st && sd_ck_has(r, "sampler")) /* checkpoints before the section: none */
         st = sd_ck_find_text(r, "sampler", CKPT_MAX_TEXT, &smptxt);
     if (!st)
-        st = sd_model_from_meta(&m, cfgtxt, schtxt, smptxt);
+        st = sd_model_from_meta(&m, cfgtxt, schtxt, smptxt, weights_fit, r);
     if (!st)
         st = sd_ck_find_f32(r, "weights", m->data, (size_t)m->total);
+    if (!st)
+        st = sd_model_check_values(m, m->data, SD_VALUES_FINITE, "weight", SIMDIFF_ERR_FORMAT);
     free(cfgtxt);
     free(schtxt);
     free(smptxt);

@@ -138,6 +138,13 @@ static simdiff_status stem_resolution(const simdiff_model_config *c, int *r0,
     BAD("stem %d is not SIMDIFF_STEM_NONE, _PATCH, _DWT or _DWT_UNIT", (int)c->stem);
 }
 
+/* v outside lo..hi: refuse, naming the field and its range. */
+#define RANGE(v, lo, hi, name)                                                 \
+    do {                                                                       \
+        if ((v) < (lo) || (v) > (hi))                                          \
+            BAD("%s %d out of range %d..%d", name, (int)(v), (int)(lo), (int)(hi)); \
+    } while (0)
+
 SIMDIFF_API simdiff_status simdiff_model_config_validate(
     const simdiff_model_config *cfg, char *msg, size_t cap)
 {
@@ -156,43 +163,49 @@ SIMDIFF_API simdiff_status simdiff_model_config_validate(
     }
     if (c->arch != SIMDIFF_ARCH_UNET && c->arch != SIMDIFF_ARCH_UVIT)
         BAD("arch %d is not SIMDIFF_ARCH_UNET or SIMDIFF_ARCH_UVIT", (int)c->arch);
-    if (c->image_size < 4 || c->image_size > 4096)
-        BAD("image_size %d out of range 4..4096", c->image_size);
-    if (c->channels < 1 || c->channels > 64)
-        BAD("channels %d out of range 1..64", c->channels);
+    const int uvit = c->arch == SIMDIFF_ARCH_UVIT;
+    /* Every field within its bound first (model.h): nothing below, and
+     * nothing a file's metadata says, can then ask for an absurd size. */
+    RANGE(c->image_size, 4, SIMDIFF_MAX_IMAGE_SIZE, "image_size");
+    RANGE(c->channels, 1, 64, "channels");
+    RANGE(c->stem_param, 0, 16, "stem_param");
+    RANGE(c->num_levels, 1, SIMDIFF_MAX_LEVELS, "num_levels");
+    RANGE(c->norm_groups, 1, SIMDIFF_MAX_WIDTH, "norm_groups");
+    RANGE(c->attn_resolution, 0, SIMDIFF_MAX_IMAGE_SIZE, "attn_resolution");
+    RANGE(c->attn_heads, uvit ? 0 : 1, SIMDIFF_MAX_HEADS, "attn_heads");
+    RANGE(c->tf_width, uvit ? 1 : 0, SIMDIFF_MAX_WIDTH, "tf_width");
+    RANGE(c->tf_depth, 0, SIMDIFF_MAX_TF_DEPTH, "tf_depth");
+    RANGE(c->tf_heads, uvit ? 1 : 0, SIMDIFF_MAX_HEADS, "tf_heads");
+    RANGE(c->tf_mlp_ratio, uvit ? 1 : 0, SIMDIFF_MAX_MLP_RATIO, "tf_mlp_ratio");
+    RANGE(c->dropout_max_resolution, 0, SIMDIFF_MAX_IMAGE_SIZE, "dropout_max_resolution");
+    RANGE(c->num_classes, 0, SIMDIFF_MAX_CLASSES, "num_classes");
+    RANGE(c->cond_dim, 0, SIMDIFF_MAX_COND_DIM, "cond_dim");
     int r0;
     simdiff_status st = stem_resolution(c, &r0, msg, cap);
     if (st)
         return st;
-    if (c->num_levels < 1 || c->num_levels > SIMDIFF_MAX_LEVELS)
-        BAD("num_levels %d out of range 1..%d", c->num_levels, SIMDIFF_MAX_LEVELS);
-    int downs = c->arch == SIMDIFF_ARCH_UNET ? c->num_levels - 1 : c->num_levels;
+    int downs = uvit ? c->num_levels : c->num_levels - 1;
     if (r0 % (1 << downs))
         BAD("feature resolution %d (after the stem) is not divisible by 2^%d "
             "for %d levels; use fewer levels or a different stem",
             r0, downs, c->num_levels);
-    if (c->norm_groups < 1)
-        BAD("norm_groups %d must be >= 1", c->norm_groups);
     for (int l = 0; l < c->num_levels; l++) {
         int ch = c->level_channels[l];
-        if (ch < 1 || ch > 8192)
-            BAD("level_channels[%d] = %d out of range 1..8192", l, ch);
+        if (ch < 1 || ch > SIMDIFF_MAX_WIDTH)
+            BAD("level_channels[%d] = %d out of range 1..%d", l, ch, SIMDIFF_MAX_WIDTH);
         if (ch % c->norm_groups)
             BAD("level_channels[%d] = %d is not divisible by norm_groups = %d; "
                 "change the channels or norm_groups",
                 l, ch, c->norm_groups);
-        if (c->level_blocks[l] < 0 || c->level_blocks[l] > 64)
-            BAD("level_blocks[%d] = %d out of range 0..64", l, c->level_blocks[l]);
+        if (c->level_blocks[l] < 0 || c->level_blocks[l] > SIMDIFF_MAX_BLOCKS)
+            BAD("level_blocks[%d] = %d out of range 0..%d", l, c->level_blocks[l],
+                SIMDIFF_MAX_BLOCKS);
     }
     if (c->level_blocks[0] < 1)
         BAD("level_blocks[0] must be >= 1");
-    if (c->emb_dim < 4 || c->emb_dim % 4 || c->emb_dim > 8192)
-        BAD("emb_dim %d must be a multiple of 4 in 4..8192", c->emb_dim);
-    if (c->arch == SIMDIFF_ARCH_UNET) {
-        if (c->attn_resolution < 0)
-            BAD("attn_resolution %d must be >= 0 (0: no attention)", c->attn_resolution);
-        if (c->attn_heads < 1)
-            BAD("attn_heads %d must be >= 1", c->attn_heads);
+    if (c->emb_dim < 4 || c->emb_dim % 4 || c->emb_dim > SIMDIFF_MAX_WIDTH)
+        BAD("emb_dim %d must be a multiple of 4 in 4..%d", c->emb_dim, SIMDIFF_MAX_WIDTH);
+    if (!uvit) {
         for (int l = 0; l < c->num_levels; l++)
             if ((r0 >> l) <= c->attn_resolution && c->level_channels[l] % c->attn_heads)
                 BAD("level_channels[%d] = %d is not divisible by attn_heads = %d",
@@ -204,11 +217,6 @@ SIMDIFF_API simdiff_status simdiff_model_config_validate(
                 "resolution %d halved by %d conv levels) but attn_resolution is "
                 "%d; set attn_resolution = %d or change num_levels",
                 tr, r0, c->num_levels, c->attn_resolution, tr);
-        if (c->tf_width < 1 || c->tf_depth < 0 || c->tf_heads < 1 ||
-            c->tf_mlp_ratio < 1)
-            BAD("transformer sizes must be positive (width %d, depth %d, heads "
-                "%d, mlp ratio %d)",
-                c->tf_width, c->tf_depth, c->tf_heads, c->tf_mlp_ratio);
         if (c->tf_width % c->tf_heads)
             BAD("tf_width %d is not divisible by tf_heads %d", c->tf_width, c->tf_heads);
     }
@@ -216,15 +224,12 @@ SIMDIFF_API simdiff_status simdiff_model_config_validate(
         !(c->dropout_tf >= 0 && c->dropout_tf < 1))
         BAD("dropout rates must be in [0, 1) (dropout_res %g, dropout_tf %g)",
             (double)c->dropout_res, (double)c->dropout_tf);
-    if (c->num_classes < 0 || c->num_classes > 1000000)
-        BAD("num_classes %d out of range 0..1000000", c->num_classes);
-    if (c->cond_dim < 0 || c->cond_dim > 65536)
-        BAD("cond_dim %d out of range 0..65536", c->cond_dim);
     if (c->prediction != SIMDIFF_PRED_V && c->prediction != SIMDIFF_PRED_EPS)
         BAD("prediction %d is not SIMDIFF_PRED_V or SIMDIFF_PRED_EPS",
             (int)c->prediction);
     return SIMDIFF_OK;
 }
+#undef RANGE
 
 /* ---- text form ("key=value;...", lib/format/kv.c) -------------------------- */
 #define I(k) {#k, SD_KV_INT, offsetof(simdiff_model_config, k), 0, 0, 0}

@@ -1,7 +1,6 @@
 /* Model files: the metadata texts of a model (both file kinds), safetensors
  * writing and reading (docs/architecture.md, "Files"), and simdiff_model_load
  * for both kinds (the checkpoint sections: checkpoint.c). */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +21,8 @@ simdiff_status sd_model_meta_get(const simdiff_model *m, sd_model_meta *meta)
 }
 
 simdiff_status sd_model_from_meta(simdiff_model **out, const char *config,
-                                  const char *schedule, const char *sampler)
+                                  const char *schedule, const char *sampler,
+                                  sd_model_file_check check, const void *file)
 {
     *out = NULL;
     simdiff_model_config cfg;
@@ -30,8 +30,12 @@ simdiff_status sd_model_from_meta(simdiff_model **out, const char *config,
     if (st)
         return st;
     simdiff_model *m;
-    if ((st = sd_model_build(&m, &cfg)))
+    if ((st = sd_model_build_structure(&m, &cfg)))
         return st;
+    if ((check && (st = check(m, file))) || (st = sd_model_alloc_weights(m))) {
+        simdiff_model_destroy(m);
+        return st;
+    }
     if (schedule && (st = simdiff_schedule_from_string(&m->schedule, schedule))) {
         simdiff_model_destroy(m);
         return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "bad schedule in metadata: %s",
@@ -57,9 +61,15 @@ simdiff_status sd_model_from_meta(simdiff_model **out, const char *config,
 simdiff_status sd_model_save(const simdiff_model *m, const char *path,
                              const float *weights, int fp16)
 {
-    sd_model_meta meta;
-    simdiff_status st = sd_model_meta_get(m, &meta);
+    /* The one value rule (values.c): nothing non-finite, or beyond half
+     * precision for F16, is ever written. */
+    const float *slab = weights ? weights : m->data;
+    simdiff_status st = sd_model_check_values(m, slab, fp16 ? SD_VALUES_F16 : SD_VALUES_FINITE,
+                                              "weight", SIMDIFF_ERR_NUMERIC);
     if (st)
+        return sd_fail(NULL, st, "%s; nothing written", simdiff_last_error());
+    sd_model_meta meta;
+    if ((st = sd_model_meta_get(m, &meta)))
         return st;
     sd_st_writer *w;
     if ((st = sd_st_writer_create(&w)))
@@ -73,7 +83,7 @@ simdiff_status sd_model_save(const simdiff_model *m, const char *path,
         st = sd_st_writer_set_metadata(w, "simdiff.sampler", meta.sampler);
     for (int i = 0; i < m->nparams && !st; i++) {
         const sd_tensor *p = &m->params[i];
-        const float *d = weights ? weights + (p->data - m->data) : p->data;
+        const float *d = slab + (p->data - m->data);
         st = sd_st_writer_add(w, m->pinfo[i].name, fp16 ? SD_DT_F16 : SD_DT_F32,
                               p->ndim, p->shape, d);
     }
@@ -88,17 +98,8 @@ static simdiff_status save_public(const simdiff_model *m, const char *path, int 
 {
     if (!m || !path)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: NULL argument", fn);
-    for (int i = 0; fp16 && i < m->nparams; i++) {
-        const sd_tensor *p = &m->params[i];
-        for (int64_t j = 0; j < p->numel; j++)
-            if (!(fabsf(p->data[j]) <= 65504.0f))
-                return sd_fail((sd_err *)&m->err, SIMDIFF_ERR_NUMERIC,
-                               "%s: %s[%lld] = %g does not fit half precision "
-                               "(|w| <= 65504); nothing written",
-                               fn, m->pinfo[i].name, (long long)j, (double)p->data[j]);
-    }
     simdiff_status st = sd_model_save(m, path, NULL, fp16);
-    return st ? sd_fail_keep((sd_err *)&m->err, st) : SIMDIFF_OK;
+    return st ? sd_fail_prefix((sd_err *)&m->err, st, fn) : SIMDIFF_OK;
 }
 
 SIMDIFF_API simdiff_status simdiff_model_save_safetensors(const simdiff_model *m,
@@ -113,6 +114,32 @@ SIMDIFF_API simdiff_status simdiff_model_save_safetensors_f16(const simdiff_mode
     return save_public(m, path, 1, "simdiff_model_save_safetensors_f16");
 }
 
+/* Before the weights are allocated: the file holds exactly the model's
+ * tensors, each with the model's shape. */
+static simdiff_status safetensors_fits(const simdiff_model *m, const void *file)
+{
+    const sd_st_file *f = file;
+    for (int i = 0; i < m->nparams; i++) {
+        const sd_tensor *p = &m->params[i];
+        simdiff_status st = sd_st_check_shape(f, m->pinfo[i].name, p->ndim, p->shape);
+        if (st)
+            return sd_fail(NULL, st, "%s (the config asks for %d tensors, the file has %zu)",
+                           simdiff_last_error(), m->nparams, sd_st_count(f));
+    }
+    if (sd_st_count(f) != (size_t)m->nparams) {
+        /* Name the first tensor the model does not have. */
+        const char *extra = "?";
+        for (size_t i = 0; i < sd_st_count(f); i++)
+            if (sd_model_find_param(m, sd_st_at(f, i)->name) < 0) {
+                extra = sd_st_at(f, i)->name;
+                break;
+            }
+        return sd_fail(NULL, SIMDIFF_ERR_FORMAT,
+                       "tensor '%.60s' is not part of this model's architecture", extra);
+    }
+    return SIMDIFF_OK;
+}
+
 /* Build a model from an opened safetensors file. */
 static simdiff_status from_safetensors(simdiff_model **out, const sd_st_file *f,
                                        const char *path)
@@ -125,30 +152,19 @@ static simdiff_status from_safetensors(simdiff_model **out, const sd_st_file *f,
                        path);
     simdiff_model *m;
     simdiff_status st = sd_model_from_meta(&m, cfgtxt, sd_st_metadata(f, "simdiff.schedule"),
-                                           sd_st_metadata(f, "simdiff.sampler"));
+                                           sd_st_metadata(f, "simdiff.sampler"),
+                                           safetensors_fits, f);
     if (st)
         return sd_fail(NULL, st, "%s: %s", path, simdiff_last_error());
-    for (int i = 0; i < m->nparams; i++) {
+    for (int i = 0; i < m->nparams && !st; i++) {
         sd_tensor *p = &m->params[i];
         st = sd_st_read_f32(f, m->pinfo[i].name, p->data, p->ndim, p->shape);
-        if (st) {
-            simdiff_model_destroy(m);
-            return sd_fail(NULL, st, "%s: %s", path, simdiff_last_error());
-        }
     }
-    if (sd_st_count(f) != (size_t)m->nparams) {
-        /* Name the first tensor the model does not have. */
-        const char *extra = "?";
-        for (size_t i = 0; i < sd_st_count(f); i++)
-            if (sd_model_find_param(m, sd_st_at(f, i)->name) < 0) {
-                extra = sd_st_at(f, i)->name;
-                break;
-            }
+    if (!st)
+        st = sd_model_check_values(m, m->data, SD_VALUES_FINITE, "weight", SIMDIFF_ERR_FORMAT);
+    if (st) {
         simdiff_model_destroy(m);
-        return sd_fail(NULL, SIMDIFF_ERR_FORMAT,
-                       "%s: tensor '%.60s' is not part of this model's "
-                       "architecture",
-                       path, extra);
+        return sd_fail(NULL, st, "%s: %s", path, simdiff_last_error());
     }
     *out = m;
     return SIMDIFF_OK;
@@ -163,7 +179,10 @@ static simdiff_status from_checkpoint(simdiff_model **out, const char *path)
     simdiff_status st = sd_model_checkpoint_open(path, &r, &m);
     if (st)
         return st;
-    if (sd_ck_has(r, "ema") && (st = sd_ck_find_f32(r, "ema", m->data, (size_t)m->total))) {
+    if (sd_ck_has(r, "ema") &&
+        ((st = sd_ck_find_f32(r, "ema", m->data, (size_t)m->total)) ||
+         (st = sd_model_check_values(m, m->data, SD_VALUES_FINITE, "EMA weight",
+                                     SIMDIFF_ERR_FORMAT)))) {
         simdiff_model_destroy(m);
         sd_ck_close(r);
         return sd_fail(NULL, st, "%s: %s", path, simdiff_last_error());

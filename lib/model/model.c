@@ -132,6 +132,37 @@ SIMDIFF_API const char *simdiff_model_errmsg(const simdiff_model *m)
     return m ? m->err.msg : "";
 }
 
+simdiff_status sd_model_use_begin(simdiff_model *m, int write, const char *fn)
+{
+    int v = 0;
+    if (write) {
+        if (atomic_compare_exchange_strong(&m->users, &v, -1))
+            return SIMDIFF_OK;
+        return sd_fail(NULL, SIMDIFF_ERR_MISUSE,
+                       "%s: the model is in use on another thread (%s); a trainer step "
+                       "must not overlap sampler runs, simdiff_model_forward or another "
+                       "step on the same model",
+                       fn, v > 0 ? "its weights are being read" : "a trainer step");
+    }
+    v = atomic_load(&m->users);
+    do {
+        if (v < 0)
+            return sd_fail(NULL, SIMDIFF_ERR_MISUSE,
+                           "%s: a trainer step is changing this model's weights on "
+                           "another thread; sample or evaluate between steps",
+                           fn);
+    } while (!atomic_compare_exchange_weak(&m->users, &v, v + 1));
+    return SIMDIFF_OK;
+}
+
+void sd_model_use_end(simdiff_model *m, int write)
+{
+    if (write)
+        atomic_store(&m->users, 0);
+    else
+        atomic_fetch_sub(&m->users, 1);
+}
+
 static simdiff_status ensure_ctx(simdiff_model *m)
 {
     if (m->ctx)
@@ -139,6 +170,10 @@ static simdiff_status ensure_ctx(simdiff_model *m)
     simdiff_status st = sd_ctx_create(&m->ctx);
     return st ? sd_fail_keep(&m->err, st) : SIMDIFF_OK;
 }
+
+static simdiff_status forward_on_ctx(simdiff_model *m, int n, const float *z,
+                                     const double *logsnr, const int *labels,
+                                     const float *cond, float *out);
 
 /* Inference on the model's own ctx: no tape, no dropout. */
 static simdiff_status run_forward(simdiff_model *m, int n, const float *z,
@@ -154,10 +189,30 @@ static simdiff_status run_forward(simdiff_model *m, int n, const float *z,
                        n);
     if (n == 0)
         return SIMDIFF_OK;
-    simdiff_status st = ensure_ctx(m);
-    if (st)
-        return st;
-    sd_apply_threads();
+    /* One forward at a time per model: they share m->ctx. */
+    int idle = 0;
+    if (!atomic_compare_exchange_strong(&m->forward, &idle, 1))
+        return sd_fail(NULL, SIMDIFF_ERR_MISUSE, /* the running call owns m->err */
+                       "simdiff_model_forward: another simdiff_model_forward is running on "
+                       "this model (they share its compute context); serialize the calls "
+                       "or use one sampler per thread");
+    simdiff_status st = sd_model_use_begin(m, 0, "simdiff_model_forward");
+    if (!st) {
+        st = forward_on_ctx(m, n, z, logsnr, labels, cond, out);
+        sd_model_use_end(m, 0);
+    }
+    atomic_store(&m->forward, 0);
+    return st;
+}
+
+/* run_forward's work, with m->ctx claimed. */
+static simdiff_status forward_on_ctx(simdiff_model *m, int n, const float *z,
+                                     const double *logsnr, const int *labels,
+                                     const float *cond, float *out)
+{
+    simdiff_status st = sd_apply_threads();
+    if (st || (st = ensure_ctx(m)))
+        return sd_fail_keep(&m->err, st);
     sd_ctx *c = m->ctx;
     sd_ctx_reset(c);
     sd_ctx_set_grad(c, 0);
@@ -228,19 +283,31 @@ SIMDIFF_API simdiff_status simdiff_model_flops(const simdiff_model *m,
     return SIMDIFF_OK;
 }
 
+static simdiff_status train_memory(simdiff_model *m, int n, size_t *bytes);
+
 SIMDIFF_API simdiff_status simdiff_model_train_memory(simdiff_model *m, int n,
                                                       size_t *bytes)
 {
     if (!m || !bytes || n < 1)
         return sd_fail(m ? &m->err : NULL, SIMDIFF_ERR_INVALID_ARG,
                        "simdiff_model_train_memory: NULL argument or n = %d < 1", n);
+    /* Writes the gradient slab a trainer step also writes. */
+    simdiff_status st = sd_model_use_begin(m, 1, "simdiff_model_train_memory");
+    if (st)
+        return st;
+    st = train_memory(m, n, bytes);
+    sd_model_use_end(m, 1);
+    return st;
+}
+
+static simdiff_status train_memory(simdiff_model *m, int n, size_t *bytes)
+{
     simdiff_status st = sd_model_enable_grad(m);
     if (st)
         return st;
     sd_ctx *c;
-    if ((st = sd_ctx_create(&c)))
+    if ((st = sd_apply_threads()) || (st = sd_ctx_create(&c)))
         return sd_fail_keep(&m->err, st);
-    sd_apply_threads();
     sd_ctx_set_grad(c, 1);
     sd_ctx_set_training(c, 1);
     sd_ctx_set_release_activations(c, 1); /* as the trainer */

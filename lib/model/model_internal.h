@@ -118,6 +118,13 @@ struct simdiff_model {
     uint64_t bf16_gen;
     atomic_uint_least64_t wgen;
     double flops_per_image; /* 0 until measured */
+
+    /* Misuse detection (sd_model_use_begin): calls reading the weights
+     * (sampler runs, simdiff_model_forward) count up, a call writing them
+     * (a trainer step) holds -1; `forward` is 1 while simdiff_model_forward
+     * uses ctx. */
+    atomic_int users;
+    atomic_int forward;
 };
 
 /* simdiff_model_config's sizes (core/internal.h, sd_struct_read). */
@@ -126,6 +133,12 @@ extern const sd_struct_layout sd_model_config_layout;
 /* Build the structure and the parameter table for cfg (validated), with
  * zeroed data; then sd_model_init_params fills the data. */
 simdiff_status sd_model_build(simdiff_model **out, const simdiff_model_config *cfg);
+/* sd_model_build in two halves: the structure and the parameter table
+ * (names, shapes, m->total; bounded by the config's bounds, model.h), then
+ * the zeroed weight slab. A loader checks the table against the file
+ * between the two. */
+simdiff_status sd_model_build_structure(simdiff_model **out, const simdiff_model_config *cfg);
+simdiff_status sd_model_alloc_weights(simdiff_model *m);
 void sd_model_init_params(simdiff_model *m, uint64_t seed);
 /* The bf16 copy of m->data (m->total values), made or refreshed under
  * m->bf16_lock; valid until m is destroyed or its weights change again.
@@ -136,6 +149,14 @@ void sd_model_weights_changed(simdiff_model *m);
 /* Use m's bf16 weights and precision p on c (F32: neither). Returns
  * SIMDIFF_OK or the failure of sd_model_bf16_weights. */
 simdiff_status sd_model_ctx_precision(simdiff_model *m, sd_ctx *c, sd_precision p);
+
+/* Claim m for a call that reads its weights (write = 0: any number at
+ * once) or writes them (write = 1: alone): SIMDIFF_ERR_MISUSE, message on
+ * the calling thread only (the other call owns the handles' messages),
+ * when that would overlap a call of the other kind. fn names the caller.
+ * Every successful begin is paired with sd_model_use_end. */
+simdiff_status sd_model_use_begin(simdiff_model *m, int write, const char *fn);
+void sd_model_use_end(simdiff_model *m, int write);
 
 /* Allocate gradient buffers (training); idempotent. */
 simdiff_status sd_model_enable_grad(simdiff_model *m);
@@ -165,10 +186,18 @@ typedef struct sd_model_meta {
 
 /* The metadata texts of m. */
 simdiff_status sd_model_meta_get(const simdiff_model *m, sd_model_meta *meta);
+/* A loader's check of a model's parameter table against the file it is
+ * loading (m has no weights yet): SIMDIFF_OK, or a failure (message set)
+ * when the file cannot hold the weights m needs. */
+typedef simdiff_status (*sd_model_file_check)(const simdiff_model *m, const void *file);
 /* A model with zeroed weights from metadata texts (schedule, sampler: NULL
- * when absent); SIMDIFF_ERR_FORMAT for bad text. */
+ * when absent); SIMDIFF_ERR_FORMAT for bad text. The config is validated
+ * (bounded, model.h) and the parameter table built, then check(m, file)
+ * runs before the weight slab is allocated, so a file's metadata cannot
+ * make the loader allocate what the file's data does not justify. */
 simdiff_status sd_model_from_meta(simdiff_model **out, const char *config,
-                                  const char *schedule, const char *sampler);
+                                  const char *schedule, const char *sampler,
+                                  sd_model_file_check check, const void *file);
 
 /* Write weights (m's own, or `weights` laid out like m->data) as
  * safetensors with the metadata; F16 storage if fp16. */
@@ -186,6 +215,26 @@ simdiff_status sd_model_checkpoint_add(const simdiff_model *m, struct sd_ck_writ
 struct sd_ck_reader;
 simdiff_status sd_model_checkpoint_open(const char *path, struct sd_ck_reader **rd,
                                         simdiff_model **out);
+
+/* ---- values (values.c) --------------------------------------------------
+ * One rule for every value a model file or checkpoint stores, applied on
+ * every save (nothing written, SIMDIFF_ERR_NUMERIC) and every load
+ * (SIMDIFF_ERR_FORMAT): weights, EMA weights and AdamW first moments are
+ * finite, AdamW second moments finite and >= 0, and weights stored as F16
+ * within half precision's range. */
+typedef enum sd_values_rule {
+    SD_VALUES_FINITE, /* finite                                  */
+    SD_VALUES_NONNEG, /* finite and >= 0                         */
+    SD_VALUES_F16,    /* finite and |x| <= 65504                 */
+} sd_values_rule;
+
+/* Check m->total values laid out like m->data (padding included) against
+ * rule; on the first bad one fail with status `fail` and a message naming
+ * `what` ("weight", "AdamW second moment", ...), the parameter, the index
+ * and the value. */
+simdiff_status sd_model_check_values(const simdiff_model *m, const float *slab,
+                                     sd_values_rule rule, const char *what,
+                                     simdiff_status fail);
 
 /* Config <-> "key=value;..." text, stored in file metadata. */
 simdiff_status sd_config_to_string(const simdiff_model_config *cfg, char *buf,

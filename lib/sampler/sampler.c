@@ -302,6 +302,9 @@ SIMDIFF_API simdiff_status simdiff_sampler_create(simdiff_sampler **out,
     }
     if (!st)
         st = sd_ctx_create(&s->ctx);
+    /* The compute threads now, while memory is there (see sd_apply_threads). */
+    if (!st)
+        st = sd_apply_threads();
     /* bf16: the model's shared weight copy (made here by the first bf16
      * sampler or forward of m; run() refreshes it if the weights changed). */
     if (!st)
@@ -1015,11 +1018,17 @@ SIMDIFF_API simdiff_status simdiff_sampler_run_edit(simdiff_sampler *s, int n,
         st = check_edit_values(s, e, fn);
     if (!st)
         st = plan_make(s, e, &plan, fn);
-    if (!st && (st = sd_model_ctx_precision(s->m, s->ctx, prec_of(&s->cfg))))
+    /* The run reads the model's weights: not while a trainer step writes
+     * them. */
+    if (!st && (st = sd_model_use_begin(s->m, 0, "simdiff_sampler_run")))
         sd_fail_keep(&s->err, st);
-    if (!st) {
-        sd_apply_threads();
-        st = run(s, n, labels, seed, e, &plan, out);
+    else if (!st) {
+        if ((st = sd_model_ctx_precision(s->m, s->ctx, prec_of(&s->cfg))) ||
+            (st = sd_apply_threads()))
+            sd_fail_keep(&s->err, st);
+        if (!st)
+            st = run(s, n, labels, seed, e, &plan, out);
+        sd_model_use_end(s->m, 0);
     }
     plan_free(&plan);
     sd_ctx_reset(s->ctx);

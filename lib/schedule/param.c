@@ -144,7 +144,8 @@ SIMDIFF_API simdiff_status simdiff_v_to_x_eps(size_t n, size_t per_example,
                               "v", alpha, sigma, x_hat || eps_hat, 0);
     if (st != SIMDIFF_OK)
         return st;
-    sd_apply_threads();
+    if ((st = sd_apply_threads()))
+        return st;
     run(OP_V_TO_X_EPS, n, per_example, z, v, alpha, sigma, x_hat, eps_hat);
     return SIMDIFF_OK;
 }
@@ -160,7 +161,8 @@ SIMDIFF_API simdiff_status simdiff_eps_to_x(size_t n, size_t per_example,
                               "eps", alpha, sigma, x_hat != NULL, 'a');
     if (st != SIMDIFF_OK)
         return st;
-    sd_apply_threads();
+    if ((st = sd_apply_threads()))
+        return st;
     run(OP_EPS_TO_X, n, per_example, z, eps, alpha, sigma, x_hat, NULL);
     return SIMDIFF_OK;
 }
@@ -176,7 +178,8 @@ SIMDIFF_API simdiff_status simdiff_x_to_eps(size_t n, size_t per_example,
                               "x", alpha, sigma, eps_hat != NULL, 's');
     if (st != SIMDIFF_OK)
         return st;
-    sd_apply_threads();
+    if ((st = sd_apply_threads()))
+        return st;
     run(OP_X_TO_EPS, n, per_example, z, x, alpha, sigma, eps_hat, NULL);
     return SIMDIFF_OK;
 }
@@ -192,7 +195,8 @@ SIMDIFF_API simdiff_status simdiff_x_eps_to_v(size_t n, size_t per_example,
                               "eps", alpha, sigma, v != NULL, 0);
     if (st != SIMDIFF_OK)
         return st;
-    sd_apply_threads();
+    if ((st = sd_apply_threads()))
+        return st;
     run(OP_TO_V, n, per_example, x, eps, alpha, sigma, v, NULL);
     return SIMDIFF_OK;
 }
@@ -208,7 +212,8 @@ SIMDIFF_API simdiff_status simdiff_x_eps_to_z(size_t n, size_t per_example,
                               "eps", alpha, sigma, z != NULL, 0);
     if (st != SIMDIFF_OK)
         return st;
-    sd_apply_threads();
+    if ((st = sd_apply_threads()))
+        return st;
     run(OP_TO_Z, n, per_example, x, eps, alpha, sigma, z, NULL);
     return SIMDIFF_OK;
 }

@@ -28,7 +28,7 @@ simdiff_status sd_ctx_create(sd_ctx **out)
     c->prof_on = pe && pe[0] == '1';
     if (st != dnnl_success) {
         sd_ctx_destroy(c);
-        return sd_fail(NULL, SIMDIFF_ERR_BACKEND,
+        return sd_fail(NULL, st == dnnl_out_of_memory ? SIMDIFF_ERR_NOMEM : SIMDIFF_ERR_BACKEND,
                        "oneDNN: cannot create a CPU engine/stream (status %d)",
                        (int)st);
     }

@@ -2,6 +2,7 @@
  * memory objects and scratchpad size once per context. See tensor.h. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <omp.h>
 
@@ -18,12 +19,34 @@ static uint64_t hash_bytes(const void *key, size_t len)
     return h;
 }
 
+/* oneDNN 2.6 does not survive running out of memory while it creates a
+ * primitive: its JIT generator writes code into a buffer it failed to
+ * get and crashes (SIGSEGV under ulimit -v, docs/reliability.md "Out of
+ * memory"). So before each creation
+ * the context makes sure SD_PRIM_HEADROOM bytes of address space can
+ * still be mapped, and reports SIMDIFF_ERR_NOMEM instead when they
+ * cannot. The probe maps and unmaps without touching a page. */
+#define SD_PRIM_HEADROOM ((size_t)8 << 20)
+
+static int headroom_ok(void)
+{
+    void *p = mmap(NULL, SD_PRIM_HEADROOM, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return 0;
+    munmap(p, SD_PRIM_HEADROOM);
+    return 1;
+}
+
 int sd_dnnl_check(sd_ctx *c, dnnl_status_t st, const char *what)
 {
     if (st == dnnl_success)
         return 0;
-    sd_ctx_fail(c, SIMDIFF_ERR_BACKEND, "oneDNN call failed (status %d): %s",
-                (int)st, what);
+    if (st == dnnl_out_of_memory)
+        sd_ctx_fail(c, SIMDIFF_ERR_NOMEM, "out of memory in oneDNN: %s", what);
+    else
+        sd_ctx_fail(c, SIMDIFF_ERR_BACKEND, "oneDNN call failed (status %d): %s", (int)st,
+                    what);
     return 1;
 }
 
@@ -130,6 +153,13 @@ sd_prim *sd_prim_insert(sd_ctx *c, const void *key, size_t keylen,
     sd_prim *p = &e->prim;
     p->pd = pd;
     p->nargs = nargs;
+    if (!headroom_ok()) {
+        sd_ctx_fail(c, SIMDIFF_ERR_NOMEM,
+                    "out of memory: fewer than %zu MiB of address space left to create "
+                    "a oneDNN primitive",
+                    SD_PRIM_HEADROOM >> 20);
+        goto fail;
+    }
     if (SD_DNNL(c, dnnl_primitive_create(&p->prim, pd)))
         goto fail;
     for (int i = 0; i < nargs; i++) {

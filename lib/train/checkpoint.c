@@ -63,6 +63,17 @@ _Static_assert(sizeof(simdiff_loss) == sizeof(int) && sizeof(simdiff_lr_decay) =
 
 #define WHAT "checkpoint 'trainer' section"
 
+/* AdamW's moments under the one value rule: first finite, second finite
+ * and >= 0. */
+static simdiff_status check_moments(const simdiff_model *m, const float *mom,
+                                    const float *var, simdiff_status fail)
+{
+    simdiff_status st = sd_model_check_values(m, mom, SD_VALUES_FINITE, "AdamW first moment",
+                                              fail);
+    return st ? st
+              : sd_model_check_values(m, var, SD_VALUES_NONNEG, "AdamW second moment", fail);
+}
+
 SIMDIFF_API simdiff_status simdiff_trainer_save(const simdiff_trainer *t, const char *path)
 {
     if (!t || !path)
@@ -79,6 +90,13 @@ SIMDIFF_API simdiff_status simdiff_trainer_save(const simdiff_trainer *t, const 
     const float *w = o->ema_swapped ? o->ema : m->data;
     const float *e = o->ema_swapped ? m->data : o->ema;
     size_t bytes = (size_t)m->total * sizeof(float);
+    /* The one value rule (lib/model/values.c); the weights are checked by
+     * sd_model_checkpoint_add. */
+    if ((e && (st = sd_model_check_values(m, e, SD_VALUES_FINITE, "EMA weight",
+                                          SIMDIFF_ERR_NUMERIC))) ||
+        (st = check_moments(m, o->mom, o->var, SIMDIFF_ERR_NUMERIC)))
+        return sd_fail((sd_err *)&t->err, st, "%s; nothing written",
+                       simdiff_last_error());
     sd_ck_writer *ck;
     if ((st = sd_ck_writer_create(&ck)))
         return sd_fail_keep((sd_err *)&t->err, st);
@@ -145,6 +163,11 @@ SIMDIFF_API simdiff_status simdiff_trainer_load(simdiff_trainer **out, simdiff_m
             st = sd_ck_find_f32(r, "adam.v", t->opt->var, n);
         if (!st && t->opt->ema)
             st = sd_ck_find_f32(r, "ema", t->opt->ema, n);
+        if (!st)
+            st = check_moments(m, t->opt->mom, t->opt->var, SIMDIFF_ERR_FORMAT);
+        if (!st && t->opt->ema)
+            st = sd_model_check_values(m, t->opt->ema, SD_VALUES_FINITE, "EMA weight",
+                                       SIMDIFF_ERR_FORMAT);
     }
     sd_ck_close(r);
     if (!st) {

@@ -1,5 +1,6 @@
 /* AdamW with decoupled weight decay, warmup + constant/cosine learning rate,
  * global-norm clipping and an EMA of the weights. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,46 +185,132 @@ double sd_optimizer_grad_norm(const simdiff_optimizer *o)
     return sqrt(total);
 }
 
+/* The scalars of update number o->step + 1. */
+typedef struct adamw_coefs {
+    double lr;
+    float b1, b2, step_size, inv_sqrt_bc2, eps, gs, ema_d, ema_1md;
+} adamw_coefs;
+
+static adamw_coefs coefs_of(const simdiff_optimizer *o, double gscale)
+{
+    const simdiff_optimizer_config *c = &o->cfg;
+    adamw_coefs k;
+    double step = (double)(o->step + 1);
+    k.lr = sd_optimizer_lr_at(c, o->step);
+    double bc1 = 1.0 - pow(c->beta1, step), bc2 = 1.0 - pow(c->beta2, step);
+    k.b1 = (float)c->beta1;
+    k.b2 = (float)c->beta2;
+    k.step_size = (float)(k.lr / bc1);
+    k.inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
+    k.eps = (float)c->eps;
+    k.gs = (float)gscale;
+    /* Warm-up of the EMA decay: min(decay, (1 + k) / (10 + k)). */
+    double d = c->ema_decay < (1 + step) / (10 + step) ? c->ema_decay : (1 + step) / (10 + step);
+    k.ema_d = (float)d;
+    k.ema_1md = (float)(1.0 - d);
+    return k;
+}
+
+/* One element of the update: the new weight, moment and second moment
+ * from the old ones and the gradient g (before scaling). Both passes of
+ * sd_optimizer_apply call this, so the check sees exactly what is
+ * written. */
+typedef struct adamw_out {
+    float w, mo, va;
+} adamw_out;
+
+static inline adamw_out adamw_elem(const adamw_coefs *k, float decay, float g, float w, float mo,
+                                   float va)
+{
+    adamw_out r;
+    float gj = g * k->gs;
+    r.mo = k->b1 * mo + (1.0f - k->b1) * gj;
+    r.va = k->b2 * va + (1.0f - k->b2) * gj * gj;
+    float denom = sqrtf(r.va) * k->inv_sqrt_bc2 + k->eps;
+    r.w = w * decay - k->step_size * r.mo / denom;
+    return r;
+}
+
+/* 1 when all four are finite; no branches, so the loops vectorize. */
+static inline int finite4(float a, float b, float c, float d)
+{
+    return (fabsf(a) <= FLT_MAX) & (fabsf(b) <= FLT_MAX) & (fabsf(c) <= FLT_MAX) &
+           (fabsf(d) <= FLT_MAX);
+}
+
+/* The two passes over one parameter of n values, with (EMA = 1) or
+ * without an EMA: check (would any new value be non-finite?) and apply
+ * (the same arithmetic, written, and each element's EMA right after its
+ * weight). EMA is a constant, so neither loop has a branch. */
+#define ADAMW_PASSES(name, EMA)                                                                \
+    static int check_##name(const adamw_coefs *kp, float decay, int64_t n,                     \
+                            const float *restrict g, const float *restrict w,                  \
+                            const float *restrict mo, const float *restrict va,                \
+                            const float *restrict e)                                           \
+    {                                                                                          \
+        const adamw_coefs k = *kp;                                                             \
+        int bad = 0;                                                                           \
+        _Pragma("omp parallel for if (n > SD_PAR_MIN) firstprivate(k) reduction(| : bad)")     \
+        for (int64_t j = 0; j < n; j++) {                                                      \
+            adamw_out r = adamw_elem(&k, decay, g[j], w[j], mo[j], va[j]);                     \
+            float e2 = EMA ? k.ema_d * e[j] + k.ema_1md * r.w : 0.0f;                          \
+            bad |= !finite4(r.w, r.mo, r.va, e2);                                              \
+        }                                                                                      \
+        return bad;                                                                            \
+    }                                                                                          \
+    static void apply_##name(const adamw_coefs *kp, float decay, int64_t n,                    \
+                             const float *restrict g, float *restrict w, float *restrict mo,   \
+                             float *restrict va, float *restrict e)                            \
+    {                                                                                          \
+        const adamw_coefs k = *kp;                                                             \
+        _Pragma("omp parallel for if (n > SD_PAR_MIN) firstprivate(k)")                        \
+        for (int64_t j = 0; j < n; j++) {                                                      \
+            adamw_out r = adamw_elem(&k, decay, g[j], w[j], mo[j], va[j]);                     \
+            w[j] = r.w;                                                                        \
+            mo[j] = r.mo;                                                                      \
+            va[j] = r.va;                                                                      \
+            if (EMA)                                                                           \
+                e[j] = k.ema_d * e[j] + k.ema_1md * r.w;                                       \
+        }                                                                                      \
+    }
+ADAMW_PASSES(ema, 1)
+ADAMW_PASSES(plain, 0)
+#undef ADAMW_PASSES
+
 /* One AdamW update from the model's gradients (already checked finite),
- * with gradients scaled by gscale (clipping). Then the EMA. */
-void sd_optimizer_apply(simdiff_optimizer *o, double gscale)
+ * with gradients scaled by gscale (clipping), then the EMA; or, when any
+ * new weight, moment or EMA value would not be finite, nothing at all
+ * (returns 1; the caller counts a skipped step). A finite gradient can
+ * still make a non-finite update: an overflowing g^2, a damaged moment. */
+int sd_optimizer_apply(simdiff_optimizer *o, double gscale)
 {
     simdiff_model *m = o->m;
-    const simdiff_optimizer_config *c = &o->cfg;
-    double lr = sd_optimizer_lr_at(c, o->step);
-    o->step++;
-    double bc1 = 1.0 - pow(c->beta1, (double)o->step);
-    double bc2 = 1.0 - pow(c->beta2, (double)o->step);
-    float b1 = (float)c->beta1, b2 = (float)c->beta2;
-    float step_size = (float)(lr / bc1), inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
-    float eps = (float)c->eps, gs = (float)gscale;
+    const adamw_coefs k = coefs_of(o, gscale);
+    /* A parameter the loss did not reach has no valid gradient: zero its
+     * buffer (it holds no value) so both passes read one. */
     for (int i = 0; i < m->nparams; i++) {
         sd_tensor *p = &m->params[i];
-        int64_t off = p->data - m->data, n = p->numel;
-        float *w = p->data, *mo = o->mom + off, *va = o->var + off;
-        const float *g = (p->flags & SD_TF_GRAD_VALID) ? p->grad : NULL;
-        float decay = o->decay_mask[i] ? (float)(1.0 - lr * c->weight_decay) : 1.0f;
-#pragma omp parallel for if (n > SD_PAR_MIN) schedule(static)
-        for (int64_t j = 0; j < n; j++) {
-            float gj = g ? g[j] * gs : 0.0f;
-            mo[j] = b1 * mo[j] + (1.0f - b1) * gj;
-            va[j] = b2 * va[j] + (1.0f - b2) * gj * gj;
-            float denom = sqrtf(va[j]) * inv_sqrt_bc2 + eps;
-            w[j] = w[j] * decay - step_size * mo[j] / denom;
+        if (!(p->flags & SD_TF_GRAD_VALID))
+            memset(p->grad, 0, (size_t)p->numel * sizeof(float));
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < m->nparams; i++) {
+            sd_tensor *p = &m->params[i];
+            int64_t off = p->data - m->data, n = p->numel;
+            float *w = p->data, *mo = o->mom + off, *va = o->var + off;
+            float *e = o->ema ? o->ema + off : NULL;
+            float decay = o->decay_mask[i] ? (float)(1.0 - k.lr * o->cfg.weight_decay) : 1.0f;
+            if (pass == 0 && (e ? check_ema(&k, decay, n, p->grad, w, mo, va, e)
+                                : check_plain(&k, decay, n, p->grad, w, mo, va, e)))
+                return 1; /* nothing written yet */
+            if (pass == 1 && e)
+                apply_ema(&k, decay, n, p->grad, w, mo, va, e);
+            else if (pass == 1)
+                apply_plain(&k, decay, n, p->grad, w, mo, va, e);
         }
     }
-    if (o->ema) {
-        /* Warm-up of the EMA decay: min(decay, (1 + k) / (10 + k)). */
-        double k = (double)o->step;
-        double d = c->ema_decay < (1 + k) / (10 + k) ? c->ema_decay : (1 + k) / (10 + k);
-        float df = (float)d, one_minus = (float)(1.0 - d);
-        float *e = o->ema;
-        const float *w = m->data;
-        int64_t n = m->total;
-#pragma omp parallel for if (n > SD_PAR_MIN) schedule(static)
-        for (int64_t j = 0; j < n; j++)
-            e[j] = df * e[j] + one_minus * w[j];
-    }
+    o->step++;
+    return 0;
 }
 
 SIMDIFF_API simdiff_status simdiff_optimizer_swap_ema(simdiff_optimizer *o)
@@ -232,6 +319,9 @@ SIMDIFF_API simdiff_status simdiff_optimizer_swap_ema(simdiff_optimizer *o)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_optimizer_swap_ema: NULL");
     if (!o->ema)
         return sd_fail(&o->err, SIMDIFF_ERR_MISUSE, "the optimizer keeps no EMA (ema_decay = 0)");
+    simdiff_status st = sd_model_use_begin(o->m, 1, "simdiff_optimizer_swap_ema");
+    if (st)
+        return st;
     float *a = o->m->data, *b = o->ema;
     for (int64_t j = 0; j < o->m->total; j++) {
         float t = a[j];
@@ -239,6 +329,8 @@ SIMDIFF_API simdiff_status simdiff_optimizer_swap_ema(simdiff_optimizer *o)
         b[j] = t;
     }
     o->ema_swapped = !o->ema_swapped;
+    sd_model_weights_changed(o->m);
+    sd_model_use_end(o->m, 1);
     return SIMDIFF_OK;
 }
 

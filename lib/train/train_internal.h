@@ -30,7 +30,9 @@ simdiff_status sd_optimizer_config_check(const simdiff_optimizer_config *c, char
                                          size_t cap);
 double sd_optimizer_lr_at(const simdiff_optimizer_config *c, int64_t step);
 double sd_optimizer_grad_norm(const simdiff_optimizer *o);
-void sd_optimizer_apply(simdiff_optimizer *o, double gscale);
+/* One AdamW + EMA update (gradients scaled by gscale): 0 when applied, 1
+ * when some new value would not be finite and nothing changed. */
+int sd_optimizer_apply(simdiff_optimizer *o, double gscale);
 
 /* The diffusion loss on c from the model output `pred` (N,C,H,W), the noisy
  * input z, the clean x and the noise eps, with per-example alpha/sigma:

@@ -84,6 +84,9 @@ simdiff_status sd_trainer_new(simdiff_trainer **out, simdiff_model *m,
         st = simdiff_model_set_schedule(m, s);
     if (!st)
         st = sd_ctx_create(&t->ctx);
+    /* The compute threads now, while memory is there (see sd_apply_threads). */
+    if (!st)
+        st = sd_apply_threads();
     if (st) {
         simdiff_trainer_destroy(t);
         return st;
@@ -169,6 +172,8 @@ static int ensure_buf(simdiff_trainer *t, int n)
     return t->buf ? 0 : -1;
 }
 
+static simdiff_status step(simdiff_trainer *t, int n, const float *x, const int *labels);
+
 SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
                                                 const float *x, const int *labels,
                                                 double *loss_out)
@@ -191,9 +196,28 @@ SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
                                "simdiff_trainer_step: labels[%d] = %d out of range "
                                "(-1 or 0..%d)",
                                i, labels[i], cf->num_classes - 1);
-    if (ensure_buf(t, n))
-        return sd_fail(&t->err, SIMDIFF_ERR_NOMEM, "out of memory");
-    sd_apply_threads();
+    /* The step writes the model's weights: no sampler run or forward of
+     * the same model may overlap it (nor another step, also of this
+     * trainer). */
+    simdiff_status st = sd_model_use_begin(m, 1, "simdiff_trainer_step");
+    if (st)
+        return st;
+    st = ensure_buf(t, n) ? sd_fail(&t->err, SIMDIFF_ERR_NOMEM, "out of memory")
+                          : step(t, n, x, labels);
+    sd_model_use_end(m, 1);
+    if (!st && loss_out)
+        *loss_out = t->last_loss;
+    return st;
+}
+
+/* simdiff_trainer_step's work, arguments checked and the model claimed. */
+static simdiff_status step(simdiff_trainer *t, int n, const float *x, const int *labels)
+{
+    simdiff_model *m = t->m;
+    const simdiff_model_config *cf = &m->cfg;
+    simdiff_status st = sd_apply_threads();
+    if (st)
+        return sd_fail_keep(&t->err, st);
     double *tt = t->buf, *lam = tt + n, *al = lam + n, *si = al + n, *u = si + n;
     int *lab = (int *)(u + n);
     uint64_t seed = t->cfg.seed;
@@ -237,7 +261,7 @@ SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
     sd_tensor *pred = sd_model_graph(m, c, z, lam, cf->num_classes > 0 ? lab : NULL, NULL);
     sd_tensor *loss = sd_diffusion_loss(c, t->cfg.loss, t->cfg.multiscale_base,
                                         cf->prediction, pred, z, xt, eps, al, si);
-    simdiff_status st = sd_ctx_status(c);
+    st = sd_ctx_status(c);
     if (st) {
         sd_fail(&t->err, st, "training step %lld: %s", (long long)k, sd_ctx_errmsg(c));
         sd_ctx_reset(c);
@@ -262,13 +286,15 @@ SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
         t->last_loss = NAN;
     } else {
         double clip = t->opt->cfg.clip_norm;
-        sd_optimizer_apply(t->opt, clip > 0 && gn > clip ? clip / gn : 1.0);
-        sd_model_weights_changed(m);
-        t->last_loss = lv;
+        if (sd_optimizer_apply(t->opt, clip > 0 && gn > clip ? clip / gn : 1.0)) {
+            t->skipped++; /* a non-finite update: skipped like a non-finite gradient */
+            t->last_loss = NAN;
+        } else {
+            sd_model_weights_changed(m);
+            t->last_loss = lv;
+        }
     }
     sd_model_zero_grad(m);
     sd_ctx_reset(c);
-    if (loss_out)
-        *loss_out = t->last_loss;
     return SIMDIFF_OK;
 }

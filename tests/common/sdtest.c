@@ -1,9 +1,12 @@
 #include "sdtest.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef SDTEST_FIXTURES_DEFAULT
@@ -58,6 +61,66 @@ const char *sdtest_fixture_dir(void)
 {
     const char *d = getenv("SDTEST_FIXTURES");
     return d ? d : SDTEST_FIXTURES_DEFAULT;
+}
+
+long sdtest_peak_rss_kib(void)
+{
+    struct rusage ru;
+    ck_assert_int_eq(getrusage(RUSAGE_SELF, &ru), 0);
+    return ru.ru_maxrss;
+}
+
+void sdtest_set_kv(char *text, size_t cap, const char *key, const char *value)
+{
+    size_t klen = strlen(key);
+    char *at = text; /* the start of each segment in turn */
+    while (!(strncmp(at, key, klen) == 0 && at[klen] == '=')) {
+        at = strchr(at, ';');
+        ck_assert_msg(at != NULL, "no key '%s' in '%s'", key, text);
+        at++;
+    }
+    char *v = at + klen + 1, *end = strchr(v, ';');
+    size_t tail = end ? strlen(end) : 0;
+    ck_assert((size_t)(v - text) + strlen(value) + tail < cap);
+    memmove(v + strlen(value), end ? end : v + strlen(v), tail + 1);
+    memcpy(v, value, strlen(value));
+}
+
+int sdtest_count_entries(const char *dir, const char *sub)
+{
+    DIR *d = opendir(dir);
+    ck_assert_msg(d != NULL, "cannot open %s", dir);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strstr(e->d_name, sub))
+            n++;
+    closedir(d);
+    return n;
+}
+
+void sdtest_tiny_uvit_config(simdiff_model_config *cfg)
+{
+    ck_assert_int_eq(simdiff_model_config_init(cfg, SIMDIFF_ARCH_UVIT, 8, 1), SIMDIFF_OK);
+    cfg->num_levels = 1;
+    cfg->level_channels[0] = 8;
+    cfg->level_blocks[0] = 1;
+    cfg->norm_groups = 4;
+    cfg->emb_dim = 16;
+    cfg->attn_resolution = 4;
+    cfg->tf_width = 16;
+    cfg->tf_depth = 1;
+    cfg->tf_heads = 2;
+    cfg->tf_mlp_ratio = 2;
+    cfg->num_classes = 3;
+    cfg->dropout_max_resolution = 8;
+}
+
+double sdtest_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 double sdtest_max_rel_err(const float *a, const float *b, size_t n, double floor)

@@ -26,17 +26,9 @@ static int expect_native(void)
 static simdiff_model *tiny_model(void)
 {
     simdiff_model_config cfg;
-    ck_assert_int_eq(simdiff_model_config_init(&cfg, SIMDIFF_ARCH_UVIT, 8, 1), SIMDIFF_OK);
-    cfg.num_levels = 1;
-    cfg.level_channels[0] = 8;
-    cfg.level_blocks[0] = 1;
-    cfg.norm_groups = 4;
-    cfg.emb_dim = 16;
-    cfg.attn_resolution = 4;
-    cfg.tf_width = 16;
-    cfg.tf_depth = 1;
-    cfg.tf_heads = 2;
-    cfg.tf_mlp_ratio = 2;
+    sdtest_tiny_uvit_config(&cfg);
+    cfg.num_classes = 0;
+    cfg.dropout_max_resolution = 16;
     simdiff_model *m;
     ck_assert_int_eq(simdiff_model_create(&m, &cfg, 1), SIMDIFF_OK);
     return m;

@@ -1,8 +1,10 @@
 #!/bin/sh
 # simdiff-train, the command-line trainer, end to end on a tiny NPY data
 # set: the diffusion settings chosen by flag (schedule, loss, stem,
-# prediction) land in the exported model's config and schedule, and bad
-# flags are refused with a message and status 2. (TAP output)
+# prediction) land in the exported model's config and schedule, bad
+# flags are refused with a message and status 2, --out is created and
+# checked before the first step, a failed step is not reported as done,
+# and a resumed run does not log its steps twice. (TAP output)
 # usage: check_simdiff_train.sh SIMDIFF_TRAIN PYTHON
 set -u
 bin=$1 py=$2
@@ -12,7 +14,7 @@ n=0 fail=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 no() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$tmp/err" 2>/dev/null; fail=1; }
 run() { "$bin" "$@" >"$tmp/out" 2>"$tmp/err"; }
-echo "1..6"
+echo "1..11"
 
 # 4 RGB images 16x16 (NHWC uint8) and their labels, written without numpy
 "$py" - "$tmp" <<'PY'
@@ -59,4 +61,39 @@ if run $common --out "$tmp/d" --schedule "shifted(16,064)"; [ $? -ne 0 ] &&
    grep -q "leading zeros" "$tmp/err"; then
   ok "a malformed --schedule is refused with the parser's message"
 else no "a malformed --schedule is refused with the parser's message"; fi
+
+# 7-8: --out is made with its parents, and one that cannot be a directory
+# is refused before the first step (it used to fail at the first checkpoint)
+if run $common --out "$tmp/p/q/r" && [ -s "$tmp/p/q/r/model.safetensors" ] &&
+   [ -s "$tmp/p/q/r/checkpoint.sdc" ]; then
+  ok "--out is created with its parents"
+else no "--out is created with its parents"; fi
+: >"$tmp/file"
+if run $common --out "$tmp/file/sub"; [ $? -eq 1 ] && grep -q -- "--out" "$tmp/err" &&
+   ! grep -q "^step " "$tmp/err" && ! grep -q "saved" "$tmp/err"; then
+  ok "an --out under a regular file is refused before training"
+else no "an --out under a regular file is refused before training"; fi
+
+# 9: a step that fails (the batch cannot be padded to 8x8: the images are
+# 16x16) stops the run with status 1; the run is saved, but never "done"
+if run $common --out "$tmp/e" --pad 8; [ $? -eq 1 ] && grep -q "stopped by the error" "$tmp/err" &&
+   ! grep -q "^done" "$tmp/err"; then
+  ok "a failed step is reported as an error, not as done"
+else no "a failed step is reported as an error, not as done"; fi
+
+# 10-11: resuming from an older checkpoint cuts loss.csv back to its step:
+# no step is logged twice, every step once
+steps() { cut -d, -f1 "$1" | tail -n +2 | tr '\n' ' '; }
+if run $common --out "$tmp/r" --steps 2 && cp "$tmp/r/checkpoint.sdc" "$tmp/ck2.sdc" &&
+   run $common --out "$tmp/r" --steps 4 --resume "$tmp/r/checkpoint.sdc" &&
+   [ "$(steps "$tmp/r/loss.csv")" = "1 2 3 4 " ] &&
+   run $common --out "$tmp/r" --steps 4 --resume "$tmp/ck2.sdc"; then
+  ok "resume runs"
+else no "resume runs"; fi
+if [ "$(steps "$tmp/r/loss.csv")" = "1 2 3 4 " ] && [ "$(head -n 1 "$tmp/r/loss.csv" | cut -c1-5)" = "step," ]; then
+  ok "loss.csv has every step once after resuming from an older checkpoint"
+else
+  sed 's/^/# /' "$tmp/r/loss.csv"
+  no "loss.csv has every step once after resuming from an older checkpoint"
+fi
 exit $fail

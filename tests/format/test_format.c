@@ -17,7 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -59,20 +62,6 @@ static const char *fresh_dir(const char *name)
     return buf;
 }
 
-/* Number of entries (besides . and ..) in dir whose name contains sub. */
-static int count_entries(const char *dir, const char *sub)
-{
-    DIR *d = opendir(dir);
-    ck_assert_ptr_nonnull(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strstr(e->d_name, sub))
-            n++;
-    closedir(d);
-    return n;
-}
-
 static uint32_t f2u(float f)
 {
     uint32_t u;
@@ -110,8 +99,8 @@ START_TEST(afile_commit_and_overwrite)
     for (int i = 0; i < 300; i++)
         ck_assert_uint_eq(b[i * 1000 + 999], (unsigned)(i & 0xff));
     free(b);
-    ck_assert_int_eq(count_entries(dir, ".tmp-"), 0);
-    ck_assert_int_eq(count_entries(dir, ""), 1);
+    ck_assert_int_eq(sdtest_count_entries(dir, ".tmp-"), 0);
+    ck_assert_int_eq(sdtest_count_entries(dir, ""), 1);
 }
 END_TEST
 
@@ -124,9 +113,9 @@ START_TEST(afile_failures_leave_nothing)
     sd_afile *f;
     ck_assert_int_eq(sd_afile_open(&f, p), SIMDIFF_OK);
     ck_assert_int_eq(sd_afile_write(f, "new content", 11), SIMDIFF_OK);
-    ck_assert_int_eq(count_entries(dir, ".tmp-"), 1);
+    ck_assert_int_eq(sdtest_count_entries(dir, ".tmp-"), 1);
     sd_afile_abort(f);
-    ck_assert_int_eq(count_entries(dir, ".tmp-"), 0);
+    ck_assert_int_eq(sdtest_count_entries(dir, ".tmp-"), 0);
     size_t n;
     uint8_t *b = slurp(p, &n);
     ck_assert_uint_eq(n, 3);
@@ -143,14 +132,151 @@ START_TEST(afile_failures_leave_nothing)
     ck_assert_int_eq(mkdir(sub, 0777), 0);
     ck_assert_int_eq(sd_write_file_atomic(sdtest_path(sub, "inner"), "x", 1), SIMDIFF_OK);
     ck_assert_int_eq(sd_write_file_atomic(sub, "data", 4), SIMDIFF_ERR_IO);
-    ck_assert_int_eq(count_entries(dir, ".tmp-"), 0);
-    ck_assert_int_eq(count_entries(dir, ""), 2);
+    ck_assert_int_eq(sdtest_count_entries(dir, ".tmp-"), 0);
+    ck_assert_int_eq(sdtest_count_entries(dir, ""), 2);
     /* bad arguments */
     ck_assert_int_eq(sd_afile_open(&f, ""), SIMDIFF_ERR_INVALID_ARG);
     ck_assert_ptr_null(f);
     ck_assert_int_eq(sd_afile_open(&f, NULL), SIMDIFF_ERR_INVALID_ARG);
     ck_assert_int_eq(sd_write_file_atomic(sdtest_path(dir, "d/"), "a", 1),
                      SIMDIFF_ERR_INVALID_ARG);
+}
+END_TEST
+
+/* The writer replaces regular files only: a FIFO, a device node, a
+ * directory or a socket-like non-file given as the output path is
+ * refused before anything is written and stays what it was (it was
+ * renamed over: a FIFO became a regular file, and as root --npy /dev/null
+ * would have replaced /dev/null). */
+START_TEST(afile_refuses_non_regular_targets)
+{
+    const char *dir = fresh_dir("nonreg");
+    char fifo[2200], sub[2200];
+    snprintf(fifo, sizeof fifo, "%s", sdtest_path(dir, "fifo"));
+    snprintf(sub, sizeof sub, "%s", sdtest_path(dir, "sub"));
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    struct stat st;
+    ck_assert_int_eq(sd_write_file_atomic(fifo, "data", 4), SIMDIFF_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "FIFO"));
+    ck_assert_int_eq(lstat(fifo, &st), 0);
+    ck_assert(S_ISFIFO(st.st_mode));
+    ck_assert_int_eq(sd_write_file_atomic(sub, "data", 4), SIMDIFF_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "directory"));
+    ck_assert_int_eq(lstat(sub, &st), 0);
+    ck_assert(S_ISDIR(st.st_mode));
+    /* A character device: a copy of /dev/null made here when we may
+     * (root), else /dev/null itself (then nothing could replace it). */
+    char dev[2200];
+    snprintf(dev, sizeof dev, "%s", sdtest_path(dir, "null"));
+    if (geteuid() != 0 || mknod(dev, S_IFCHR | 0666, makedev(1, 3)) != 0)
+        snprintf(dev, sizeof dev, "/dev/null");
+    ck_assert_int_eq(sd_write_file_atomic(dev, "data", 4), SIMDIFF_ERR_IO);
+    ck_assert_msg(strstr(simdiff_last_error(), "character device"), "%s", simdiff_last_error());
+    ck_assert_int_eq(lstat(dev, &st), 0);
+    ck_assert(S_ISCHR(st.st_mode));
+    ck_assert_int_eq(sdtest_count_entries(dir, ".tmp-"), 0);
+}
+END_TEST
+
+/* A symbolic link is written through: its target gets the content, the
+ * link stays a link; a dangling link, or one to a directory, is refused
+ * and left as it was. */
+START_TEST(afile_writes_through_symlinks)
+{
+    const char *dir = fresh_dir("symlink");
+    char target[2200], link[2200], dangling[2200], todir[2200], buf[64];
+    snprintf(target, sizeof target, "%s", sdtest_path(dir, "target.bin"));
+    snprintf(link, sizeof link, "%s", sdtest_path(dir, "link.bin"));
+    snprintf(dangling, sizeof dangling, "%s", sdtest_path(dir, "dangling.bin"));
+    snprintf(todir, sizeof todir, "%s", sdtest_path(dir, "todir"));
+    ck_assert_int_eq(sd_write_file_atomic(target, "old", 3), SIMDIFF_OK);
+    ck_assert_int_eq(symlink("target.bin", link), 0);
+    ck_assert_int_eq(symlink("missing.bin", dangling), 0);
+    ck_assert_int_eq(symlink(".", todir), 0);
+    ck_assert_int_eq(sd_write_file_atomic(link, "new!", 4), SIMDIFF_OK);
+    struct stat st;
+    ck_assert_int_eq(lstat(link, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode));
+    ssize_t n = readlink(link, buf, sizeof buf);
+    ck_assert_int_eq(n, 10);
+    ck_assert_int_eq(memcmp(buf, "target.bin", 10), 0);
+    size_t len;
+    uint8_t *b = slurp(target, &len);
+    ck_assert_uint_eq(len, 4);
+    ck_assert_int_eq(memcmp(b, "new!", 4), 0);
+    free(b);
+    ck_assert_int_eq(sd_write_file_atomic(dangling, "x", 1), SIMDIFF_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "symbolic link"));
+    ck_assert_int_eq(lstat(dangling, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode));
+    ck_assert_int_ne(access(sdtest_path(dir, "missing.bin"), F_OK), 0);
+    ck_assert_int_eq(sd_write_file_atomic(todir, "x", 1), SIMDIFF_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "directory"));
+    ck_assert_int_eq(sdtest_count_entries(dir, ".tmp-"), 0);
+    ck_assert_int_eq(sdtest_count_entries(dir, ""), 4);
+}
+END_TEST
+
+/* A replaced file keeps its permission bits (it came back 0644 from a
+ * 0600 original); a new file gets 0666 minus the umask. */
+START_TEST(afile_keeps_the_mode)
+{
+    const char *dir = fresh_dir("mode");
+    const char *p = sdtest_path(dir, "secret.bin");
+    static const mode_t modes[] = {0600, 0640, 0444, 0755};
+    ck_assert_int_eq(sd_write_file_atomic(p, "a", 1), SIMDIFF_OK);
+    for (size_t k = 0; k < sizeof modes / sizeof modes[0]; k++) {
+        ck_assert_int_eq(chmod(p, modes[k]), 0);
+        ck_assert_int_eq(sd_write_file_atomic(p, "bb", 2), SIMDIFF_OK);
+        struct stat st;
+        ck_assert_int_eq(stat(p, &st), 0);
+        ck_assert_int_eq(st.st_size, 2);
+        ck_assert_msg((st.st_mode & 07777) == modes[k], "mode %o became %o",
+                      (unsigned)modes[k], (unsigned)(st.st_mode & 07777));
+    }
+    mode_t mask = umask(022);
+    umask(mask);
+    const char *q = sdtest_path(dir, "new.bin");
+    ck_assert_int_eq(sd_write_file_atomic(q, "c", 1), SIMDIFF_OK);
+    struct stat st;
+    ck_assert_int_eq(stat(q, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0666 & ~mask);
+}
+END_TEST
+
+/* Temporaries left by a killed writer of the same target are removed at
+ * the next commit once they are an hour old; a live writer's fresh
+ * temporary and anything not matching "<target>.tmp-" + 12 hex digits
+ * stays. */
+START_TEST(afile_removes_stale_temporaries)
+{
+    const char *dir = fresh_dir("stale");
+    static const struct {
+        const char *name;
+        int old, removed;
+    } files[] = {
+        {"out.bin.tmp-0123456789ab", 1, 1},  {"out.bin.tmp-fedcba987654", 0, 0},
+        {"out.bin.tmp-0123456789", 1, 0},    {"out.bin.tmp-0123456789abc", 1, 0},
+        {"out.bin.tmp-0123456789AB", 1, 0},  {"other.bin.tmp-0123456789ab", 1, 0},
+        {"out.bin.tmp-keep", 1, 0},          {"out.bin", 0, 0},
+    };
+    struct timespec two_hours_ago[2] = {{time(NULL) - 7200, 0}, {time(NULL) - 7200, 0}};
+    for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
+        const char *p = sdtest_path(dir, files[k].name);
+        spit(p, "x", 1);
+        if (files[k].old)
+            ck_assert_int_eq(utimensat(AT_FDCWD, p, two_hours_ago, 0), 0);
+    }
+    /* An old directory with the pattern is not a temporary of ours. */
+    ck_assert_int_eq(mkdir(sdtest_path(dir, "out.bin.tmp-aaaaaaaaaaaa"), 0700), 0);
+    ck_assert_int_eq(utimensat(AT_FDCWD, sdtest_path(dir, "out.bin.tmp-aaaaaaaaaaaa"),
+                               two_hours_ago, 0), 0);
+    ck_assert_int_eq(sd_write_file_atomic(sdtest_path(dir, "out.bin"), "new", 3), SIMDIFF_OK);
+    for (size_t k = 0; k < sizeof files / sizeof files[0]; k++)
+        ck_assert_msg((access(sdtest_path(dir, files[k].name), F_OK) != 0) == files[k].removed,
+                      "%s: %s", files[k].name, files[k].removed ? "kept" : "removed");
+    ck_assert_int_eq(access(sdtest_path(dir, "out.bin.tmp-aaaaaaaaaaaa"), F_OK), 0);
 }
 END_TEST
 
@@ -1021,9 +1147,9 @@ START_TEST(container_hostile_tables)
     ck_assert_int_eq(sd_ck_writer_commit(w, sdtest_path(dir, "missing/c.ckpt")),
                      SIMDIFF_ERR_IO);
     ck_assert_int_eq(sd_ck_writer_commit(w, dir), SIMDIFF_ERR_IO); /* a directory */
-    ck_assert_int_eq(count_entries(dir, ""), 0);
+    ck_assert_int_eq(sdtest_count_entries(dir, ""), 0);
     ck_assert_int_eq(sd_ck_writer_commit(w, sdtest_path(dir, "ok.ckpt")), SIMDIFF_OK);
-    ck_assert_int_eq(count_entries(dir, ""), 1);
+    ck_assert_int_eq(sdtest_count_entries(dir, ""), 1);
     sd_ck_writer_destroy(w);
     ck_assert_int_eq(sd_ck_open(&r, sdtest_path(dir, "missing.ckpt"), 100), SIMDIFF_ERR_IO);
     free(b);
@@ -1138,6 +1264,10 @@ static Suite *format_suite(void)
     TCase *tc = tcase_create("files");
     tcase_add_test(tc, afile_commit_and_overwrite);
     tcase_add_test(tc, afile_failures_leave_nothing);
+    tcase_add_test(tc, afile_refuses_non_regular_targets);
+    tcase_add_test(tc, afile_writes_through_symlinks);
+    tcase_add_test(tc, afile_keeps_the_mode);
+    tcase_add_test(tc, afile_removes_stale_temporaries);
     tcase_add_test(tc, read_file_bounded);
     tcase_add_test(tc, crc32_check_value);
     tcase_add_test(tc, zlib_helpers);

@@ -13,6 +13,7 @@
  */
 #include <dirent.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,19 +77,6 @@ static void put_be32(uint8_t *p, uint32_t v)
     p[1] = (uint8_t)(v >> 16);
     p[2] = (uint8_t)(v >> 8);
     p[3] = (uint8_t)v;
-}
-
-static int no_temp_files(const char *dir)
-{
-    DIR *d = opendir(dir);
-    ck_assert_ptr_nonnull(d);
-    int ok = 1;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strstr(e->d_name, ".tmp-"))
-            ok = 0;
-    closedir(d);
-    return ok;
 }
 
 /* ---- PNG ------------------------------------------------------------------- */
@@ -320,7 +308,35 @@ START_TEST(png_u8_and_errors)
     ck_assert_int_eq(simdiff_write_png("/nonexistent-dir/a.png", 1, 1, 2, 3, x, 0),
                      SIMDIFF_ERR_IO);
     ck_assert_int_gt((int)strlen(simdiff_last_error()), 0);
-    ck_assert(no_temp_files(sdtest_work_dir()));
+    ck_assert_int_eq(sdtest_count_entries(sdtest_work_dir(), ".tmp-"), 0);
+}
+END_TEST
+
+/* The grid of simdiff_write_png is sized in checked size_t arithmetic:
+ * image counts and column counts near INT_MAX give a clear
+ * SIMDIFF_ERR_INVALID_ARG naming the real grid (rows were computed as
+ * (n + cols - 1) / cols in int, which overflowed: UBSan aborted and the
+ * optimized build reported a garbage size). Nothing is read from data. */
+START_TEST(png_grid_size_is_checked)
+{
+    const char *p = tmp("huge.png");
+    float x[1] = {0};
+    static const struct {
+        int n, cols;
+        const char *needle;
+    } cases[] = {
+        {INT_MAX, 2, "1073741824 rows x 2 columns"},
+        {INT_MAX, INT_MAX, "1 rows x 2147483647 columns"},
+        {INT_MAX - 1, INT_MAX, "1 rows x 2147483646 columns"},
+        {1 << 30, 3, "357913942 rows x 3 columns"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        simdiff_status st = simdiff_write_png(p, cases[k].n, 1, 1, 1, x, cases[k].cols);
+        ck_assert_int_eq(st, SIMDIFF_ERR_INVALID_ARG);
+        ck_assert_msg(strstr(simdiff_last_error(), cases[k].needle), "case %zu: %s", k,
+                      simdiff_last_error());
+    }
+    ck_assert_int_ne(access(p, F_OK), 0);
 }
 END_TEST
 
@@ -1021,6 +1037,7 @@ static Suite *io_suite(void)
     tcase_add_test(tc, png_gray_grid);
     tcase_add_test(tc, png_rgb_grid);
     tcase_add_test(tc, png_u8_and_errors);
+    tcase_add_test(tc, png_grid_size_is_checked);
     tcase_add_test(tc, npy_writer_matches_numpy);
     tcase_add_test(tc, npy_writer_read_back);
     suite_add_tcase(s, tc);

@@ -2,10 +2,13 @@
  * implementation (tests/reference/model_ref.py), config validation, dropout
  * placement, the loader under truncation and bit flips. */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "format/format.h"
 #include "gradcheck.h"
 #include "model/model_internal.h"
 #include "ops/ops.h"
@@ -434,6 +437,200 @@ START_TEST(inference_memory_is_compact)
 }
 END_TEST
 
+/* ---- hostile metadata ----------------------------------------------------- */
+
+/* The tiny U-ViT (8x8 gray) whose files the tests below edit. */
+static simdiff_model *tiny_uvit(void)
+{
+    simdiff_model_config cfg;
+    sdtest_tiny_uvit_config(&cfg);
+    simdiff_model *m;
+    ck_assert_int_eq(simdiff_model_create(&m, &cfg, 1), SIMDIFF_OK);
+    return m;
+}
+
+/* m's tensors as a safetensors model file whose config text is `config`. */
+static void write_with_config(const simdiff_model *m, const char *config, const char *path)
+{
+    sd_st_writer *w;
+    ck_assert_int_eq(sd_st_writer_create(&w), SIMDIFF_OK);
+    ck_assert_int_eq(sd_st_writer_set_metadata(w, "format", "simdiff"), SIMDIFF_OK);
+    ck_assert_int_eq(sd_st_writer_set_metadata(w, "simdiff.config", config), SIMDIFF_OK);
+    for (int i = 0; i < m->nparams; i++)
+        ck_assert_int_eq(sd_st_writer_add(w, m->pinfo[i].name, SD_DT_F32, m->params[i].ndim,
+                                          m->params[i].shape, m->params[i].data),
+                         SIMDIFF_OK);
+    ck_assert_int_eq(sd_st_writer_write(w, path), SIMDIFF_OK);
+    sd_st_writer_destroy(w);
+}
+
+/* The metadata of a model file cannot make the loader build or allocate
+ * what the file does not hold (before the bounds, tf_depth=1000000 spent
+ * 20 s and 3 GB, 2147483647 aborted under ASan, tf_mlp_ratio=100000 took
+ * 4 s and 0.8 GB before their errors). Out-of-bounds fields fail at once;
+ * an in-bounds config implying 151M weights (600 MB) next to a few
+ * thousand stored ones fails before the weights are allocated: the
+ * process's peak memory grows by less than 64 MiB. */
+START_TEST(metadata_cannot_drive_allocation)
+{
+    simdiff_model *m = tiny_uvit();
+    char base[2048], text[2048];
+    ck_assert_int_eq(sd_config_to_string(&m->cfg, base, sizeof base), SIMDIFF_OK);
+    const char *path = sdtest_path(sdtest_work_dir(), "hostile.safetensors");
+    static const struct {
+        const char *key, *value;
+    } bad[] = {
+        {"tf_depth", "1000000"}, {"tf_depth", "2147483647"}, {"tf_mlp_ratio", "100000"},
+        {"level_blocks", "1000"}, {"tf_heads", "2000000"}, {"num_classes", "2000000000"},
+        {"dropout_max_resolution", "2147483647"},
+    };
+    for (size_t k = 0; k < SD_ARRAY_LEN(bad); k++) {
+        snprintf(text, sizeof text, "%s", base);
+        sdtest_set_kv(text, sizeof text, bad[k].key, bad[k].value);
+        write_with_config(m, text, path);
+        simdiff_model *l = (simdiff_model *)m;
+        double t0 = sdtest_now();
+        simdiff_status st = simdiff_model_load(&l, path);
+        ck_assert_msg(st == SIMDIFF_ERR_FORMAT, "%s=%s: %s (%s)", bad[k].key, bad[k].value,
+                      simdiff_status_str(st), simdiff_last_error());
+        ck_assert_ptr_null(l);
+        ck_assert_msg(strstr(simdiff_last_error(), bad[k].key), "%s", simdiff_last_error());
+        ck_assert_msg(sdtest_now() - t0 < 2.0, "%s=%s took %.1f s", bad[k].key, bad[k].value,
+                      sdtest_now() - t0);
+    }
+    /* In bounds, but the file holds a tiny model's tensors. */
+    snprintf(text, sizeof text, "%s", base);
+    sdtest_set_kv(text, sizeof text, "tf_width", "1024");
+    sdtest_set_kv(text, sizeof text, "tf_depth", "4");
+    sdtest_set_kv(text, sizeof text, "tf_mlp_ratio", "16");
+    simdiff_model_config big;
+    ck_assert_int_eq(sd_config_from_string(&big, text), SIMDIFF_OK);
+    write_with_config(m, text, path);
+    long before = sdtest_peak_rss_kib();
+    simdiff_model *l = NULL;
+    ck_assert_int_eq(simdiff_model_load(&l, path), SIMDIFF_ERR_FORMAT);
+    ck_assert_ptr_null(l);
+    long grew = sdtest_peak_rss_kib() - before;
+    ck_assert_msg(grew < 64 * 1024, "loading grew the peak by %ld KiB: %s", grew,
+                  simdiff_last_error());
+    ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "tf."));
+    /* The untouched text still loads (the edits were the only fault). */
+    write_with_config(m, base, path);
+    ck_assert_msg(simdiff_model_load(&l, path) == SIMDIFF_OK, "%s", simdiff_last_error());
+    ck_assert_int_eq(memcmp(l->data, m->data, (size_t)m->total * sizeof(float)), 0);
+    simdiff_model_destroy(l);
+    simdiff_model_destroy(m);
+}
+END_TEST
+
+/* Bytes of a file that end up in a message are escaped: no control
+ * character or invalid UTF-8 reaches simdiff_last_error() (a terminal
+ * escape sequence in a key, through the JSON escape \u001b; raw bytes
+ * 0xff 0x07 in a checkpoint's config section). */
+static void expect_clean_message(const char *needle)
+{
+    const char *msg = simdiff_last_error();
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++)
+        ck_assert_msg(*p >= 0x20 && *p != 0x7f, "raw byte 0x%02x in \"%s\"", *p, msg);
+    ck_assert_msg(sd_utf8_valid(msg), "invalid UTF-8 in the message");
+    ck_assert_msg(strstr(msg, needle), "'%s' lacks '%s'", msg, needle);
+}
+
+START_TEST(file_bytes_in_messages_are_escaped)
+{
+    simdiff_model *m = tiny_uvit();
+    char text[2048];
+    ck_assert_int_eq(sd_config_to_string(&m->cfg, text, sizeof text), SIMDIFF_OK);
+    char evil[2100];
+    snprintf(evil, sizeof evil, "\x1b[2J\x1b[31mevil\x07=1;%s", text);
+    const char *path = sdtest_path(sdtest_work_dir(), "evil.safetensors");
+    write_with_config(m, evil, path);
+    simdiff_model *l = NULL;
+    ck_assert_int_eq(simdiff_model_load(&l, path), SIMDIFF_ERR_FORMAT);
+    expect_clean_message("\\x1b[2J\\x1b[31mevil\\x07");
+    /* A checkpoint section is raw bytes. */
+    sd_ck_writer *w;
+    const char raw[] = "\xff\xfe\x07tf_depth=1";
+    ck_assert_int_eq(sd_ck_writer_create(&w), SIMDIFF_OK);
+    ck_assert_int_eq(sd_ck_writer_add(w, "config", raw, sizeof raw - 1, 1), SIMDIFF_OK);
+    ck_assert_int_eq(sd_ck_writer_add(w, "schedule", "", 0, 1), SIMDIFF_OK);
+    path = sdtest_path(sdtest_work_dir(), "evil.sdc");
+    ck_assert_int_eq(sd_ck_writer_commit(w, path), SIMDIFF_OK);
+    sd_ck_writer_destroy(w);
+    ck_assert_int_eq(simdiff_model_load(&l, path), SIMDIFF_ERR_FORMAT);
+    expect_clean_message("\\xff\\xfe\\x07");
+    simdiff_model_destroy(m);
+}
+END_TEST
+
+/* simdiff_model_forward on one model from two threads at once: the second
+ * call is SIMDIFF_ERR_MISUSE (they would share the model's compute
+ * context), never a corrupted result. Deterministic first (the flag
+ * held by hand), then two real threads until they collide. */
+typedef struct fwd_job {
+    simdiff_model *m;
+    const float *z, *want;
+    float *out;
+    int n, iters, ok, misuse, other, wrong;
+} fwd_job;
+
+static void *forward_loop(void *arg)
+{
+    fwd_job *j = arg;
+    double l[8] = {-4, -2, 0, 2, 4, 6, 8, 10};
+    for (int i = 0; i < j->iters && !j->misuse; i++) {
+        simdiff_status st = simdiff_model_forward(j->m, j->n, j->z, l, NULL, j->out);
+        if (st == SIMDIFF_OK) {
+            j->ok++;
+            j->wrong += memcmp(j->out, j->want, (size_t)j->n * 64 * sizeof(float)) != 0;
+        } else if (st == SIMDIFF_ERR_MISUSE) {
+            j->misuse++;
+        } else {
+            j->other++;
+        }
+    }
+    return NULL;
+}
+
+START_TEST(forward_from_two_threads_is_misuse)
+{
+    simdiff_model *m = tiny_uvit();
+    enum { N = 8 };
+    float z[N * 64], want[N * 64], out[2][N * 64];
+    for (int i = 0; i < N * 64; i++)
+        z[i] = (float)sin(0.37 * i);
+    double l[N] = {-4, -2, 0, 2, 4, 6, 8, 10};
+    ck_assert_int_eq(simdiff_model_forward(m, N, z, l, NULL, want), SIMDIFF_OK);
+    atomic_store(&m->forward, 1); /* another forward is running */
+    ck_assert_int_eq(simdiff_model_forward(m, N, z, l, NULL, out[0]), SIMDIFF_ERR_MISUSE);
+    ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "another simdiff_model_forward"));
+    atomic_store(&m->forward, 0);
+    atomic_store(&m->users, -1); /* a trainer step is writing the weights */
+    ck_assert_int_eq(simdiff_model_forward(m, N, z, l, NULL, out[0]), SIMDIFF_ERR_MISUSE);
+    ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "trainer step"));
+    atomic_store(&m->users, 0);
+    ck_assert_int_eq(simdiff_model_forward(m, N, z, l, NULL, out[0]), SIMDIFF_OK);
+    ck_assert_int_eq(memcmp(out[0], want, sizeof want), 0);
+
+    fwd_job j[2] = {{0}, {0}};
+    pthread_t th[2];
+    for (int round = 0; round < 50 && !(j[0].misuse + j[1].misuse); round++) {
+        for (int k = 0; k < 2; k++) {
+            j[k] = (fwd_job){.m = m, .z = z, .want = want, .out = out[k], .n = N, .iters = 200};
+            ck_assert_int_eq(pthread_create(&th[k], NULL, forward_loop, &j[k]), 0);
+        }
+        for (int k = 0; k < 2; k++)
+            pthread_join(th[k], NULL);
+        for (int k = 0; k < 2; k++) {
+            ck_assert_int_eq(j[k].other, 0);
+            ck_assert_msg(j[k].wrong == 0, "%d corrupted outputs", j[k].wrong);
+        }
+    }
+    ck_assert_msg(j[0].misuse + j[1].misuse > 0, "two threads never collided");
+    simdiff_model_destroy(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("model");
@@ -448,6 +645,9 @@ static Suite *suite(void)
     tcase_add_test(tc, forward_bad_arguments);
     tcase_add_test(tc, dropout_only_at_low_resolution);
     tcase_add_test(tc, loader_truncation_and_bit_flips);
+    tcase_add_test(tc, metadata_cannot_drive_allocation);
+    tcase_add_test(tc, file_bytes_in_messages_are_escaped);
+    tcase_add_test(tc, forward_from_two_threads_is_misuse);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,9 +1,11 @@
 /* Training: the diffusion/multiscale loss, AdamW + EMA, the trainer step,
  * checkpoints (bit-exact resume, corruption), and a short run that learns. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "format/format.h"
 #include "gradcheck.h"
@@ -16,19 +18,7 @@
 static simdiff_model *tiny_model(uint64_t seed)
 {
     simdiff_model_config cfg;
-    ck_assert_int_eq(simdiff_model_config_init(&cfg, SIMDIFF_ARCH_UVIT, 8, 1), SIMDIFF_OK);
-    cfg.num_levels = 1;
-    cfg.level_channels[0] = 8;
-    cfg.level_blocks[0] = 1;
-    cfg.norm_groups = 4;
-    cfg.emb_dim = 16;
-    cfg.attn_resolution = 4;
-    cfg.tf_width = 16;
-    cfg.tf_depth = 1;
-    cfg.tf_heads = 2;
-    cfg.tf_mlp_ratio = 2;
-    cfg.num_classes = 3;
-    cfg.dropout_max_resolution = 8;
+    sdtest_tiny_uvit_config(&cfg);
     simdiff_model *m;
     ck_assert_int_eq(simdiff_model_create(&m, &cfg, seed), SIMDIFF_OK);
     return m;
@@ -671,28 +661,35 @@ START_TEST(checkpoint_keeps_sampler_settings)
 }
 END_TEST
 
-/* Rewrite checkpoint `src` into `dst` with the 'trainer' section replaced
- * by `text` (every other section copied). */
-static void with_trainer_text(const char *src, const char *dst, const char *text)
+/* Rewrite checkpoint `src` into `dst` with section `name` replaced by the
+ * n bytes at data (every other section copied). */
+static void with_section(const char *src, const char *dst, const char *name, const void *data,
+                         size_t n)
 {
     sd_ck_reader *r;
     sd_ck_writer *w;
     ck_assert_int_eq(sd_ck_open(&r, src, (size_t)1 << 30), SIMDIFF_OK);
     ck_assert_int_eq(sd_ck_writer_create(&w), SIMDIFF_OK);
+    ck_assert(sd_ck_has(r, name));
     for (size_t i = 0; i < sd_ck_count(r); i++) {
-        const char *name = sd_ck_name(r, i);
+        const char *sec = sd_ck_name(r, i);
         const void *d;
-        size_t n;
-        ck_assert_int_eq(sd_ck_find(r, name, &d, &n), SIMDIFF_OK);
-        if (!strcmp(name, "trainer")) {
-            d = text;
-            n = strlen(text);
+        size_t len;
+        ck_assert_int_eq(sd_ck_find(r, sec, &d, &len), SIMDIFF_OK);
+        if (!strcmp(sec, name)) {
+            d = data;
+            len = n;
         }
-        ck_assert_int_eq(sd_ck_writer_add(w, name, d, n, 1), SIMDIFF_OK);
+        ck_assert_int_eq(sd_ck_writer_add(w, sec, d, len, 1), SIMDIFF_OK);
     }
     ck_assert_int_eq(sd_ck_writer_commit(w, dst), SIMDIFF_OK);
     sd_ck_writer_destroy(w);
     sd_ck_close(r);
+}
+
+static void with_trainer_text(const char *src, const char *dst, const char *text)
+{
+    with_section(src, dst, "trainer", text, strlen(text));
 }
 
 /* The trainer text of a checkpoint is read strictly: an unknown key, a key
@@ -793,6 +790,248 @@ START_TEST(older_checkpoint_loads)
 }
 END_TEST
 
+/* ---- the one value rule, hostile checkpoints ------------------------------ */
+
+/* simdiff_trainer_export refuses what simdiff_model_save_safetensors(_f16)
+ * refuse, with the same status, and writes nothing: a non-finite EMA
+ * weight (F32 and F16), one beyond half precision (F16 only). */
+START_TEST(export_refuses_what_save_refuses)
+{
+    simdiff_model *m = tiny_model(4);
+    simdiff_trainer *t = tiny_trainer(m, 1, 1e-3);
+    run_steps(t, 0, 1);
+    const char *dir = sdtest_work_dir();
+    const char *p = sdtest_path(dir, "export-bad.safetensors");
+    static const struct {
+        float v;
+        simdiff_status f32, f16;
+    } cases[] = {
+        {NAN, SIMDIFF_ERR_NUMERIC, SIMDIFF_ERR_NUMERIC},
+        {INFINITY, SIMDIFF_ERR_NUMERIC, SIMDIFF_ERR_NUMERIC},
+        {1e5f, SIMDIFF_OK, SIMDIFF_ERR_NUMERIC},
+        {-65504.0f, SIMDIFF_OK, SIMDIFF_OK},
+    };
+    for (size_t k = 0; k < SD_ARRAY_LEN(cases); k++) {
+        float keep = t->opt->ema[3];
+        t->opt->ema[3] = cases[k].v;
+        /* The model handle with the same weights, for the public savers. */
+        memcpy(m->data, t->opt->ema, (size_t)m->total * sizeof(float));
+        for (int fp16 = 0; fp16 < 2; fp16++) {
+            simdiff_status want = fp16 ? cases[k].f16 : cases[k].f32;
+            unlink(p);
+            simdiff_status st = simdiff_trainer_export(t, p, fp16);
+            ck_assert_msg(st == want, "export of %g, fp16 %d: %s (%s)", (double)cases[k].v, fp16,
+                          simdiff_status_str(st), simdiff_trainer_errmsg(t));
+            ck_assert_int_eq(access(p, F_OK) == 0, want == SIMDIFF_OK);
+            unlink(p);
+            st = fp16 ? simdiff_model_save_safetensors_f16(m, p)
+                      : simdiff_model_save_safetensors(m, p);
+            ck_assert_int_eq(st, want);
+            ck_assert_int_eq(access(p, F_OK) == 0, want == SIMDIFF_OK);
+            if (want)
+                ck_assert_ptr_nonnull(strstr(simdiff_trainer_errmsg(t), "nothing written"));
+        }
+        t->opt->ema[3] = keep;
+    }
+    ck_assert_int_eq(sdtest_count_entries(dir, ".tmp-"), 0);
+    simdiff_trainer_destroy(t);
+    simdiff_model_destroy(m);
+}
+END_TEST
+
+/* A CRC-valid checkpoint whose values break the rule does not load
+ * (simdiff_trainer_load, and simdiff_model_load for the sections it
+ * reads): negative or NaN second moments, an infinite first moment, a NaN
+ * EMA or weight. And the rule holds on save: nothing is written from a
+ * trainer whose state breaks it. */
+START_TEST(checkpoint_values_follow_one_rule)
+{
+    simdiff_model *m;
+    char path[512], bad[512];
+    simdiff_trainer *t = one_step_checkpoint(&m, "values", path, bad);
+    size_t n = (size_t)m->total, bytes = n * sizeof(float);
+    float *v = malloc(bytes);
+    static const struct {
+        const char *section;
+        float value;
+        int model_load_fails; /* simdiff_model_load reads weights and ema */
+        const char *needle;
+    } cases[] = {
+        {"adam.v", -1e-3f, 0, "second moment"},  {"adam.v", NAN, 0, "second moment"},
+        {"adam.v", INFINITY, 0, "second moment"}, {"adam.m", -INFINITY, 0, "first moment"},
+        {"ema", NAN, 1, "EMA weight"},            {"weights", NAN, 1, "weight"},
+    };
+    for (size_t k = 0; k < SD_ARRAY_LEN(cases); k++) {
+        const float *src = !strcmp(cases[k].section, "adam.v")   ? t->opt->var
+                           : !strcmp(cases[k].section, "adam.m") ? t->opt->mom
+                           : !strcmp(cases[k].section, "ema")    ? t->opt->ema
+                                                                 : m->data;
+        memcpy(v, src, bytes);
+        v[5] = cases[k].value;
+        with_section(path, bad, cases[k].section, v, bytes);
+        simdiff_trainer *t2 = NULL;
+        simdiff_model *m2 = NULL;
+        simdiff_status st = simdiff_trainer_load(&t2, &m2, bad);
+        ck_assert_msg(st == SIMDIFF_ERR_FORMAT, "%s[5] = %g: %s", cases[k].section,
+                      (double)cases[k].value, simdiff_status_str(st));
+        ck_assert_ptr_null(t2);
+        ck_assert_ptr_null(m2);
+        ck_assert_msg(strstr(simdiff_last_error(), cases[k].needle), "%s",
+                      simdiff_last_error());
+        st = simdiff_model_load(&m2, bad);
+        ck_assert_int_eq(st, cases[k].model_load_fails ? SIMDIFF_ERR_FORMAT : SIMDIFF_OK);
+        simdiff_model_destroy(m2);
+    }
+    /* Control: the same rewrite with the values unchanged loads. */
+    with_section(path, bad, "adam.v", t->opt->var, bytes);
+    simdiff_trainer *t2 = NULL;
+    simdiff_model *m2 = NULL;
+    ck_assert_int_eq(simdiff_trainer_load(&t2, &m2, bad), SIMDIFF_OK);
+    simdiff_trainer_destroy(t2);
+    simdiff_model_destroy(m2);
+    /* Save: each broken state is refused and nothing is written. */
+    float *fields[] = {t->opt->var, t->opt->mom, t->opt->ema, m->data};
+    const float values[] = {-1.0f, NAN, INFINITY, NAN};
+    for (int k = 0; k < 4; k++) {
+        float keep = fields[k][7];
+        fields[k][7] = values[k];
+        unlink(bad);
+        ck_assert_int_eq(simdiff_trainer_save(t, bad), SIMDIFF_ERR_NUMERIC);
+        ck_assert_int_ne(access(bad, F_OK), 0);
+        ck_assert_ptr_nonnull(strstr(simdiff_trainer_errmsg(t), "nothing written"));
+        fields[k][7] = keep;
+    }
+    ck_assert_int_eq(simdiff_trainer_save(t, bad), SIMDIFF_OK);
+    free(v);
+    simdiff_trainer_destroy(t);
+    simdiff_model_destroy(m);
+}
+END_TEST
+
+/* A finite gradient can still make a non-finite update (here a damaged
+ * second moment: sqrt of a negative number). The step is skipped like a
+ * non-finite gradient: weights, moments and EMA unchanged, counted in
+ * stats.skipped, loss reported as NaN. */
+START_TEST(non_finite_update_skips_the_step)
+{
+    simdiff_model *m = tiny_model(5);
+    simdiff_trainer *t = tiny_trainer(m, 1, 1e-3);
+    run_steps(t, 0, 2);
+    t->opt->var[9] = -1.0f;
+    size_t bytes = (size_t)m->total * sizeof(float);
+    float *w = malloc(bytes), *e = malloc(bytes), *mo = malloc(bytes), *va = malloc(bytes);
+    memcpy(w, m->data, bytes);
+    memcpy(e, t->opt->ema, bytes);
+    memcpy(mo, t->opt->mom, bytes);
+    memcpy(va, t->opt->var, bytes);
+    float x[8 * 64];
+    int labels[8];
+    tiny_batch(8, 16, x, labels);
+    double loss = 0;
+    ck_assert_int_eq(simdiff_trainer_step(t, 8, x, labels, &loss), SIMDIFF_OK);
+    ck_assert(isnan(loss));
+    simdiff_trainer_stats st = {.struct_size = sizeof st};
+    ck_assert_int_eq(simdiff_trainer_stats_get(t, &st), SIMDIFF_OK);
+    ck_assert_int_eq(st.step, 3);
+    ck_assert_int_eq(st.skipped, 1);
+    ck_assert(isfinite(st.last_grad_norm));
+    ck_assert_int_eq(t->opt->step, 2);
+    ck_assert_int_eq(memcmp(w, m->data, bytes), 0);
+    ck_assert_int_eq(memcmp(e, t->opt->ema, bytes), 0);
+    ck_assert_int_eq(memcmp(mo, t->opt->mom, bytes), 0);
+    ck_assert_int_eq(memcmp(va, t->opt->var, bytes), 0);
+    /* Repaired, it trains on. */
+    t->opt->var[9] = 0.0f;
+    run_steps(t, 3, 4);
+    ck_assert_int_eq(t->opt->step, 3);
+    free(w);
+    free(e);
+    free(mo);
+    free(va);
+    simdiff_trainer_destroy(t);
+    simdiff_model_destroy(m);
+}
+END_TEST
+
+/* A checkpoint's config cannot make simdiff_trainer_load build what the
+ * file does not hold: out-of-bounds fields fail at once, an in-bounds
+ * config implying 151M weights next to the tiny model's weight section
+ * fails before the weights (and the optimizer state) are allocated. */
+START_TEST(checkpoint_config_cannot_drive_allocation)
+{
+    simdiff_model *m;
+    char path[512], bad[512];
+    simdiff_trainer *t = one_step_checkpoint(&m, "alloc", path, bad);
+    char base[2048], text[2048];
+    ck_assert_int_eq(sd_config_to_string(&m->cfg, base, sizeof base), SIMDIFF_OK);
+    static const char *const sets[][2] = {
+        {"tf_depth", "1000000"}, {"tf_depth", "2147483647"}, {"tf_mlp_ratio", "100000"},
+    };
+    for (size_t k = 0; k < SD_ARRAY_LEN(sets); k++) {
+        snprintf(text, sizeof text, "%s", base);
+        sdtest_set_kv(text, sizeof text, sets[k][0], sets[k][1]);
+        with_section(path, bad, "config", text, strlen(text));
+        simdiff_trainer *t2 = NULL;
+        simdiff_model *m2 = NULL;
+        double t0 = sdtest_now();
+        ck_assert_int_eq(simdiff_trainer_load(&t2, &m2, bad), SIMDIFF_ERR_FORMAT);
+        ck_assert_int_eq(simdiff_model_load(&m2, bad), SIMDIFF_ERR_FORMAT);
+        ck_assert_ptr_nonnull(strstr(simdiff_last_error(), sets[k][0]));
+        ck_assert_msg(sdtest_now() - t0 < 2.0, "%s=%s took %.1f s", sets[k][0], sets[k][1],
+                      sdtest_now() - t0);
+    }
+    snprintf(text, sizeof text, "%s", base);
+    sdtest_set_kv(text, sizeof text, "tf_width", "1024");
+    sdtest_set_kv(text, sizeof text, "tf_depth", "4");
+    sdtest_set_kv(text, sizeof text, "tf_mlp_ratio", "16");
+    with_section(path, bad, "config", text, strlen(text));
+    long before = sdtest_peak_rss_kib();
+    simdiff_trainer *t2 = NULL;
+    simdiff_model *m2 = NULL;
+    ck_assert_int_eq(simdiff_trainer_load(&t2, &m2, bad), SIMDIFF_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "section 'weights'"));
+    long grew = sdtest_peak_rss_kib() - before;
+    ck_assert_msg(grew < 64 * 1024, "loading grew the peak by %ld KiB", grew);
+    simdiff_trainer_destroy(t);
+    simdiff_model_destroy(m);
+}
+END_TEST
+
+/* One trainer step at a time per model, and none while the model's
+ * weights are being read (a sampler run, simdiff_model_forward): the
+ * overlapping call is SIMDIFF_ERR_MISUSE and changes nothing. */
+START_TEST(overlapping_use_of_a_model_is_misuse)
+{
+    simdiff_model *m = tiny_model(6);
+    simdiff_trainer *t = tiny_trainer(m, 1, 1e-3);
+    float x[8 * 64];
+    int labels[8];
+    tiny_batch(8, 0, x, labels);
+    double loss;
+    atomic_store(&m->users, 2); /* two sampler runs in progress */
+    ck_assert_int_eq(simdiff_trainer_step(t, 8, x, labels, &loss), SIMDIFF_ERR_MISUSE);
+    ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "simdiff_trainer_step"));
+    ck_assert_int_eq(t->step, 0);
+    ck_assert_int_eq(simdiff_optimizer_swap_ema(t->opt), SIMDIFF_ERR_MISUSE);
+    atomic_store(&m->users, -1); /* a step in progress */
+    simdiff_sampler_config sc;
+    simdiff_sampler_config_init(&sc);
+    sc.steps = 2;
+    simdiff_sampler *s;
+    ck_assert_int_eq(simdiff_sampler_create(&s, m, &sc), SIMDIFF_OK);
+    float out[64];
+    ck_assert_int_eq(simdiff_sampler_run(s, 1, NULL, 1, out), SIMDIFF_ERR_MISUSE);
+    ck_assert_int_eq(simdiff_trainer_step(t, 8, x, labels, &loss), SIMDIFF_ERR_MISUSE);
+    atomic_store(&m->users, 0);
+    ck_assert_int_eq(simdiff_sampler_run(s, 1, NULL, 1, out), SIMDIFF_OK);
+    ck_assert_int_eq(simdiff_trainer_step(t, 8, x, labels, &loss), SIMDIFF_OK);
+    ck_assert_int_eq(atomic_load(&m->users), 0);
+    simdiff_sampler_destroy(s);
+    simdiff_trainer_destroy(t);
+    simdiff_model_destroy(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("train");
@@ -813,6 +1052,11 @@ static Suite *suite(void)
     tcase_add_test(tc, checkpoint_keeps_sampler_settings);
     tcase_add_test(tc, checkpoint_trainer_text_is_strict);
     tcase_add_test(tc, older_checkpoint_loads);
+    tcase_add_test(tc, export_refuses_what_save_refuses);
+    tcase_add_test(tc, checkpoint_values_follow_one_rule);
+    tcase_add_test(tc, non_finite_update_skips_the_step);
+    tcase_add_test(tc, checkpoint_config_cannot_drive_allocation);
+    tcase_add_test(tc, overlapping_use_of_a_model_is_misuse);
     suite_add_tcase(s, tc);
     return s;
 }
