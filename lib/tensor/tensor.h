@@ -196,7 +196,7 @@ int sd_same_shape(const sd_tensor *a, const sd_tensor *b);
 const char *sd_shape_str(const sd_tensor *t, char *buf, size_t cap);
 
 /* ---- autograd ----------------------------------------------------------- */
-enum { SD_NODE_MAX_IN = 4, SD_NODE_MAX_AUX = 4 };
+enum { SD_NODE_MAX_IN = 5, SD_NODE_MAX_AUX = 4 };
 
 typedef struct sd_node sd_node;
 typedef void (*sd_backward_fn)(sd_ctx *c, sd_node *n);
