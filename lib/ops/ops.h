@@ -32,6 +32,16 @@ enum { SD_ACT_NONE = 0, SD_ACT_GELU = 1, SD_ACT_SILU = 2 };
  * Ho = (H + 2*pad - K)/stride + 1.  torch.nn.functional.conv2d */
 sd_tensor *sd_conv2d(sd_ctx *c, sd_tensor *x, sd_tensor *w, sd_tensor *b,
                      int stride, int pad);
+/* act(conv2d(x, w, b)) + r: act an SD_ACT_*, r NULL or the output's shape
+ * (a residual). One oneDNN convolution with the activation and the sum as
+ * post-ops (no separate passes over the output, no tensor for the bare
+ * conv output) when no gradient is recorded, and in training too when act
+ * is SD_ACT_NONE (the sum's backward is exact: dr += dy next to the
+ * conv's own backward). With an activation and a gradient to record it is
+ * sd_conv2d, the activation op and sd_add(r, .): their backward needs the
+ * pre-activation, which a post-op does not keep. */
+sd_tensor *sd_conv2d_fused(sd_ctx *c, sd_tensor *x, sd_tensor *w, sd_tensor *b,
+                           int stride, int pad, int act, sd_tensor *r);
 /* x (N,Ci,H,W), w (Ci,Co,K,K) (PyTorch's layout), b (Co) or NULL ->
  * (N,Co,(H-1)*stride - 2*pad + K, ...).  torch.nn.functional.conv_transpose2d */
 sd_tensor *sd_conv_transpose2d(sd_ctx *c, sd_tensor *x, sd_tensor *w,
