@@ -30,7 +30,8 @@
 /* sab = sum a*(b - bo), sa = sum a over n floats, in a fixed order: blocks
  * of SUM_BLK in float (an `omp simd` reduction, whose lane split is fixed by
  * the compiled vector width), the blocks added in order in double. The
- * result depends on n and the binary, never on the thread count. */
+ * result depends on n and the binary (in the group-norm kernels, on the
+ * clone the CPU runs: GN_CLONES), never on the thread count. */
 #define SUM_BLK 256
 
 static inline void sum_ab_a(const float *restrict a, const float *restrict b,
@@ -375,7 +376,7 @@ static void gn_coef(float *ab, int64_t N, int64_t C, const sd_tensor *gamma,
 
 /* Pass 1 of a SiLU row: dz = dy silu'(z), z = (x - mu) ar + b, into dz;
  * *s1 = sum dz (x - mu), *s0 = sum dz, summed as sum_ab_a does. */
-static void silu_row_dz(const float *restrict dy, const float *restrict x, int64_t n,
+static inline void silu_row_dz(const float *restrict dy, const float *restrict x, int64_t n,
                         float mu, float ar, float b, float *restrict dz, double *s1,
                         double *s0)
 {
@@ -398,6 +399,85 @@ static void silu_row_dz(const float *restrict dy, const float *restrict x, int64
     *s0 = t0;
 }
 
+/* The per-group kernels are compute-bound (the sigmoid): they are compiled
+ * for AVX-512, AVX2 + FMA and the baseline, and the loader picks one for
+ * the CPU (target_clones, an ifunc), while the library itself stays
+ * baseline x86-64. The clone's vector width fixes the order of the float
+ * partial sums, so results depend on the CPU's ISA (not on threads). */
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define GN_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default"), noinline))
+#endif
+#endif
+#ifndef GN_CLONES
+#define GN_CLONES
+#endif
+
+/* Forward of one group (n, g): its statistics, and its cpg rows of S
+ * outputs from x (the group's first row); ab holds the rows' (a, b). */
+GN_CLONES
+static void gn_group_fwd(const float *restrict x, float *restrict y, const float *ab,
+                         int64_t cpg, int64_t S, float eps, int silu, float *mean,
+                         float *rstd)
+{
+    float mu, rs;
+    moments(x, cpg * S, eps, &mu, &rs);
+    *mean = mu;
+    *rstd = rs;
+    for (int64_t k = 0; k < cpg; k++) {
+        const float ar = rs * ab[2 * k], b = ab[2 * k + 1];
+        const float *xr = x + k * S;
+        float *o = y + k * S;
+        if (silu) {
+#pragma omp simd
+            for (int64_t i = 0; i < S; i++) {
+                const float z = (xr[i] - mu) * ar + b;
+                o[i] = z * sigmoid_simd(z);
+            }
+        } else {
+#pragma omp simd
+            for (int64_t i = 0; i < S; i++)
+                o[i] = (xr[i] - mu) * ar + b;
+        }
+    }
+}
+
+/* Backward of one group: pass 1 (part = Q1, Q0 per row; dz into the
+ * group-sized buffer dz with SiLU, else dz = dy), then, when dx is not
+ * NULL, pass 2 adds the group's dx. Pointers at the group's first row. */
+GN_CLONES
+static void gn_group_bwd(const float *restrict dy, const float *restrict x,
+                         float *restrict dx, float *restrict dz, const float *ab,
+                         double *part, int64_t cpg, int64_t S, float mu, float rs)
+{
+    double A = 0, B = 0;
+    for (int64_t k = 0; k < cpg; k++) {
+        double s1, s0; /* sum dz (x - mean), sum dz */
+        if (dz)
+            silu_row_dz(dy + k * S, x + k * S, S, mu, rs * ab[2 * k], ab[2 * k + 1],
+                        dz + k * S, &s1, &s0);
+        else
+            sum_ab_a(dy + k * S, x + k * S, mu, S, &s1, &s0);
+        part[2 * k] = s1 * (double)rs;
+        part[2 * k + 1] = s0;
+        A += (double)ab[2 * k] * s0;
+        B += (double)ab[2 * k] * part[2 * k];
+    }
+    if (!dx)
+        return;
+    const double K = (double)(cpg * S);
+    const float cb = (float)(-(double)rs * (double)rs * B / K);
+    const float cc = (float)(-(double)rs * A / K);
+    for (int64_t k = 0; k < cpg; k++) {
+        const float ca = rs * ab[2 * k];
+        const float *g = dz ? dz + k * S : dy + k * S, *xr = x + k * S;
+        float *o = dx + k * S;
+#pragma omp simd
+        for (int64_t i = 0; i < S; i++)
+            o[i] += ca * g[i] + cb * (xr[i] - mu) + cc;
+    }
+}
+
 static void group_norm_backward(sd_ctx *c, sd_node *n)
 {
     sd_tensor *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
@@ -417,39 +497,12 @@ static void group_norm_backward(sd_ctx *c, sd_node *n)
     if (sd_ctx_status(c) != SIMDIFF_OK)
         return;
     gn_coef(ab, N, C, gamma, beta, scale, shift);
-    const double Kd = (double)K;
 #pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
     for (int64_t q = 0; q < N * G; q++) {
         const int64_t r0 = (q / G) * C + (q % G) * cpg; /* first (n,c) row */
-        const float mu = mean[q], rs = rstd[q];
         float *dz = dzb ? dzb + (int64_t)omp_get_thread_num() * K : NULL;
-        double A = 0, B = 0;
-        for (int64_t k = 0; k < cpg; k++) {
-            const int64_t r = r0 + k;
-            double s1, s0; /* sum dz (x - mean), sum dz */
-            if (dz)
-                silu_row_dz(dy + r * S, xd + r * S, S, mu, rs * ab[2 * r], ab[2 * r + 1],
-                            dz + k * S, &s1, &s0);
-            else
-                sum_ab_a(dy + r * S, xd + r * S, mu, S, &s1, &s0);
-            part[2 * r] = s1 * (double)rs;
-            part[2 * r + 1] = s0;
-            A += (double)ab[2 * r] * s0;
-            B += (double)ab[2 * r] * part[2 * r];
-        }
-        if (!dx)
-            continue;
-        const float cb = (float)(-(double)rs * (double)rs * B / Kd);
-        const float cc = (float)(-(double)rs * A / Kd);
-        for (int64_t k = 0; k < cpg; k++) {
-            const int64_t r = r0 + k;
-            const float ca = rs * ab[2 * r];
-            const float *g = dz ? dz + k * S : dy + r * S, *xr = xd + r * S;
-            float *o = dx + r * S;
-#pragma omp simd
-            for (int64_t i = 0; i < S; i++)
-                o[i] += ca * g[i] + cb * (xr[i] - mu) + cc;
-        }
+        gn_group_bwd(dy + r0 * S, xd + r0 * S, dx ? dx + r0 * S : NULL, dz, ab + 2 * r0,
+                     part + 2 * r0, cpg, S, mean[q], rstd[q]);
     }
 
     /* The parameters, from part (Q1, Q0) in a fixed order. */
@@ -523,7 +576,7 @@ static sd_tensor *group_norm_op(sd_ctx *c, const char *op, sd_tensor *x, int gro
     int64_t S = 1;
     for (int k = 2; k < x->ndim; k++)
         S *= x->shape[k];
-    const int64_t G = groups, cpg = C / G, K = cpg * S;
+    const int64_t G = groups, cpg = C / G;
 
     sd_tensor *y = sd_new(c, x->ndim, x->shape);
     float *mean = sd_alloc(c, (size_t)(N * G) * sizeof(float));
@@ -543,27 +596,9 @@ static sd_tensor *group_norm_op(sd_ctx *c, const char *op, sd_tensor *x, int gro
         const int silu = act == SD_ACT_SILU;
 #pragma omp parallel for if (x->numel > SD_PAR_MIN) schedule(static)
         for (int64_t q = 0; q < N * G; q++) {
-            float mu, rs;
-            moments(xd + q * K, K, eps, &mu, &rs);
-            mean[q] = mu;
-            rstd[q] = rs;
             const int64_t r0 = (q / G) * C + (q % G) * cpg; /* first (n,c) row */
-            for (int64_t r = r0; r < r0 + cpg; r++) {
-                const float ar = rs * ab[2 * r], b = ab[2 * r + 1];
-                const float *xr = xd + r * S;
-                float *o = yd + r * S;
-                if (silu) {
-#pragma omp simd
-                    for (int64_t i = 0; i < S; i++) {
-                        const float z = (xr[i] - mu) * ar + b;
-                        o[i] = z * sigmoid_simd(z);
-                    }
-                } else {
-#pragma omp simd
-                    for (int64_t i = 0; i < S; i++)
-                        o[i] = (xr[i] - mu) * ar + b;
-                }
-            }
+            gn_group_fwd(xd + r0 * S, yd + r0 * S, ab + 2 * r0, cpg, S, eps, silu, &mean[q],
+                         &rstd[q]);
         }
         sd_tmp_end(c, tmp);
     }
