@@ -375,28 +375,17 @@ static void gn_coef(float *ab, int64_t N, int64_t C, const sd_tensor *gamma,
 }
 
 /* Pass 1 of a SiLU row: dz = dy silu'(z), z = (x - mu) ar + b, into dz;
- * *s1 = sum dz (x - mu), *s0 = sum dz, summed as sum_ab_a does. */
+ * *s1 = sum dz (x - mu), *s0 = sum dz (sum_ab_a, over the row in cache). */
 static inline void silu_row_dz(const float *restrict dy, const float *restrict x, int64_t n,
-                        float mu, float ar, float b, float *restrict dz, double *s1,
-                        double *s0)
+                               float mu, float ar, float b, float *restrict dz, double *s1,
+                               double *s0)
 {
-    double t1 = 0, t0 = 0;
-    for (int64_t i0 = 0; i0 < n; i0 += SUM_BLK) {
-        const int64_t i1 = i0 + SUM_BLK < n ? i0 + SUM_BLK : n;
-        float p1 = 0, p0 = 0;
-#pragma omp simd reduction(+ : p1, p0)
-        for (int64_t i = i0; i < i1; i++) {
-            const float xm = x[i] - mu, z = xm * ar + b, s = sigmoid_simd(z);
-            const float d = dy[i] * (s * (1.0f + z * (1.0f - s)));
-            dz[i] = d;
-            p1 += d * xm;
-            p0 += d;
-        }
-        t1 += (double)p1;
-        t0 += (double)p0;
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        const float z = (x[i] - mu) * ar + b, s = sigmoid_simd(z);
+        dz[i] = dy[i] * (s * (1.0f + z * (1.0f - s)));
     }
-    *s1 = t1;
-    *s0 = t0;
+    sum_ab_a(dz, x, mu, n, s1, s0);
 }
 
 /* The per-group kernels are compute-bound (the sigmoid): they are compiled

@@ -69,13 +69,13 @@ static sd_tensor *fixture_input(const char *name, int i, uint64_t seed)
     return gc_rand(a->ndim, a->shape, seed);
 }
 
-static void run_fd(const conv_case *k, int policy)
+/* fn on fresh random inputs of the shapes of fixture `name`'s n inputs. */
+static void run_fd_graph(gc_graph_fn fn, void *ud, const char *name, int n, int policy)
 {
     char msg[512];
-    sd_tensor *in[3] = {0};
-    int n = 2 + k->bias;
+    sd_tensor *in[4] = {0};
     for (int i = 0; i < n; i++)
-        in[i] = fixture_input(k->name, i, 200 + (uint64_t)i);
+        in[i] = fixture_input(name, i, 200 + (uint64_t)i);
     gc_opts o = {.h = 1e-2, .rtol = 3e-3, .max_checks = 200};
     sd_conv_set_policy(policy);
     /* One thread: the check runs ~1000 forward passes on tiny tensors,
@@ -84,12 +84,17 @@ static void run_fd(const conv_case *k, int policy)
      * depend on the thread count; the fixture tests run two threads. */
     int nthreads = omp_get_max_threads();
     omp_set_num_threads(1);
-    int rc = gc_check(g_conv, (void *)k, n, in, &o, msg, sizeof msg);
+    int rc = gc_check(fn, ud, n, in, &o, msg, sizeof msg);
     omp_set_num_threads(nthreads);
     sd_conv_set_policy(SD_CONV_BLOCKED);
     for (int i = 0; i < n; i++)
         gc_free(in[i]);
-    ck_assert_msg(rc == 0, "%s (policy %d): %s", k->name, policy, msg);
+    ck_assert_msg(rc == 0, "%s (policy %d): %s", name, policy, msg);
+}
+
+static void run_fd(const conv_case *k, int policy)
+{
+    run_fd_graph(g_conv, (void *)k, k->name, 2 + k->bias, policy);
 }
 
 START_TEST(finite_differences)
@@ -490,26 +495,12 @@ START_TEST(fused_inference)
 }
 END_TEST
 
-/* Finite differences through the fused node (the residual cases). */
+/* Finite differences through the fused node (and the unfused ops of the
+ * activation cases). */
 START_TEST(fused_finite_differences)
 {
-    char key[96], msg[512];
     const fconv_case *k = &fcases[_i];
-    sd_tensor *in[4] = {0};
-    for (int i = 0; i < fcase_nin(k); i++) {
-        snprintf(key, sizeof key, "%s.in%d", k->name, i);
-        const sdfx_array *a = sdfx_get(fx, key);
-        ck_assert_ptr_nonnull(a);
-        in[i] = gc_rand(a->ndim, a->shape, 300 + (uint64_t)i);
-    }
-    gc_opts o = {.h = 1e-2, .rtol = 3e-3, .max_checks = 200};
-    int nthreads = omp_get_max_threads(); /* one thread: see run_fd */
-    omp_set_num_threads(1);
-    int rc = gc_check(g_fconv, (void *)k, fcase_nin(k), in, &o, msg, sizeof msg);
-    omp_set_num_threads(nthreads);
-    for (int i = 0; i < fcase_nin(k); i++)
-        gc_free(in[i]);
-    ck_assert_msg(rc == 0, "%s: %s", k->name, msg);
+    run_fd_graph(g_fconv, (void *)k, k->name, fcase_nin(k), SD_CONV_BLOCKED);
 }
 END_TEST
 
