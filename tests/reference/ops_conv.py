@@ -26,13 +26,7 @@ def case(name, transposed, x, w, b, stride, pad):
     ins = [rnd(x), rnd(w, 0.5)] + ([rnd(b)] if b else [])
     fn = F.conv_transpose2d if transposed else F.conv2d
     y = fn(ins[0], ins[1], ins[2] if b else None, stride=stride, padding=pad)
-    R = torch.rand(y.shape, dtype=torch.float64) * 2 - 1
-    (y * R).sum().backward()
-    for i, t in enumerate(ins):
-        out[f"{name}.in{i}"] = t
-        out[f"{name}.grad{i}"] = t.grad
-    out[f"{name}.out"] = y
-    out[f"{name}.R"] = R
+    sdfx.record(out, name, ins, y)
 
 
 # name, transposed, x (N,Ci,H,W), w, b, stride, pad
@@ -69,13 +63,7 @@ def fused(name, x, w, b, stride, pad, act, resid):
         r = rnd(y.shape)
         ins.append(r)
         y = y + r
-    R = torch.rand(y.shape, dtype=torch.float64) * 2 - 1
-    (y * R).sum().backward()
-    for i, t in enumerate(ins):
-        out[f"{name}.in{i}"] = t
-        out[f"{name}.grad{i}"] = t.grad
-    out[f"{name}.out"] = y
-    out[f"{name}.R"] = R
+    sdfx.record(out, name, ins, y)
 
 
 fused("f_sum_k3", (2, 16, 6, 6), (16, 16, 3, 3), (16,), 1, 1, "none", True)  # ResBlock conv2
