@@ -306,7 +306,7 @@ sd_tensor *sd_layer_norm(sd_ctx *c, sd_tensor *x, sd_tensor *gamma,
  * degree-5 minimax polynomial for e^r (relative error ~1e-7) and 2^n
  * through the exponent bits (n rounded by adding 1.5 * 2^23). z is
  * clamped to [-80, 80], where sigmoid is 0 or 1 to float precision and
- * e^-z stays a normal float. */
+ * e^-z stays a normal float; a NaN stays NaN. */
 static inline float sigmoid_simd(float z)
 {
     float x = z > 80.0f ? -80.0f : z < -80.0f ? 80.0f : -z;
@@ -320,9 +320,9 @@ static inline float sigmoid_simd(float z)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t bits;
+    uint32_t bits; /* unsigned: a NaN z gives garbage bits here, and p is NaN */
     memcpy(&bits, &t, sizeof bits);
-    bits = (bits - 0x4B400000 + 127) * (1 << 23); /* 2^n */
+    bits = (bits - 0x4B400000u + 127u) << 23; /* 2^n */
     float e;
     memcpy(&e, &bits, sizeof e);
     return 1.0f / (1.0f + p * e);

@@ -405,6 +405,31 @@ START_TEST(fused_saves_memory)
 }
 END_TEST
 
+/* ---- a NaN stays in its group ------------------------------------------- */
+/* A NaN in x makes its (n, group) NaN and nothing else, with and without
+ * SiLU (the trainer's non-finite-loss check relies on NaN reaching the
+ * loss; the sanitizer build checks the sigmoid's bit arithmetic on it). */
+START_TEST(nan_stays_in_its_group)
+{
+    sd_ctx *c;
+    ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+    for (int act = SD_ACT_NONE; act <= SD_ACT_SILU; act += SD_ACT_SILU) {
+        sd_ctx_reset(c);
+        sd_tensor *x = sd_zeros(c, 4, (int64_t[]){2, 4, 2, 2}); /* 2 groups of 8 */
+        ck_assert_ptr_nonnull(x);
+        for (int64_t i = 0; i < x->numel; i++)
+            x->data[i] = (float)(i % 5) - 2.0f;
+        x->data[3] = NAN; /* sample 0, group 0 */
+        sd_tensor *y = sd_group_norm_act(c, x, 2, NULL, NULL, NULL, NULL, act, 1e-5f);
+        ck_assert_ptr_nonnull(y);
+        for (int64_t i = 0; i < y->numel; i++)
+            ck_assert_msg(i < 8 ? isnan(y->data[i]) : isfinite(y->data[i]),
+                          "act %d: y[%lld] = %g", act, (long long)i, (double)y->data[i]);
+    }
+    sd_ctx_destroy(c);
+}
+END_TEST
+
 /* ---- argument errors -------------------------------------------------------- */
 static void expect_invalid(sd_ctx *c, sd_tensor *r, const char *s1, const char *s2)
 {
@@ -490,6 +515,7 @@ static Suite *suite(void)
     tcase_add_test(tc, primitives_reused);
     tcase_add_test(tc, thread_count_independent);
     tcase_add_test(tc, fused_saves_memory);
+    tcase_add_test(tc, nan_stays_in_its_group);
     tcase_add_test(tc, bad_args);
     suite_add_tcase(s, tc);
     return s;
