@@ -24,9 +24,10 @@
  *         flops         flops counted by the ops in one training step
  *         dump DIR      write a batch-2 forward (inputs and output) for the
  *                       equivalence check against PyTorch
- *         profile [lat] per-op profile of one training step (the runtime's
- *                       profiler), or of 20 batch-1 evaluations, then a
- *                       line "end"
+ *         profile [lat|sample]
+ *                       per-op profile of one training step (the runtime's
+ *                       profiler), of 20 batch-1 evaluations (lat) or of 3
+ *                       batch-B evaluations (sample), then a line "end"
  *         memsplit      step arena bytes after the forward pass and after
  *                       the backward pass of one training graph (model +
  *                       an MSE loss, on the trainer's context)
@@ -389,17 +390,19 @@ static int dump(bench *b, const char *dir)
     return 0;
 }
 
-static void profile(bench *b, int lat)
+/* kind 0: one training step; 1: 20 batch-1 evaluations; 2: 3 batch-B
+ * evaluations (both on the model's own context). */
+static void profile(bench *b, int kind)
 {
-    /* lat: 20 batch-1 evaluations on the model's own context */
-    if (lat && forward_once(b, 1) < 0) /* the context exists after a call */
+    const int lat = kind != 0, n = kind == 1 ? 1 : b->B, reps = kind == 1 ? 20 : kind ? 3 : 1;
+    if (lat && forward_once(b, n) < 0) /* the context exists after a call */
         return (void)printf("err %s\nend\n", simdiff_last_error());
     sd_ctx *c = lat ? b->m->ctx : b->t->ctx;
     sd_ctx_set_profile(c, 1);
     sd_ctx_profile_reset(c);
     double dt = 0;
-    for (int i = 0; i < (lat ? 20 : 1); i++)
-        dt += lat ? forward_once(b, 1) : train_once(b);
+    for (int i = 0; i < reps; i++)
+        dt += lat ? forward_once(b, n) : train_once(b);
     sd_ctx_set_profile(c, 0);
     static char rep[32768];
     sd_ctx_profile_report(c, rep, sizeof rep);
@@ -412,7 +415,7 @@ static void profile(bench *b, int lat)
             tot += f + bw;
     }
     if (lat)
-        printf("20 batch-1 evaluations %.2f ms; ops %.2f ms\n%s", dt * 1e3, tot, rep);
+        printf("%d batch-%d evaluations %.2f ms; ops %.2f ms\n%s", reps, n, dt * 1e3, tot, rep);
     else
         printf("step %.2f ms; ops %.2f ms; outside ops (noise, loss setup, grad norm, "
                "AdamW, EMA) %.2f ms\n%s",
@@ -518,7 +521,7 @@ static int worker(bench *b)
             else
                 printf("ok fwd_bytes=%zu total_bytes=%zu\n", f, tot);
         } else if (!strcmp(cmd, "profile")) {
-            profile(b, !strcmp(arg, "lat"));
+            profile(b, !strcmp(arg, "lat") ? 1 : !strcmp(arg, "sample") ? 2 : 0);
         } else {
             printf("err unknown command '%s'\n", cmd);
         }

@@ -31,6 +31,13 @@ static sd_tensor *conv(const g *x, sd_tensor *h, sd_lin l, int stride, int pad)
     return sd_conv2d(x->c, h, P(x, l.w), P(x, l.b), stride, pad);
 }
 
+/* conv(h) + r as one primitive (a sum post-op), in training too. */
+static sd_tensor *conv_plus(const g *x, sd_tensor *h, sd_lin l, int stride, int pad,
+                            sd_tensor *r)
+{
+    return sd_conv2d_fused(x->c, h, P(x, l.w), P(x, l.b), stride, pad, SD_ACT_NONE, r);
+}
+
 static int groups_for(const g *x, int ch)
 {
     (void)ch;
@@ -89,23 +96,23 @@ static sd_tensor *embedding(g *x, int n, const double *logsnr, const int *labels
     return sd_silu(c, h);
 }
 
+/* skip(in) + conv2(dropout(silu(gn(conv1(silu(gn1(in)))) * (1 + scale) +
+ * shift))): each norm -> (modulate) -> SiLU chain is one fused op, the
+ * residual add a sum post-op of conv2. */
 static sd_tensor *resblock(g *x, const sd_resblock *r, sd_tensor *in)
 {
     sd_ctx *c = x->c;
-    sd_tensor *h = sd_group_norm(c, in, groups_for(x, r->ci), P(x, r->norm1.g),
-                                 P(x, r->norm1.b), GN_EPS);
-    h = sd_silu(c, h);
+    sd_tensor *h = sd_group_norm_act(c, in, groups_for(x, r->ci), P(x, r->norm1.g),
+                                     P(x, r->norm1.b), NULL, NULL, SD_ACT_SILU, GN_EPS);
     h = conv(x, h, r->conv1, 1, 1);
     sd_tensor *ss = lin(x, x->e, r->emb); /* (N, 2Co) */
     sd_tensor *scale = sd_slice(c, ss, 1, 0, r->co);
     sd_tensor *shift = sd_slice(c, ss, 1, r->co, r->co);
-    h = sd_group_norm(c, h, groups_for(x, r->co), NULL, NULL, GN_EPS);
-    h = sd_modulate(c, h, scale, shift, 1);
-    h = sd_silu(c, h);
+    h = sd_group_norm_act(c, h, groups_for(x, r->co), NULL, NULL, scale, shift, SD_ACT_SILU,
+                          GN_EPS);
     h = sd_dropout(c, h, r->dropout);
-    h = conv(x, h, r->conv2, 1, 1);
     sd_tensor *skip = r->skip.w >= 0 ? conv(x, in, r->skip, 1, 0) : in;
-    return sd_add(c, skip, h);
+    return conv_plus(x, h, r->conv2, 1, 1, skip);
 }
 
 /* tokens (N, T, D) -> multi-head self-attention -> output projection
@@ -254,9 +261,8 @@ sd_tensor *sd_model_graph(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
     }
 
     /* Output. */
-    h = sd_group_norm(c, h, cf->norm_groups, P(&x, m->out_norm.g),
-                      P(&x, m->out_norm.b), GN_EPS);
-    h = sd_silu(c, h);
+    h = sd_group_norm_act(c, h, cf->norm_groups, P(&x, m->out_norm.g), P(&x, m->out_norm.b),
+                          NULL, NULL, SD_ACT_SILU, GN_EPS);
     switch (cf->stem) {
     case SIMDIFF_STEM_PATCH:
         h = sd_conv_transpose2d(c, h, P(&x, m->out_conv.w), P(&x, m->out_conv.b),

@@ -33,6 +33,14 @@
  * write y, dx, dw and db in f32. The precision is part of the primitive
  * key and recorded on the tape node (backward uses the forward's).
  *
+ * Fusion (sd_conv2d_fused): an activation and a residual sum ride on the
+ * forward primitive as oneDNN post-ops; dst starts as the residual, in
+ * the primitive's layout. In training only the sum is fused (its
+ * backward, dr += dy, needs nothing the post-op loses); the bare conv
+ * output then never exists, which saves one activation-sized tensor per
+ * ResBlock. The post-ops are part of the forward key; backward keys have
+ * none (their hint is the plain forward of the same shapes).
+ *
  * Algorithms: direct (else auto). sd_conv_set_policy(SD_CONV_WINOGRAD)
  * runs 3x3 stride-1 conv2d with Winograd F(4x4,3x3) where oneDNN has it
  * (~1.6x faster forward/backward data, relative error ~2e-6 vs ~3e-7).
@@ -71,6 +79,8 @@ typedef struct conv_key {
     int32_t bias;       /* b given: bias / diff_bias argument present */
     int32_t policy;     /* SD_CONV_* */
     int32_t bf16;       /* x, w and dy in bf16 (SD_PREC_BF16); the rest f32 */
+    int32_t act;        /* forward post-ops: SD_ACT_* on the output, then */
+    int32_t sum;        /* dst += its previous contents (sd_conv2d_fused) */
     int64_t n, ci, h, w; /* x (N,Ci,H,W)   */
     int64_t co, ho, wo;  /* y (N,Co,Ho,Wo) */
     int64_t k, stride, pad;
@@ -187,15 +197,28 @@ static sd_prim *conv_prim(sd_ctx *c, const conv_key *g)
         algs[nalg++] = dnnl_convolution_direct;
         algs[nalg++] = dnnl_convolution_auto;
     }
+    /* Post-ops (forward only) on an attr of our own, alive until the pd. */
+    dnnl_primitive_attr_t attr = NULL;
+    if (g->act || g->sum) {
+        attr = sd_ctx_attr_post_ops(c,
+                                    g->act == SD_ACT_GELU   ? dnnl_eltwise_gelu_erf
+                                    : g->act == SD_ACT_SILU ? dnnl_eltwise_swish
+                                                            : dnnl_alg_kind_undef,
+                                    g->sum);
+        if (!attr)
+            return NULL;
+    }
     dnnl_primitive_desc_t pd = NULL;
     dnnl_status_t st = dnnl_unimplemented;
     for (int a = 0; a < nalg && st != dnnl_success; a++) {
         dnnl_convolution_desc_t d;
         st = op_desc(g, algs[a], &m, &d);
         if (st == dnnl_success)
-            st = dnnl_primitive_desc_create(&pd, &d, sd_ctx_attr(c),
+            st = dnnl_primitive_desc_create(&pd, &d, attr ? attr : sd_ctx_attr(c),
                                             sd_ctx_engine(c), hint);
     }
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
     if (st != dnnl_success) {
         static const char *role[3] = {"forward", "backward data", "backward weights"};
         sd_ctx_fail(c, SIMDIFF_ERR_BACKEND,
@@ -320,9 +343,14 @@ static void *weights_to(sd_ctx *c, const conv_key *g, const conv_mds *m,
     return sd_reorder_to(c, &md, w16, to);
 }
 
+/* act(conv(x, w) + b) + r, r NULL or (N,Co,Ho,Wo); act and r as oneDNN
+ * post-ops (eltwise, sum). With r, dst starts as r in the primitive's
+ * layout (a copy, or the reorder to blocked that replaces the separate
+ * add's pass). The node (when recorded: only without act, see
+ * sd_conv2d_fused) has in {x, w, b, r}, b and r possibly NULL. */
 static sd_tensor *conv_forward(sd_ctx *c, const char *op, int transposed,
                                sd_tensor *x, sd_tensor *w, sd_tensor *b,
-                               int stride, int pad)
+                               int stride, int pad, int act, sd_tensor *r)
 {
     conv_key g;
     conv_mds m;
@@ -330,7 +358,17 @@ static sd_tensor *conv_forward(sd_ctx *c, const char *op, int transposed,
                   sd_ctx_precision(c) == SD_PREC_BF16, x, w, b, stride, pad, &g) ||
         plain_mds(c, &g, &m))
         return NULL;
+    if (r && (r->ndim != 4 || r->shape[0] != g.n || r->shape[1] != g.co ||
+              r->shape[2] != g.ho || r->shape[3] != g.wo)) {
+        char s1[64];
+        return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                           "%s: residual %s does not match the output %lldx%lldx%lldx%lld",
+                           op, sd_shape_str(r, s1, sizeof s1), (long long)g.n,
+                           (long long)g.co, (long long)g.ho, (long long)g.wo);
+    }
     g.role = ROLE_FWD;
+    g.act = act;
+    g.sum = r != NULL;
     sd_prim *p = conv_prim(c, &g);
     sd_tensor *y = p ? sd_new4(c, g.n, g.co, g.ho, g.wo) : NULL; /* (N,Co,Ho,Wo) */
     if (!y)
@@ -344,6 +382,12 @@ static sd_tensor *conv_forward(sd_ctx *c, const char *op, int transposed,
     int same_y = dnnl_memory_desc_equal(ymd, &m.y);
     void *yb = same_y ? y->data : sd_alloc(c, dnnl_memory_desc_get_size(ymd));
     int bad = !xb || !wb || !yb;
+    if (!bad && r) { /* the sum post-op adds to what dst holds */
+        if (same_y)
+            memcpy(y->data, r->data, (size_t)y->numel * sizeof(float));
+        else
+            bad = sd_reorder(c, &m.y, r->data, ymd, yb);
+    }
     if (!bad) {
         void *h[4];
         int nh = 0;
@@ -358,8 +402,8 @@ static sd_tensor *conv_forward(sd_ctx *c, const char *op, int transposed,
     if (bad)
         return NULL;
     sd_ctx_add_flops(c, conv_flops(&g));
-    sd_tensor *in[3] = {x, w, b};
-    sd_node *nd = sd_record(c, op, conv_backward, y, b ? 3 : 2, in);
+    sd_tensor *in[4] = {x, w, b, r};
+    sd_node *nd = sd_record(c, op, conv_backward, y, 4, in);
     if (nd) {
         nd->i[0] = stride;
         nd->i[1] = pad;
@@ -370,10 +414,10 @@ static sd_tensor *conv_forward(sd_ctx *c, const char *op, int transposed,
     return y;
 }
 
-/* dL/dx, dL/dw, dL/db from dL/dy = out->grad. */
+/* dL/dx, dL/dw, dL/db from dL/dy = out->grad; dL/dr = dL/dy. */
 static void conv_backward(sd_ctx *c, sd_node *nd)
 {
-    sd_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->nin > 2 ? nd->in[2] : NULL;
+    sd_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2], *r = nd->in[3];
     conv_key g;
     conv_mds m;
     if (conv_geom(c, nd->op, (int)nd->i[2], (int)nd->i[3], (int)nd->i[4], x, w, b,
@@ -381,6 +425,15 @@ static void conv_backward(sd_ctx *c, sd_node *nd)
         plain_mds(c, &g, &m))
         return;
     const float *dy = nd->out->grad; /* (N,Co,Ho,Wo) */
+    if (sd_needs_grad(r)) {
+        float *dr = sd_grad_acc(c, r);
+        if (!dr)
+            return;
+        const int64_t n = r->numel;
+#pragma omp parallel for if (n > SD_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            dr[i] += dy[i];
+    }
     /* dy in the layout of the first backward primitive that needs it;
      * reused by the second when the layouts agree. */
     const dnnl_memory_desc_t *dymd = NULL;
@@ -461,12 +514,29 @@ sd_tensor *sd_conv2d(sd_ctx *c, sd_tensor *x, sd_tensor *w, sd_tensor *b,
                      int stride, int pad)
 {
     SD_OP_BEGIN(c, "conv2d", x, w);
-    return conv_forward(c, "conv2d", 0, x, w, b, stride, pad);
+    return conv_forward(c, "conv2d", 0, x, w, b, stride, pad, SD_ACT_NONE, NULL);
+}
+
+sd_tensor *sd_conv2d_fused(sd_ctx *c, sd_tensor *x, sd_tensor *w, sd_tensor *b, int stride,
+                           int pad, int act, sd_tensor *r)
+{
+    const char *op = r ? "conv2d_sum" : act ? "conv2d_act" : "conv2d";
+    SD_OP_BEGIN(c, op, x, w);
+    if (act != SD_ACT_NONE && act != SD_ACT_GELU && act != SD_ACT_SILU)
+        return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG, "conv2d: unknown activation %d", act);
+    const int tape = sd_ctx_grad(c) && (sd_needs_grad(x) || sd_needs_grad(w) ||
+                                        sd_needs_grad(b) || sd_needs_grad(r));
+    if (act && tape) { /* the activation's backward needs the pre-activation */
+        sd_tensor *y = sd_conv2d(c, x, w, b, stride, pad);
+        y = act == SD_ACT_GELU ? sd_gelu(c, y) : sd_silu(c, y);
+        return r ? sd_add(c, r, y) : y;
+    }
+    return conv_forward(c, op, 0, x, w, b, stride, pad, act, r);
 }
 
 sd_tensor *sd_conv_transpose2d(sd_ctx *c, sd_tensor *x, sd_tensor *w,
                                sd_tensor *b, int stride, int pad)
 {
     SD_OP_BEGIN(c, "conv_transpose2d", x, w);
-    return conv_forward(c, "conv_transpose2d", 1, x, w, b, stride, pad);
+    return conv_forward(c, "conv_transpose2d", 1, x, w, b, stride, pad, SD_ACT_NONE, NULL);
 }

@@ -136,28 +136,15 @@ static sd_prim *mm_create(sd_ctx *c, const mm_key *k)
     dnnl_primitive_attr_t attr = NULL;
     const_dnnl_primitive_attr_t use = sd_ctx_attr(c);
     if (k->alpha != 1.0f || k->post) {
-        if (SD_DNNL(c, dnnl_primitive_attr_clone(&attr, sd_ctx_attr(c))))
+        const dnnl_alg_kind_t act = k->post & MM_POST_GELU   ? dnnl_eltwise_gelu_erf
+                                    : k->post & MM_POST_SILU ? dnnl_eltwise_swish
+                                                             : dnnl_alg_kind_undef;
+        attr = sd_ctx_attr_post_ops(c, act, (k->post & MM_POST_SUM) != 0);
+        if (!attr)
             return NULL;
         use = attr;
-        int bad = k->alpha != 1.0f &&
-                  SD_DNNL(c, dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha));
-        if (!bad && k->post) {
-            dnnl_post_ops_t po = NULL;
-            bad = SD_DNNL(c, dnnl_post_ops_create(&po));
-            if (!bad && (k->post & (MM_POST_GELU | MM_POST_SILU)))
-                bad = SD_DNNL(c, dnnl_post_ops_append_eltwise(
-                                     po, 1.0f,
-                                     k->post & MM_POST_GELU ? dnnl_eltwise_gelu_erf
-                                                            : dnnl_eltwise_swish,
-                                     1.0f, 0.0f));
-            if (!bad && (k->post & MM_POST_SUM))
-                bad = SD_DNNL(c, dnnl_post_ops_append_sum(po, 1.0f));
-            if (!bad)
-                bad = SD_DNNL(c, dnnl_primitive_attr_set_post_ops(attr, po));
-            if (po)
-                dnnl_post_ops_destroy(po);
-        }
-        if (bad) {
+        if (k->alpha != 1.0f &&
+            SD_DNNL(c, dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha))) {
             dnnl_primitive_attr_destroy(attr);
             return NULL;
         }

@@ -9,19 +9,18 @@
  *    2.6's separate dnnl_use_scale/dnnl_use_shift flags the backward
  *    primitive wants SCALE, SHIFT, DIFF_SCALE and DIFF_SHIFT, 9 arguments in
  *    all, one more than SD_PRIM_MAX_ARGS.
- *  - group norm (oneDNN 2.6 has none): the same primitive without affine
- *    over the contiguous (N*G, C/G*S) view of x (N,C,...), S = prod(spatial),
- *    then a per-channel affine kernel in place. The backward is two hand
- *    passes over the (n,c) rows (per-row sums, then dx added in place), as
- *    PyTorch does: the composed one (dxhat = dy*gamma into a buffer, then
- *    oneDNN's layer-norm backward-data) cost ~1.4x the CPU time and one or
- *    two activation-sized arena buffers per layer.
+ *  - group norm (oneDNN 2.6 has none): a hand kernel per (n, group), with
+ *    the optional per-sample modulation x*(1+scale)+shift and SiLU folded
+ *    into its one output pass (sd_group_norm_act, the U-Net's norm -> SiLU
+ *    pairs); its backward recomputes SiLU's derivative from x, so the op
+ *    saves only per-group statistics. Details at its section below.
  *  - modulate: hand kernels, x*(1+scale)+shift with (N,C) broadcast.
  *
  * Hand kernels are OpenMP-parallel over independent outputs; every sum runs
  * in double in a fixed order, so results do not depend on the thread count.
  */
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "ops/ops.h"
@@ -31,7 +30,8 @@
 /* sab = sum a*(b - bo), sa = sum a over n floats, in a fixed order: blocks
  * of SUM_BLK in float (an `omp simd` reduction, whose lane split is fixed by
  * the compiled vector width), the blocks added in order in double. The
- * result depends on n and the binary, never on the thread count. */
+ * result depends on n and the binary (in the group-norm kernels, on the
+ * clone the CPU runs: GN_CLONES), never on the thread count. */
 #define SUM_BLK 256
 
 static inline void sum_ab_a(const float *restrict a, const float *restrict b,
@@ -272,154 +272,352 @@ sd_tensor *sd_layer_norm(sd_ctx *c, sd_tensor *x, sd_tensor *gamma,
     return y;
 }
 
-/* ---- group norm ------------------------------------------------------------ */
-/* Node: in {x, gamma, beta}; i[0] = N, i[1] = C, i[2] = S, i[3] = G;
- * d[0] = eps; aux[0] = mean (N*G), aux[1] = variance (N*G). */
+/* ---- group norm, with modulation and SiLU ---------------------------------- */
+/* One kernel for sd_group_norm and sd_group_norm_act (oneDNN 2.6 has no
+ * group norm). Over x viewed as (N, G, C/G, S), S = prod(spatial):
+ *   xhat = (x - mean[n,g]) * rstd[n,g],  rstd = 1/sqrt(var + eps),
+ *   z    = xhat * a[n,c] + b[n,c],  a = gamma[c] (1 + scale[n,c]),
+ *                                   b = beta[c] (1 + scale[n,c]) + shift[n,c]
+ *          (a missing gamma is 1, a missing beta, scale or shift 0),
+ *   y    = z, or silu(z) = z sigmoid(z).
+ * A group (n, g) is contiguous in memory: one thread takes a group,
+ * computes its statistics (two passes, the second from cache) and writes
+ * y in one more pass, so SiLU and the modulation cost no pass of their own.
+ *
+ * Saved for backward: mean and rstd per (n, g), nothing of x's size. The
+ * backward reads x (the op's input, kept by the tape anyway) and
+ * recomputes z and silu'(z) from it. Per group:
+ *   pass 1, per channel row: dz = dy act'(z), Q1 = sum_s dz xhat,
+ *           Q0 = sum_s dz (with SiLU, dz goes to a per-thread buffer the
+ *           size of one group, still in cache for pass 2);
+ *   pass 2: dx += rstd a dz - rstd^2 B/K (x - mean) - rstd A/K, with
+ *           A = sum_{c in g} a Q0, B = sum_{c in g} a Q1, K = C/G * S;
+ * then, channel by channel with n inner:
+ *   dgamma[c] = sum_n (1 + scale) Q1,  dbeta[c] = sum_n (1 + scale) Q0,
+ *   dscale[n,c] = gamma Q1 + beta Q0,  dshift[n,c] = Q0.
+ * Every sum has a fixed order (blocks of SUM_BLK, combined in double), so
+ * results do not depend on the thread count.
+ *
+ * Node: in {x, gamma, beta, scale, shift}; i[0..4] = N, C, S, G, act;
+ * aux[0] = mean (N*G), aux[1] = rstd (N*G). */
 
-/* y (N,C,S) = y * gamma[c] + beta[c], in place; either may be NULL. */
-static void channel_affine(float *y, const float *gamma, const float *beta,
-                           int64_t nc, int64_t ch, int64_t s)
+/* sigmoid(z) without a libm call, so that `omp simd` loops vectorize:
+ * e^-z by Cody-Waite reduction (-z = n ln2 + r, |r| <= ln2/2), Cephes'
+ * degree-5 minimax polynomial for e^r (relative error ~1e-7) and 2^n
+ * through the exponent bits (n rounded by adding 1.5 * 2^23). z is
+ * clamped to [-80, 80], where sigmoid is 0 or 1 to float precision and
+ * e^-z stays a normal float; a NaN stays NaN. */
+static inline float sigmoid_simd(float z)
 {
-    int64_t m = nc * s;
-#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
-    for (int64_t r = 0; r < nc; r++) {
-        float g = gamma ? gamma[r % ch] : 1.0f, b = beta ? beta[r % ch] : 0.0f;
-        float *row = y + r * s;
-        for (int64_t i = 0; i < s; i++)
-            row[i] = row[i] * g + b;
+    float x = z > 80.0f ? -80.0f : z < -80.0f ? 80.0f : -z;
+    const float t = x * 1.44269504088896341f + 12582912.0f;
+    const float n = t - 12582912.0f;
+    const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    uint32_t bits; /* unsigned: a NaN z gives garbage bits here, and p is NaN */
+    memcpy(&bits, &t, sizeof bits);
+    bits = (bits - 0x4B400000u + 127u) << 23; /* 2^n */
+    float e;
+    memcpy(&e, &bits, sizeof e);
+    return 1.0f / (1.0f + p * e);
+}
+
+/* Mean and 1/sqrt(var + eps) of n > 0 floats, var biased (as PyTorch):
+ * two passes, float inside blocks of SUM_BLK, double across. The
+ * variance is taken around the float mean returned (and corrected for
+ * its rounding), which is the mean every later pass subtracts. */
+static void moments(const float *restrict x, int64_t n, float eps, float *mean, float *rstd)
+{
+    double s = 0;
+    for (int64_t i0 = 0; i0 < n; i0 += SUM_BLK) {
+        const int64_t i1 = i0 + SUM_BLK < n ? i0 + SUM_BLK : n;
+        float p = 0;
+#pragma omp simd reduction(+ : p)
+        for (int64_t i = i0; i < i1; i++)
+            p += x[i];
+        s += (double)p;
+    }
+    const double m = s / (double)n;
+    const float mf = (float)m;
+    double v = 0;
+    for (int64_t i0 = 0; i0 < n; i0 += SUM_BLK) {
+        const int64_t i1 = i0 + SUM_BLK < n ? i0 + SUM_BLK : n;
+        float p = 0;
+#pragma omp simd reduction(+ : p)
+        for (int64_t i = i0; i < i1; i++) {
+            const float d = x[i] - mf;
+            p += d * d;
+        }
+        v += (double)p;
+    }
+    const double dm = m - (double)mf;
+    v = v / (double)n - dm * dm;
+    *mean = mf;
+    *rstd = (float)(1.0 / sqrt((v > 0 ? v : 0) + (double)eps));
+}
+
+/* ab[2r] = a, ab[2r+1] = b of row r = (n, c), r < N*C. */
+static void gn_coef(float *ab, int64_t N, int64_t C, const sd_tensor *gamma,
+                    const sd_tensor *beta, const sd_tensor *scale, const sd_tensor *shift)
+{
+    for (int64_t r = 0; r < N * C; r++) {
+        const int64_t ch = r % C;
+        const float s1 = 1.0f + (scale ? scale->data[r] : 0.0f);
+        ab[2 * r] = (gamma ? gamma->data[ch] : 1.0f) * s1;
+        ab[2 * r + 1] = (beta ? beta->data[ch] : 0.0f) * s1 + (shift ? shift->data[r] : 0.0f);
+    }
+}
+
+/* Pass 1 of a SiLU row: dz = dy silu'(z), z = (x - mu) ar + b, into dz;
+ * *s1 = sum dz (x - mu), *s0 = sum dz (sum_ab_a, over the row in cache). */
+static inline void silu_row_dz(const float *restrict dy, const float *restrict x, int64_t n,
+                               float mu, float ar, float b, float *restrict dz, double *s1,
+                               double *s0)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        const float z = (x[i] - mu) * ar + b, s = sigmoid_simd(z);
+        dz[i] = dy[i] * (s * (1.0f + z * (1.0f - s)));
+    }
+    sum_ab_a(dz, x, mu, n, s1, s0);
+}
+
+/* The per-group kernels are compute-bound (the sigmoid): they are compiled
+ * for AVX-512, AVX2 + FMA and the baseline, and the loader picks one for
+ * the CPU (target_clones, an ifunc), while the library itself stays
+ * baseline x86-64. The clone's vector width fixes the order of the float
+ * partial sums, so results depend on the CPU's ISA (not on threads). */
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define GN_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default"), noinline))
+#endif
+#endif
+#ifndef GN_CLONES
+#define GN_CLONES
+#endif
+
+/* Forward of one group (n, g): its statistics, and its cpg rows of S
+ * outputs from x (the group's first row); ab holds the rows' (a, b). */
+GN_CLONES
+static void gn_group_fwd(const float *restrict x, float *restrict y, const float *ab,
+                         int64_t cpg, int64_t S, float eps, int silu, float *mean,
+                         float *rstd)
+{
+    float mu, rs;
+    moments(x, cpg * S, eps, &mu, &rs);
+    *mean = mu;
+    *rstd = rs;
+    for (int64_t k = 0; k < cpg; k++) {
+        const float ar = rs * ab[2 * k], b = ab[2 * k + 1];
+        const float *xr = x + k * S;
+        float *o = y + k * S;
+        if (silu) {
+#pragma omp simd
+            for (int64_t i = 0; i < S; i++) {
+                const float z = (xr[i] - mu) * ar + b;
+                o[i] = z * sigmoid_simd(z);
+            }
+        } else {
+#pragma omp simd
+            for (int64_t i = 0; i < S; i++)
+                o[i] = (xr[i] - mu) * ar + b;
+        }
+    }
+}
+
+/* Backward of one group: pass 1 (part = Q1, Q0 per row; dz into the
+ * group-sized buffer dz with SiLU, else dz = dy), then, when dx is not
+ * NULL, pass 2 adds the group's dx. Pointers at the group's first row. */
+GN_CLONES
+static void gn_group_bwd(const float *restrict dy, const float *restrict x,
+                         float *restrict dx, float *restrict dz, const float *ab,
+                         double *part, int64_t cpg, int64_t S, float mu, float rs)
+{
+    double A = 0, B = 0;
+    for (int64_t k = 0; k < cpg; k++) {
+        double s1, s0; /* sum dz (x - mean), sum dz */
+        if (dz)
+            silu_row_dz(dy + k * S, x + k * S, S, mu, rs * ab[2 * k], ab[2 * k + 1],
+                        dz + k * S, &s1, &s0);
+        else
+            sum_ab_a(dy + k * S, x + k * S, mu, S, &s1, &s0);
+        part[2 * k] = s1 * (double)rs;
+        part[2 * k + 1] = s0;
+        A += (double)ab[2 * k] * s0;
+        B += (double)ab[2 * k] * part[2 * k];
+    }
+    if (!dx)
+        return;
+    const double K = (double)(cpg * S);
+    const float cb = (float)(-(double)rs * (double)rs * B / K);
+    const float cc = (float)(-(double)rs * A / K);
+    for (int64_t k = 0; k < cpg; k++) {
+        const float ca = rs * ab[2 * k];
+        const float *g = dz ? dz + k * S : dy + k * S, *xr = x + k * S;
+        float *o = dx + k * S;
+#pragma omp simd
+        for (int64_t i = 0; i < S; i++)
+            o[i] += ca * g[i] + cb * (xr[i] - mu) + cc;
     }
 }
 
 static void group_norm_backward(sd_ctx *c, sd_node *n)
 {
     sd_tensor *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
+    sd_tensor *scale = n->in[3], *shift = n->in[4];
     const int64_t N = n->i[0], C = n->i[1], S = n->i[2], G = n->i[3];
-    const int64_t cpg = C / G; /* channels per group */
-    const float eps = (float)n->d[0];
-    const float *mean = n->aux[0], *var = n->aux[1];
+    const int silu = n->i[4] == SD_ACT_SILU;
+    const int64_t cpg = C / G, K = cpg * S, m = x->numel;
+    const float *mean = n->aux[0], *rstd = n->aux[1];
     const float *xd = x->data, *dy = n->out->grad;
-    const float *g = gamma ? gamma->data : NULL;
-    const int64_t m = x->numel;
     if (m == 0)
         return;
-
-    /* Pass 1, each (n,c) row by one thread:
-     *   part[n,c] = {sum_s dy * xhat, sum_s dy},  xhat = (x - mean) * rstd. */
-    double *part = sd_alloc(c, 2 * (size_t)(N * C) * sizeof(double));
-    if (!part)
+    float *ab = sd_alloc(c, 2 * (size_t)(N * C) * sizeof(float));
+    double *part = sd_alloc(c, 2 * (size_t)(N * C) * sizeof(double)); /* Q1, Q0 */
+    float *dzb = silu ? sd_alloc(c, (size_t)omp_get_max_threads() * (size_t)K * sizeof(float))
+                      : NULL;
+    float *dx = sd_needs_grad(x) ? sd_grad_acc(c, x) : NULL;
+    if (sd_ctx_status(c) != SIMDIFF_OK)
         return;
+    gn_coef(ab, N, C, gamma, beta, scale, shift);
 #pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
-    for (int64_t r = 0; r < N * C; r++) {
-        const int64_t grp = (r / C) * G + (r % C) / cpg;
-        double sxy, sy; /* sum dy*(x - mean), sum dy */
-        sum_ab_a(dy + r * S, xd + r * S, mean[grp], S, &sxy, &sy);
-        part[2 * r] = sxy / sqrt((double)var[grp] + (double)eps);
-        part[2 * r + 1] = sy;
+    for (int64_t q = 0; q < N * G; q++) {
+        const int64_t r0 = (q / G) * C + (q % G) * cpg; /* first (n,c) row */
+        float *dz = dzb ? dzb + (int64_t)omp_get_thread_num() * K : NULL;
+        gn_group_bwd(dy + r0 * S, xd + r0 * S, dx ? dx + r0 * S : NULL, dz, ab + 2 * r0,
+                     part + 2 * r0, cpg, S, mean[q], rstd[q]);
     }
 
-    /* dgamma[c] = sum_n part[n,c].0, dbeta[c] = sum_n part[n,c].1, n in order. */
-    if (sd_needs_grad(gamma) || sd_needs_grad(beta)) {
-        float *dg = sd_needs_grad(gamma) ? sd_grad_acc(c, gamma) : NULL;
-        float *db = sd_needs_grad(beta) ? sd_grad_acc(c, beta) : NULL;
-        if (sd_ctx_status(c) != SIMDIFF_OK)
-            return;
+    /* The parameters, from part (Q1, Q0) in a fixed order. */
+    float *dg = sd_needs_grad(gamma) ? sd_grad_acc(c, gamma) : NULL;
+    float *db = sd_needs_grad(beta) ? sd_grad_acc(c, beta) : NULL;
+    float *dsc = sd_needs_grad(scale) ? sd_grad_acc(c, scale) : NULL;
+    float *dsh = sd_needs_grad(shift) ? sd_grad_acc(c, shift) : NULL;
+    if (sd_ctx_status(c) != SIMDIFF_OK)
+        return;
+    if (dg || db)
         for (int64_t ch = 0; ch < C; ch++) {
             double sg = 0, sb = 0;
             for (int64_t b = 0; b < N; b++) {
-                sg += part[2 * (b * C + ch)];
-                sb += part[2 * (b * C + ch) + 1];
+                const int64_t r = b * C + ch;
+                const double s1 = 1.0 + (scale ? (double)scale->data[r] : 0.0);
+                sg += s1 * part[2 * r];
+                sb += s1 * part[2 * r + 1];
             }
             if (dg)
                 dg[ch] += (float)sg;
             if (db)
                 db[ch] += (float)sb;
         }
-    }
-    if (!sd_needs_grad(x))
-        return;
-
-    /* Pass 2: with dxhat = dy * gamma[c] and K = C/G * S elements per group,
-     *   dx = rstd * (dxhat - sum(dxhat)/K - xhat * sum(dxhat * xhat)/K),
-     * the group sums from part: sum(dxhat) = A = sum_{c in g} gamma[c] *
-     * part[n,c].1 and sum(dxhat * xhat) = B = sum_{c in g} gamma[c] *
-     * part[n,c].0. Per row: dx += ca * dy + cb * (x - mean) + cc. */
-    float *dx = sd_grad_acc(c, x);
-    if (!dx)
-        return;
-    const double K = (double)(cpg * S);
-#pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
-    for (int64_t r = 0; r < N * C; r++) {
-        const int64_t b = r / C, ch = r % C, gi = ch / cpg, grp = b * G + gi;
-        double A = 0, B = 0;
-        for (int64_t k = gi * cpg; k < (gi + 1) * cpg; k++) {
-            const double gk = g ? (double)g[k] : 1.0;
-            A += gk * part[2 * (b * C + k) + 1];
-            B += gk * part[2 * (b * C + k)];
+    if (dsc || dsh)
+        for (int64_t r = 0; r < N * C; r++) {
+            const int64_t ch = r % C;
+            if (dsc)
+                dsc[r] += (float)((gamma ? (double)gamma->data[ch] : 1.0) * part[2 * r] +
+                                  (beta ? (double)beta->data[ch] : 0.0) * part[2 * r + 1]);
+            if (dsh)
+                dsh[r] += (float)part[2 * r + 1];
         }
-        const double rstd = 1.0 / sqrt((double)var[grp] + (double)eps);
-        const float ca = (float)(rstd * (g ? (double)g[ch] : 1.0));
-        const float cb = (float)(-rstd * rstd * B / K);
-        const float cc = (float)(-rstd * A / K);
-        const float mu = mean[grp];
-        const float *dyr = dy + r * S, *xr = xd + r * S;
-        float *o = dx + r * S;
-        for (int64_t i = 0; i < S; i++)
-            o[i] += ca * dyr[i] + cb * (xr[i] - mu) + cc;
-    }
 }
 
-sd_tensor *sd_group_norm(sd_ctx *c, sd_tensor *x, int groups, sd_tensor *gamma,
-                         sd_tensor *beta, float eps)
+/* A (N,C) per-sample parameter (or NULL)? 0 if fine, else fails the ctx. */
+static int check_nc(sd_ctx *c, const char *op, const char *what, const sd_tensor *v,
+                    const sd_tensor *x)
 {
-    SD_OP_BEGIN(c, "group_norm", x);
+    if (!v || (v->ndim == 2 && v->shape[0] == x->shape[0] && v->shape[1] == x->shape[1]))
+        return 0;
+    char s1[64], s2[64];
+    sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                "%s: %s has shape %s, expected (N,C) = (%lld,%lld) for input %s", op, what,
+                sd_shape_str(v, s1, sizeof s1), (long long)x->shape[0],
+                (long long)x->shape[1], sd_shape_str(x, s2, sizeof s2));
+    return -1;
+}
+
+static sd_tensor *group_norm_op(sd_ctx *c, const char *op, sd_tensor *x, int groups,
+                                sd_tensor *gamma, sd_tensor *beta, sd_tensor *scale,
+                                sd_tensor *shift, int act, float eps)
+{
+    SD_OP_BEGIN(c, op, x);
     char s1[64];
     if (x->ndim < 2)
-        return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
-                           "group_norm: input %s must be (N,C,...)",
+        return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG, "%s: input %s must be (N,C,...)", op,
                            sd_shape_str(x, s1, sizeof s1));
     const int64_t N = x->shape[0], C = x->shape[1];
     if (groups < 1 || C % groups != 0)
         return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
-                           "group_norm: %lld channels of input %s are not "
+                           "%s: %lld channels of input %s are not "
                            "divisible into %d groups",
-                           (long long)C, sd_shape_str(x, s1, sizeof s1), groups);
-    if (check_vec(c, "group_norm", "gamma", gamma, C, x) ||
-        check_vec(c, "group_norm", "beta", beta, C, x) ||
-        check_eps(c, "group_norm", eps))
+                           op, (long long)C, sd_shape_str(x, s1, sizeof s1), groups);
+    if (check_vec(c, op, "gamma", gamma, C, x) || check_vec(c, op, "beta", beta, C, x) ||
+        check_nc(c, op, "scale", scale, x) || check_nc(c, op, "shift", shift, x) ||
+        check_eps(c, op, eps))
         return NULL;
+    if (act != SD_ACT_NONE && act != SD_ACT_SILU)
+        return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                           "%s: activation %d is not SD_ACT_NONE or SD_ACT_SILU", op, act);
     int64_t S = 1;
     for (int k = 2; k < x->ndim; k++)
         S *= x->shape[k];
-    const int64_t G = groups, rows = N * G, cols = C / G * S;
+    const int64_t G = groups, cpg = C / G;
 
     sd_tensor *y = sd_new(c, x->ndim, x->shape);
-    float *mean = sd_alloc(c, (size_t)rows * sizeof(float));
-    float *var = sd_alloc(c, (size_t)rows * sizeof(float));
-    if (!y || !mean || !var)
+    float *mean = sd_alloc(c, (size_t)(N * G) * sizeof(float));
+    float *rstd = sd_alloc(c, (size_t)(N * G) * sizeof(float));
+    if (!y || !mean || !rstd)
         return NULL;
     if (x->numel > 0) {
-        sd_prim *p = ln_fwd_prim(c, rows, cols, 0, eps);
-        if (!p)
+        sd_tmp tmp = sd_tmp_begin(c);
+        float *ab = sd_alloc(c, 2 * (size_t)(N * C) * sizeof(float));
+        if (!ab) {
+            sd_tmp_end(c, tmp);
             return NULL;
-        void *h[4] = {x->data, y->data, mean, var};
-        if (sd_prim_exec(c, p, h))
-            return NULL;
-        if (gamma || beta)
-            channel_affine(y->data, gamma ? gamma->data : NULL,
-                           beta ? beta->data : NULL, N * C, C, S);
+        }
+        gn_coef(ab, N, C, gamma, beta, scale, shift);
+        const float *xd = x->data;
+        float *yd = y->data;
+        const int silu = act == SD_ACT_SILU;
+#pragma omp parallel for if (x->numel > SD_PAR_MIN) schedule(static)
+        for (int64_t q = 0; q < N * G; q++) {
+            const int64_t r0 = (q / G) * C + (q % G) * cpg; /* first (n,c) row */
+            gn_group_fwd(xd + r0 * S, yd + r0 * S, ab + 2 * r0, cpg, S, eps, silu, &mean[q],
+                         &rstd[q]);
+        }
+        sd_tmp_end(c, tmp);
     }
-    sd_tensor *in[3] = {x, gamma, beta};
-    sd_node *n = sd_record(c, "group_norm", group_norm_backward, y, 3, in);
+    sd_tensor *in[5] = {x, gamma, beta, scale, shift};
+    sd_node *n = sd_record(c, op, group_norm_backward, y, 5, in);
     if (n) {
         n->i[0] = N;
         n->i[1] = C;
         n->i[2] = S;
         n->i[3] = G;
-        n->d[0] = eps;
+        n->i[4] = act;
         n->aux[0] = mean;
-        n->aux[1] = var;
+        n->aux[1] = rstd;
     }
     return y;
+}
+
+sd_tensor *sd_group_norm(sd_ctx *c, sd_tensor *x, int groups, sd_tensor *gamma,
+                         sd_tensor *beta, float eps)
+{
+    return group_norm_op(c, "group_norm", x, groups, gamma, beta, NULL, NULL, SD_ACT_NONE,
+                         eps);
+}
+
+sd_tensor *sd_group_norm_act(sd_ctx *c, sd_tensor *x, int groups, sd_tensor *gamma,
+                             sd_tensor *beta, sd_tensor *scale, sd_tensor *shift, int act,
+                             float eps)
+{
+    return group_norm_op(c, act == SD_ACT_SILU ? "group_norm_silu" : "group_norm", x, groups,
+                         gamma, beta, scale, shift, act, eps);
 }
 
 /* ---- modulate -------------------------------------------------------------- */

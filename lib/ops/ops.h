@@ -23,11 +23,25 @@
 
 #include "tensor/tensor.h"
 
+/* Activations that fused ops apply to their output (sd_linear_fused,
+ * sd_conv2d_fused, sd_group_norm_act): none, sd_gelu, sd_silu. */
+enum { SD_ACT_NONE = 0, SD_ACT_GELU = 1, SD_ACT_SILU = 2 };
+
 /* ---- convolution (oneDNN) ---------------------------------------------- */
 /* x (N,Ci,H,W), w (Co,Ci,K,K), b (Co) or NULL -> (N,Co,Ho,Wo),
  * Ho = (H + 2*pad - K)/stride + 1.  torch.nn.functional.conv2d */
 sd_tensor *sd_conv2d(sd_ctx *c, sd_tensor *x, sd_tensor *w, sd_tensor *b,
                      int stride, int pad);
+/* act(conv2d(x, w, b)) + r: act an SD_ACT_*, r NULL or the output's shape
+ * (a residual). One oneDNN convolution with the activation and the sum as
+ * post-ops (no separate passes over the output, no tensor for the bare
+ * conv output) when no gradient is recorded, and in training too when act
+ * is SD_ACT_NONE (the sum's backward is exact: dr += dy next to the
+ * conv's own backward). With an activation and a gradient to record it is
+ * sd_conv2d, the activation op and sd_add(r, .): their backward needs the
+ * pre-activation, which a post-op does not keep. */
+sd_tensor *sd_conv2d_fused(sd_ctx *c, sd_tensor *x, sd_tensor *w, sd_tensor *b,
+                           int stride, int pad, int act, sd_tensor *r);
 /* x (N,Ci,H,W), w (Ci,Co,K,K) (PyTorch's layout), b (Co) or NULL ->
  * (N,Co,(H-1)*stride - 2*pad + K, ...).  torch.nn.functional.conv_transpose2d */
 sd_tensor *sd_conv_transpose2d(sd_ctx *c, sd_tensor *x, sd_tensor *w,
@@ -56,7 +70,6 @@ sd_tensor *sd_linear(sd_ctx *c, sd_tensor *x, sd_tensor *w, sd_tensor *b);
  * separate passes over the output); otherwise exactly sd_linear, the
  * activation op and sd_add(r, .) (their backward needs the intermediate
  * values). */
-enum { SD_ACT_NONE = 0, SD_ACT_GELU = 1, SD_ACT_SILU = 2 };
 sd_tensor *sd_linear_fused(sd_ctx *c, sd_tensor *x, sd_tensor *w, sd_tensor *b, int act,
                            sd_tensor *r);
 /* a (B,M,K) (or (B,K,M) if trans_a), b (B,K,N) (or (B,N,K) if trans_b)
@@ -86,6 +99,18 @@ void sd_attention_set_chunk_bytes(int64_t bytes);
  * F.group_norm(x, groups, gamma, beta, eps) */
 sd_tensor *sd_group_norm(sd_ctx *c, sd_tensor *x, int groups, sd_tensor *gamma,
                          sd_tensor *beta, float eps);
+/* act(group_norm(x, groups, gamma, beta, eps) * (1 + scale) + shift) in one
+ * pass over the output: scale, shift (N,C) or NULL (each on its own),
+ * broadcast over the spatial dims as sd_modulate(., scale, shift, 1) does;
+ * act SD_ACT_NONE or SD_ACT_SILU (anything else: SIMDIFF_ERR_INVALID_ARG).
+ * = F.silu(F.group_norm(x, G, gamma, beta, eps) * (1 + scale[:, :, None,
+ * None]) + shift[:, :, None, None]). For backward it keeps only mean and
+ * 1/std per (n, group) and reads x again: no normalized, modulated or
+ * pre-activation copy of x (the unfused chain keeps one per op).
+ * sd_group_norm is this op without scale, shift and act. */
+sd_tensor *sd_group_norm_act(sd_ctx *c, sd_tensor *x, int groups, sd_tensor *gamma,
+                             sd_tensor *beta, sd_tensor *scale, sd_tensor *shift, int act,
+                             float eps);
 /* x (..., D) normalized over the last dim; gamma, beta (D) or NULL (each on
  * its own); eps as in group norm.  F.layer_norm(x, (D,), gamma, beta, eps) */
 sd_tensor *sd_layer_norm(sd_ctx *c, sd_tensor *x, sd_tensor *gamma,

@@ -238,3 +238,25 @@ const dnnl_memory_desc_t *sd_prim_md(const sd_prim *p, int arg)
 {
     return dnnl_primitive_desc_query_md(p->pd, dnnl_query_exec_arg_md, arg);
 }
+
+dnnl_primitive_attr_t sd_ctx_attr_post_ops(sd_ctx *c, dnnl_alg_kind_t act, int sum)
+{
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    if (SD_DNNL(c, dnnl_primitive_attr_clone(&attr, c->attr)))
+        return NULL;
+    int bad = SD_DNNL(c, dnnl_post_ops_create(&po));
+    if (!bad && act != dnnl_alg_kind_undef)
+        bad = SD_DNNL(c, dnnl_post_ops_append_eltwise(po, 1.0f, act, 1.0f, 0.0f));
+    if (!bad && sum)
+        bad = SD_DNNL(c, dnnl_post_ops_append_sum(po, 1.0f));
+    if (!bad)
+        bad = SD_DNNL(c, dnnl_primitive_attr_set_post_ops(attr, po));
+    if (po)
+        dnnl_post_ops_destroy(po);
+    if (bad) {
+        dnnl_primitive_attr_destroy(attr);
+        return NULL;
+    }
+    return attr;
+}

@@ -196,7 +196,7 @@ int sd_same_shape(const sd_tensor *a, const sd_tensor *b);
 const char *sd_shape_str(const sd_tensor *t, char *buf, size_t cap);
 
 /* ---- autograd ----------------------------------------------------------- */
-enum { SD_NODE_MAX_IN = 4, SD_NODE_MAX_AUX = 4 };
+enum { SD_NODE_MAX_IN = 5, SD_NODE_MAX_AUX = 4 };
 
 typedef struct sd_node sd_node;
 typedef void (*sd_backward_fn)(sd_ctx *c, sd_node *n);
@@ -267,6 +267,12 @@ dnnl_engine_t sd_ctx_engine(sd_ctx *c);
 /* An attr with user-managed scratchpad, for creating primitive descs to
  * insert into the cache (owned by the ctx; do not destroy). */
 const_dnnl_primitive_attr_t sd_ctx_attr(sd_ctx *c);
+/* A clone of that attr with post-ops, for fused primitives: the eltwise
+ * `act` (a dnnl_eltwise_* kind with alpha 1, beta 0; dnnl_alg_kind_undef
+ * for none), then, if sum, dst += its previous contents (scale 1). The
+ * caller destroys it once its primitive desc exists. NULL (status set) on
+ * failure. */
+dnnl_primitive_attr_t sd_ctx_attr_post_ops(sd_ctx *c, dnnl_alg_kind_t act, int sum);
 
 /* Lookup by key bytes (build keys from zero-initialized structs so padding
  * bytes compare equal) and the calling thread's OpenMP thread count (a

@@ -1,6 +1,8 @@
 /* conv2d / conv_transpose2d: against PyTorch fixtures (both layout
  * policies), finite differences, partial gradients, gradient accumulation,
- * primitive reuse and shape errors. */
+ * primitive reuse and shape errors; sd_conv2d_fused (activation and
+ * residual post-ops) against PyTorch with and without gradients, in both
+ * precisions. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,13 +69,13 @@ static sd_tensor *fixture_input(const char *name, int i, uint64_t seed)
     return gc_rand(a->ndim, a->shape, seed);
 }
 
-static void run_fd(const conv_case *k, int policy)
+/* fn on fresh random inputs of the shapes of fixture `name`'s n inputs. */
+static void run_fd_graph(gc_graph_fn fn, void *ud, const char *name, int n, int policy)
 {
     char msg[512];
-    sd_tensor *in[3] = {0};
-    int n = 2 + k->bias;
+    sd_tensor *in[4] = {0};
     for (int i = 0; i < n; i++)
-        in[i] = fixture_input(k->name, i, 200 + (uint64_t)i);
+        in[i] = fixture_input(name, i, 200 + (uint64_t)i);
     gc_opts o = {.h = 1e-2, .rtol = 3e-3, .max_checks = 200};
     sd_conv_set_policy(policy);
     /* One thread: the check runs ~1000 forward passes on tiny tensors,
@@ -82,12 +84,17 @@ static void run_fd(const conv_case *k, int policy)
      * depend on the thread count; the fixture tests run two threads. */
     int nthreads = omp_get_max_threads();
     omp_set_num_threads(1);
-    int rc = gc_check(g_conv, (void *)k, n, in, &o, msg, sizeof msg);
+    int rc = gc_check(fn, ud, n, in, &o, msg, sizeof msg);
     omp_set_num_threads(nthreads);
     sd_conv_set_policy(SD_CONV_BLOCKED);
     for (int i = 0; i < n; i++)
         gc_free(in[i]);
-    ck_assert_msg(rc == 0, "%s (policy %d): %s", k->name, policy, msg);
+    ck_assert_msg(rc == 0, "%s (policy %d): %s", name, policy, msg);
+}
+
+static void run_fd(const conv_case *k, int policy)
+{
+    run_fd_graph(g_conv, (void *)k, k->name, 2 + k->bias, policy);
 }
 
 START_TEST(finite_differences)
@@ -400,6 +407,126 @@ START_TEST(bad_shapes)
 }
 END_TEST
 
+/* ---- sd_conv2d_fused --------------------------------------------------------- */
+typedef struct fconv_case {
+    const char *name;
+    int bias, stride, pad, act, resid;
+} fconv_case;
+
+/* Must match the fused() cases in tests/reference/ops_conv.py. Inputs: x,
+ * w[, b][, r]. */
+static const fconv_case fcases[] = {
+    {"f_sum_k3", 1, 1, 1, SD_ACT_NONE, 1},      {"f_sum_k3_c5", 0, 1, 1, SD_ACT_NONE, 1},
+    {"f_sum_k1", 1, 1, 0, SD_ACT_NONE, 1},      {"f_silu_k3", 1, 1, 1, SD_ACT_SILU, 0},
+    {"f_gelu_k1", 1, 1, 0, SD_ACT_GELU, 0},     {"f_silu_sum_s2", 1, 2, 1, SD_ACT_SILU, 1},
+};
+#define NFCASES ((int)SD_ARRAY_LEN(fcases))
+
+static int fcase_nin(const fconv_case *k) { return 2 + k->bias + k->resid; }
+
+static sd_tensor *g_fconv(sd_ctx *c, sd_tensor **in, void *ud)
+{
+    const fconv_case *k = ud;
+    return sd_conv2d_fused(c, in[0], in[1], k->bias ? in[2] : NULL, k->stride, k->pad, k->act,
+                           k->resid ? in[2 + k->bias] : NULL);
+}
+
+/* With gradients (the sum fused, an activation as separate ops), every
+ * policy. Loop index as in against_pytorch. */
+START_TEST(fused_against_pytorch)
+{
+    char msg[512];
+    const fconv_case *k = &fcases[_i % NFCASES];
+    int policy = policies[_i / NFCASES];
+    sd_conv_set_policy(policy);
+    int rc = gc_fixture(fx, k->name, fcase_nin(k), g_fconv, (void *)k, 1e-4, 1e-3, msg,
+                        sizeof msg);
+    sd_conv_set_policy(SD_CONV_BLOCKED);
+    ck_assert_msg(rc == 0, "%s (policy %d): %s", k->name, policy, msg);
+}
+END_TEST
+
+/* Without gradients (sampling): one primitive with post-ops, against the
+ * same fixture; it is not the plain conv's primitive (a new one is made
+ * after the plain conv of the same shapes ran). Both precisions: bf16
+ * against the unfused bf16 ops within float rounding of the sum and the
+ * activation (the operands are the same bf16 values). Loop index: case
+ * i % NFCASES, policy (i / NFCASES) % NPOLICIES, bf16 i / (NFCASES *
+ * NPOLICIES). */
+START_TEST(fused_inference)
+{
+    char key[96];
+    const fconv_case *k = &fcases[_i % NFCASES];
+    const int policy = policies[_i / NFCASES % NPOLICIES], bf16 = _i / (NFCASES * NPOLICIES);
+    if (bf16 && !sd_bf16_native())
+        SDTEST_SKIP("this CPU has no native bf16");
+    sd_tensor *in[4] = {0};
+    for (int i = 0; i < fcase_nin(k); i++) {
+        snprintf(key, sizeof key, "%s.in%d", k->name, i);
+        const sdfx_array *a = sdfx_get(fx, key);
+        ck_assert_ptr_nonnull(a);
+        in[i] = gc_from(a->ndim, a->shape, a->data);
+    }
+    sd_conv_set_policy(policy);
+    sd_ctx *c;
+    ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+    sd_ctx_set_precision(c, bf16 ? SD_PREC_BF16 : SD_PREC_F32);
+    sd_tensor *b = k->bias ? in[2] : NULL, *r = k->resid ? in[2 + k->bias] : NULL;
+    sd_tensor *u = sd_conv2d(c, in[0], in[1], b, k->stride, k->pad);
+    u = k->act == SD_ACT_GELU ? sd_gelu(c, u) : k->act == SD_ACT_SILU ? sd_silu(c, u) : u;
+    u = r ? sd_add(c, r, u) : u;
+    int64_t made = sd_ctx_primitives_created(c);
+    sd_tensor *y = g_fconv(c, in, (void *)k);
+    sd_conv_set_policy(SD_CONV_BLOCKED);
+    ck_assert_msg(u && y, "%s", sd_ctx_errmsg(c));
+    ck_assert_int_gt(sd_ctx_primitives_created(c), made);
+    double e = sdtest_max_rel_err(y->data, u->data, (size_t)y->numel, 1e-6);
+    ck_assert_msg(e <= 1e-6, "%s (policy %d, bf16 %d): fused vs unfused rel err %.3g", k->name,
+                  policy, bf16, e);
+    if (!bf16) {
+        snprintf(key, sizeof key, "%s.out", k->name);
+        const sdfx_array *want = sdfx_get(fx, key);
+        e = sdtest_max_rel_err(y->data, want->data, (size_t)want->numel, 1e-6);
+        ck_assert_msg(e <= 1e-4, "%s (policy %d): rel err %.3g vs PyTorch", k->name, policy, e);
+    }
+    sd_ctx_destroy(c);
+    for (int i = 0; i < fcase_nin(k); i++)
+        gc_free(in[i]);
+}
+END_TEST
+
+/* Finite differences through the fused node (and the unfused ops of the
+ * activation cases). */
+START_TEST(fused_finite_differences)
+{
+    const fconv_case *k = &fcases[_i];
+    run_fd_graph(g_fconv, (void *)k, k->name, fcase_nin(k), SD_CONV_BLOCKED);
+}
+END_TEST
+
+START_TEST(fused_bad_args)
+{
+    sd_ctx *c;
+    ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+    sd_tensor *x = sd_zeros(c, 4, (int64_t[]){2, 3, 8, 8});
+    sd_tensor *w = sd_zeros(c, 4, (int64_t[]){5, 3, 3, 3});
+    sd_tensor *r = sd_zeros(c, 4, (int64_t[]){2, 5, 8, 7});
+    ck_assert_ptr_null(sd_conv2d_fused(c, x, w, NULL, 1, 1, SD_ACT_NONE, r));
+    ck_assert_int_eq(sd_ctx_status(c), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(sd_ctx_errmsg(c), "residual 2x5x8x7") &&
+                      strstr(sd_ctx_errmsg(c), "output 2x5x8x8"),
+                  "%s", sd_ctx_errmsg(c));
+    ck_assert_int_eq(sd_ctx_primitives_created(c), 0);
+    sd_ctx_reset(c);
+    x = sd_zeros(c, 4, (int64_t[]){2, 3, 8, 8});
+    w = sd_zeros(c, 4, (int64_t[]){5, 3, 3, 3});
+    ck_assert_ptr_null(sd_conv2d_fused(c, x, w, NULL, 1, 1, 7, NULL));
+    ck_assert_int_eq(sd_ctx_status(c), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(sd_ctx_errmsg(c), "activation 7"), "%s", sd_ctx_errmsg(c));
+    sd_ctx_destroy(c);
+}
+END_TEST
+
 static void setup(void) { fx = sdfx_load("ops/conv.sdfx"); }
 static void teardown(void) { sdfx_free(fx); }
 
@@ -417,6 +544,10 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, unaligned, 0, NPOLICIES * NCASES);
     tcase_add_loop_test(tc, no_new_primitives, 0, 2);
     tcase_add_test(tc, bad_shapes);
+    tcase_add_loop_test(tc, fused_against_pytorch, 0, NPOLICIES * NFCASES);
+    tcase_add_loop_test(tc, fused_inference, 0, 2 * NPOLICIES * NFCASES);
+    tcase_add_loop_test(tc, fused_finite_differences, 0, NFCASES);
+    tcase_add_test(tc, fused_bad_args);
     suite_add_tcase(s, tc);
     return s;
 }

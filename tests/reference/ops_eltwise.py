@@ -18,13 +18,7 @@ out = {}
 def case(name, fn, *shapes, scale=2.0):
     ins = [((torch.rand(s, dtype=torch.float64) * 2 - 1) * scale).requires_grad_() for s in shapes]
     y = fn(*ins)
-    R = torch.rand(y.shape, dtype=torch.float64) * 2 - 1
-    (y * R).sum().backward()
-    for i, t in enumerate(ins):
-        out[f"{name}.in{i}"] = t
-        out[f"{name}.grad{i}"] = t.grad
-    out[f"{name}.out"] = y
-    out[f"{name}.R"] = R
+    sdfx.record(out, name, ins, y)
 
 
 case("silu", F.silu, (2, 3, 4, 5), scale=4.0)

@@ -28,13 +28,7 @@ def case(name, fn, *inputs):
     """inputs: float64 tensors (rounded to float32 here)."""
     ins = [t.float().double().requires_grad_() for t in inputs]
     y = fn(*ins)
-    R = torch.rand(y.shape, dtype=torch.float64) * 2 - 1
-    (y * R).sum().backward()
-    for i, t in enumerate(ins):
-        out[f"{name}.in{i}"] = t
-        out[f"{name}.grad{i}"] = t.grad
-    out[f"{name}.out"] = y
-    out[f"{name}.R"] = R
+    sdfx.record(out, name, ins, y)
 
 
 # ---- linear: F.linear(x, w, b) -------------------------------------------

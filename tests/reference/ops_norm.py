@@ -3,7 +3,7 @@
 Run with Debian's PyTorch from this directory:
     /usr/bin/python3 ops_norm.py
 References are computed in float64 and stored as float32. For each small
-case: inputs in0.. (x, then gamma/beta or scale/shift as present), the
+case: inputs in0.. (x, then gamma/beta and/or scale/shift as present), the
 output, the fixed random R and the gradients of sum(out * R). The case
 tables in tests/ops/test_norm.c must list the same names, inputs and params.
 
@@ -29,13 +29,7 @@ def rand(shape, lo=-2.0, hi=2.0):
 
 
 def record(name, ins, y):
-    R = torch.rand(y.shape, dtype=torch.float64) * 2 - 1
-    (y * R).sum().backward()
-    for i, t in enumerate(ins):
-        out[f"{name}.in{i}"] = t
-        out[f"{name}.grad{i}"] = t.grad
-    out[f"{name}.out"] = y
-    out[f"{name}.R"] = R
+    sdfx.record(out, name, ins, y)
 
 
 # ---- group norm: (name, x shape, groups, affine "gb"/"g"/"b"/"", eps) ----
@@ -174,6 +168,65 @@ def splitmix_ref(seed, i):
 
 assert all(hashu(7, 5)[i] == splitmix_ref(7, i) for i in range(5))
 out["hash_check"] = hashu(7, 5)
+
+
+# ---- group norm + modulation + activation in one op (sd_group_norm_act) ----
+# (name, x shape, groups, affine "gb"/"g"/"b"/"", modulation "st"/"s"/"t"/"",
+# act). Inputs: x, gamma, beta, scale, shift (those present, in this order).
+# These come after every earlier case, so the earlier arrays keep their
+# random draws.
+GNA = [
+    ("gna_affine_silu", (2, 8, 5, 7), 4, "gb", "", "silu"),   # ResBlock norm1, output norm
+    ("gna_mod_silu", (2, 8, 5, 7), 4, "", "st", "silu"),      # ResBlock norm2
+    ("gna_all_silu", (3, 6, 4, 4), 3, "gb", "st", "silu"),
+    ("gna_gc_silu", (2, 6, 3, 5), 6, "g", "s", "silu"),       # one channel per group
+    ("gna_mod_none", (2, 8, 6), 2, "b", "t", "none"),         # 3-D, no activation
+]
+
+
+def gn_act(x, g, gamma, beta, scale, shift, act, eps=1e-5):
+    ch = x.shape[1]
+    ones = torch.ones(ch, dtype=torch.float64)
+    zeros = torch.zeros(ch, dtype=torch.float64)
+    y = F.group_norm(x, g, gamma if gamma is not None else ones,
+                     beta if beta is not None else zeros, eps)
+    bshape = (x.shape[0], ch) + (1,) * (x.dim() - 2)
+    if scale is not None:
+        y = y * (1 + scale.reshape(bshape))
+    if shift is not None:
+        y = y + shift.reshape(bshape)
+    return F.silu(y) if act == "silu" else y
+
+
+for name, shape, g, aff, mod, act in GNA:
+    x = rand(shape)
+    n, ch = shape[0], shape[1]
+    gamma = rand((ch,), 0.2, 1.8) if "g" in aff else None
+    beta = rand((ch,), -1.0, 1.0) if "b" in aff else None
+    scale = rand((n, ch), -1.0, 1.0) if "s" in mod else None
+    shift = rand((n, ch), -1.0, 1.0) if "t" in mod else None
+    ins = [t for t in (x, gamma, beta, scale, shift) if t is not None]
+    record(name, ins, gn_act(x, g, gamma, beta, scale, shift, act))
+
+# A realistic size through the parallel paths, as the gnbig cases (hashed
+# inputs, every STRIDE-th element of out and dx, full parameter gradients).
+for name, shape, g, off, amp in [("gnabig_a", (2, 64, 32, 32), 32, 0.5, 2.0)]:
+    n = int(np.prod(shape))
+    nb, ch = shape[0], shape[1]
+    x = torch.from_numpy(hashval(1, n, off, amp).reshape(shape)).double().requires_grad_()
+    gamma = torch.from_numpy(hashval(2, ch, 1.0, 0.5)).double().requires_grad_()
+    beta = torch.from_numpy(hashval(3, ch, 0.0, 0.5)).double().requires_grad_()
+    scale = torch.from_numpy(hashval(5, nb * ch, 0.0, 0.5).reshape(nb, ch)).double().requires_grad_()
+    shift = torch.from_numpy(hashval(6, nb * ch, 0.0, 0.5).reshape(nb, ch)).double().requires_grad_()
+    R = torch.from_numpy(hashval(4, n, 0.0, 1.0).reshape(shape)).double()
+    y = gn_act(x, g, gamma, beta, scale, shift, "silu")
+    (y * R).sum().backward()
+    out[f"{name}.out_sub"] = y.detach().reshape(-1)[::STRIDE]
+    out[f"{name}.dx_sub"] = x.grad.reshape(-1)[::STRIDE]
+    out[f"{name}.dgamma"] = gamma.grad
+    out[f"{name}.dbeta"] = beta.grad
+    out[f"{name}.dscale"] = scale.grad
+    out[f"{name}.dshift"] = shift.grad
 
 here = os.path.dirname(os.path.abspath(__file__))
 sdfx.write(os.path.join(here, "..", "fixtures", "ops", "norm.sdfx"), out)

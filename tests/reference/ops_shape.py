@@ -21,13 +21,7 @@ out = {}
 def case(name, fn, *shapes):
     ins = [(torch.rand(s, dtype=torch.float64) * 4 - 2).requires_grad_() for s in shapes]
     y = fn(*ins)
-    R = torch.rand(y.shape, dtype=torch.float64) * 2 - 1
-    (y * R).sum().backward()
-    for i, t in enumerate(ins):
-        out[f"{name}.in{i}"] = t
-        out[f"{name}.grad{i}"] = t.grad
-    out[f"{name}.out"] = y
-    out[f"{name}.R"] = R
+    sdfx.record(out, name, ins, y)
 
 
 # reshape (a view in C; here reshape of a contiguous tensor)

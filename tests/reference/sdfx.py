@@ -4,6 +4,22 @@ import struct
 import numpy as np
 
 
+def record(out, name, ins, y):
+    """One fixture case into out: inputs <name>.in<i>, the output
+    <name>.out, a random R drawn now from torch's generator (uniform in
+    [-1, 1), float64) as <name>.R, and <name>.grad<i>, the gradients of
+    sum(y * R) (ins must require grad)."""
+    import torch
+
+    R = torch.rand(y.shape, dtype=torch.float64) * 2 - 1
+    (y * R).sum().backward()
+    for i, t in enumerate(ins):
+        out[f"{name}.in{i}"] = t
+        out[f"{name}.grad{i}"] = t.grad
+    out[f"{name}.out"] = y
+    out[f"{name}.R"] = R
+
+
 def write(path, arrays):
     """arrays: dict name -> array-like (converted to float32, C order)."""
     with open(path, "wb") as f:
