@@ -7,6 +7,7 @@
  *   simdiff-sample --init sketch.png --strength 0.6 --png out.png     # image-to-image
  *   simdiff-sample --init photo.png --mask hole.png --png out.png     # inpainting
  *   simdiff-sample --init shirt.png --strength 0.5 --variations 8 --png v.png
+ *   mpirun -np 4 simdiff-sample --mpi --count 10000 --npy s.npy   # split over processes
  *   simdiff-sample --help
  *
  * Ctrl-C cancels the run cleanly (simdiff_sampler_cancel() from the signal
@@ -23,6 +24,10 @@
 #include <unistd.h>
 
 #include <simdiff/simdiff.h>
+
+#ifdef SIMDIFF_HAVE_MPI
+#include "sdmpi.h"
+#endif
 
 #define DEFAULT_MODEL "models/fmnist-uvit.safetensors"
 
@@ -43,7 +48,7 @@ static void on_sigint(int sig)
 typedef struct opts {
     const char *model, *labels, *png, *npy, *labels_npy, *sampler, *spacing, *schedule;
     const char *init, *mask;
-    int count, steps, threads, batch, grid_cols, quiet;
+    int count, steps, threads, batch, grid_cols, quiet, mpi;
     int variations, resample, resample_jump, have_strength;
     double strength;
     int precision; /* simdiff_precision */
@@ -99,6 +104,9 @@ static void usage(FILE *f)
             "                      of --resample-jump steps R times (default 1 = off)\n"
             "  --resample-jump J   steps undone per jump (default 1)\n"
             "  --quiet             no progress output\n"
+            "  --mpi               under mpirun: each process draws its share of the\n"
+            "                      images, rank 0 gathers and writes them (the same bytes\n"
+            "                      as one process; docs/distributed.md)\n"
             "  -h, --help          this text\n");
 }
 
@@ -386,6 +394,12 @@ int main(int argc, char **argv)
             o.labels_npy = v;
         } else if (!strcmp(a, "--quiet")) {
             o.quiet = 1;
+        } else if (!strcmp(a, "--mpi")) {
+#ifndef SIMDIFF_HAVE_MPI
+            return die("%s: this build has no MPI (install Open MPI, e.g. Debian's "
+                       "libopenmpi-dev, and reconfigure with -Dmpi=enabled)", a);
+#endif
+            o.mpi = 1;
         } else if (!strcmp(a, "--init")) {
             NEED();
             o.init = v;
@@ -587,13 +601,35 @@ int main(int argc, char **argv)
         simdiff_model_destroy(m);
         return 2;
     }
+    /* Under --mpi (MPI starts here, once the arguments are checked the same
+     * way on every rank): this process draws images lo .. hi-1, rank 0
+     * gathers all of them into out and writes the files. */
+    int rank = 0, lo = 0, hi = o.count;
+#ifdef SIMDIFF_HAVE_MPI
+    sdmpi mp;
+    if (o.mpi) {
+        if (sdmpi_init(&mp, &argc, &argv))
+            return 1;
+        rank = mp.rank;
+        int64_t l, h;
+        sdmpi_part(&mp, o.count, &l, &h);
+        lo = (int)l;
+        hi = (int)h;
+        if (rank)
+            o.quiet = 1;
+    }
+#endif
     size_t per = (size_t)mc.channels * (size_t)mc.image_size * (size_t)mc.image_size;
-    float *out = malloc((size_t)o.count * per * sizeof *out);
+    float *out = malloc((size_t)(rank ? (hi > lo ? hi - lo : 1) : o.count) * per * sizeof *out);
     if (!out) {
         fprintf(stderr, "simdiff-sample: out of memory for %d images\n", o.count);
+#ifdef SIMDIFF_HAVE_MPI
+        if (o.mpi)
+            sdmpi_abort(&mp, 1);
+#endif
         return 1;
     }
-    if (!o.png && !o.npy)
+    if (!o.png && !o.npy && !rank)
         fprintf(stderr, "simdiff-sample: note: no --png or --npy given; the images "
                         "are drawn and discarded\n");
     progress pr = {.tty = isatty(STDERR_FILENO), .quiet = o.quiet, .last_pct = -1};
@@ -614,6 +650,8 @@ int main(int argc, char **argv)
                 simdiff_sampler_method_name(sc.method) ? simdiff_sampler_method_name(sc.method)
                                                        : "?",
                 sc.steps, sc.guidance, (unsigned long long)o.seed);
+    if (o.mpi && !o.quiet)
+        fprintf(stderr, "split over processes: rank 0 draws images %d..%d\n", lo, hi - 1);
     pr.t0 = now();
     simdiff_edit ed, *edp = NULL;
     if (init) {
@@ -634,12 +672,46 @@ int main(int argc, char **argv)
             fprintf(stderr, "editing: strength %g%s, %d network evaluations per image\n",
                     o.strength, mask ? ", inpainting" : "", evals);
     }
+    /* This process's images: their labels, and their init and mask images
+     * when there is one per image. */
+    if (edp && init_n > 1) {
+        ed.init += (size_t)lo * per;
+        ed.init_count = hi - lo;
+    }
+    if (edp && mask && mask_n > 1) {
+        ed.mask += (size_t)lo * (size_t)ed.mask_channels * (size_t)mc.image_size *
+                   (size_t)mc.image_size;
+        ed.mask_count = hi - lo;
+    }
     simdiff_status st = g_interrupted ? SIMDIFF_ERR_CANCELLED
-                                      : simdiff_sampler_run_edit(s, o.count, labels, o.seed,
-                                                                 edp, out);
+                        : hi > lo     ? simdiff_sampler_run_part(s, lo, hi - lo,
+                                                                 labels ? labels + lo : NULL,
+                                                                 o.seed, edp, out)
+                                      : SIMDIFF_OK;
     double el = now() - pr.t0;
     g_sampler = NULL;
     int rc = 0;
+#ifdef SIMDIFF_HAVE_MPI
+    if (o.mpi) {
+        /* Every rank learns whether all succeeded; then rank 0 gathers. */
+        int64_t smin, smax;
+        if (st != SIMDIFF_OK)
+            fprintf(stderr, "simdiff-sample: rank %d: sampling failed: %s\n", rank,
+                    simdiff_sampler_errmsg(s));
+        if (sdmpi_minmax_i64(&mp, st, &smin, &smax) ||
+            (smax == SIMDIFF_OK && sdmpi_gather_rows(&mp, o.count, per, out, out))) {
+            fprintf(stderr, "simdiff-sample: %s\n", mp.err);
+            sdmpi_abort(&mp, 1);
+        }
+        if (st == SIMDIFF_OK && smax != SIMDIFF_OK)
+            st = (simdiff_status)smax; /* another rank failed or was cancelled */
+        el = now() - pr.t0;
+    }
+#endif
+    if (rank) {
+        /* Only rank 0 reports and writes. */
+        rc = st == SIMDIFF_ERR_CANCELLED ? 130 : st != SIMDIFF_OK;
+    } else
     if (st == SIMDIFF_ERR_CANCELLED) {
         fprintf(stderr, "%ssimdiff-sample: cancelled; nothing written\n", pr.tty ? "\n" : "");
         rc = 130;
@@ -684,6 +756,10 @@ int main(int argc, char **argv)
     }
     simdiff_sampler_destroy(s);
     simdiff_model_destroy(m);
+#ifdef SIMDIFF_HAVE_MPI
+    if (o.mpi)
+        sdmpi_finalize(&mp);
+#endif
     free(out);
     free(req);
     free(labels);

@@ -6,6 +6,7 @@
  *   simdiff-train                         # the default Fashion-MNIST U-ViT run
  *   simdiff-train --minutes 90 --out runs/a
  *   simdiff-train --resume runs/a/checkpoint.sdc
+ *   mpirun -np 4 simdiff-train --mpi --out runs/b   # data-parallel (docs/distributed.md)
  *   simdiff-train --help
  */
 #include <errno.h>
@@ -19,6 +20,10 @@
 #include <unistd.h>
 
 #include <simdiff/simdiff.h>
+
+#ifdef SIMDIFF_HAVE_MPI
+#include "sdmpi.h"
+#endif
 
 static volatile sig_atomic_t g_stop;
 static void on_sigint(int sig)
@@ -42,6 +47,7 @@ typedef struct opts {
     int warmup;
     int cosine;
     const char *precision;
+    int mpi, mpi_deterministic, microbatches;
 } opts;
 
 static void usage(FILE *f)
@@ -69,6 +75,13 @@ static void usage(FILE *f)
             "                      optimizer and reductions (needs AVX-512 BF16);\n"
             "                      a resumed run keeps its checkpoint's precision\n"
             "  --seed N            seed of everything (default 0)\n"
+            "  --microbatches N    compute each (per-process) batch as N parts one after\n"
+            "                      the other, gradients summed in order (default 1)\n"
+            "  --mpi               data-parallel over the processes of mpirun: each takes\n"
+            "                      its part of every --batch, gradients summed by\n"
+            "                      MPI_Allreduce (docs/distributed.md)\n"
+            "  --mpi-deterministic like --mpi, summed in rank order (gather, add,\n"
+            "                      broadcast): R processes equal --microbatches R bit for bit\n"
             "  --ckpt-every N      checkpoint every N steps (default 500)\n"
             "  --log-every N       print/log every N steps (default 50)\n"
             "optimizer:\n"
@@ -108,7 +121,7 @@ static int parse(int argc, char **argv, opts *o)
                 .heads = 4, .channels = 64, .stem = 2, .stem_param = 1, .levels = 1,
                 .blocks = 1, .emb = 256, .dropout_res = 0.0, .dropout_tf = 0.0,
                 .warmup = 300, .cosine = 1, .loss = SIMDIFF_LOSS_EPS,
-                .multiscale_base = 32, .prediction = SIMDIFF_PRED_V};
+                .multiscale_base = 32, .prediction = SIMDIFF_PRED_V, .microbatches = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -120,6 +133,9 @@ static int parse(int argc, char **argv, opts *o)
         else if (!strcmp(a, "--cosine")) o->cosine = 1;
         else if (!strcmp(a, "--constant-lr")) o->cosine = 0;
         else if (!strcmp(a, "--fp16")) o->fp16 = 1;
+        else if (!strcmp(a, "--mpi")) o->mpi = 1;
+        else if (!strcmp(a, "--mpi-deterministic")) o->mpi = o->mpi_deterministic = 1;
+        else if (ARG("--microbatches")) o->microbatches = atoi(v);
         else if (ARG("--export-only")) o->export_only = v;
         else if (ARG("--data-dir")) o->data_dir = v;
         else if (ARG("--npy") || ARG("--data")) o->npy = v;
@@ -174,10 +190,14 @@ static int parse(int argc, char **argv, opts *o)
         fprintf(stderr, "simdiff-train: --export-only needs --resume CHECKPOINT\n");
         return -1;
     }
+    if (o->mpi && o->export_only) {
+        fprintf(stderr, "simdiff-train: --export-only runs on one process (no --mpi)\n");
+        return -1;
+    }
     if (o->batch < 1 || o->steps < 1 || o->stem < 0 || o->ckpt_every < 1 || o->log_every < 1 ||
-        o->loss < 0 || o->prediction < 0) {
+        o->loss < 0 || o->prediction < 0 || o->microbatches < 1) {
         fprintf(stderr, "simdiff-train: bad --batch, --steps, --stem, --loss, --prediction, "
-                        "--ckpt-every or --log-every\n");
+                        "--ckpt-every, --log-every or --microbatches\n");
         return -1;
     }
     return 0;
@@ -190,9 +210,28 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+#ifdef SIMDIFF_HAVE_MPI
+static sdmpi *g_mpi; /* under --mpi */
+#endif
+static int g_rank; /* this process's rank (0 without --mpi) */
+
+/* A failure before the training loop: under --mpi every rank stops with
+ * it (the others would wait for this one). */
+static int quit(int rc)
+{
+#ifdef SIMDIFF_HAVE_MPI
+    if (rc && g_mpi)
+        sdmpi_abort(g_mpi, rc);
+#endif
+    return rc;
+}
+
 static int fail(const char *what)
 {
-    fprintf(stderr, "simdiff-train: %s: %s\n", what, simdiff_last_error());
+    if (g_rank)
+        fprintf(stderr, "simdiff-train: rank %d: %s: %s\n", g_rank, what, simdiff_last_error());
+    else
+        fprintf(stderr, "simdiff-train: %s: %s\n", what, simdiff_last_error());
     return 1;
 }
 
@@ -296,15 +335,44 @@ int main(int argc, char **argv)
     opts o;
     if (parse(argc, argv, &o))
         return 2;
+    int nproc = 1;
+#ifdef SIMDIFF_HAVE_MPI
+    sdmpi mp;
+    if (o.mpi) {
+        if (sdmpi_init(&mp, &argc, &argv))
+            return 1;
+        g_mpi = &mp;
+        g_rank = mp.rank;
+        nproc = mp.size;
+        mp.deterministic = o.mpi_deterministic;
+    }
+#else
+    if (o.mpi) {
+        fprintf(stderr, "simdiff-train: --mpi: this build has no MPI (install Open MPI, "
+                        "e.g. Debian's libopenmpi-dev, and reconfigure with -Dmpi=enabled)\n");
+        return 2;
+    }
+#endif
+    /* This process's examples lo .. lo+nb-1 of every global batch. */
+    int B = o.batch;
+    int lo = (int)((int64_t)B * g_rank / nproc);
+    int nb = (int)((int64_t)B * (g_rank + 1) / nproc) - lo;
+    if (B / nproc < o.microbatches) {
+        if (!g_rank)
+            fprintf(stderr, "simdiff-train: --batch %d is too small for %d process%s x "
+                            "%d microbatch%s\n", B, nproc, nproc > 1 ? "es" : "",
+                    o.microbatches, o.microbatches > 1 ? "es" : "");
+        return quit(2);
+    }
     if (o.threads > 0 && simdiff_set_num_threads(o.threads))
-        return fail("--threads");
+        return quit(fail("--threads"));
     simdiff_precision prec = SIMDIFF_PRECISION_F32;
     if (o.precision && simdiff_precision_from_name(o.precision, &prec)) {
         fprintf(stderr, "simdiff-train: --precision: '%s' is not f32 or bf16\n", o.precision);
-        return 2;
+        return quit(2);
     }
     if (simdiff_precision_check(prec))
-        return fail("--precision");
+        return quit(fail("--precision"));
     if (o.export_only) {
         simdiff_model *m = NULL;
         simdiff_trainer *t = NULL;
@@ -322,13 +390,13 @@ int main(int argc, char **argv)
     if (o.npy) {
         if (simdiff_dataset_open_npy(&ds, o.npy, o.npy_labels, SIMDIFF_LAYOUT_AUTO,
                                      SIMDIFF_FLOAT_RANGE_01))
-            return fail(o.npy);
+            return quit(fail(o.npy));
     } else {
         char im[1024], lb[1024];
         snprintf(im, sizeof im, "%s/train-images-idx3-ubyte.gz", o.data_dir);
         snprintf(lb, sizeof lb, "%s/train-labels-idx1-ubyte.gz", o.data_dir);
         if (simdiff_dataset_open_idx(&ds, im, lb))
-            return fail(im);
+            return quit(fail(im));
     }
     int C = simdiff_dataset_channels(ds), H = simdiff_dataset_height(ds);
     int d = o.pad > 0 ? o.pad : H;
@@ -338,15 +406,16 @@ int main(int argc, char **argv)
     simdiff_trainer *t = NULL;
     if (o.resume) {
         if (simdiff_trainer_load(&t, &m, o.resume))
-            return fail(o.resume);
-        fprintf(stderr, "resumed %s\n", o.resume);
+            return quit(fail(o.resume));
+        if (!g_rank)
+            fprintf(stderr, "resumed %s\n", o.resume);
     } else {
         simdiff_model_config cfg;
         simdiff_arch arch;
         if (simdiff_arch_from_name(o.arch, &arch))
-            return fail("--arch");
+            return quit(fail("--arch"));
         if (simdiff_model_config_init(&cfg, arch, d, C))
-            return fail("model config");
+            return quit(fail("model config"));
         cfg.stem = (simdiff_stem)o.stem;
         cfg.stem_param = o.stem_param;
         cfg.num_levels = o.levels;
@@ -367,14 +436,14 @@ int main(int argc, char **argv)
         char msg[256];
         if (simdiff_model_config_validate(&cfg, msg, sizeof msg)) {
             fprintf(stderr, "simdiff-train: invalid model: %s\n", msg);
-            return 2;
+            return quit(2);
         }
         if (simdiff_model_create(&m, &cfg, o.seed))
-            return fail("model");
+            return quit(fail("model"));
         simdiff_schedule *s;
         if (o.schedule ? simdiff_schedule_from_string(&s, o.schedule)
                        : simdiff_schedule_create_shifted(&s, d, 64))
-            return fail("schedule");
+            return quit(fail("schedule"));
         simdiff_trainer_config tc;
         simdiff_optimizer_config oc;
         simdiff_trainer_config_init(&tc);
@@ -393,12 +462,13 @@ int main(int argc, char **argv)
         }
         char stext[SIMDIFF_SCHEDULE_STRING_MAX];
         if (simdiff_schedule_to_string(s, stext, sizeof stext))
-            return fail("schedule");
+            return quit(fail("schedule"));
         static const char *loss_name[] = {"eps", "v", "multiscale"};
-        fprintf(stderr, "schedule %s, loss %s, prediction %s\n", stext, loss_name[o.loss],
+        if (!g_rank)
+            fprintf(stderr, "schedule %s, loss %s, prediction %s\n", stext, loss_name[o.loss],
                 o.prediction == SIMDIFF_PRED_V ? "v" : "eps");
         if (simdiff_trainer_create(&t, m, s, &tc, &oc))
-            return fail("trainer");
+            return quit(fail("trainer"));
         simdiff_schedule_destroy(s);
     }
     simdiff_model_config cfg;
@@ -406,22 +476,22 @@ int main(int argc, char **argv)
     simdiff_model_get_config(m, &cfg);
     double flops = 0;
     simdiff_model_flops(m, &flops);
-    fprintf(stderr, "%s\nmodel: %s %dx%dx%d, %lld params, %.3f GFLOP/image; data: %lld images, %d classes\n",
+    if (!g_rank)
+        fprintf(stderr, "%s\nmodel: %s %dx%dx%d, %lld params, %.3f GFLOP/image; data: %lld images, %d classes\n",
             simdiff_runtime_info(), cfg.arch == SIMDIFF_ARCH_UVIT ? "U-ViT" : "U-Net",
             cfg.channels, cfg.image_size, cfg.image_size,
             (long long)simdiff_model_num_params(m), flops / 1e9,
             (long long)simdiff_dataset_count(ds), K);
 
-    int B = o.batch;
     size_t per = (size_t)C * d * d;
-    float *x = malloc((size_t)B * per * sizeof(float));
-    int *labels = malloc((size_t)B * sizeof(int));
+    float *x = malloc((size_t)nb * per * sizeof(float));
+    int *labels = malloc((size_t)nb * sizeof(int));
     int64_t *idx = malloc((size_t)B * sizeof(int64_t));
     uint8_t *flip = malloc((size_t)B);
     int64_t *perm = malloc((size_t)simdiff_dataset_count(ds) * sizeof(int64_t));
     if (!x || !labels || !idx || !flip || !perm) {
         fprintf(stderr, "simdiff-train: out of memory\n");
-        return 1;
+        return quit(1);
     }
     long long perm_epoch = -1;
     char ckpt[1100], model_out[1100], logpath[1100];
@@ -430,14 +500,42 @@ int main(int argc, char **argv)
     snprintf(logpath, sizeof logpath, "%s/loss.csv", o.out);
     simdiff_trainer_stats stt = {.struct_size = sizeof stt};
     simdiff_trainer_stats_get(t, &stt);
+#ifdef SIMDIFF_HAVE_MPI
+    if (g_mpi) {
+        /* Every rank loaded (or made) the same state: at least the same step. */
+        int64_t kmin, kmax;
+        if (sdmpi_minmax_i64(g_mpi, stt.step, &kmin, &kmax)) {
+            fprintf(stderr, "simdiff-train: %s\n", g_mpi->err);
+            return quit(1);
+        }
+        if (kmin != kmax) {
+            if (!g_rank)
+                fprintf(stderr, "simdiff-train: the ranks start at different steps (%lld .. "
+                                "%lld): every rank must read the same checkpoint\n",
+                        (long long)kmin, (long long)kmax);
+            return quit(1);
+        }
+        simdiff_trainer_set_grad_reduce(t, sdmpi_grad_reduce, g_mpi);
+        if (!g_rank)
+            fprintf(stderr, "data-parallel: %d processes, batch %d split %d..%d per process, "
+                            "gradients summed by %s\n", nproc, B, B / nproc,
+                    (B + nproc - 1) / nproc,
+                    o.mpi_deterministic ? "gather + rank-order sum + broadcast"
+                                        : "MPI_Allreduce");
+    }
+#endif
     /* The output directory and the log before the first step, so a bad
-     * --out is found now, not at the first checkpoint. */
-    if (prepare_out(o.out))
-        return 1;
-    FILE *logf = open_log(logpath, (long long)stt.step);
-    if (!logf) {
-        fprintf(stderr, "simdiff-train: cannot write '%s': %s\n", logpath, strerror(errno));
-        return 1;
+     * --out is found now, not at the first checkpoint (rank 0 writes
+     * everything). */
+    FILE *logf = NULL;
+    if (!g_rank) {
+        if (prepare_out(o.out))
+            return quit(1);
+        logf = open_log(logpath, (long long)stt.step);
+        if (!logf) {
+            fprintf(stderr, "simdiff-train: cannot write '%s': %s\n", logpath, strerror(errno));
+            return quit(1);
+        }
     }
 
     signal(SIGINT, on_sigint);
@@ -445,23 +543,46 @@ int main(int argc, char **argv)
     int tty = isatty(2);
     double t0 = now(), tlast = t0, avg = NAN, sum_loss = 0;
     long long start = stt.step, nlog = 0;
-    int rc = 0;
-    while (!g_stop) {
+    int rc = 0, stop = 0;
+    while (!stop) {
         simdiff_trainer_stats_get(t, &stt);
         long long k = stt.step;
-        if (k >= o.steps || (o.minutes > 0 && now() - t0 > o.minutes * 60))
+        int timeout = o.minutes > 0 && now() - t0 > o.minutes * 60;
+        if (k >= o.steps || (!o.mpi && (g_stop || timeout)))
             break;
+        /* The global batch's indices and flips on every process, then this
+         * process's part of it. */
         if (batch_indices(ds, o.seed, k, B, perm, &perm_epoch, idx) ||
             (o.flip && simdiff_dataset_flip_mask(o.seed, (uint64_t)k, B, idx, flip)) ||
-            simdiff_dataset_get_batch(ds, B, idx, o.pad, o.flip ? flip : NULL, x, labels)) {
+            simdiff_dataset_get_batch(ds, nb, idx + lo, o.pad, o.flip ? flip + lo : NULL, x,
+                                      labels)) {
             rc = fail("data");
             break;
         }
         double loss;
-        if (simdiff_trainer_step(t, B, x, K > 0 ? labels : NULL, &loss)) {
+#ifdef SIMDIFF_HAVE_MPI
+        /* Under --mpi the ranks stop together: each adds its request
+         * (Ctrl-C/SIGTERM, or rank 0's --minutes) to the step's reduction. */
+        if (g_mpi)
+            g_mpi->stop_in = g_stop || (!g_rank && timeout);
+#endif
+        simdiff_status sst = o.mpi || o.microbatches > 1
+                                 ? simdiff_trainer_step_part(t, B, lo, nb, o.microbatches, x,
+                                                             K > 0 ? labels : NULL, &loss)
+                                 : simdiff_trainer_step(t, B, x, K > 0 ? labels : NULL, &loss);
+        if (sst) {
+#ifdef SIMDIFF_HAVE_MPI
+            if (g_mpi && g_mpi->err[0])
+                fprintf(stderr, "simdiff-train: %s\n", g_mpi->err);
+#endif
             rc = fail("training step");
             break;
         }
+        stop = g_stop;
+#ifdef SIMDIFF_HAVE_MPI
+        if (g_mpi)
+            stop = g_mpi->stop_out > 0;
+#endif
         if (isfinite(loss)) {
             avg = isnan(avg) ? loss : 0.98 * avg + 0.02 * loss;
             sum_loss += loss;
@@ -469,7 +590,7 @@ int main(int argc, char **argv)
         }
         k++;
         double tn = now();
-        if (k % o.log_every == 0 || tty) {
+        if (!g_rank && (k % o.log_every == 0 || tty)) {
             double ips = (double)(k - start) * B / (tn - t0);
             char eta[32], el[32];
             double left = (double)(o.steps - k) * B / ips;
@@ -497,26 +618,38 @@ int main(int argc, char **argv)
                 nlog = 0;
             }
         }
-        if (k % o.ckpt_every == 0) {
+        if (!g_rank && k % o.ckpt_every == 0) {
             if (simdiff_trainer_save(t, ckpt) || simdiff_trainer_export(t, model_out, o.fp16)) {
                 rc = fail("checkpoint");
                 break;
             }
         }
     }
-    if (tty)
+    if (tty && !g_rank)
         fputc('\n', stderr);
     /* A failed step or batch leaves the trainer as it was before it, so
-     * the run is still saved; the message says it stopped on an error. */
+     * the run is still saved; the message says it stopped on an error.
+     * Under --mpi, rank 0 saves (every rank holds the same state) and a
+     * failure on any rank then ends all of them. */
     simdiff_trainer_stats_get(t, &stt);
-    if (simdiff_trainer_save(t, ckpt) || simdiff_trainer_export(t, model_out, o.fp16))
+    if (g_rank)
+        ;
+    else if (simdiff_trainer_save(t, ckpt) || simdiff_trainer_export(t, model_out, o.fp16))
         rc = fail("checkpoint");
     else if (rc)
         fprintf(stderr, "simdiff-train: stopped by the error above at step %lld; saved %s and %s\n",
                 (long long)stt.step, ckpt, model_out);
     else
         fprintf(stderr, "%s: saved %s and %s\n", g_stop ? "interrupted" : "done", ckpt, model_out);
-    fclose(logf);
+    if (logf)
+        fclose(logf);
+#ifdef SIMDIFF_HAVE_MPI
+    if (g_mpi && rc) {
+        fprintf(stderr, "simdiff-train: rank %d stops the run (exit %d)%s\n", g_rank, rc,
+                g_rank ? "" : "; the checkpoint above is intact");
+        sdmpi_abort(g_mpi, rc);
+    }
+#endif
     free(x);
     free(labels);
     free(idx);
@@ -525,5 +658,9 @@ int main(int argc, char **argv)
     simdiff_trainer_destroy(t);
     simdiff_model_destroy(m);
     simdiff_dataset_destroy(ds);
+#ifdef SIMDIFF_HAVE_MPI
+    if (g_mpi)
+        sdmpi_finalize(g_mpi);
+#endif
     return rc;
 }

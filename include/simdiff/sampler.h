@@ -266,6 +266,22 @@ SIMDIFF_API simdiff_status simdiff_sampler_run_edit(simdiff_sampler *s, int n,
                                                     const simdiff_edit *edit,
                                                     float *out);
 
+/*
+ * Images first .. first+n−1 of a run with this seed (first >= 0): out gets
+ * n images equal bit for bit to rows first .. first+n−1 of
+ * simdiff_sampler_run_edit on first+n (or more) images with the same
+ * labels, seed and edit. labels (and an edit's init and mask images when
+ * there is one per image) are those of the n images only. For splitting
+ * one run across processes or machines (docs/distributed.md); first = 0 is
+ * simdiff_sampler_run_edit. The checks and failures of
+ * simdiff_sampler_run_edit, and SIMDIFF_ERR_INVALID_ARG for first < 0.
+ */
+SIMDIFF_API simdiff_status simdiff_sampler_run_part(simdiff_sampler *s, int64_t first,
+                                                    int n, const int *labels,
+                                                    uint64_t seed,
+                                                    const simdiff_edit *edit,
+                                                    float *out);
+
 /* The network evaluations per image of a run of s with edit (NULL = a plain
  * run: the steps), into *evals; with guidance (w ∉ {0, 1} and labels) each
  * evaluation is one batched call of two rows. Checks the edit's settings

@@ -164,6 +164,71 @@ SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
                                                 const float *x, const int *labels,
                                                 double *loss);
 
+/* ---- data-parallel training (docs/distributed.md) ----------------------
+ * Several processes (or threads), each with its own trainer and an
+ * identical model, train one model together: every step each takes a part
+ * of one global batch of `batch` examples and a reduction hook sums the
+ * parts. Every example's t, noise, label dropout and dropout masks come
+ * from its index in the global batch (t stratified over all `batch`
+ * examples), so the parts together are the global batch's step.
+ *
+ * The reduction hook: installed with simdiff_trainer_set_grad_reduce, it is
+ * called once per simdiff_trainer_step_part, after this process's part has
+ * been computed and before anything is updated, with
+ *   grad: count floats, the SUM over this process's examples of each
+ *     example's loss gradient (the gradients of all parameters in one flat
+ *     buffer, in simdiff_model parameter order);
+ *   sums[SIMDIFF_REDUCE_LOSS]: the sum of this process's example losses,
+ *   sums[SIMDIFF_REDUCE_COUNT]: its number of examples,
+ *   sums[SIMDIFF_REDUCE_NONFINITE]: 1 if some loss was not finite, else 0.
+ * It must replace grad and every sums[] value by their sums over all
+ * processes (MPI_Allreduce with MPI_SUM, or any fixed-order sum) and
+ * return 0; every process must end with the same values. Nonzero: the
+ * step fails with SIMDIFF_ERR_IO and changes nothing. The trainer then
+ * divides the gradient and the loss by the summed count and clips, steps
+ * AdamW and the EMA as simdiff_trainer_step does, so processes that start
+ * from the same trainer state keep identical weights. */
+enum {
+    SIMDIFF_REDUCE_LOSS = 0,
+    SIMDIFF_REDUCE_COUNT = 1,
+    SIMDIFF_REDUCE_NONFINITE = 2,
+    SIMDIFF_REDUCE_SCALARS = 3 /* the length of sums[] */
+};
+typedef int (*simdiff_grad_reduce_fn)(void *user, float *grad, int64_t count,
+                                      double *sums);
+/* Install (fn non-NULL) or remove (fn NULL) the reduction hook; user is
+ * passed to fn as is. The hook is not stored in checkpoints. */
+SIMDIFF_API simdiff_status simdiff_trainer_set_grad_reduce(simdiff_trainer *t,
+                                                           simdiff_grad_reduce_fn fn,
+                                                           void *user);
+
+/* One step in which this process holds examples first .. first+n−1 of a
+ * global batch of `batch` examples (x: n x C x H x W, labels n ids or
+ * NULL, as for simdiff_trainer_step), computed as `chunks` microbatches
+ * one after the other (1 <= chunks <= n; chunk j is local examples
+ * j·n/chunks .. (j+1)·n/chunks − 1, integer division) whose gradient sums
+ * are added in chunk order, then reduced by the hook (none: the sums of
+ * this process alone). *loss gets the global mean loss (NaN if the step
+ * was skipped). Needs 0 <= first, first + n <= batch.
+ * What is equal to what (same thread count, same precision):
+ *   - chunks = R on one process with the whole batch, and R processes each
+ *     with part j·batch/R .. (j+1)·batch/R − 1 as one chunk and a hook that
+ *     sums the processes' buffers in process order (gather, then
+ *     ((g0 + g1) + g2) + ...): bit for bit (also with any commutative
+ *     hook when R = 2);
+ *   - either of them and simdiff_trainer_step on the whole batch: the same
+ *     examples, noise and times; the gradient differs by float rounding
+ *     (the sum over examples is split differently).
+ * simdiff_trainer_step is unchanged by this (it differs from
+ * step_part(t, n, 0, n, 1, ...) by the rounding of the scale by n and
+ * back); with a hook installed it fails with SIMDIFF_ERR_MISUSE. A failed
+ * step_part (also a failed hook) leaves the weights, the optimizer and the
+ * step count as they were. */
+SIMDIFF_API simdiff_status simdiff_trainer_step_part(simdiff_trainer *t, int batch,
+                                                     int first, int n, int chunks,
+                                                     const float *x, const int *labels,
+                                                     double *loss);
+
 typedef struct simdiff_trainer_stats {
     size_t struct_size;      /* set to sizeof before simdiff_trainer_stats_get */
     int64_t step;            /* updates applied + skipped                       */

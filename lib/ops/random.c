@@ -52,7 +52,9 @@ sd_tensor *sd_dropout(sd_ctx *c, sd_tensor *x, float p)
     const float *xd = x->data;
     float *yd = y->data;
     int64_t m = x->numel;
-    sd_rng_uniform(seed, stream, 0, (size_t)m, yd); /* u_i, overwritten below */
+    /* u_i (overwritten below); element i of the whole batch under
+     * sd_ctx_set_rng_batch. */
+    sd_rng_uniform(seed, stream, sd_ctx_rng_offset(c, x), (size_t)m, yd);
 #pragma omp parallel for if (m > SD_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < m; i++) {
         int keep = yd[i] >= p;

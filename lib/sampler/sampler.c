@@ -44,6 +44,7 @@ struct simdiff_sampler {
     simdiff_schedule *sched;    /* owned copy */
     sd_ctx *ctx;                /* inference: grad and dropout off */
     atomic_int cancel;          /* set by simdiff_sampler_cancel()  */
+    uint64_t first;             /* image index of row 0 (run_part)  */
     atomic_int running;         /* a run is in progress             */
     simdiff_progress_fn progress;
     void *progress_user;
@@ -814,13 +815,14 @@ static int cancelled(const simdiff_sampler *s)
 /* Image i's noise of (kind, grid point g, visit v) into rows of buf: the
  * plain streams for the start and each point's first step (kind STEP,
  * v = 0), edit streams otherwise. */
-static void fill_noise(int n, size_t P, uint64_t seed, int kind, int g, int v, float *buf)
+static void fill_noise(const simdiff_sampler *s, int n, size_t P, uint64_t seed, int kind,
+                       int g, int v, float *buf)
 {
     for (int i = 0; i < n; i++) {
+        uint64_t im = s->first + (uint64_t)i; /* the image's index in the whole run */
         uint64_t stream = kind == SD_EDIT_NOISE_STEP && v == 0
-                              ? sd_sampler_noise_stream((uint64_t)i, (uint64_t)g)
-                              : sd_sampler_edit_stream(kind, (uint64_t)i, (uint64_t)g,
-                                                       (uint64_t)v);
+                              ? sd_sampler_noise_stream(im, (uint64_t)g)
+                              : sd_sampler_edit_stream(kind, im, (uint64_t)g, (uint64_t)v);
         sd_rng_normal(seed, stream, 0, P, buf + (size_t)i * P);
     }
 }
@@ -848,7 +850,7 @@ static simdiff_status run(simdiff_sampler *s, int n, const int *labels, uint64_t
         return sd_fail(&s->err, SIMDIFF_ERR_NOMEM, "simdiff_sampler_run: out of memory");
 
     /* The start: z = ε (stream (i, 0)) at t = 1, or α·x₀ + σ·ε below. */
-    fill_noise(n, P, seed, SD_EDIT_NOISE_STEP, 0, 0, s->z);
+    fill_noise(s, n, P, seed, SD_EDIT_NOISE_STEP, 0, 0, s->z);
     if (!pl->from_noise) {
         const double al = pl->pt[0].alpha, sg = pl->pt[0].sigma;
         for (int i = 0; i < n; i++) {
@@ -876,7 +878,7 @@ static simdiff_status run(simdiff_sampler *s, int n, const int *labels, uint64_t
             const run_point *hi = &pl->pt[to], *lo = &pl->pt[from];
             const double a = hi->alpha / lo->alpha;
             const double sd = hi->sigma * sqrt(-expm1(hi->lam - lo->lam));
-            fill_noise(n, P, seed, SD_EDIT_NOISE_JUMP, g, v, s->noise);
+            fill_noise(s, n, P, seed, SD_EDIT_NOISE_JUMP, g, v, s->noise);
             float *z = s->z;
             const float *np = s->noise;
 #pragma omp parallel for schedule(static) if (total > PAR_MIN)
@@ -902,7 +904,7 @@ static simdiff_status run(simdiff_sampler *s, int n, const int *labels, uint64_t
                                   pl->pt[from].lam, pl->pt[to].lam, cf);
             const float *np = NULL;
             if (cf[3] != 0.0) {
-                fill_noise(n, P, seed, SD_EDIT_NOISE_STEP, g, v, s->noise);
+                fill_noise(s, n, P, seed, SD_EDIT_NOISE_STEP, g, v, s->noise);
                 np = s->noise;
             }
             float *z = s->z;
@@ -918,7 +920,7 @@ static simdiff_status run(simdiff_sampler *s, int n, const int *labels, uint64_t
                 z[j] = (float)u;
             }
             if (masked) { /* the kept region, noised to `to` */
-                fill_noise(n, P, seed, SD_EDIT_NOISE_KNOWN, g, v, s->noise);
+                fill_noise(s, n, P, seed, SD_EDIT_NOISE_KNOWN, g, v, s->noise);
                 composite(s, e, n, s->noise, pl->pt[to].alpha, pl->pt[to].sigma, s->z,
                           s->z);
             }
@@ -997,9 +999,21 @@ SIMDIFF_API simdiff_status simdiff_sampler_run_edit(simdiff_sampler *s, int n,
                                                     const int *labels, uint64_t seed,
                                                     const simdiff_edit *edit, float *out)
 {
+    return simdiff_sampler_run_part(s, 0, n, labels, seed, edit, out);
+}
+
+SIMDIFF_API simdiff_status simdiff_sampler_run_part(simdiff_sampler *s, int64_t first,
+                                                    int n, const int *labels,
+                                                    uint64_t seed,
+                                                    const simdiff_edit *edit, float *out)
+{
     const char *fn = "simdiff_sampler_run";
     if (!s)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: sampler is NULL", fn);
+    if (first < 0)
+        return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_sampler_run_part: first = %lld (must be >= 0)",
+                       (long long)first);
     int idle = 0;
     if (!atomic_compare_exchange_strong(&s->running, &idle, 1))
         return sd_fail(NULL, SIMDIFF_ERR_MISUSE,
@@ -1008,6 +1022,7 @@ SIMDIFF_API simdiff_status simdiff_sampler_run_edit(simdiff_sampler *s, int n,
                        "callback); use one sampler per thread");
     /* A cancel() from before this point is discarded (see the header). */
     atomic_store_explicit(&s->cancel, 0, memory_order_relaxed);
+    s->first = (uint64_t)first;
     simdiff_edit buf;
     const simdiff_edit *e = NULL;
     run_plan plan = {0};

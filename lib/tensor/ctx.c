@@ -64,6 +64,7 @@ void sd_ctx_reset(sd_ctx *c)
     c->status = SIMDIFF_OK;
     c->msg.msg[0] = 0;
     c->rng_op = 0;
+    c->rng_first = c->rng_batch = 0;
 }
 
 simdiff_status sd_ctx_status(const sd_ctx *c) { return c->status; }
@@ -95,6 +96,20 @@ void sd_ctx_set_rng(sd_ctx *c, uint64_t seed, uint64_t step)
     c->rng_seed = seed;
     c->rng_step = step;
     c->rng_op = 0;
+    c->rng_first = c->rng_batch = 0;
+}
+
+void sd_ctx_set_rng_batch(sd_ctx *c, int64_t first, int64_t batch)
+{
+    c->rng_first = first;
+    c->rng_batch = batch;
+}
+
+uint64_t sd_ctx_rng_offset(const sd_ctx *c, const sd_tensor *x)
+{
+    if (c->rng_first <= 0 || c->rng_batch <= 0)
+        return 0;
+    return (uint64_t)(x->numel / c->rng_batch) * (uint64_t)c->rng_first;
 }
 
 uint64_t sd_ctx_next_rng_stream(sd_ctx *c, uint64_t *seed)

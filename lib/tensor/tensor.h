@@ -93,6 +93,14 @@ int sd_ctx_training(const sd_ctx *c);
  * random op takes the next op index, so masks do not depend on threads. */
 void sd_ctx_set_rng(sd_ctx *c, uint64_t seed, uint64_t step);
 uint64_t sd_ctx_next_rng_stream(sd_ctx *c, uint64_t *seed);
+/* The graph's batch of `batch` examples is examples first .. first+batch−1
+ * of a larger batch (data-parallel training): a random op on a batch-major
+ * tensor then draws element j of its mask from stream element
+ * first·(numel/batch) + j, the element that example has in the whole
+ * batch. sd_ctx_set_rng resets it to (0, 0) (no offset). */
+void sd_ctx_set_rng_batch(sd_ctx *c, int64_t first, int64_t batch);
+/* The stream offset of a random op on x under sd_ctx_set_rng_batch. */
+uint64_t sd_ctx_rng_offset(const sd_ctx *c, const sd_tensor *x);
 /* Polled at the start of every op; nonzero -> SIMDIFF_ERR_CANCELLED. */
 void sd_ctx_set_cancel_flag(sd_ctx *c, const atomic_int *flag);
 

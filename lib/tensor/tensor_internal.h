@@ -76,6 +76,7 @@ struct sd_ctx {
     int64_t nw32;
     const uint16_t *w16;
     uint64_t rng_seed, rng_step, rng_op;
+    int64_t rng_first, rng_batch; /* sd_ctx_set_rng_batch (0, 0: none) */
     const atomic_int *cancel;
 
     simdiff_status status;

@@ -131,6 +131,7 @@ SIMDIFF_API void simdiff_trainer_destroy(simdiff_trainer *t)
     sd_optimizer_destroy(t->opt);
     sd_ctx_destroy(t->ctx);
     free(t->buf);
+    free(t->acc);
     free(t);
 }
 
@@ -174,6 +175,23 @@ static int ensure_buf(simdiff_trainer *t, int n)
 
 static simdiff_status step(simdiff_trainer *t, int n, const float *x, const int *labels);
 
+/* The checks every step makes of the trainer state and the labels. */
+static simdiff_status check_step(simdiff_trainer *t, int n, const int *labels, const char *fn)
+{
+    if (t->opt->ema_swapped)
+        return sd_fail(&t->err, SIMDIFF_ERR_MISUSE,
+                       "%s: the model holds the EMA weights; "
+                       "swap them back first (simdiff_optimizer_swap_ema)", fn);
+    const simdiff_model_config *cf = &t->m->cfg;
+    if (labels && cf->num_classes > 0)
+        for (int i = 0; i < n; i++)
+            if (labels[i] < -1 || labels[i] >= cf->num_classes)
+                return sd_fail(&t->err, SIMDIFF_ERR_INVALID_ARG,
+                               "%s: labels[%d] = %d out of range (-1 or 0..%d)", fn, i,
+                               labels[i], cf->num_classes - 1);
+    return SIMDIFF_OK;
+}
+
 SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
                                                 const float *x, const int *labels,
                                                 double *loss_out)
@@ -183,23 +201,18 @@ SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
     if (n < 1 || !x)
         return sd_fail(&t->err, SIMDIFF_ERR_INVALID_ARG,
                        "simdiff_trainer_step: n = %d (must be >= 1) and x must not be NULL", n);
-    if (t->opt->ema_swapped)
+    if (t->reduce)
         return sd_fail(&t->err, SIMDIFF_ERR_MISUSE,
-                       "simdiff_trainer_step: the model holds the EMA weights; "
-                       "swap them back first (simdiff_optimizer_swap_ema)");
+                       "simdiff_trainer_step: a gradient reduction hook is installed; "
+                       "use simdiff_trainer_step_part");
+    simdiff_status st = check_step(t, n, labels, "simdiff_trainer_step");
+    if (st)
+        return st;
     simdiff_model *m = t->m;
-    const simdiff_model_config *cf = &m->cfg;
-    if (labels && cf->num_classes > 0)
-        for (int i = 0; i < n; i++)
-            if (labels[i] < -1 || labels[i] >= cf->num_classes)
-                return sd_fail(&t->err, SIMDIFF_ERR_INVALID_ARG,
-                               "simdiff_trainer_step: labels[%d] = %d out of range "
-                               "(-1 or 0..%d)",
-                               i, labels[i], cf->num_classes - 1);
     /* The step writes the model's weights: no sampler run or forward of
      * the same model may overlap it (nor another step, also of this
      * trainer). */
-    simdiff_status st = sd_model_use_begin(m, 1, "simdiff_trainer_step");
+    st = sd_model_use_begin(m, 1, "simdiff_trainer_step");
     if (st)
         return st;
     st = ensure_buf(t, n) ? sd_fail(&t->err, SIMDIFF_ERR_NOMEM, "out of memory")
@@ -210,29 +223,36 @@ SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
     return st;
 }
 
-/* simdiff_trainer_step's work, arguments checked and the model claimed. */
-static simdiff_status step(simdiff_trainer *t, int n, const float *x, const int *labels)
+/* The forward and backward pass of local examples 0..n-1, which are
+ * examples first..first+n-1 of a batch of `batch`: t, ε, label dropout and
+ * dropout masks from their index in that batch. *lv gets the mean loss of
+ * the n examples; the parameters' gradients hold its gradient (no backward
+ * when *lv is not finite). On failure the ctx is reset and the gradients
+ * zeroed. */
+static simdiff_status forward_backward(simdiff_trainer *t, int batch, int first, int n,
+                                       const float *x, const int *labels, double *lv)
 {
     simdiff_model *m = t->m;
     const simdiff_model_config *cf = &m->cfg;
-    simdiff_status st = sd_apply_threads();
-    if (st)
-        return sd_fail_keep(&t->err, st);
     double *tt = t->buf, *lam = tt + n, *al = lam + n, *si = al + n, *u = si + n;
     int *lab = (int *)(u + n);
     uint64_t seed = t->cfg.seed;
     int64_t k = t->step;
 
-    /* t ~ U(0,1): stratified t_i = (u0 + i/n) mod 1 (one shared offset). */
-    sd_rng_uniform_f64(seed, stream(k, RNG_T), 0, (size_t)n, u);
+    /* t ~ U(0,1): stratified t_i = (u0 + i/batch) mod 1 (one shared offset,
+     * element 0 of the stream), else element i of the stream. */
+    double u0;
+    sd_rng_uniform_f64(seed, stream(k, RNG_T), 0, 1, &u0);
+    if (!t->cfg.stratified_t)
+        sd_rng_uniform_f64(seed, stream(k, RNG_T), (uint64_t)first, (size_t)n, u);
     for (int i = 0; i < n; i++) {
-        double ti = t->cfg.stratified_t ? fmod(u[0] + (double)i / n, 1.0) : u[i];
+        double ti = t->cfg.stratified_t ? fmod(u0 + (double)(first + i) / batch, 1.0) : u[i];
         tt[i] = ti;
         lam[i] = sd_schedule_logsnr1(m->schedule, ti);
         sd_alpha_sigma_from_logsnr(lam[i], &al[i], &si[i]);
     }
     /* Label dropout to the null class. */
-    sd_rng_uniform_f64(seed, stream(k, RNG_LABEL), 0, (size_t)n, u);
+    sd_rng_uniform_f64(seed, stream(k, RNG_LABEL), (uint64_t)first, (size_t)n, u);
     for (int i = 0; i < n; i++)
         lab[i] = (!labels || u[i] < t->cfg.label_dropout) ? -1 : labels[i];
 
@@ -243,13 +263,16 @@ static simdiff_status step(simdiff_trainer *t, int n, const float *x, const int 
     /* Nothing below reads an op output after the backward pass. */
     sd_ctx_set_release_activations(c, 1);
     sd_ctx_set_rng(c, seed, (uint64_t)k);
+    if (first > 0 || n != batch)
+        sd_ctx_set_rng_batch(c, first, n);
     const int64_t shape[4] = {n, cf->channels, cf->image_size, cf->image_size};
     int64_t per = shape[1] * shape[2] * shape[3];
     sd_tensor *xt = sd_wrap(c, 4, shape, (float *)x);
     sd_tensor *eps = sd_new(c, 4, shape), *z = sd_new(c, 4, shape);
     if (eps && z) {
         /* ε of example i is elements [i*per, (i+1)*per) of the step's stream. */
-        sd_rng_normal(seed, stream(k, RNG_EPS), 0, (size_t)(n * per), eps->data);
+        sd_rng_normal(seed, stream(k, RNG_EPS), (uint64_t)first * (uint64_t)per,
+                      (size_t)(n * per), eps->data);
         for (int i = 0; i < n; i++) {
             float a = (float)al[i], s = (float)si[i];
             const float *xi = x + i * per, *ei = eps->data + i * per;
@@ -261,16 +284,16 @@ static simdiff_status step(simdiff_trainer *t, int n, const float *x, const int 
     sd_tensor *pred = sd_model_graph(m, c, z, lam, cf->num_classes > 0 ? lab : NULL, NULL);
     sd_tensor *loss = sd_diffusion_loss(c, t->cfg.loss, t->cfg.multiscale_base,
                                         cf->prediction, pred, z, xt, eps, al, si);
-    st = sd_ctx_status(c);
+    simdiff_status st = sd_ctx_status(c);
     if (st) {
         sd_fail(&t->err, st, "training step %lld: %s", (long long)k, sd_ctx_errmsg(c));
         sd_ctx_reset(c);
         sd_model_zero_grad(m);
         return st;
     }
-    double lv = loss->data[0];
+    *lv = loss->data[0];
     sd_model_zero_grad(m);
-    if (isfinite(lv))
+    if (isfinite(*lv))
         st = sd_backward(c, loss);
     if (st) {
         sd_fail(&t->err, st, "training step %lld (backward): %s", (long long)k, sd_ctx_errmsg(c));
@@ -278,6 +301,14 @@ static simdiff_status step(simdiff_trainer *t, int n, const float *x, const int 
         sd_model_zero_grad(m);
         return st;
     }
+    return SIMDIFF_OK;
+}
+
+/* The update after the gradients are in place: loss lv, counters, clipping,
+ * AdamW and EMA (or a skip when lv or the gradient is not finite). */
+static void update(simdiff_trainer *t, double lv)
+{
+    simdiff_model *m = t->m;
     double gn = isfinite(lv) ? sd_optimizer_grad_norm(t->opt) : NAN;
     t->step++;
     t->last_grad_norm = gn;
@@ -295,6 +326,139 @@ static simdiff_status step(simdiff_trainer *t, int n, const float *x, const int 
         }
     }
     sd_model_zero_grad(m);
-    sd_ctx_reset(c);
+    sd_ctx_reset(t->ctx);
+}
+
+/* simdiff_trainer_step's work, arguments checked and the model claimed. */
+static simdiff_status step(simdiff_trainer *t, int n, const float *x, const int *labels)
+{
+    simdiff_status st = sd_apply_threads();
+    if (st)
+        return sd_fail_keep(&t->err, st);
+    double lv = NAN;
+    st = forward_backward(t, n, 0, n, x, labels, &lv);
+    if (!st)
+        update(t, lv);
+    return st;
+}
+
+SIMDIFF_API simdiff_status simdiff_trainer_set_grad_reduce(simdiff_trainer *t,
+                                                           simdiff_grad_reduce_fn fn,
+                                                           void *user)
+{
+    if (!t)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_trainer_set_grad_reduce: trainer is NULL");
+    t->reduce = fn;
+    t->reduce_user = fn ? user : NULL;
     return SIMDIFF_OK;
+}
+
+/* acc (the flat gradient sum) = acc + scale · grad of this chunk, or
+ * = scale · grad for the first chunk; a parameter the loss did not reach
+ * adds zero. The product is rounded before the sum (no fused multiply-add),
+ * as a reduction over processes would see it. */
+static void accumulate(simdiff_model *m, float *acc, float scale, int first_chunk)
+{
+    for (int i = 0; i < m->nparams; i++) {
+        const sd_tensor *p = &m->params[i];
+        int64_t off = p->data - m->data, n = p->numel;
+        float *a = acc + off;
+        const float *g = p->grad;
+        int valid = (p->flags & SD_TF_GRAD_VALID) != 0;
+#pragma omp parallel for if (n > SD_PAR_MIN) schedule(static)
+        for (int64_t j = 0; j < n; j++) {
+            volatile float v = valid ? scale * g[j] : 0.0f;
+            a[j] = first_chunk ? v : a[j] + v;
+        }
+    }
+}
+
+/* simdiff_trainer_step_part's work, arguments checked and the model
+ * claimed. */
+static simdiff_status step_part(simdiff_trainer *t, int batch, int first, int n, int chunks,
+                                const float *x, const int *labels)
+{
+    simdiff_model *m = t->m;
+    const simdiff_model_config *cf = &m->cfg;
+    simdiff_status st = sd_apply_threads();
+    if (st)
+        return sd_fail_keep(&t->err, st);
+    if (!t->acc && !(t->acc = malloc((size_t)m->total * sizeof(float))))
+        return sd_fail(&t->err, SIMDIFF_ERR_NOMEM, "simdiff_trainer_step_part: out of memory");
+    const size_t per = (size_t)cf->channels * cf->image_size * cf->image_size;
+    double sums[SIMDIFF_REDUCE_SCALARS] = {0, 0, 0};
+    for (int j = 0; j < chunks; j++) {
+        int lo = (int)((int64_t)j * n / chunks), hi = (int)((int64_t)(j + 1) * n / chunks);
+        double lv = NAN;
+        st = forward_backward(t, batch, first + lo, hi - lo, x + (size_t)lo * per,
+                              labels ? labels + lo : NULL, &lv);
+        if (st)
+            return st;
+        if (isfinite(lv))
+            sums[SIMDIFF_REDUCE_LOSS] += lv * (hi - lo);
+        else
+            sums[SIMDIFF_REDUCE_NONFINITE] = 1;
+        sums[SIMDIFF_REDUCE_COUNT] += hi - lo;
+        accumulate(m, t->acc, (float)(hi - lo), j == 0);
+        sd_model_zero_grad(m);
+        sd_ctx_reset(t->ctx);
+    }
+    if (t->reduce) {
+        int rc = t->reduce(t->reduce_user, t->acc, m->total, sums);
+        if (rc)
+            return sd_fail(&t->err, SIMDIFF_ERR_IO,
+                           "training step %lld: the gradient reduction failed (the hook "
+                           "returned %d); nothing was updated",
+                           (long long)t->step, rc);
+    }
+    double count = sums[SIMDIFF_REDUCE_COUNT];
+    if (!(count >= 1))
+        return sd_fail(&t->err, SIMDIFF_ERR_INVALID_ARG,
+                       "training step %lld: the reduced example count is %g (must be >= 1)",
+                       (long long)t->step, count);
+    /* The mean gradient into the parameters' gradient buffers. */
+    float fc = (float)count;
+    for (int i = 0; i < m->nparams; i++) {
+        sd_tensor *p = &m->params[i];
+        int64_t off = p->data - m->data, np = p->numel;
+        const float *a = t->acc + off;
+        float *g = p->grad;
+#pragma omp parallel for if (np > SD_PAR_MIN) schedule(static)
+        for (int64_t j = 0; j < np; j++)
+            g[j] = a[j] / fc;
+        p->flags |= SD_TF_GRAD_VALID;
+    }
+    double lv = sums[SIMDIFF_REDUCE_NONFINITE] != 0 ? NAN : sums[SIMDIFF_REDUCE_LOSS] / count;
+    update(t, lv);
+    return SIMDIFF_OK;
+}
+
+SIMDIFF_API simdiff_status simdiff_trainer_step_part(simdiff_trainer *t, int batch,
+                                                     int first, int n, int chunks,
+                                                     const float *x, const int *labels,
+                                                     double *loss_out)
+{
+    if (!t)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_trainer_step_part: trainer is NULL");
+    if (n < 1 || !x || first < 0 || batch < 1 || first > batch - n || chunks < 1 ||
+        chunks > n)
+        return sd_fail(&t->err, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_trainer_step_part: batch %d, first %d, n %d, chunks %d: "
+                       "need 0 <= first, first + n <= batch, 1 <= chunks <= n, x not NULL",
+                       batch, first, n, chunks);
+    simdiff_status st = check_step(t, n, labels, "simdiff_trainer_step_part");
+    if (st)
+        return st;
+    simdiff_model *m = t->m;
+    st = sd_model_use_begin(m, 1, "simdiff_trainer_step_part");
+    if (st)
+        return st;
+    st = ensure_buf(t, n) ? sd_fail(&t->err, SIMDIFF_ERR_NOMEM, "out of memory")
+                          : step_part(t, batch, first, n, chunks, x, labels);
+    sd_model_use_end(m, 1);
+    if (!st && loss_out)
+        *loss_out = t->last_loss;
+    return st;
 }

@@ -13,6 +13,9 @@ struct simdiff_trainer {
     double last_loss, last_grad_norm;
     void *buf;
     int buf_n;
+    simdiff_grad_reduce_fn reduce; /* simdiff_trainer_set_grad_reduce */
+    void *reduce_user;
+    float *acc;              /* step_part: the flat gradient sum (m->total) */
     sd_err err;
 };
 
