@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <mpi.h>
 
@@ -48,8 +49,13 @@ void sdmpi_finalize(sdmpi *p)
 
 void sdmpi_abort(sdmpi *p, int code)
 {
-    (void)p;
     fflush(stderr);
+    /* A failure every rank meets (a bad argument, a missing file) makes
+     * them all abort at once, which Open MPI 4.1's mpirun has been seen to
+     * crash on: rank 0 goes first, the others a moment later (normally
+     * ended by rank 0's abort before they get there). */
+    if (p->rank != 0)
+        sleep(2);
     MPI_Abort(MPI_COMM_WORLD, code);
 }
 
@@ -84,6 +90,7 @@ static int ordered_sum_f32(sdmpi *p, float *v, int64_t n)
 int sdmpi_grad_reduce(void *user, float *grad, int64_t count, double *sums)
 {
     sdmpi *p = user;
+    double t0 = MPI_Wtime();
     /* The step's scalars and this rank's stop request in one message. */
     double in[4] = {sums[0], sums[1], sums[2], p->stop_in}, out[4];
     if (p->deterministic) {
@@ -122,6 +129,8 @@ int sdmpi_grad_reduce(void *user, float *grad, int64_t count, double *sums)
     sums[1] = out[1];
     sums[2] = out[2];
     p->stop_out = out[3];
+    p->reduce_s += MPI_Wtime() - t0;
+    p->reduce_calls++;
     return 0;
 }
 

@@ -16,6 +16,8 @@ typedef struct sdmpi {
     double stop_in;    /* this rank's "stop after this step" (0 or 1)      */
     double stop_out;   /* the sum over ranks after the last reduction       */
     float *gather;     /* deterministic mode: size x segment floats (rank 0) */
+    double reduce_s;   /* seconds spent in sdmpi_grad_reduce, and its calls */
+    long long reduce_calls;
     char err[512];     /* the last failure                                 */
 } sdmpi;
 

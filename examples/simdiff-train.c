@@ -641,6 +641,13 @@ int main(int argc, char **argv)
                 (long long)stt.step, ckpt, model_out);
     else
         fprintf(stderr, "%s: saved %s and %s\n", g_stop ? "interrupted" : "done", ckpt, model_out);
+#ifdef SIMDIFF_HAVE_MPI
+    if (g_mpi && !g_rank && g_mpi->reduce_calls)
+        fprintf(stderr, "gradient reduction: %.1f ms per step on rank 0 (%lld floats, "
+                        "waiting for the slowest rank included)\n",
+                1e3 * g_mpi->reduce_s / (double)g_mpi->reduce_calls,
+                (long long)simdiff_model_num_params(m));
+#endif
     if (logf)
         fclose(logf);
 #ifdef SIMDIFF_HAVE_MPI

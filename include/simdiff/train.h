@@ -177,7 +177,8 @@ SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
  * been computed and before anything is updated, with
  *   grad: count floats, the SUM over this process's examples of each
  *     example's loss gradient (the gradients of all parameters in one flat
- *     buffer, in simdiff_model parameter order);
+ *     buffer, in their storage order, with zeros in alignment gaps: count
+ *     is at least simdiff_model_num_params);
  *   sums[SIMDIFF_REDUCE_LOSS]: the sum of this process's example losses,
  *   sums[SIMDIFF_REDUCE_COUNT]: its number of examples,
  *   sums[SIMDIFF_REDUCE_NONFINITE]: 1 if some loss was not finite, else 0.

@@ -384,7 +384,8 @@ static simdiff_status step_part(simdiff_trainer *t, int batch, int first, int n,
     simdiff_status st = sd_apply_threads();
     if (st)
         return sd_fail_keep(&t->err, st);
-    if (!t->acc && !(t->acc = malloc((size_t)m->total * sizeof(float))))
+    /* calloc: the alignment gaps between parameters stay zero. */
+    if (!t->acc && !(t->acc = calloc((size_t)m->total, sizeof(float))))
         return sd_fail(&t->err, SIMDIFF_ERR_NOMEM, "simdiff_trainer_step_part: out of memory");
     const size_t per = (size_t)cf->channels * cf->image_size * cf->image_size;
     double sums[SIMDIFF_REDUCE_SCALARS] = {0, 0, 0};

@@ -217,6 +217,20 @@ START_TEST(batch_invariance)
             free(b1);
         }
     }
+    /* Any part first .. first+n-1 of the run, drawn alone
+     * (simdiff_sampler_run_part: a process's share of a split run), is
+     * those rows of the whole run bit for bit. */
+    for (int first = 0; first < 5; first++)
+        for (int n = 1; first + n <= 5; n++) {
+            float part[5 * PER];
+            ck_assert_int_eq(simdiff_sampler_run_part(s, first, n, labels + first, 3, NULL, part),
+                             SIMDIFF_OK);
+            ck_assert_msg(!memcmp(part, b5 + first * PER, (size_t)n * PER * sizeof(float)),
+                          "part %d + %d", first, n);
+        }
+    float part1[PER];
+    ck_assert_int_eq(simdiff_sampler_run_part(s, -1, 1, labels, 3, NULL, part1),
+                     SIMDIFF_ERR_INVALID_ARG);
     simdiff_sampler_destroy(s);
     for (int chunk = 1; chunk <= 4; chunk++) {
         c.batch_chunk = chunk;
