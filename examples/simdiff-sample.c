@@ -716,7 +716,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "%ssimdiff-sample: cancelled; nothing written\n", pr.tty ? "\n" : "");
         rc = 130;
     } else if (st != SIMDIFF_OK) {
-        fprintf(stderr, "simdiff-sample: sampling failed: %s\n", simdiff_sampler_errmsg(s));
+        fprintf(stderr, "simdiff-sample: sampling failed: %s\n",
+                simdiff_sampler_errmsg(s)[0] ? simdiff_sampler_errmsg(s)
+                                             : "on another process (its message is above)");
         rc = 1;
     } else {
         if (!o.quiet)

@@ -466,7 +466,7 @@ int main(int argc, char **argv)
         static const char *loss_name[] = {"eps", "v", "multiscale"};
         if (!g_rank)
             fprintf(stderr, "schedule %s, loss %s, prediction %s\n", stext, loss_name[o.loss],
-                o.prediction == SIMDIFF_PRED_V ? "v" : "eps");
+                    o.prediction == SIMDIFF_PRED_V ? "v" : "eps");
         if (simdiff_trainer_create(&t, m, s, &tc, &oc))
             return quit(fail("trainer"));
         simdiff_schedule_destroy(s);
@@ -478,10 +478,10 @@ int main(int argc, char **argv)
     simdiff_model_flops(m, &flops);
     if (!g_rank)
         fprintf(stderr, "%s\nmodel: %s %dx%dx%d, %lld params, %.3f GFLOP/image; data: %lld images, %d classes\n",
-            simdiff_runtime_info(), cfg.arch == SIMDIFF_ARCH_UVIT ? "U-ViT" : "U-Net",
-            cfg.channels, cfg.image_size, cfg.image_size,
-            (long long)simdiff_model_num_params(m), flops / 1e9,
-            (long long)simdiff_dataset_count(ds), K);
+                simdiff_runtime_info(), cfg.arch == SIMDIFF_ARCH_UVIT ? "U-ViT" : "U-Net",
+                cfg.channels, cfg.image_size, cfg.image_size,
+                (long long)simdiff_model_num_params(m), flops / 1e9,
+                (long long)simdiff_dataset_count(ds), K);
 
     size_t per = (size_t)C * d * d;
     float *x = malloc((size_t)nb * per * sizeof(float));
@@ -632,18 +632,19 @@ int main(int argc, char **argv)
      * Under --mpi, rank 0 saves (every rank holds the same state) and a
      * failure on any rank then ends all of them. */
     simdiff_trainer_stats_get(t, &stt);
-    if (g_rank)
-        ;
-    else if (simdiff_trainer_save(t, ckpt) || simdiff_trainer_export(t, model_out, o.fp16))
-        rc = fail("checkpoint");
-    else if (rc)
-        fprintf(stderr, "simdiff-train: stopped by the error above at step %lld; saved %s and %s\n",
-                (long long)stt.step, ckpt, model_out);
-    else
-        fprintf(stderr, "%s: saved %s and %s\n", g_stop ? "interrupted" : "done", ckpt, model_out);
+    if (!g_rank) {
+        if (simdiff_trainer_save(t, ckpt) || simdiff_trainer_export(t, model_out, o.fp16))
+            rc = fail("checkpoint");
+        else if (rc)
+            fprintf(stderr, "simdiff-train: stopped by the error above at step %lld; saved %s and %s\n",
+                    (long long)stt.step, ckpt, model_out);
+        else
+            fprintf(stderr, "%s: saved %s and %s\n", g_stop ? "interrupted" : "done", ckpt,
+                    model_out);
+    }
 #ifdef SIMDIFF_HAVE_MPI
     if (g_mpi && !g_rank && g_mpi->reduce_calls)
-        fprintf(stderr, "gradient reduction: %.1f ms per step on rank 0 (%lld floats, "
+        fprintf(stderr, "gradient reduction: %.1f ms per step on rank 0 (%lld parameters, "
                         "waiting for the slowest rank included)\n",
                 1e3 * g_mpi->reduce_s / (double)g_mpi->reduce_calls,
                 (long long)simdiff_model_num_params(m));
