@@ -94,6 +94,16 @@ SIMDIFF_API simdiff_status simdiff_set_num_threads(int n);
 /* The thread count compute calls will use. */
 SIMDIFF_API int simdiff_get_num_threads(void);
 
+/* Thread counts are budgets: with adaptation on (the default) each compute
+ * call (and each sampler step) uses at most its budget and no more threads
+ * than there are cores not kept busy by other runnable threads (Linux's
+ * runnable count, /proc/loadavg), at least one. OpenMP barriers with more
+ * threads than free cores stall on descheduled threads; docs/embedding.md
+ * has the measurements. on = 0 uses the budget as it is; on must be 0 or 1.
+ * Process-wide; affects speed only. */
+SIMDIFF_API simdiff_status simdiff_set_adaptive_threads(int on);
+SIMDIFF_API int simdiff_get_adaptive_threads(void);
+
 /* One line describing the runtime: library version, oneDNN version, the ISA
  * oneDNN dispatches to, the thread count, whether bf16 precision is
  * available ("bf16 native" or "bf16 unavailable"). Thread-local storage,

@@ -16,7 +16,7 @@ static uint64_t stream(int64_t step, int what) { return sd_rng_mix((uint64_t)ste
 const sd_struct_layout sd_trainer_config_layout = {
     "simdiff_trainer_config",
     SD_FIELD_END(simdiff_trainer_config, seed), /* v1 */
-    SD_FIELD_END(simdiff_trainer_config, precision), /* the last field */
+    SD_FIELD_END(simdiff_trainer_config, num_threads), /* the last field */
 };
 const sd_struct_layout sd_trainer_stats_layout = {
     "simdiff_trainer_stats",
@@ -53,6 +53,9 @@ simdiff_status sd_trainer_config_check(const simdiff_trainer_config *c, char *ms
         BAD("label_dropout %g must be in [0, 1]", c->label_dropout);
     if (c->precision != SIMDIFF_PRECISION_F32 && c->precision != SIMDIFF_PRECISION_BF16)
         BAD("precision %d is not SIMDIFF_PRECISION_F32 or _BF16", (int)c->precision);
+    if (c->num_threads < 0 || c->num_threads > SD_MAX_THREADS)
+        BAD("num_threads %d must be 0 (the process-wide count) or 1..%d", c->num_threads,
+            SD_MAX_THREADS);
     return SIMDIFF_OK;
 #undef BAD
 }
@@ -86,7 +89,7 @@ simdiff_status sd_trainer_new(simdiff_trainer **out, simdiff_model *m,
         st = sd_ctx_create(&t->ctx);
     /* The compute threads now, while memory is there (see sd_apply_threads). */
     if (!st)
-        st = sd_apply_threads();
+        st = sd_apply_threads_n(t->cfg.num_threads);
     if (st) {
         simdiff_trainer_destroy(t);
         return st;
@@ -131,6 +134,7 @@ SIMDIFF_API void simdiff_trainer_destroy(simdiff_trainer *t)
     sd_optimizer_destroy(t->opt);
     sd_ctx_destroy(t->ctx);
     free(t->buf);
+    free(t->cond);
     free(t);
 }
 
@@ -167,16 +171,27 @@ static int ensure_buf(simdiff_trainer *t, int n)
     if (n <= t->buf_n)
         return 0;
     free(t->buf);
+    free(t->cond);
+    const size_t D = (size_t)t->m->cfg.cond_dim;
     t->buf = malloc((size_t)n * (5 * sizeof(double) + sizeof(int)));
-    t->buf_n = t->buf ? n : 0;
-    return t->buf ? 0 : -1;
+    t->cond = D ? malloc((size_t)n * D * sizeof(float)) : NULL;
+    t->buf_n = t->buf && (!D || t->cond) ? n : 0;
+    return t->buf_n ? 0 : -1;
 }
 
-static simdiff_status step(simdiff_trainer *t, int n, const float *x, const int *labels);
+static simdiff_status step(simdiff_trainer *t, int n, const float *x, const int *labels,
+                           const float *cond);
 
 SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
                                                 const float *x, const int *labels,
                                                 double *loss_out)
+{
+    return simdiff_trainer_step_cond(t, n, x, labels, NULL, loss_out);
+}
+
+SIMDIFF_API simdiff_status simdiff_trainer_step_cond(simdiff_trainer *t, int n,
+                                                     const float *x, const int *labels,
+                                                     const float *cond, double *loss_out)
 {
     if (!t)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_trainer_step: trainer is NULL");
@@ -196,14 +211,31 @@ SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
                                "simdiff_trainer_step: labels[%d] = %d out of range "
                                "(-1 or 0..%d)",
                                i, labels[i], cf->num_classes - 1);
+    const size_t D = (size_t)cf->cond_dim;
+    if (cond && D == 0)
+        return sd_fail(&t->err, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_trainer_step: cond is given but the model takes no "
+                       "conditioning vector (cond_dim = 0); pass NULL");
+    if (cond)
+        for (size_t j = 0; j < (size_t)n * D; j++)
+            if (!isfinite(cond[j]))
+                return sd_fail(&t->err, SIMDIFF_ERR_INVALID_ARG,
+                               "simdiff_trainer_step: cond[%zu] (example %zu) is %g; "
+                               "expected finite values",
+                               j, j / D, (double)cond[j]);
     /* The step writes the model's weights: no sampler run or forward of
      * the same model may overlap it (nor another step, also of this
      * trainer). */
     simdiff_status st = sd_model_use_begin(m, 1, "simdiff_trainer_step");
     if (st)
         return st;
-    st = ensure_buf(t, n) ? sd_fail(&t->err, SIMDIFF_ERR_NOMEM, "out of memory")
-                          : step(t, n, x, labels);
+    if (ensure_buf(t, n))
+        st = sd_fail(&t->err, SIMDIFF_ERR_NOMEM, "out of memory");
+    else if ((st = sd_threads_enter(t->cfg.num_threads)))
+        sd_fail_keep(&t->err, st);
+    else
+        st = step(t, n, x, labels, cond);
+    sd_threads_leave();
     sd_model_use_end(m, 1);
     if (!st && loss_out)
         *loss_out = t->last_loss;
@@ -211,13 +243,12 @@ SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
 }
 
 /* simdiff_trainer_step's work, arguments checked and the model claimed. */
-static simdiff_status step(simdiff_trainer *t, int n, const float *x, const int *labels)
+static simdiff_status step(simdiff_trainer *t, int n, const float *x, const int *labels,
+                           const float *cond)
 {
     simdiff_model *m = t->m;
     const simdiff_model_config *cf = &m->cfg;
-    simdiff_status st = sd_apply_threads();
-    if (st)
-        return sd_fail_keep(&t->err, st);
+    simdiff_status st = SIMDIFF_OK;
     double *tt = t->buf, *lam = tt + n, *al = lam + n, *si = al + n, *u = si + n;
     int *lab = (int *)(u + n);
     uint64_t seed = t->cfg.seed;
@@ -235,6 +266,17 @@ static simdiff_status step(simdiff_trainer *t, int n, const float *x, const int 
     sd_rng_uniform_f64(seed, stream(k, RNG_LABEL), 0, (size_t)n, u);
     for (int i = 0; i < n; i++)
         lab[i] = (!labels || u[i] < t->cfg.label_dropout) ? -1 : labels[i];
+    /* The conditioning vector drops out with the label (to zeros: the
+     * unconditional input of guidance). */
+    const size_t D = (size_t)cf->cond_dim;
+    if (cond)
+        for (int i = 0; i < n; i++) {
+            float *ci = t->cond + (size_t)i * D;
+            if (u[i] < t->cfg.label_dropout)
+                memset(ci, 0, D * sizeof(float));
+            else
+                memcpy(ci, cond + (size_t)i * D, D * sizeof(float));
+        }
 
     sd_ctx *c = t->ctx;
     sd_ctx_reset(c);
@@ -258,7 +300,8 @@ static simdiff_status step(simdiff_trainer *t, int n, const float *x, const int 
                 zi[j] = a * xi[j] + s * ei[j];
         }
     }
-    sd_tensor *pred = sd_model_graph(m, c, z, lam, cf->num_classes > 0 ? lab : NULL, NULL);
+    sd_tensor *pred = sd_model_graph(m, c, z, lam, cf->num_classes > 0 ? lab : NULL,
+                                     cond ? t->cond : NULL);
     sd_tensor *loss = sd_diffusion_loss(c, t->cfg.loss, t->cfg.multiscale_base,
                                         cf->prediction, pred, z, xt, eps, al, si);
     st = sd_ctx_status(c);

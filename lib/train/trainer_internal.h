@@ -13,6 +13,7 @@ struct simdiff_trainer {
     double last_loss, last_grad_norm;
     void *buf;
     int buf_n;
+    float *cond;             /* (buf_n, cond_dim): conditioning after dropout */
     sd_err err;
 };
 
