@@ -3,15 +3,17 @@
  * the CPU time the process uses after the call has returned (OpenMP
  * workers that keep spinning). docs/embedding.md has the table this makes.
  *
- *   latency [MODEL] [THREADS] [RUNS]
+ *   latency [MODEL] [THREADS] [RUNS] [fixed]
  *
  * MODEL defaults to models/fmnist-uvit.safetensors, THREADS (the sampler's
- * thread budget, cfg.num_threads) to 1, RUNS to 7. Prints the median and
+ * thread budget, cfg.num_threads) to 1, RUNS to 7; "fixed" turns the
+ * adaptation to busy cores off (simdiff_set_adaptive_threads(0)). Prints the median and
  * the worst of RUNS one-image runs (after one warm-up run) and the CPU
  * seconds the process used in the 200 ms after the last run returned.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -42,10 +44,13 @@ int main(int argc, char **argv)
 {
     const char *path = argc > 1 ? argv[1] : "models/fmnist-uvit.safetensors";
     int threads = argc > 2 ? atoi(argv[2]) : 1, runs = argc > 3 ? atoi(argv[3]) : 7;
-    if (threads < 1 || runs < 1 || runs > 100) {
-        fprintf(stderr, "usage: latency [MODEL] [THREADS >= 1] [RUNS 1..100]\n");
+    int fixed = argc > 4 && !strcmp(argv[4], "fixed");
+    if (threads < 1 || runs < 1 || runs > 100 || (argc > 4 && !fixed)) {
+        fprintf(stderr, "usage: latency [MODEL] [THREADS >= 1] [RUNS 1..100] [fixed]\n");
         return 2;
     }
+    if (fixed)
+        simdiff_set_adaptive_threads(0);
     simdiff_model *m = NULL;
     simdiff_sampler *s = NULL;
     simdiff_sampler_config cfg;
@@ -76,8 +81,8 @@ int main(int argc, char **argv)
     nanosleep(&pause, NULL);
     double after = cpu_seconds() - c0;
     qsort(t, (size_t)runs, sizeof t[0], cmp);
-    printf("threads %d: median %.3f s, worst %.3f s over %d runs; CPU after return %.4f s\n",
-           threads, t[runs / 2], t[runs - 1], runs, after);
+    printf("threads %d%s: median %.3f s, worst %.3f s over %d runs; CPU after return %.4f s\n",
+           threads, fixed ? " fixed" : "", t[runs / 2], t[runs - 1], runs, after);
     free(out);
     simdiff_sampler_destroy(s);
     simdiff_model_destroy(m);

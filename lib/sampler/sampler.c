@@ -351,8 +351,10 @@ SIMDIFF_API simdiff_status simdiff_sampler_create(simdiff_sampler **out,
     if (!st)
         st = sd_ctx_create(&s->ctx);
     /* The compute threads now, while memory is there (see sd_apply_threads). */
-    if (!st)
-        st = sd_apply_threads_n(c.num_threads);
+    if (!st) {
+        st = sd_threads_enter(c.num_threads);
+        sd_threads_leave();
+    }
     /* bf16: the model's shared weight copy (made here by the first bf16
      * sampler or forward of m; run() refreshes it if the weights changed). */
     if (!st)

@@ -88,8 +88,10 @@ simdiff_status sd_trainer_new(simdiff_trainer **out, simdiff_model *m,
     if (!st)
         st = sd_ctx_create(&t->ctx);
     /* The compute threads now, while memory is there (see sd_apply_threads). */
-    if (!st)
-        st = sd_apply_threads_n(t->cfg.num_threads);
+    if (!st) {
+        st = sd_threads_enter(t->cfg.num_threads);
+        sd_threads_leave();
+    }
     if (st) {
         simdiff_trainer_destroy(t);
         return st;
