@@ -106,6 +106,19 @@ static inline int cli_u64_list(const char *prog, const char *flag, const char *s
     return 0;
 }
 
+/* dir is a writable directory; else a message naming flag and dir. */
+static inline int cli_dir_ok(const char *prog, const char *flag, const char *dir)
+{
+    struct stat st;
+    const char *why = stat(dir, &st) != 0            ? strerror(errno)
+                      : !S_ISDIR(st.st_mode)         ? "not a directory"
+                      : access(dir, W_OK | X_OK) != 0 ? strerror(errno)
+                                                     : NULL;
+    if (why)
+        fprintf(stderr, "%s: %s: cannot write into '%s': %s\n", prog, flag, dir, why);
+    return why ? -1 : 0;
+}
+
 /* The directory part of path ("." when there is none) is a writable
  * directory: checked before long work that ends in writing the file. */
 static inline int cli_out_dir_ok(const char *prog, const char *flag, const char *path)
@@ -118,15 +131,7 @@ static inline int cli_out_dir_ok(const char *prog, const char *flag, const char 
         snprintf(dir, sizeof dir, "/");
     else
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    struct stat st;
-    const char *why = stat(dir, &st) != 0            ? strerror(errno)
-                      : !S_ISDIR(st.st_mode)         ? "not a directory"
-                      : access(dir, W_OK | X_OK) != 0 ? strerror(errno)
-                                                     : NULL;
-    if (why)
-        fprintf(stderr, "%s: %s: cannot write '%s': its directory '%s': %s\n", prog, flag, path,
-                dir, why);
-    return why ? -1 : 0;
+    return cli_dir_ok(prog, flag, dir);
 }
 
 #endif

@@ -267,14 +267,7 @@ static int prepare_out(const char *dir)
             *q = '/';
         }
     }
-    struct stat st;
-    const char *why = stat(dir, &st) != 0            ? strerror(errno)
-                      : !S_ISDIR(st.st_mode)         ? "not a directory"
-                      : access(dir, W_OK | X_OK) != 0 ? strerror(errno)
-                                                     : NULL;
-    if (why)
-        fprintf(stderr, "simdiff-train: --out: cannot write into '%s': %s\n", dir, why);
-    return why ? -1 : 0;
+    return cli_dir_ok(P, "--out", dir);
 }
 
 /* loss.csv for a run at step `step`: a new file with the header when the

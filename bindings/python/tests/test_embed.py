@@ -5,24 +5,13 @@ import math
 import unittest
 
 import simdiff
-from support import fixture, flat
+from support import flat
+from test_sampler import SamplerTest
 
-MODEL = fixture("model", "uvit_plain.safetensors")  # 1x8x8, 3 classes, no schedule
-SCHED = "shifted(8,64)"
-PER = 64
+PER = 64  # floats per image of the fixture model (1 x 8 x 8)
 
 
-class EmbedTest(unittest.TestCase):
-    def setUp(self):
-        self.model = simdiff.Model.load(MODEL)
-        self.addCleanup(self.model.close)
-
-    def sampler(self, **kw):
-        kw.setdefault("schedule", SCHED)
-        s = simdiff.Sampler(self.model, **kw)
-        self.addCleanup(s.close)
-        return s
-
+class EmbedTest(SamplerTest):
     def test_first_index_redraws_one_image(self):
         s = self.sampler(steps=3, method="ddpm")
         batch = flat(s(labels=[0, 1, 2, 1], seed=11))
