@@ -17,6 +17,14 @@
 static atomic_int g_num_threads; /* 0: OpenMP's default */
 static atomic_int g_fixed_threads; /* 1: no adaptation to busy cores */
 
+/* The kernel thread ids of the OpenMP workers of this thread's team (see
+ * sd_apply_threads_n), so the runnable count can leave them out: a worker
+ * that has not gone to sleep yet (or spins, OMP_WAIT_POLICY=active) is not
+ * another program's thread. */
+#define SD_TRACKED_WORKERS 64
+static _Thread_local int tl_nworkers;
+static _Thread_local pid_t tl_workers[SD_TRACKED_WORKERS];
+
 SIMDIFF_API const char *simdiff_version(void) { return SIMDIFF_VERSION_STRING; }
 
 SIMDIFF_API unsigned simdiff_version_number(void)
@@ -147,15 +155,36 @@ static int runnable_now(void)
     return *end == '/' && r > 0 && r < 1000000 ? (int)r : 0;
 }
 
+/* How many of this thread's team workers are runnable now. */
+static int team_runnable(void)
+{
+    int r = 0;
+    for (int i = 0; i < tl_nworkers; i++) {
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tl_workers[i]);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t len = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (len <= 0)
+            continue;
+        buf[len] = 0;
+        const char *p = strrchr(buf, ')'); /* "tid (comm) S ..." */
+        r += p && p[1] == ' ' && p[2] == 'R';
+    }
+    return r;
+}
+
 int sd_threads_for(int budget)
 {
     int n = budget > 0 ? budget : simdiff_get_num_threads();
     if (n > 1 && !atomic_load(&g_fixed_threads)) {
         int r = runnable_now();
         if (r > 0) {
-            /* Cores not busy with other threads: ours sleep between calls
-             * (passive waits), so r counts this thread and the others. */
-            int free_cores = allowed_cpus() - (r - 1);
+            /* Cores not busy with other threads: r counts this thread,
+             * the others, and any of our workers not yet asleep. */
+            int free_cores = allowed_cpus() - (r - 1 - team_runnable());
             if (free_cores < n)
                 n = free_cores > 1 ? free_cores : 1;
         }
@@ -202,9 +231,19 @@ simdiff_status sd_apply_threads_n(int budget)
                        n, need >> 20);
     munmap(p, need);
     int started = 0;
+    pid_t tids[SD_TRACKED_WORKERS];
 #pragma omp parallel num_threads(n) reduction(+ : started)
-    started += 1;
-    tl_team = started > tl_team ? started : tl_team;
+    {
+        int id = omp_get_thread_num();
+        if (id > 0 && id <= SD_TRACKED_WORKERS)
+            tids[id - 1] = gettid();
+        started += 1;
+    }
+    if (started > tl_team) {
+        tl_team = started;
+        tl_nworkers = started - 1 < SD_TRACKED_WORKERS ? started - 1 : SD_TRACKED_WORKERS;
+        memcpy(tl_workers, tids, (size_t)tl_nworkers * sizeof tids[0]);
+    }
     return SIMDIFF_OK;
 }
 
