@@ -518,6 +518,9 @@ START_TEST(cancel_from_another_thread)
     pthread_join(th, NULL);
     ck_assert_int_eq(a.st, SIMDIFF_ERR_CANCELLED);
     ck_assert_ptr_nonnull(strstr(simdiff_sampler_errmsg(s), "cancel"));
+    /* the step, not the op it stopped in ("cancelled (before silu)") */
+    ck_assert_ptr_nonnull(strstr(simdiff_sampler_errmsg(s), "at step"));
+    ck_assert_ptr_null(strstr(simdiff_sampler_errmsg(s), "before"));
     double latency = a.t_end - tc;
     ck_assert_msg(latency < 0.5, "cancel took %.3f s", latency);
     ck_assert(a.t_end - t0 < 5.0);
