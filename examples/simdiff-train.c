@@ -58,7 +58,8 @@ static void usage(FILE *f)
             "  --no-flip           no random horizontal flips\n"
             "run:\n"
             "  --out DIR           output directory (default runs/fmnist)\n"
-            "  --steps N           stop after N steps (default 6500)\n"
+            "  --steps N           stop after N steps (default 6500; 0: write the initial\n"
+            "                      model, step 0, and exit)\n"
             "  --minutes M         stop after M minutes of training (default: no limit)\n"
             "  --resume FILE       continue from a checkpoint (bit-exact)\n"
             "  --export-only FILE  with --resume: write the EMA model to FILE and exit\n"
@@ -174,7 +175,7 @@ static int parse(int argc, char **argv, opts *o)
         fprintf(stderr, "simdiff-train: --export-only needs --resume CHECKPOINT\n");
         return -1;
     }
-    if (o->batch < 1 || o->steps < 1 || o->stem < 0 || o->ckpt_every < 1 || o->log_every < 1 ||
+    if (o->batch < 1 || o->steps < 0 || o->stem < 0 || o->ckpt_every < 1 || o->log_every < 1 ||
         o->loss < 0 || o->prediction < 0) {
         fprintf(stderr, "simdiff-train: bad --batch, --steps, --stem, --loss, --prediction, "
                         "--ckpt-every or --log-every\n");
@@ -387,7 +388,7 @@ int main(int argc, char **argv)
         oc.lr = o.lr;
         oc.ema_decay = o.ema;
         oc.warmup_steps = o.warmup;
-        if (o.cosine) {
+        if (o.cosine && o.steps > 0) { /* --steps 0 trains nothing: no decay */
             oc.decay = SIMDIFF_LR_COSINE;
             oc.total_steps = o.steps;
         }

@@ -4,7 +4,8 @@
 # prediction) land in the exported model's config and schedule, bad
 # flags are refused with a message and status 2, --out is created and
 # checked before the first step, a failed step is not reported as done,
-# and a resumed run does not log its steps twice. (TAP output)
+# a resumed run does not log its steps twice, and --steps 0 writes the
+# initial model without training. (TAP output)
 # usage: check_simdiff_train.sh SIMDIFF_TRAIN PYTHON
 set -u
 bin=$1 py=$2
@@ -14,7 +15,7 @@ n=0 fail=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 no() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$tmp/err" 2>/dev/null; fail=1; }
 run() { "$bin" "$@" >"$tmp/out" 2>"$tmp/err"; }
-echo "1..11"
+echo "1..12"
 
 # 4 RGB images 16x16 (NHWC uint8) and their labels, written without numpy
 "$py" - "$tmp" <<'PY'
@@ -96,4 +97,11 @@ else
   sed 's/^/# /' "$tmp/r/loss.csv"
   no "loss.csv has every step once after resuming from an older checkpoint"
 fi
+
+# 12: --steps 0 writes the step-0 model (the initial weights, which another
+# trainer can start from: bench/torch_train.py --init) and trains nothing
+if run $common --out "$tmp/z" --steps 0 && [ -s "$tmp/z/model.safetensors" ] &&
+   [ "$(wc -l <"$tmp/z/loss.csv")" -eq 1 ] && ! grep -q "^step " "$tmp/err"; then
+  ok "--steps 0 writes the initial model"
+else no "--steps 0 writes the initial model"; fi
 exit $fail
