@@ -73,7 +73,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from pytorch_reference import Net, load_net, parse_config, read_safetensors  # noqa: E402,F401
+from pytorch_reference import load_net, read_safetensors  # noqa: E402
 
 
 # ---- the noise schedule (lib/schedule/schedule.c) -------------------------------
