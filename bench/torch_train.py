@@ -195,6 +195,9 @@ def write_model(path, tensors, meta, fp16):
             f.write(b)
         f.flush()
         os.fsync(f.fileno())
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # as a file made by open(), not mkstemp's 0600
     os.replace(tmp, path)
 
 
