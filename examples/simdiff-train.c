@@ -60,7 +60,8 @@ static void usage(FILE *f)
             "  --no-flip           no random horizontal flips\n"
             "run:\n"
             "  --out DIR           output directory (default runs/fmnist)\n"
-            "  --steps N           stop after N steps (default 6500)\n"
+            "  --steps N           stop after N steps (default 6500; 0: write the initial\n"
+            "                      model, step 0, and exit)\n"
             "  --minutes M         stop after M minutes of training (default: no limit)\n"
             "  --resume FILE       continue from a checkpoint (bit-exact)\n"
             "  --export-only FILE  with --resume: write the EMA model to FILE and exit\n"
@@ -154,7 +155,7 @@ static int parse(int argc, char **argv, opts *o)
         }
         else if (ARG("--pad")) { if (INT(0, 4096, &o->pad)) return -1; }
         else if (ARG("--out")) o->out = v;
-        else if (ARG("--steps")) { if (cli_ll(P, a, v, 1, 1000000000000LL, &o->steps)) return -1; }
+        else if (ARG("--steps")) { if (cli_ll(P, a, v, 0, 1000000000000LL, &o->steps)) return -1; }
         else if (ARG("--minutes")) { if (DBL(0, 0, 1e9, 0, &o->minutes)) return -1; }
         else if (ARG("--resume")) o->resume = v;
         else if (ARG("--batch")) { if (INT(1, 1 << 20, &o->batch)) return -1; }
@@ -202,7 +203,7 @@ static int parse(int argc, char **argv, opts *o)
         return -1;
     }
     /* The cosine decay runs from the end of the warmup to --steps. */
-    if (!o->resume && o->cosine && o->warmup >= o->steps) {
+    if (!o->resume && o->cosine && o->steps > 0 && o->warmup >= o->steps) {
         fprintf(stderr,
                 "simdiff-train: --warmup %d is not below --steps %lld: the cosine decay needs "
                 "steps after the warmup; lower --warmup, raise --steps, or use --constant-lr\n",
@@ -412,7 +413,7 @@ int main(int argc, char **argv)
         oc.lr = o.lr;
         oc.ema_decay = o.ema;
         oc.warmup_steps = o.warmup;
-        if (o.cosine) {
+        if (o.cosine && o.steps > 0) { /* --steps 0 trains nothing: no decay */
             oc.decay = SIMDIFF_LR_COSINE;
             oc.total_steps = o.steps;
         }
