@@ -88,8 +88,12 @@ SIMDIFF_API const char *simdiff_last_error(void);
 
 /* ---- runtime ------------------------------------------------------------- */
 /* Number of threads compute calls use (n >= 1), or 0 for the default (what
- * OpenMP would use: OMP_NUM_THREADS or the number of cores). Affects speed
- * only: every result of libsimdiff is independent of the thread count. */
+ * OpenMP would use: OMP_NUM_THREADS or the number of cores). Sampling and
+ * every forward pass give the same bits with any thread count. Training
+ * does not: oneDNN sums weight gradients in an order that depends on the
+ * thread count, so a training run (and its resume from a checkpoint)
+ * reproduces bit for bit at a given thread count, and only to float
+ * rounding at another. */
 SIMDIFF_API simdiff_status simdiff_set_num_threads(int n);
 /* The thread count compute calls will use. */
 SIMDIFF_API int simdiff_get_num_threads(void);
@@ -100,7 +104,8 @@ SIMDIFF_API int simdiff_get_num_threads(void);
  * runnable count, /proc/loadavg), at least one. OpenMP barriers with more
  * threads than free cores stall on descheduled threads; docs/embedding.md
  * has the measurements. on = 0 uses the budget as it is; on must be 0 or 1.
- * Process-wide; affects speed only. */
+ * Process-wide. Trainers never adapt (their results depend on the thread
+ * count, above): a trainer call uses exactly its budget. */
 SIMDIFF_API simdiff_status simdiff_set_adaptive_threads(int on);
 SIMDIFF_API int simdiff_get_adaptive_threads(void);
 

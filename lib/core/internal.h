@@ -62,11 +62,16 @@ simdiff_status sd_apply_threads(void);
 #define SD_MAX_THREADS 4096
 simdiff_status sd_apply_threads_n(int n);
 /* A handle's call with its own budget: sd_threads_enter applies it (as
- * sd_apply_threads_n) and, until the matching sd_threads_leave, makes the
- * nested sd_apply_threads() of public helpers keep it; the leave restores
- * the calling thread's OpenMP thread count from before the enter (the
- * host's own OpenMP setting). Always pair them, also when enter fails. */
-simdiff_status sd_threads_enter(int n);
+ * sd_apply_threads_n when adapt is 1; exactly the budget when adapt is 0)
+ * and, until the matching sd_threads_leave, makes the nested
+ * sd_apply_threads() of public helpers keep it; the leave restores the
+ * calling thread's OpenMP thread count from before the enter (the host's
+ * own OpenMP setting). Always pair them, also when enter fails. Forward
+ * passes give the same bits with any thread count, so the sampler adapts;
+ * training's weight gradients (oneDNN's backward-weights reductions) do
+ * not, so the trainer never adapts: a run is reproducible bit for bit at a
+ * given thread count. */
+simdiff_status sd_threads_enter(int n, int adapt);
 void sd_threads_leave(void);
 /* The thread count a call with budget n (0 = the process-wide count) uses
  * now: n, or fewer when other threads keep cores busy (the runnable count

@@ -201,11 +201,15 @@ simdiff_status sd_apply_threads(void)
     return tl_depth > 0 ? SIMDIFF_OK : sd_apply_threads_n(0);
 }
 
-simdiff_status sd_threads_enter(int budget)
+static simdiff_status start_team(int n);
+
+simdiff_status sd_threads_enter(int budget, int adapt)
 {
     if (tl_depth++ == 0)
         tl_saved = omp_get_max_threads();
-    return sd_apply_threads_n(budget);
+    if (adapt)
+        return sd_apply_threads_n(budget);
+    return start_team(budget > 0 ? budget : simdiff_get_num_threads());
 }
 
 void sd_threads_leave(void)
@@ -214,9 +218,12 @@ void sd_threads_leave(void)
         omp_set_num_threads(tl_saved);
 }
 
-simdiff_status sd_apply_threads_n(int budget)
+simdiff_status sd_apply_threads_n(int budget) { return start_team(sd_threads_for(budget)); }
+
+/* Use n threads from now on in the calling thread, starting the team when
+ * it grows (see TEAM_SPARE). */
+static simdiff_status start_team(int n)
 {
-    int n = sd_threads_for(budget);
     omp_set_num_threads(n);
     if (n <= tl_team || n == 1)
         return SIMDIFF_OK;

@@ -352,7 +352,7 @@ SIMDIFF_API simdiff_status simdiff_sampler_create(simdiff_sampler **out,
         st = sd_ctx_create(&s->ctx);
     /* The compute threads now, while memory is there (see sd_apply_threads). */
     if (!st) {
-        st = sd_threads_enter(c.num_threads);
+        st = sd_threads_enter(c.num_threads, 1);
         sd_threads_leave();
     }
     /* bf16: the model's shared weight copy (made here by the first bf16
@@ -1251,7 +1251,7 @@ SIMDIFF_API simdiff_status simdiff_sampler_run_with(simdiff_sampler *s, int n,
         sd_fail_keep(&s->err, st);
     else if (!st) {
         if ((st = sd_model_ctx_precision(s->m, s->ctx, prec_of(&s->cfg))) ||
-            (st = sd_threads_enter(s->cfg.num_threads)))
+            (st = sd_threads_enter(s->cfg.num_threads, 1)))
             sd_fail_keep(&s->err, st);
         if (!st)
             st = run(s, n, labels, &o, e, &plan, out);

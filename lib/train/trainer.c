@@ -89,7 +89,7 @@ simdiff_status sd_trainer_new(simdiff_trainer **out, simdiff_model *m,
         st = sd_ctx_create(&t->ctx);
     /* The compute threads now, while memory is there (see sd_apply_threads). */
     if (!st) {
-        st = sd_threads_enter(t->cfg.num_threads);
+        st = sd_threads_enter(t->cfg.num_threads, 0);
         sd_threads_leave();
     }
     if (st) {
@@ -233,7 +233,7 @@ SIMDIFF_API simdiff_status simdiff_trainer_step_cond(simdiff_trainer *t, int n,
         return st;
     if (ensure_buf(t, n))
         st = sd_fail(&t->err, SIMDIFF_ERR_NOMEM, "out of memory");
-    else if ((st = sd_threads_enter(t->cfg.num_threads)))
+    else if ((st = sd_threads_enter(t->cfg.num_threads, 0)))
         sd_fail_keep(&t->err, st);
     else
         st = step(t, n, x, labels, cond);
