@@ -25,6 +25,7 @@
 
 #include <simdiff/simdiff.h>
 
+#include "cli.h"
 #ifdef SIMDIFF_HAVE_MPI
 #include "sdmpi.h"
 #endif
@@ -55,6 +56,10 @@ typedef struct opts {
     double eta, guidance;
     int have_steps, have_eta, have_guidance, have_clip, have_count;
     uint64_t seed;
+    uint64_t first_index, variation_seed;
+    double variation_strength;
+    const char *seeds;
+    int have_variation_seed;
 } opts;
 
 static void usage(FILE *f)
@@ -68,6 +73,12 @@ static void usage(FILE *f)
             "                      every class; repeated in turn to fill --count; -1 = none.\n"
             "                      Without --labels the images are unconditional.\n"
             "  --seed S            random seed (default 0); image i depends only on (S, i)\n"
+            "  --first-index I     the images are i = I, I+1, ... of seed S: redraw image 7\n"
+            "                      of a batch alone with --count 1 --first-index 7\n"
+            "  --seeds A,B,...     one seed per image (image j = image 0 of --seed A, ...);\n"
+            "                      sets --count unless given\n"
+            "  --variation-seed V  blend each image's starting noise toward seed V's ...\n"
+            "  --variation-strength X  ... by X in 0..1 (0 = off, 1 = seed V's image)\n"
             "sampler (defaults: the settings stored in the model file, else the\n"
             "library's: dpmpp2m, 32 steps, guidance 1, eta 0, spacing t, clipping):\n"
             "  --sampler NAME      ddpm | ddim | dpmpp2m\n"
@@ -339,6 +350,22 @@ int main(int argc, char **argv)
             NEED();
             if (parse_u64(v, &o.seed))
                 return die("--seed: '%s' is not a non-negative integer", v);
+        } else if (!strcmp(a, "--first-index")) {
+            NEED();
+            if (cli_u64("simdiff-sample", a, v, &o.first_index))
+                return 2;
+        } else if (!strcmp(a, "--seeds")) {
+            NEED();
+            o.seeds = v;
+        } else if (!strcmp(a, "--variation-seed")) {
+            NEED();
+            if (cli_u64("simdiff-sample", a, v, &o.variation_seed))
+                return 2;
+            o.have_variation_seed = 1;
+        } else if (!strcmp(a, "--variation-strength")) {
+            NEED();
+            if (cli_double("simdiff-sample", a, v, 0, 0, 1, 0, &o.variation_strength))
+                return 2;
         } else if (!strcmp(a, "--sampler")) {
             NEED();
             o.sampler = v;
@@ -449,6 +476,27 @@ int main(int argc, char **argv)
     if (o.labels_npy && !o.labels)
         return die("%s: --labels-npy needs --labels (unconditional samples have "
                    "no labels to score)", o.labels_npy);
+    if (o.have_variation_seed != (o.variation_strength > 0))
+        return die("%s", "--variation-seed and --variation-strength go together");
+    uint64_t *seeds = NULL;
+    int nseeds = 0;
+    if (o.seeds) {
+        if (cli_u64_list("simdiff-sample", "--seeds", o.seeds, &seeds, &nseeds))
+            return 2;
+        if (o.have_count && o.count != nseeds) {
+            free(seeds);
+            return die("%s", "--seeds gives one seed per image: as many as --count");
+        }
+        o.count = nseeds;
+        o.have_count = 1;
+    }
+    /* Where the images go, before any work. */
+    if ((o.png && cli_out_dir_ok("simdiff-sample", "--png", o.png)) ||
+        (o.npy && cli_out_dir_ok("simdiff-sample", "--npy", o.npy)) ||
+        (o.labels_npy && cli_out_dir_ok("simdiff-sample", "--labels-npy", o.labels_npy))) {
+        free(seeds);
+        return 2;
+    }
 
     if (!o.model) {
         if (access(DEFAULT_MODEL, R_OK) != 0)
@@ -457,8 +505,6 @@ int main(int argc, char **argv)
                        DEFAULT_MODEL);
         o.model = DEFAULT_MODEL;
     }
-    if (o.threads && simdiff_set_num_threads(o.threads) != SIMDIFF_OK)
-        return die("--threads: %s", simdiff_last_error());
 
     simdiff_model *m = NULL;
     if (simdiff_model_load(&m, o.model) != SIMDIFF_OK) {
@@ -485,6 +531,7 @@ int main(int argc, char **argv)
     if (o.have_clip)
         sc.clip_x = 0;
     sc.batch_chunk = o.batch;
+    sc.num_threads = o.threads; /* 0: all cores */
     sc.precision = (simdiff_precision)o.precision;
 
     /* Editing: the init images (and their number), the mask. */
@@ -672,8 +719,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "editing: strength %g%s, %d network evaluations per image\n",
                     o.strength, mask ? ", inpainting" : "", evals);
     }
-    /* This process's images: their labels, and their init and mask images
-     * when there is one per image. */
+    /* This process's images: their labels, seeds, init and mask images
+     * (when there is one per image), and their index in the whole run. */
     if (edp && init_n > 1) {
         ed.init += (size_t)lo * per;
         ed.init_count = hi - lo;
@@ -683,10 +730,16 @@ int main(int argc, char **argv)
                    (size_t)mc.image_size;
         ed.mask_count = hi - lo;
     }
+    simdiff_run_options ro;
+    simdiff_run_options_init(&ro);
+    ro.seeds = seeds ? seeds + lo : NULL;
+    ro.first_index = o.first_index + (uint64_t)lo;
+    ro.variation_seed = o.variation_seed;
+    ro.variation_strength = o.variation_strength;
     simdiff_status st = g_interrupted ? SIMDIFF_ERR_CANCELLED
-                        : hi > lo     ? simdiff_sampler_run_part(s, lo, hi - lo,
+                        : hi > lo     ? simdiff_sampler_run_with(s, hi - lo,
                                                                  labels ? labels + lo : NULL,
-                                                                 o.seed, edp, out)
+                                                                 o.seed, edp, &ro, out)
                                       : SIMDIFF_OK;
     double el = now() - pr.t0;
     g_sampler = NULL;
@@ -767,5 +820,6 @@ int main(int argc, char **argv)
     free(labels);
     free(init);
     free(mask);
+    free(seeds);
     return rc;
 }

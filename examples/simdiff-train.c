@@ -21,6 +21,7 @@
 
 #include <simdiff/simdiff.h>
 
+#include "cli.h"
 #ifdef SIMDIFF_HAVE_MPI
 #include "sdmpi.h"
 #endif
@@ -64,7 +65,8 @@ static void usage(FILE *f)
             "  --no-flip           no random horizontal flips\n"
             "run:\n"
             "  --out DIR           output directory (default runs/fmnist)\n"
-            "  --steps N           stop after N steps (default 6500)\n"
+            "  --steps N           stop after N steps (default 6500; 0: write the initial\n"
+            "                      model, step 0, and exit)\n"
             "  --minutes M         stop after M minutes of training (default: no limit)\n"
             "  --resume FILE       continue from a checkpoint (bit-exact)\n"
             "  --export-only FILE  with --resume: write the EMA model to FILE and exit\n"
@@ -111,6 +113,16 @@ static void usage(FILE *f)
             "The defaults reproduce models/fmnist-uvit.safetensors (docs/training.md).\n");
 }
 
+#define P "simdiff-train"
+
+/* An unknown name for an enum flag: say which names there are (the
+ * library's message lists them). */
+static int bad_name(const char *flag, const char *v)
+{
+    fprintf(stderr, "simdiff-train: %s: '%s': %s\n", flag, v, simdiff_last_error());
+    return -1;
+}
+
 static int parse(int argc, char **argv, opts *o)
 {
     /* The defaults are the bundled model's recipe (docs/training.md). */
@@ -125,7 +137,9 @@ static int parse(int argc, char **argv, opts *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define ARG(name) (!strcmp(a, name) && (v || (fprintf(stderr, "%s needs a value\n", name), 0)) && ++i)
+#define ARG(name) (!strcmp(a, name) && (v || (fprintf(stderr, "simdiff-train: %s needs a value\n", name), exit(2), 0)) && ++i)
+#define INT(lo, hi, dst) cli_int(P, a, v, (lo), (hi), (dst))
+#define DBL(lo, lo_open, hi, hi_open, dst) cli_double(P, a, v, (lo), (lo_open), (hi), (hi_open), (dst))
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             exit(0);
@@ -135,7 +149,7 @@ static int parse(int argc, char **argv, opts *o)
         else if (!strcmp(a, "--fp16")) o->fp16 = 1;
         else if (!strcmp(a, "--mpi")) o->mpi = 1;
         else if (!strcmp(a, "--mpi-deterministic")) o->mpi = o->mpi_deterministic = 1;
-        else if (ARG("--microbatches")) o->microbatches = atoi(v);
+        else if (ARG("--microbatches")) { if (INT(1, 1 << 20, &o->microbatches)) return -1; }
         else if (ARG("--export-only")) o->export_only = v;
         else if (ARG("--data-dir")) o->data_dir = v;
         else if (ARG("--npy") || ARG("--data")) o->npy = v;
@@ -143,48 +157,61 @@ static int parse(int argc, char **argv, opts *o)
         else if (ARG("--schedule")) o->schedule = v;
         else if (ARG("--loss")) {
             simdiff_loss l;
-            o->loss = simdiff_loss_from_name(v, &l) ? -1 : (int)l;
+            if (simdiff_loss_from_name(v, &l))
+                return bad_name("--loss", v);
+            o->loss = (int)l;
         }
-        else if (ARG("--multiscale-base")) o->multiscale_base = atoi(v);
+        else if (ARG("--multiscale-base")) { if (INT(1, 1 << 16, &o->multiscale_base)) return -1; }
         else if (ARG("--prediction")) {
             simdiff_prediction pr;
-            o->prediction = simdiff_prediction_from_name(v, &pr) ? -1 : (int)pr;
+            if (simdiff_prediction_from_name(v, &pr))
+                return bad_name("--prediction", v);
+            o->prediction = (int)pr;
         }
-        else if (ARG("--pad")) o->pad = atoi(v);
+        else if (ARG("--pad")) { if (INT(0, 4096, &o->pad)) return -1; }
         else if (ARG("--out")) o->out = v;
-        else if (ARG("--steps")) o->steps = atoll(v);
-        else if (ARG("--minutes")) o->minutes = atof(v);
+        else if (ARG("--steps")) { if (cli_ll(P, a, v, 0, 1000000000000LL, &o->steps)) return -1; }
+        else if (ARG("--minutes")) { if (DBL(0, 0, 1e9, 0, &o->minutes)) return -1; }
         else if (ARG("--resume")) o->resume = v;
-        else if (ARG("--batch")) o->batch = atoi(v);
-        else if (ARG("--threads")) o->threads = atoi(v);
+        else if (ARG("--batch")) { if (INT(1, 1 << 20, &o->batch)) return -1; }
+        else if (ARG("--threads")) { if (INT(1, 4096, &o->threads)) return -1; }
         else if (ARG("--precision")) o->precision = v;
-        else if (ARG("--seed")) o->seed = strtoull(v, NULL, 10);
-        else if (ARG("--ckpt-every")) o->ckpt_every = atoi(v);
-        else if (ARG("--log-every")) o->log_every = atoi(v);
-        else if (ARG("--lr")) o->lr = atof(v);
-        else if (ARG("--warmup")) o->warmup = atoi(v);
-        else if (ARG("--ema")) o->ema = atof(v);
-        else if (ARG("--label-dropout")) o->label_dropout = atof(v);
-        else if (ARG("--arch")) o->arch = v;
-        else if (ARG("--stem")) {
-            simdiff_stem s;
-            o->stem = simdiff_stem_from_name(v, &s) ? -1 : (int)s;
+        else if (ARG("--seed")) { if (cli_u64(P, a, v, &o->seed)) return -1; }
+        else if (ARG("--ckpt-every")) { if (INT(1, INT32_MAX, &o->ckpt_every)) return -1; }
+        else if (ARG("--log-every")) { if (INT(1, INT32_MAX, &o->log_every)) return -1; }
+        else if (ARG("--lr")) { if (DBL(0, 1, 10, 1, &o->lr)) return -1; }
+        else if (ARG("--warmup")) { if (INT(0, INT32_MAX, &o->warmup)) return -1; }
+        else if (ARG("--ema")) { if (DBL(0, 0, 1, 1, &o->ema)) return -1; }
+        else if (ARG("--label-dropout")) { if (DBL(0, 0, 1, 0, &o->label_dropout)) return -1; }
+        else if (ARG("--arch")) {
+            simdiff_arch ar;
+            if (simdiff_arch_from_name(v, &ar))
+                return bad_name("--arch", v);
+            o->arch = v;
         }
-        else if (ARG("--stem-param")) o->stem_param = atoi(v);
-        else if (ARG("--channels")) o->channels = atoi(v);
-        else if (ARG("--levels")) o->levels = atoi(v);
-        else if (ARG("--blocks")) o->blocks = atoi(v);
-        else if (ARG("--width")) o->width = atoi(v);
-        else if (ARG("--depth")) o->depth = atoi(v);
-        else if (ARG("--heads")) o->heads = atoi(v);
-        else if (ARG("--emb")) o->emb = atoi(v);
-        else if (ARG("--dropout-res")) o->dropout_res = atof(v);
-        else if (ARG("--dropout-tf")) o->dropout_tf = atof(v);
+        else if (ARG("--stem")) {
+            simdiff_stem st;
+            if (simdiff_stem_from_name(v, &st))
+                return bad_name("--stem", v);
+            o->stem = (int)st;
+        }
+        else if (ARG("--stem-param")) { if (INT(0, 16, &o->stem_param)) return -1; }
+        else if (ARG("--channels")) { if (INT(1, 4096, &o->channels)) return -1; }
+        else if (ARG("--levels")) { if (INT(1, SIMDIFF_MAX_LEVELS, &o->levels)) return -1; }
+        else if (ARG("--blocks")) { if (INT(1, 64, &o->blocks)) return -1; }
+        else if (ARG("--width")) { if (INT(1, 1 << 16, &o->width)) return -1; }
+        else if (ARG("--depth")) { if (INT(1, 1024, &o->depth)) return -1; }
+        else if (ARG("--heads")) { if (INT(1, 1024, &o->heads)) return -1; }
+        else if (ARG("--emb")) { if (INT(1, 1 << 16, &o->emb)) return -1; }
+        else if (ARG("--dropout-res")) { if (DBL(0, 0, 1, 1, &o->dropout_res)) return -1; }
+        else if (ARG("--dropout-tf")) { if (DBL(0, 0, 1, 1, &o->dropout_tf)) return -1; }
         else {
             fprintf(stderr, "simdiff-train: unknown option '%s' (see --help)\n", a);
             return -1;
         }
 #undef ARG
+#undef INT
+#undef DBL
     }
     if (o->export_only && !o->resume) {
         fprintf(stderr, "simdiff-train: --export-only needs --resume CHECKPOINT\n");
@@ -194,10 +221,12 @@ static int parse(int argc, char **argv, opts *o)
         fprintf(stderr, "simdiff-train: --export-only runs on one process (no --mpi)\n");
         return -1;
     }
-    if (o->batch < 1 || o->steps < 1 || o->stem < 0 || o->ckpt_every < 1 || o->log_every < 1 ||
-        o->loss < 0 || o->prediction < 0 || o->microbatches < 1) {
-        fprintf(stderr, "simdiff-train: bad --batch, --steps, --stem, --loss, --prediction, "
-                        "--ckpt-every, --log-every or --microbatches\n");
+    /* The cosine decay runs from the end of the warmup to --steps. */
+    if (!o->resume && o->cosine && o->steps > 0 && o->warmup >= o->steps) {
+        fprintf(stderr,
+                "simdiff-train: --warmup %d is not below --steps %lld: the cosine decay needs "
+                "steps after the warmup; lower --warmup, raise --steps, or use --constant-lr\n",
+                o->warmup, o->steps);
         return -1;
     }
     return 0;
@@ -277,14 +306,7 @@ static int prepare_out(const char *dir)
             *q = '/';
         }
     }
-    struct stat st;
-    const char *why = stat(dir, &st) != 0            ? strerror(errno)
-                      : !S_ISDIR(st.st_mode)         ? "not a directory"
-                      : access(dir, W_OK | X_OK) != 0 ? strerror(errno)
-                                                     : NULL;
-    if (why)
-        fprintf(stderr, "simdiff-train: --out: cannot write into '%s': %s\n", dir, why);
-    return why ? -1 : 0;
+    return cli_dir_ok(P, "--out", dir);
 }
 
 /* loss.csv for a run at step `step`: a new file with the header when the
@@ -364,6 +386,8 @@ int main(int argc, char **argv)
                     o.microbatches, o.microbatches > 1 ? "es" : "");
         return quit(2);
     }
+    /* --threads is the budget of this program's trainer (process-wide
+     * too, for the data loading). */
     if (o.threads > 0 && simdiff_set_num_threads(o.threads))
         return quit(fail("--threads"));
     simdiff_precision prec = SIMDIFF_PRECISION_F32;
@@ -450,13 +474,14 @@ int main(int argc, char **argv)
         simdiff_optimizer_config_init(&oc);
         tc.seed = o.seed;
         tc.precision = prec;
+        tc.num_threads = o.threads;
         tc.loss = (simdiff_loss)o.loss;
         tc.multiscale_base = o.multiscale_base;
         tc.label_dropout = K > 0 ? o.label_dropout : 0;
         oc.lr = o.lr;
         oc.ema_decay = o.ema;
         oc.warmup_steps = o.warmup;
-        if (o.cosine) {
+        if (o.cosine && o.steps > 0) { /* --steps 0 trains nothing: no decay */
             oc.decay = SIMDIFF_LR_COSINE;
             oc.total_steps = o.steps;
         }
@@ -543,7 +568,7 @@ int main(int argc, char **argv)
     int tty = isatty(2);
     double t0 = now(), tlast = t0, avg = NAN, sum_loss = 0;
     long long start = stt.step, nlog = 0;
-    int rc = 0, stop = 0;
+    int rc = 0, stop = 0, log_failed = 0;
     while (!stop) {
         simdiff_trainer_stats_get(t, &stt);
         long long k = stt.step;
@@ -568,7 +593,7 @@ int main(int argc, char **argv)
 #endif
         simdiff_status sst = o.mpi || o.microbatches > 1
                                  ? simdiff_trainer_step_part(t, B, lo, nb, o.microbatches, x,
-                                                             K > 0 ? labels : NULL, &loss)
+                                                             K > 0 ? labels : NULL, NULL, &loss)
                                  : simdiff_trainer_step(t, B, x, K > 0 ? labels : NULL, &loss);
         if (sst) {
 #ifdef SIMDIFF_HAVE_MPI
@@ -613,7 +638,12 @@ int main(int argc, char **argv)
                 fprintf(logf, "%lld,%.6f,%.6f,%.4f,%.6g,%.2f,%.1f\n", k,
                         nlog ? sum_loss / nlog : NAN, avg, stt.last_grad_norm, stt.lr, ips,
                         tn - t0);
-                fflush(logf);
+                if ((fflush(logf) != 0 || ferror(logf)) && !log_failed) {
+                    fprintf(stderr, "%ssimdiff-train: writing %s failed: %s; training goes on, "
+                                    "the run will end with status 1\n",
+                            tty ? "\n" : "", logpath, strerror(errno));
+                    log_failed = 1;
+                }
                 sum_loss = 0;
                 nlog = 0;
             }
@@ -649,8 +679,10 @@ int main(int argc, char **argv)
                 1e3 * g_mpi->reduce_s / (double)g_mpi->reduce_calls,
                 (long long)simdiff_model_num_params(m));
 #endif
-    if (logf)
-        fclose(logf);
+    if (logf && (fclose(logf) != 0 || log_failed) && !rc) {
+        fprintf(stderr, "simdiff-train: %s is incomplete (a write failed)\n", logpath);
+        rc = 1;
+    }
 #ifdef SIMDIFF_HAVE_MPI
     if (g_mpi && rc) {
         fprintf(stderr, "simdiff-train: rank %d stops the run (exit %d)%s\n", g_rank, rc,

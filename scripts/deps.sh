@@ -2,7 +2,7 @@
 # Install the Debian bookworm packages libsimdiff needs to build and test.
 # Installs only what is missing; uses sudo when not root.
 set -eu
-pkgs="gcc g++ meson ninja-build pkg-config cmake libdnnl-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev check python3 python3-numpy binutils dataset-fashion-mnist openmpi-bin libopenmpi-dev"
+pkgs="gcc g++ meson ninja-build pkg-config cmake libdnnl-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev check python3 python3-numpy binutils dataset-fashion-mnist clang libclang-rt-14-dev openmpi-bin libopenmpi-dev"
 [ "${SIMDIFF_DEPS_EXTRA:-}" ] && pkgs="$pkgs $SIMDIFF_DEPS_EXTRA"
 missing=""
 for p in $pkgs; do

@@ -88,11 +88,26 @@ SIMDIFF_API const char *simdiff_last_error(void);
 
 /* ---- runtime ------------------------------------------------------------- */
 /* Number of threads compute calls use (n >= 1), or 0 for the default (what
- * OpenMP would use: OMP_NUM_THREADS or the number of cores). Affects speed
- * only: every result of libsimdiff is independent of the thread count. */
+ * OpenMP would use: OMP_NUM_THREADS or the number of cores). Sampling and
+ * every forward pass give the same bits with any thread count. Training
+ * does not: oneDNN sums weight gradients in an order that depends on the
+ * thread count, so a training run (and its resume from a checkpoint)
+ * reproduces bit for bit at a given thread count, and only to float
+ * rounding at another. */
 SIMDIFF_API simdiff_status simdiff_set_num_threads(int n);
 /* The thread count compute calls will use. */
 SIMDIFF_API int simdiff_get_num_threads(void);
+
+/* Thread counts are budgets: with adaptation on (the default) each compute
+ * call (and each sampler step) uses at most its budget and no more threads
+ * than there are cores not kept busy by other runnable threads (Linux's
+ * runnable count, /proc/loadavg), at least one. OpenMP barriers with more
+ * threads than free cores stall on descheduled threads; docs/embedding.md
+ * has the measurements. on = 0 uses the budget as it is; on must be 0 or 1.
+ * Process-wide. Trainers never adapt (their results depend on the thread
+ * count, above): a trainer call uses exactly its budget. */
+SIMDIFF_API simdiff_status simdiff_set_adaptive_threads(int on);
+SIMDIFF_API int simdiff_get_adaptive_threads(void);
 
 /* One line describing the runtime: library version, oneDNN version, the ISA
  * oneDNN dispatches to, the thread count, whether bf16 precision is

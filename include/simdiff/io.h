@@ -39,6 +39,17 @@ SIMDIFF_API simdiff_status simdiff_write_png(const char *path, int n, int channe
                                              int height, int width,
                                              const float *data, int grid_cols);
 
+/* Convert n images (n x channels x height x width floats, NCHW, as the
+ * sampler writes them) to 8-bit pixels in memory for a texture or a
+ * bitmap: out gets n x height x width x out_channels bytes (HWC per image,
+ * rows top to bottom), out_channels 3 (RGB8) or 4 (RGBA8, alpha 255). Each
+ * value is quantized as simdiff_write_png does: floor((v + 1) * 127.5 +
+ * 0.5) with v clamped to [-1, 1], NaN to 0. channels 1 (gray: R = G = B)
+ * or 3. SIMDIFF_ERR_INVALID_ARG for NULL pointers or other sizes. */
+SIMDIFF_API simdiff_status simdiff_images_to_rgb8(int n, int channels, int height, int width,
+                                                  const float *data, int out_channels,
+                                                  uint8_t *out);
+
 /* Write one 8-bit image given as height x width x channels bytes (HWC,
  * rows top to bottom). channels: 1 (gray), 2 (gray + alpha), 3 (RGB) or
  * 4 (RGBA). */

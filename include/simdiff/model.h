@@ -205,6 +205,21 @@ SIMDIFF_API int64_t simdiff_model_num_params(const simdiff_model *m);
 SIMDIFF_API simdiff_status simdiff_model_get_config(const simdiff_model *m,
                                                     simdiff_model_config *cfg);
 
+/* The shape of the model's images: *channels x *height x *width floats per
+ * image (height = width = image_size). Any of the pointers may be NULL;
+ * SIMDIFF_ERR_INVALID_ARG if m is NULL. */
+SIMDIFF_API simdiff_status simdiff_model_image_shape(const simdiff_model *m, int *channels,
+                                                     int *height, int *width);
+
+/* The schedule's canonical text (simdiff_schedule_to_string; "" when the
+ * model has none) into buf (cap bytes, NUL included); *len (may be NULL)
+ * gets its length. A buffer too small: SIMDIFF_ERR_INVALID_ARG, buf = ""
+ * (cap > 0), *len still set; SIMDIFF_SCHEDULE_STRING_MAX always suffices.
+ * The stored sampler settings as text: simdiff_model_sampler_text
+ * (sampler.h). */
+SIMDIFF_API simdiff_status simdiff_model_schedule_text(const simdiff_model *m, char *buf,
+                                                       size_t cap, size_t *len);
+
 /*
  * One network evaluation (inference: no gradients, no dropout).
  * z: n x C x H x W (NCHW, float32); logsnr: n values; labels: n class ids,

@@ -122,12 +122,17 @@ typedef struct simdiff_sampler_config {
                                       (default). With guidance (w ≠ 0, 1) a
                                       call has 2 rows per image.             */
     simdiff_precision precision;   /* of the network (default F32; core.h)    */
+    /* Compute threads of this sampler's runs: 1..4096, or 0 (default) = the
+     * process-wide count (simdiff_set_num_threads). Other samplers and
+     * trainers keep their own; docs/embedding.md ("Threads"). */
+    int num_threads;
 } simdiff_sampler_config;
 
 /* Fill the `size` bytes of *cfg with the defaults and set struct_size =
  * size (bytes past the fields this library knows: zero). Defaults:
  * DPM-Solver++(2M), 32 steps uniform in t, η = 0, guidance 1, clipping on,
- * the model's schedule, no chunking. SIMDIFF_ERR_INVALID_ARG, nothing
+ * the model's schedule, no chunking, the process-wide thread count.
+ * SIMDIFF_ERR_INVALID_ARG, nothing
  * written, if cfg is NULL or size is not a simdiff_sampler_config size
  * (core.h). */
 SIMDIFF_API simdiff_status simdiff_sampler_config_init_sized(simdiff_sampler_config *cfg,
@@ -160,6 +165,15 @@ static inline simdiff_status simdiff_sampler_config_init_for_model(simdiff_sampl
 }
 SIMDIFF_API simdiff_status simdiff_sampler_set_model_defaults(simdiff_model *m,
                                                               const simdiff_sampler_config *cfg);
+
+/* The settings stored with m as text, for display, into buf (cap bytes,
+ * NUL included): "method=dpmpp2m steps=32 eta=0 guidance=1 clip_x=1
+ * spacing=uniform_t" (names as simdiff_sampler_method_name and
+ * simdiff_spacing_name), "" when none are stored; *len (may be NULL) gets
+ * its length. A buffer too small: SIMDIFF_ERR_INVALID_ARG, buf = ""
+ * (cap > 0), *len still set; 256 bytes always suffice. */
+SIMDIFF_API simdiff_status simdiff_model_sampler_text(const simdiff_model *m, char *buf,
+                                                      size_t cap, size_t *len);
 
 /* A sampler for m (which must outlive it). cfg NULL = the settings stored
  * with m, else the library defaults (simdiff_sampler_config_init_for_model).
@@ -266,22 +280,6 @@ SIMDIFF_API simdiff_status simdiff_sampler_run_edit(simdiff_sampler *s, int n,
                                                     const simdiff_edit *edit,
                                                     float *out);
 
-/*
- * Images first .. first+n−1 of a run with this seed (first >= 0): out gets
- * n images equal bit for bit to rows first .. first+n−1 of
- * simdiff_sampler_run_edit on first+n (or more) images with the same
- * labels, seed and edit. labels (and an edit's init and mask images when
- * there is one per image) are those of the n images only. For splitting
- * one run across processes or machines (docs/distributed.md); first = 0 is
- * simdiff_sampler_run_edit. The checks and failures of
- * simdiff_sampler_run_edit, and SIMDIFF_ERR_INVALID_ARG for first < 0.
- */
-SIMDIFF_API simdiff_status simdiff_sampler_run_part(simdiff_sampler *s, int64_t first,
-                                                    int n, const int *labels,
-                                                    uint64_t seed,
-                                                    const simdiff_edit *edit,
-                                                    float *out);
-
 /* The network evaluations per image of a run of s with edit (NULL = a plain
  * run: the steps), into *evals; with guidance (w ∉ {0, 1} and labels) each
  * evaluation is one batched call of two rows. Checks the edit's settings
@@ -291,12 +289,90 @@ SIMDIFF_API simdiff_status simdiff_sampler_edit_evals(simdiff_sampler *s,
                                                       int *evals);
 
 /*
+ * Seeds, starting noise and conditioning vectors of a run
+ * (docs/sampling.md, "Seeds").
+ *
+ * Image i's noise key is (seed_i, index_i): (the run's seed,
+ * first_index + i) when seeds is NULL, else (seeds[i], 0). Every noise a
+ * run draws for image i (its start, each step's, an edit's) comes from
+ * Philox streams keyed by it, so image i depends only on its key and on
+ * (model, schedule, config, labels[i], cond row i, its latents, its edit):
+ *   - a plain run (no options) of n images with seed S uses the keys
+ *     (S, i): the outputs of simdiff_sampler_run;
+ *   - image i of that run drawn alone: n = 1, seed S, first_index = i;
+ *   - seeds[i] = s: the same bytes as a plain run of one image with seed s.
+ * Variations: with variation_strength v in (0, 1], image i starts from
+ *     ε = sin((1 − v)·θ)/sin θ · ε_i + sin(v·θ)/sin θ · ε'_i,
+ *     cos θ = ε_i·ε'_i / (|ε_i|·|ε'_i|)
+ * (spherical interpolation, which keeps the norm of Gaussian noise; a
+ * linear blend when sin θ < 1e-6), in double per image, where ε_i is the
+ * image's own starting noise and ε'_i the starting noise of the key
+ * (variation_seeds[i], or variation_seed when that is NULL, index_i).
+ * v = 0 is ε_i, v = 1 is ε'_i, bit for bit. Only the starting noise is
+ * blended: step noise (DDPM, DDIM with η > 0) stays the image's own.
+ * latents: the starting noise itself, n x C x H x W finite floats (image
+ * i's ε); then variation_strength must be 0. An edit starts from
+ * α_s·x₀ + σ_s·ε with this ε.
+ * cond: n x cond_dim conditioning vectors for a model with cond_dim > 0
+ * (NULL: zeros, as simdiff_model_forward_cond). With guidance (w ∉ {0,
+ * 1}) the unconditional pass gets zero vectors and the null class; w = 0
+ * ignores cond and labels.
+ */
+typedef struct simdiff_run_options {
+    size_t struct_size;          /* bytes of the caller's struct (_init)       */
+    const uint64_t *seeds;       /* n per-image seeds, or NULL (default)       */
+    uint64_t first_index;        /* index of image 0 when seeds is NULL (0)    */
+    double variation_strength;   /* 0 (default: off) .. 1                      */
+    uint64_t variation_seed;     /* default 0                                  */
+    const uint64_t *variation_seeds; /* n per-image variation seeds, or NULL   */
+    const float *latents;        /* n x C x H x W starting noise, or NULL      */
+    const float *cond;           /* n x cond_dim, or NULL                      */
+} simdiff_run_options;
+
+/* Fill the `size` bytes of *o with the defaults (all NULL and 0: a plain
+ * run) and set struct_size = size; as simdiff_sampler_config_init_sized
+ * for the size rules. */
+SIMDIFF_API simdiff_status simdiff_run_options_init_sized(simdiff_run_options *o, size_t size);
+static inline simdiff_status simdiff_run_options_init(simdiff_run_options *o)
+{
+    return simdiff_run_options_init_sized(o, sizeof *o);
+}
+
+/* simdiff_sampler_run_edit with options (NULL = none: exactly
+ * simdiff_sampler_run_edit). Besides its checks: variation_strength finite
+ * in [0, 1] and 0 with latents, every latents and cond value finite, cond
+ * only for a model with cond_dim > 0. Failures: SIMDIFF_ERR_INVALID_ARG
+ * naming the field, out untouched. */
+SIMDIFF_API simdiff_status simdiff_sampler_run_with(simdiff_sampler *s, int n,
+                                                    const int *labels, uint64_t seed,
+                                                    const simdiff_edit *edit,
+                                                    const simdiff_run_options *opts,
+                                                    float *out);
+
+/* The starting noise ε of the n images of a run with (seed, opts) — what
+ * simdiff_sampler_run_with would start from — into out (n x C x H x W):
+ * for editing the noise yourself and passing it back as latents. */
+SIMDIFF_API simdiff_status simdiff_sampler_initial_noise(simdiff_sampler *s, int n,
+                                                         uint64_t seed,
+                                                         const simdiff_run_options *opts,
+                                                         float *out);
+
+/* Sticky cancellation (on = 1; default 0): a simdiff_sampler_cancel()
+ * that arrives while no run is in progress (before a run, or racing with
+ * its start) is kept, and the next run returns SIMDIFF_ERR_CANCELLED at
+ * once without writing out. A request is consumed by the run it cancels;
+ * one that arrives after a run's last check stays for the next run.
+ * on must be 0 or 1; switching does not change a pending request. */
+SIMDIFF_API simdiff_status simdiff_sampler_set_sticky_cancel(simdiff_sampler *s, int on);
+
+/*
  * Ask the run in progress on s to stop: it returns SIMDIFF_ERR_CANCELLED
  * within one network layer. Callable from any thread and from a signal
  * handler (one lock-free atomic store). The request is a flag that each
  * run clears when it starts: a cancel that arrives before that point
  * (between runs, or racing with the start of run()) is discarded, and the
- * run proceeds. A cancel that arrives after the run's last network layer
+ * run proceeds — unless cancellation is sticky
+ * (simdiff_sampler_set_sticky_cancel), which keeps it. A cancel that arrives after the run's last network layer
  * may be too late; the run then succeeds. s must be a live sampler
  * (NULL is a no-op).
  */
@@ -306,7 +382,9 @@ SIMDIFF_API void simdiff_sampler_cancel(simdiff_sampler *s);
 SIMDIFF_API void simdiff_sampler_destroy(simdiff_sampler *s);
 
 /*
- * Progress: called on the thread of simdiff_sampler_run after each step,
+ * Progress: called on the thread of simdiff_sampler_run after each step
+ * (the Python binding calls its callback the same way: a truthy return
+ * stops the run),
  * step = 1..total (total = steps). x_preview is NULL, or at every
  * preview_every-th step the current x̂ of all n images (n x C x H x W,
  * valid during the call only). Return 0 to continue, nonzero to stop: the
@@ -326,7 +404,8 @@ SIMDIFF_API simdiff_status simdiff_sampler_set_progress(simdiff_sampler *s,
 SIMDIFF_API simdiff_status simdiff_sampler_set_preview_every(simdiff_sampler *s,
                                                              int k);
 
-/* Last error message on this sampler ("" if none, or if s is NULL). */
+/* Last error message on this sampler ("" if none, or if s is NULL): every
+ * failing call on s sets it, misuse (SIMDIFF_ERR_MISUSE) included. */
 SIMDIFF_API const char *simdiff_sampler_errmsg(const simdiff_sampler *s);
 
 #ifdef __cplusplus

@@ -130,6 +130,9 @@ typedef struct simdiff_trainer_config {
     int stratified_t;        /* t_i = (i + u)/N, shuffled (default 1)          */
     uint64_t seed;           /* all randomness of the run (default 0)          */
     simdiff_precision precision; /* of the matrix ops (default F32; core.h)     */
+    int num_threads;         /* compute threads of this trainer's steps: 1..4096,
+                                or 0 (default) = the process-wide count
+                                (simdiff_set_num_threads); docs/embedding.md */
 } simdiff_trainer_config;
 
 /* Fill the `size` bytes of *cfg with the defaults above and set
@@ -163,6 +166,14 @@ SIMDIFF_API void simdiff_trainer_destroy(simdiff_trainer *t);
 SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
                                                 const float *x, const int *labels,
                                                 double *loss);
+/* The same with a conditioning vector per example, n x cond_dim finite
+ * floats, for a model with cond_dim > 0 (NULL: zeros, as
+ * simdiff_trainer_step). An example whose label drops out
+ * (label_dropout) gets the zero vector too, so guidance can use zeros
+ * and the null class as its unconditional input (the sampler does). */
+SIMDIFF_API simdiff_status simdiff_trainer_step_cond(simdiff_trainer *t, int n,
+                                                     const float *x, const int *labels,
+                                                     const float *cond, double *loss);
 
 /* ---- data-parallel training (docs/distributed.md) ----------------------
  * Several processes (or threads), each with its own trainer and an
@@ -205,7 +216,8 @@ SIMDIFF_API simdiff_status simdiff_trainer_set_grad_reduce(simdiff_trainer *t,
 
 /* One step in which this process holds examples first .. first+n−1 of a
  * global batch of `batch` examples (x: n x C x H x W, labels n ids or
- * NULL, as for simdiff_trainer_step), computed as `chunks` microbatches
+ * NULL, cond n x cond_dim floats or NULL, as for simdiff_trainer_step_cond),
+ * computed as `chunks` microbatches
  * one after the other (1 <= chunks <= n; chunk j is local examples
  * j·n/chunks .. (j+1)·n/chunks − 1, integer division) whose gradient sums
  * are added in chunk order, then reduced by the hook (none: the sums of
@@ -228,7 +240,7 @@ SIMDIFF_API simdiff_status simdiff_trainer_set_grad_reduce(simdiff_trainer *t,
 SIMDIFF_API simdiff_status simdiff_trainer_step_part(simdiff_trainer *t, int batch,
                                                      int first, int n, int chunks,
                                                      const float *x, const int *labels,
-                                                     double *loss);
+                                                     const float *cond, double *loss);
 
 typedef struct simdiff_trainer_stats {
     size_t struct_size;      /* set to sizeof before simdiff_trainer_stats_get */

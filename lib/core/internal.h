@@ -55,10 +55,42 @@ size_t sd_text_escape(char *dst, size_t cap, const char *src);
  * the team's stacks do not fit in the address space left (libgomp would
  * exit the process). */
 simdiff_status sd_apply_threads(void);
+/* The same with a handle's own count n (1..SD_MAX_THREADS; 0 = the
+ * process-wide count). OpenMP's thread count is a per-thread setting, so
+ * this changes the calling thread only: a handle with its own budget
+ * applies it at the start of each of its compute calls. */
+#define SD_MAX_THREADS 4096
+simdiff_status sd_apply_threads_n(int n);
+/* A handle's call with its own budget: sd_threads_enter applies it (as
+ * sd_apply_threads_n when adapt is 1; exactly the budget when adapt is 0)
+ * and, until the matching sd_threads_leave, makes the nested
+ * sd_apply_threads() of public helpers keep it; the leave restores the
+ * calling thread's OpenMP thread count from before the enter (the host's
+ * own OpenMP setting). Always pair them, also when enter fails. Forward
+ * passes give the same bits with any thread count, so the sampler adapts;
+ * training's weight gradients (oneDNN's backward-weights reductions) do
+ * not, so the trainer never adapts: a run is reproducible bit for bit at a
+ * given thread count. */
+simdiff_status sd_threads_enter(int n, int adapt);
+void sd_threads_leave(void);
+/* The thread count a call with budget n (0 = the process-wide count) uses
+ * now: n, or fewer when other threads keep cores busy (the runnable count
+ * of /proc/loadavg) and adaptation is on (simdiff_set_adaptive_threads). */
+int sd_threads_for(int n);
+/* Whether libsimdiff's loader hook set OMP_WAIT_POLICY=passive before the
+ * OpenMP runtime read its environment (lib/core/ompenv.c): 1 set by it,
+ * 0 left alone (the variable or GOMP_SPINCOUNT was already set). */
+int sd_ompenv_state(void);
 
 /* Does oneDNN dispatch to an ISA with native bf16 arithmetic
  * (avx512_core_bf16 or later)? */
 int sd_bf16_native(void);
+
+/* text into buf (cap bytes, NUL included) and its length into *len (may
+ * be NULL); a buffer too small: SIMDIFF_ERR_INVALID_ARG naming fn, buf = ""
+ * (cap > 0). For the public getters of texts. */
+simdiff_status sd_put_text(const char *text, char *buf, size_t cap, size_t *len,
+                           const char *fn);
 
 /* Checked size arithmetic: return 0 and set *out, or 1 on overflow. */
 static inline int sd_mul_size(size_t a, size_t b, size_t *out)

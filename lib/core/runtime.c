@@ -1,5 +1,9 @@
 /* Versions, thread count and runtime description. */
+#include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +15,15 @@
 #include "core/internal.h"
 
 static atomic_int g_num_threads; /* 0: OpenMP's default */
+static atomic_int g_fixed_threads; /* 1: no adaptation to busy cores */
+
+/* The kernel thread ids of the OpenMP workers of this thread's team (see
+ * sd_apply_threads_n), so the runnable count can leave them out: a worker
+ * that has not gone to sleep yet (or spins, OMP_WAIT_POLICY=active) is not
+ * another program's thread. */
+#define SD_TRACKED_WORKERS 64
+static _Thread_local int tl_nworkers;
+static _Thread_local pid_t tl_workers[SD_TRACKED_WORKERS];
 
 SIMDIFF_API const char *simdiff_version(void) { return SIMDIFF_VERSION_STRING; }
 
@@ -21,7 +34,7 @@ SIMDIFF_API unsigned simdiff_version_number(void)
 
 SIMDIFF_API simdiff_status simdiff_set_num_threads(int n)
 {
-    if (n < 0 || n > 4096)
+    if (n < 0 || n > SD_MAX_THREADS)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
                        "simdiff_set_num_threads: n = %d, expected 0 (default) "
                        "or 1..4096",
@@ -88,9 +101,129 @@ static size_t worker_stack_bytes(void)
     return s ? s : (size_t)8 << 20;
 }
 
+SIMDIFF_API simdiff_status simdiff_set_adaptive_threads(int on)
+{
+    if (on != 0 && on != 1)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_set_adaptive_threads: on = %d, expected 0 or 1", on);
+    atomic_store(&g_fixed_threads, !on);
+    return SIMDIFF_OK;
+}
+
+SIMDIFF_API int simdiff_get_adaptive_threads(void) { return !atomic_load(&g_fixed_threads); }
+
+/* The CPUs this process may run on (cached: the affinity mask at first use). */
+static int allowed_cpus(void)
+{
+    static atomic_int cached;
+    int n = atomic_load(&cached);
+    if (n == 0) {
+        cpu_set_t set;
+        n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+        if (n < 1) {
+            long c = sysconf(_SC_NPROCESSORS_ONLN);
+            n = c > 0 && c < 65536 ? (int)c : 1;
+        }
+        atomic_store(&cached, n);
+    }
+    return n;
+}
+
+/* Runnable threads on the machine now, this one included (the kernel's
+ * nr_running: the "R/T" field of /proc/loadavg); 0 if unknown. */
+static int runnable_now(void)
+{
+    int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    char buf[128];
+    ssize_t len = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (len <= 0)
+        return 0;
+    buf[len] = 0;
+    const char *p = buf;
+    for (int field = 0; field < 3 && p; field++) { /* skip the three averages */
+        p = strchr(p, ' ');
+        if (p)
+            p++;
+    }
+    if (!p)
+        return 0;
+    char *end;
+    long r = strtol(p, &end, 10);
+    return *end == '/' && r > 0 && r < 1000000 ? (int)r : 0;
+}
+
+/* How many of this thread's team workers are runnable now. */
+static int team_runnable(void)
+{
+    int r = 0;
+    for (int i = 0; i < tl_nworkers; i++) {
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tl_workers[i]);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t len = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (len <= 0)
+            continue;
+        buf[len] = 0;
+        const char *p = strrchr(buf, ')'); /* "tid (comm) S ..." */
+        r += p && p[1] == ' ' && p[2] == 'R';
+    }
+    return r;
+}
+
+int sd_threads_for(int budget)
+{
+    int n = budget > 0 ? budget : simdiff_get_num_threads();
+    if (n > 1 && !atomic_load(&g_fixed_threads)) {
+        int r = runnable_now();
+        if (r > 0) {
+            /* Cores not busy with other threads: r counts this thread,
+             * the others, and any of our workers not yet asleep. */
+            int free_cores = allowed_cpus() - (r - 1 - team_runnable());
+            if (free_cores < n)
+                n = free_cores > 1 ? free_cores : 1;
+        }
+    }
+    return n;
+}
+
+static _Thread_local int tl_depth, tl_saved; /* sd_threads_enter nesting */
+
 simdiff_status sd_apply_threads(void)
 {
-    int n = simdiff_get_num_threads();
+    /* Inside a handle's call (a sampler run calls public helpers such as
+     * simdiff_v_to_x_eps) the handle's count stays. */
+    return tl_depth > 0 ? SIMDIFF_OK : sd_apply_threads_n(0);
+}
+
+static simdiff_status start_team(int n);
+
+simdiff_status sd_threads_enter(int budget, int adapt)
+{
+    if (tl_depth++ == 0)
+        tl_saved = omp_get_max_threads();
+    if (adapt)
+        return sd_apply_threads_n(budget);
+    return start_team(budget > 0 ? budget : simdiff_get_num_threads());
+}
+
+void sd_threads_leave(void)
+{
+    if (tl_depth > 0 && --tl_depth == 0)
+        omp_set_num_threads(tl_saved);
+}
+
+simdiff_status sd_apply_threads_n(int budget) { return start_team(sd_threads_for(budget)); }
+
+/* Use n threads from now on in the calling thread, starting the team when
+ * it grows (see TEAM_SPARE). */
+static simdiff_status start_team(int n)
+{
     omp_set_num_threads(n);
     if (n <= tl_team || n == 1)
         return SIMDIFF_OK;
@@ -105,9 +238,19 @@ simdiff_status sd_apply_threads(void)
                        n, need >> 20);
     munmap(p, need);
     int started = 0;
+    pid_t tids[SD_TRACKED_WORKERS];
 #pragma omp parallel num_threads(n) reduction(+ : started)
-    started += 1;
-    tl_team = started > tl_team ? started : tl_team;
+    {
+        int id = omp_get_thread_num();
+        if (id > 0 && id <= SD_TRACKED_WORKERS)
+            tids[id - 1] = gettid();
+        started += 1;
+    }
+    if (started > tl_team) {
+        tl_team = started;
+        tl_nworkers = started - 1 < SD_TRACKED_WORKERS ? started - 1 : SD_TRACKED_WORKERS;
+        memcpy(tl_workers, tids, (size_t)tl_nworkers * sizeof tids[0]);
+    }
     return SIMDIFF_OK;
 }
 
@@ -160,10 +303,12 @@ SIMDIFF_API const char *simdiff_runtime_info(void)
     static _Thread_local char buf[256];
     const dnnl_version_t *v = dnnl_version();
     snprintf(buf, sizeof buf,
-             "libsimdiff %s; oneDNN %d.%d.%d (%s); isa %s; threads %d; bf16 %s",
+             "libsimdiff %s; oneDNN %d.%d.%d (%s); isa %s; threads %d; bf16 %s; "
+             "omp wait %s",
              simdiff_version(), v->major, v->minor, v->patch,
              v->hash ? v->hash : "?", isa_name(dnnl_get_effective_cpu_isa()),
-             simdiff_get_num_threads(), sd_bf16_native() ? "native" : "unavailable");
+             simdiff_get_num_threads(), sd_bf16_native() ? "native" : "unavailable",
+             sd_ompenv_state() ? "passive (set by libsimdiff)" : "as the environment sets");
     return buf;
 }
 

@@ -75,3 +75,20 @@ size_t sd_text_escape(char *dst, size_t cap, const char *src)
     dst[o] = 0;
     return o;
 }
+
+simdiff_status sd_put_text(const char *text, char *buf, size_t cap, size_t *len,
+                   const char *fn)
+{
+    size_t n = strlen(text);
+    if (len)
+        *len = n;
+    if (!buf || n >= cap) {
+        if (buf && cap > 0)
+            buf[0] = 0;
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: the text has %zu bytes; buf %s", fn, n,
+                       buf ? "is too small" : "is NULL");
+    }
+    memcpy(buf, text, n + 1);
+    return SIMDIFF_OK;
+}

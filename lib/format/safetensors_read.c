@@ -171,8 +171,41 @@ static simdiff_status parse_metadata(sd_st_file *f, const sd_json_node *m)
     return SIMDIFF_OK;
 }
 
+/* What a file that is not safetensors looks like, from its first bytes
+ * (NULL: nothing known), so a wrong file gets a plain message instead of
+ * "header length 727905341920923785 is over the limit". Asked only once
+ * the file has failed as safetensors: the first 8 bytes of a valid file
+ * are its header length and may look like anything. */
+static const char *sniff(const uint8_t *b, size_t size)
+{
+    static const struct {
+        const char *magic;
+        size_t len;
+        const char *name;
+    } kinds[] = {
+        {"\x89PNG\r\n\x1a\n", 8, "PNG"},
+        {"\xff\xd8\xff", 3, "JPEG"},
+        {"GIF8", 4, "GIF"},
+        {"\x93NUMPY", 6, "NumPy .npy"},
+        {"\x1f\x8b", 2, "gzip"},
+        {"PK\x03\x04", 4, "ZIP (a PyTorch .pt/.pth file?)"},
+        {"\x80\x02", 2, "Python pickle"},
+        {"\x80\x04", 2, "Python pickle"},
+        {"\x7f" "ELF", 4, "an ELF executable"},
+        {"SIMDIFFC", 8, "a libsimdiff checkpoint"},
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (size >= kinds[i].len && !memcmp(b, kinds[i].magic, kinds[i].len))
+            return kinds[i].name;
+    return NULL;
+}
+
 static simdiff_status st_parse(sd_st_file *f, const uint8_t *buf, size_t size)
 {
+    const char *kind = sniff(buf, size);
+    uint64_t hlen0 = size >= 8 ? sd_ld_u64le(buf) : 0;
+    if (kind && (size <= 8 || hlen0 > SD_ST_MAX_HEADER || hlen0 > size - 8 || buf[8] != '{'))
+        return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "not a safetensors file (looks like %s)", kind);
     if (size < 8)
         return sd_fail(NULL, SIMDIFF_ERR_FORMAT,
                        "safetensors: %zu bytes, too short for the header length",

@@ -112,6 +112,38 @@ static uint8_t quantize(float v)
     return (uint8_t)(q > 255.0f ? 255.0f : q);
 }
 
+SIMDIFF_API simdiff_status simdiff_images_to_rgb8(int n, int channels, int height, int width,
+                                                  const float *data, int out_channels,
+                                                  uint8_t *out)
+{
+    if (!data || !out)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_images_to_rgb8: %s is NULL",
+                       data ? "out" : "data");
+    if (n < 1 || (channels != 1 && channels != 3) || height < 1 || width < 1 ||
+        (out_channels != 3 && out_channels != 4))
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_images_to_rgb8: n = %d, channels = %d, %d x %d, "
+                       "out_channels = %d (need n >= 1, channels 1 or 3, sides >= 1, "
+                       "out_channels 3 or 4)",
+                       n, channels, height, width, out_channels);
+    size_t plane, total;
+    if (sd_mul_size((size_t)height, (size_t)width, &plane) ||
+        sd_mul_size(plane, (size_t)n, &total) || sd_mul_size(total, 4, &total))
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_images_to_rgb8: too large");
+    for (int k = 0; k < n; k++) {
+        const float *src = data + (size_t)k * (size_t)channels * plane;
+        uint8_t *dst = out + (size_t)k * (size_t)out_channels * plane;
+        for (size_t q = 0; q < plane; q++) {
+            uint8_t *px = dst + q * (size_t)out_channels;
+            for (int c = 0; c < 3; c++)
+                px[c] = quantize(src[(channels == 1 ? 0 : (size_t)c) * plane + q]);
+            if (out_channels == 4)
+                px[3] = 255;
+        }
+    }
+    return SIMDIFF_OK;
+}
+
 SIMDIFF_API simdiff_status simdiff_write_png(const char *path, int n, int channels,
                                              int height, int width,
                                              const float *data, int grid_cols)

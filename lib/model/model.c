@@ -127,6 +127,35 @@ SIMDIFF_API simdiff_status simdiff_model_get_config(const simdiff_model *m,
                            "simdiff_model_get_config");
 }
 
+SIMDIFF_API simdiff_status simdiff_model_image_shape(const simdiff_model *m, int *channels,
+                                                     int *height, int *width)
+{
+    if (!m)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_model_image_shape: model is NULL");
+    if (channels)
+        *channels = m->cfg.channels;
+    if (height)
+        *height = m->cfg.image_size;
+    if (width)
+        *width = m->cfg.image_size;
+    return SIMDIFF_OK;
+}
+
+SIMDIFF_API simdiff_status simdiff_model_schedule_text(const simdiff_model *m, char *buf,
+                                                       size_t cap, size_t *len)
+{
+    const char *fn = "simdiff_model_schedule_text";
+    if (!m)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: model is NULL", fn);
+    char text[SIMDIFF_SCHEDULE_STRING_MAX] = "";
+    if (m->schedule) {
+        simdiff_status st = simdiff_schedule_to_string(m->schedule, text, sizeof text);
+        if (st)
+            return st;
+    }
+    return sd_put_text(text, buf, cap, len, fn);
+}
+
 SIMDIFF_API const char *simdiff_model_errmsg(const simdiff_model *m)
 {
     return m ? m->err.msg : "";

@@ -394,7 +394,10 @@ static inline void silu_row_dz(const float *restrict dy, const float *restrict x
  * baseline x86-64. The clone's vector width fixes the order of the float
  * partial sums, so results depend on the CPU's ISA (not on threads). */
 #if defined(__x86_64__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
+#if __has_attribute(target_clones) && defined(__clang__)
+/* clang refuses noinline with target_clones (its clones are never inlined). */
+#define GN_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
+#elif __has_attribute(target_clones)
 #define GN_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default"), noinline))
 #endif
 #endif

@@ -5,6 +5,9 @@
  * lib/model/sampler_settings.c, below both the model and the sampler.
  */
 
+#include <stdio.h>
+#include <string.h>
+
 #include "core/internal.h"
 #include "model/model_internal.h"
 #include "model/sampler_settings.h"
@@ -43,4 +46,23 @@ SIMDIFF_API simdiff_status simdiff_sampler_set_model_defaults(simdiff_model *m,
     if (!st)
         st = sd_sampler_settings_format(&c, m->sampler_defaults, sizeof m->sampler_defaults);
     return st ? sd_fail_keep(&m->err, st) : SIMDIFF_OK;
+}
+
+SIMDIFF_API simdiff_status simdiff_model_sampler_text(const simdiff_model *m, char *buf,
+                                                      size_t cap, size_t *len)
+{
+    const char *fn = "simdiff_model_sampler_text";
+    if (!m)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: model is NULL", fn);
+    char text[SD_SAMPLER_SETTINGS_MAX + 64] = "";
+    if (m->sampler_defaults[0]) {
+        simdiff_sampler_config c;
+        memset(&c, 0, sizeof c);
+        if (sd_sampler_settings_parse(m->sampler_defaults, &c)) /* checked at store */
+            return sd_fail(NULL, SIMDIFF_ERR_INTERNAL, "%s: %s", fn, m->sampler_defaults);
+        snprintf(text, sizeof text, "method=%s steps=%d eta=%.15g guidance=%.15g clip_x=%d spacing=%s",
+                 simdiff_sampler_method_name(c.method), c.steps, c.eta, c.guidance, c.clip_x,
+                 simdiff_spacing_name(c.spacing));
+    }
+    return sd_put_text(text, buf, cap, len, fn);
 }

@@ -22,6 +22,7 @@
  */
 #include <math.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,8 +45,13 @@ struct simdiff_sampler {
     simdiff_schedule *sched;    /* owned copy */
     sd_ctx *ctx;                /* inference: grad and dropout off */
     atomic_int cancel;          /* set by simdiff_sampler_cancel()  */
-    uint64_t first;             /* image index of row 0 (run_part)  */
     atomic_int running;         /* a run is in progress             */
+    int sticky_cancel;          /* keep a cancel from before a run  */
+    /* Misuse reports, written while a run may own err (merr_lock guards
+     * merr; merr_latest: the last failure on s was a misuse). */
+    sd_err merr;
+    atomic_flag merr_lock;
+    atomic_int merr_latest;
     simdiff_progress_fn progress;
     void *progress_user;
     int preview_every;
@@ -64,7 +70,37 @@ struct simdiff_sampler {
     float *zin;      /* (zin_cap, P) the network input when guided (z twice) */
     double *lam_row; /* (rows) */
     int *lab_row;    /* (rows) */
+    float *cond_row; /* (rows, cond_dim) the conditioning vectors of a call */
+    float *tmp;      /* (P) one image's variation noise */
 };
+
+/* The options of a run, read and checked: image i's noise key and the rest
+ * of simdiff_run_options. */
+typedef struct run_opts {
+    uint64_t seed, first;
+    const uint64_t *seeds, *vseeds;
+    uint64_t vseed;
+    double vstr;
+    const float *latents, *cond;
+} run_opts;
+
+static void key_of(const run_opts *o, int i, uint64_t *seed, uint64_t *index)
+{
+    *seed = o->seeds ? o->seeds[i] : o->seed;
+    *index = o->seeds ? 0 : o->first + (uint64_t)i;
+}
+
+/* A misuse on s: its message goes to merr, which errmsg returns until the
+ * next run fails. */
+static simdiff_status misuse(simdiff_sampler *s, const char *msg)
+{
+    while (atomic_flag_test_and_set(&s->merr_lock))
+        ;
+    simdiff_status st = sd_fail(&s->merr, SIMDIFF_ERR_MISUSE, "%s", msg);
+    atomic_store(&s->merr_latest, 1);
+    atomic_flag_clear(&s->merr_lock);
+    return st;
+}
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -85,7 +121,7 @@ static sd_precision prec_of(const simdiff_sampler_config *c)
 const sd_struct_layout sd_sampler_config_layout = {
     "simdiff_sampler_config",
     SD_FIELD_END(simdiff_sampler_config, batch_chunk), /* v1 */
-    SD_FIELD_END(simdiff_sampler_config, precision), /* the last field */
+    SD_FIELD_END(simdiff_sampler_config, num_threads), /* the last field */
 };
 
 SIMDIFF_API simdiff_status simdiff_sampler_config_init_sized(simdiff_sampler_config *out,
@@ -118,6 +154,11 @@ simdiff_status sd_sampler_check_config(const simdiff_sampler_config *c, const ch
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
                        "%s: precision %d is not SIMDIFF_PRECISION_F32 (0) or _BF16 (1)", fn,
                        (int)c->precision);
+    if (c->num_threads < 0 || c->num_threads > SD_MAX_THREADS)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: num_threads is %d; expected 0 (the process-wide count) "
+                       "or 1..%d",
+                       fn, c->num_threads, SD_MAX_THREADS);
     return SIMDIFF_OK;
 }
 
@@ -224,9 +265,13 @@ static void free_buffers(simdiff_sampler *s)
     free(s->zin);
     free(s->lam_row);
     free(s->lab_row);
+    free(s->cond_row);
+    free(s->tmp);
     s->zin = NULL;
     s->lam_row = NULL;
     s->lab_row = NULL;
+    s->cond_row = NULL;
+    s->tmp = NULL;
     s->rows_cap = s->zin_cap = 0;
 }
 
@@ -292,6 +337,8 @@ SIMDIFF_API simdiff_status simdiff_sampler_create(simdiff_sampler **out,
     s->per = (size_t)mc->channels * (size_t)mc->image_size * (size_t)mc->image_size;
     atomic_init(&s->cancel, 0);
     atomic_init(&s->running, 0);
+    atomic_init(&s->merr_latest, 0);
+    atomic_flag_clear(&s->merr_lock);
     simdiff_status st = simdiff_schedule_clone(&s->sched, sch);
     if (!st) {
         size_t K1 = (size_t)c.steps + 1;
@@ -304,8 +351,10 @@ SIMDIFF_API simdiff_status simdiff_sampler_create(simdiff_sampler **out,
     if (!st)
         st = sd_ctx_create(&s->ctx);
     /* The compute threads now, while memory is there (see sd_apply_threads). */
-    if (!st)
-        st = sd_apply_threads();
+    if (!st) {
+        st = sd_threads_enter(c.num_threads, 1);
+        sd_threads_leave();
+    }
     /* bf16: the model's shared weight copy (made here by the first bf16
      * sampler or forward of m; run() refreshes it if the weights changed). */
     if (!st)
@@ -336,8 +385,7 @@ SIMDIFF_API simdiff_status simdiff_sampler_set_progress(simdiff_sampler *s,
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
                        "simdiff_sampler_set_progress: sampler is NULL");
     if (atomic_load(&s->running))
-        return sd_fail(NULL, SIMDIFF_ERR_MISUSE, /* the run owns s->err */
-                       "simdiff_sampler_set_progress: the sampler is running");
+        return misuse(s, "simdiff_sampler_set_progress: the sampler is running");
     s->progress = fn;
     s->progress_user = user;
     return SIMDIFF_OK;
@@ -349,21 +397,36 @@ SIMDIFF_API simdiff_status simdiff_sampler_set_preview_every(simdiff_sampler *s,
     if (!s)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
                        "simdiff_sampler_set_preview_every: sampler is NULL");
+    if (atomic_load(&s->running))
+        return misuse(s, "simdiff_sampler_set_preview_every: the sampler is running");
     if (k < 0)
         return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
                        "simdiff_sampler_set_preview_every: k is %d; expected "
                        ">= 0 (0 = never)",
                        k);
-    if (atomic_load(&s->running))
-        return sd_fail(NULL, SIMDIFF_ERR_MISUSE, /* the run owns s->err */
-                       "simdiff_sampler_set_preview_every: the sampler is running");
     s->preview_every = k;
     return SIMDIFF_OK;
 }
 
 SIMDIFF_API const char *simdiff_sampler_errmsg(const simdiff_sampler *s)
 {
-    return s ? sd_errmsg(&s->err) : "";
+    if (!s)
+        return "";
+    return atomic_load(&s->merr_latest) ? sd_errmsg(&s->merr) : sd_errmsg(&s->err);
+}
+
+SIMDIFF_API simdiff_status simdiff_sampler_set_sticky_cancel(simdiff_sampler *s, int on)
+{
+    if (!s)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_sampler_set_sticky_cancel: sampler is NULL");
+    if (atomic_load(&s->running))
+        return misuse(s, "simdiff_sampler_set_sticky_cancel: the sampler is running");
+    if (on != 0 && on != 1)
+        return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_sampler_set_sticky_cancel: on is %d; expected 0 or 1", on);
+    s->sticky_cancel = on;
+    return SIMDIFF_OK;
 }
 
 /* ---- buffers ------------------------------------------------------------ */
@@ -402,13 +465,20 @@ static simdiff_status grow(simdiff_sampler *s, int n, int rows, int zin_rows)
                            n, bytes);
         }
     }
+    if (!s->tmp && !(s->tmp = malloc(s->per * sizeof(float)))) {
+        free_buffers(s);
+        return sd_fail(&s->err, SIMDIFF_ERR_NOMEM, "simdiff_sampler_run: out of memory");
+    }
     if (rows > s->rows_cap) {
+        const size_t D = (size_t)s->m->cfg.cond_dim;
         free(s->lam_row);
         free(s->lab_row);
+        free(s->cond_row);
         s->lam_row = malloc((size_t)rows * sizeof(double));
         s->lab_row = malloc((size_t)rows * sizeof(int));
+        s->cond_row = D ? malloc((size_t)rows * D * sizeof(float)) : NULL;
         s->rows_cap = rows;
-        if (!s->lam_row || !s->lab_row) {
+        if (!s->lam_row || !s->lab_row || (D && !s->cond_row)) {
             free_buffers(s);
             return sd_fail(&s->err, SIMDIFF_ERR_NOMEM,
                            "simdiff_sampler_run: out of memory for %d network "
@@ -445,7 +515,8 @@ typedef struct run_point {
  * rows and combine them with the guidance weight. step, total: for
  * messages. */
 static simdiff_status eval_chunk(simdiff_sampler *s, int a, int m, const run_point *p,
-                                 int step, int total_steps, const int *labels, int guided)
+                                 int step, int total_steps, const int *labels,
+                                 const float *cond, int guided)
 {
     sd_ctx *c = s->ctx;
     const simdiff_model_config *mc = &s->m->cfg;
@@ -461,19 +532,29 @@ static simdiff_status eval_chunk(simdiff_sampler *s, int a, int m, const run_poi
         s->lam_row[r] = p->lam;
         s->lab_row[r] = (r < m && labels) ? labels[a + r] : -1;
     }
+    const size_t D = (size_t)mc->cond_dim;
+    if (cond) { /* rows of the guided second half: zeros */
+        memcpy(s->cond_row, cond + (size_t)a * D, (size_t)m * D * sizeof(float));
+        if (rows > m)
+            memset(s->cond_row + (size_t)m * D, 0, (size_t)(rows - m) * D * sizeof(float));
+    }
     sd_ctx_reset(c);
     const int64_t shape[4] = {rows, mc->channels, mc->image_size, mc->image_size};
     sd_tensor *zt = sd_wrap(c, 4, shape, zrows); /* read only */
     sd_tensor *y = zt ? sd_model_graph(s->m, c, zt, s->lam_row,
                                        mc->num_classes > 0 ? s->lab_row : NULL,
-                                       NULL)
+                                       cond ? s->cond_row : NULL)
                       : NULL;
     if (!y) {
         simdiff_status st = sd_ctx_status(c);
         if (!st)
             st = SIMDIFF_ERR_INTERNAL;
-        sd_fail(&s->err, st, "simdiff_sampler_run: step %d of %d: %s", step,
-                total_steps, sd_ctx_errmsg(c));
+        if (st == SIMDIFF_ERR_CANCELLED) /* the op it stopped in is no business of the caller */
+            sd_fail(&s->err, st, "simdiff_sampler_run: cancelled at step %d of %d", step,
+                    total_steps);
+        else
+            sd_fail(&s->err, st, "simdiff_sampler_run: step %d of %d: %s", step,
+                    total_steps, sd_ctx_errmsg(c));
         sd_ctx_reset(c);
         return st;
     }
@@ -815,19 +896,61 @@ static int cancelled(const simdiff_sampler *s)
 /* Image i's noise of (kind, grid point g, visit v) into rows of buf: the
  * plain streams for the start and each point's first step (kind STEP,
  * v = 0), edit streams otherwise. */
-static void fill_noise(const simdiff_sampler *s, int n, size_t P, uint64_t seed, int kind,
-                       int g, int v, float *buf)
+static void fill_noise(int n, size_t P, const run_opts *o, int kind, int g, int v, float *buf)
 {
     for (int i = 0; i < n; i++) {
-        uint64_t im = s->first + (uint64_t)i; /* the image's index in the whole run */
+        uint64_t seed, idx;
+        key_of(o, i, &seed, &idx);
         uint64_t stream = kind == SD_EDIT_NOISE_STEP && v == 0
-                              ? sd_sampler_noise_stream(im, (uint64_t)g)
-                              : sd_sampler_edit_stream(kind, im, (uint64_t)g, (uint64_t)v);
+                              ? sd_sampler_noise_stream(idx, (uint64_t)g)
+                              : sd_sampler_edit_stream(kind, idx, (uint64_t)g, (uint64_t)v);
         sd_rng_normal(seed, stream, 0, P, buf + (size_t)i * P);
     }
 }
 
-static simdiff_status run(simdiff_sampler *s, int n, const int *labels, uint64_t seed,
+/* The starting noise of images 0..n−1 into buf (n, P): the caller's
+ * latents, or each image's stream (i, 0), blended with its variation
+ * noise (tmp: P floats of scratch). */
+static void start_noise(int n, size_t P, const run_opts *o, float *buf, float *tmp)
+{
+    if (o->latents) {
+        memcpy(buf, o->latents, (size_t)n * P * sizeof(float));
+        return;
+    }
+    fill_noise(n, P, o, SD_EDIT_NOISE_STEP, 0, 0, buf);
+    if (!(o->vstr > 0.0))
+        return;
+    for (int i = 0; i < n; i++) {
+        uint64_t seed, idx;
+        key_of(o, i, &seed, &idx);
+        (void)seed;
+        uint64_t vs = o->vseeds ? o->vseeds[i] : o->vseed;
+        sd_rng_normal(vs, sd_sampler_noise_stream(idx, 0), 0, P, tmp);
+        float *a = buf + (size_t)i * P;
+        if (o->vstr >= 1.0) {
+            memcpy(a, tmp, P * sizeof(float));
+            continue;
+        }
+        double ab = 0, aa = 0, bb = 0;
+        for (size_t j = 0; j < P; j++) {
+            ab += (double)a[j] * (double)tmp[j];
+            aa += (double)a[j] * (double)a[j];
+            bb += (double)tmp[j] * (double)tmp[j];
+        }
+        double c = aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : 1.0;
+        c = c > 1.0 ? 1.0 : (c < -1.0 ? -1.0 : c);
+        const double th = acos(c), st = sin(th), v = o->vstr;
+        double w0 = 1.0 - v, w1 = v;
+        if (st >= 1e-6) {
+            w0 = sin((1.0 - v) * th) / st;
+            w1 = sin(v * th) / st;
+        }
+        for (size_t j = 0; j < P; j++)
+            a[j] = (float)(w0 * (double)a[j] + w1 * (double)tmp[j]);
+    }
+}
+
+static simdiff_status run(simdiff_sampler *s, int n, const int *labels, const run_opts *o,
                           const simdiff_edit *e, const run_plan *pl, float *out)
 {
     const size_t P = s->per;
@@ -836,8 +959,10 @@ static simdiff_status run(simdiff_sampler *s, int n, const int *labels, uint64_t
     /* Guidance needs the second (unconditional) pass only when it changes
      * anything: w ∉ {0, 1} and some label present. w = 0 runs uncond only. */
     const int cond_model = s->m->cfg.num_classes > 0;
-    const int guided = cond_model && labels && w != 1.0 && w != 0.0;
+    const int has_cond = o->cond != NULL; /* checked: the model has cond_dim */
+    const int guided = ((cond_model && labels) || has_cond) && w != 1.0 && w != 0.0;
     const int *eval_labels = (cond_model && labels && w != 0.0) ? labels : NULL;
+    const float *eval_cond = (has_cond && w != 0.0) ? o->cond : NULL;
     const int chunk = s->cfg.batch_chunk > 0 && s->cfg.batch_chunk < n
                           ? s->cfg.batch_chunk
                           : n;
@@ -850,7 +975,7 @@ static simdiff_status run(simdiff_sampler *s, int n, const int *labels, uint64_t
         return sd_fail(&s->err, SIMDIFF_ERR_NOMEM, "simdiff_sampler_run: out of memory");
 
     /* The start: z = ε (stream (i, 0)) at t = 1, or α·x₀ + σ·ε below. */
-    fill_noise(s, n, P, seed, SD_EDIT_NOISE_STEP, 0, 0, s->z);
+    start_noise(n, P, o, s->z, s->tmp);
     if (!pl->from_noise) {
         const double al = pl->pt[0].alpha, sg = pl->pt[0].sigma;
         for (int i = 0; i < n; i++) {
@@ -878,7 +1003,7 @@ static simdiff_status run(simdiff_sampler *s, int n, const int *labels, uint64_t
             const run_point *hi = &pl->pt[to], *lo = &pl->pt[from];
             const double a = hi->alpha / lo->alpha;
             const double sd = hi->sigma * sqrt(-expm1(hi->lam - lo->lam));
-            fill_noise(s, n, P, seed, SD_EDIT_NOISE_JUMP, g, v, s->noise);
+            fill_noise(n, P, o, SD_EDIT_NOISE_JUMP, g, v, s->noise);
             float *z = s->z;
             const float *np = s->noise;
 #pragma omp parallel for schedule(static) if (total > PAR_MIN)
@@ -888,10 +1013,15 @@ static simdiff_status run(simdiff_sampler *s, int n, const int *labels, uint64_t
             continue;
         }
         step++;
+        /* The thread count follows the cores free now (sd_threads_for). */
+        if (step > 1 && (st = sd_apply_threads_n(s->cfg.num_threads))) {
+            sd_fail_keep(&s->err, st);
+            break;
+        }
         for (int a = 0; a < n; a += chunk) {
             int m = n - a < chunk ? n - a : chunk;
             if ((st = eval_chunk(s, a, m, &pl->pt[from], step, pl->evals, eval_labels,
-                                 guided)))
+                                 eval_cond, guided)))
                 break;
         }
         if (st)
@@ -904,7 +1034,7 @@ static simdiff_status run(simdiff_sampler *s, int n, const int *labels, uint64_t
                                   pl->pt[from].lam, pl->pt[to].lam, cf);
             const float *np = NULL;
             if (cf[3] != 0.0) {
-                fill_noise(s, n, P, seed, SD_EDIT_NOISE_STEP, g, v, s->noise);
+                fill_noise(n, P, o, SD_EDIT_NOISE_STEP, g, v, s->noise);
                 np = s->noise;
             }
             float *z = s->z;
@@ -920,7 +1050,7 @@ static simdiff_status run(simdiff_sampler *s, int n, const int *labels, uint64_t
                 z[j] = (float)u;
             }
             if (masked) { /* the kept region, noised to `to` */
-                fill_noise(s, n, P, seed, SD_EDIT_NOISE_KNOWN, g, v, s->noise);
+                fill_noise(n, P, o, SD_EDIT_NOISE_KNOWN, g, v, s->noise);
                 composite(s, e, n, s->noise, pl->pt[to].alpha, pl->pt[to].sigma, s->z,
                           s->z);
             }
@@ -982,7 +1112,7 @@ SIMDIFF_API simdiff_status simdiff_sampler_edit_evals(simdiff_sampler *s,
     if (!evals)
         return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG, "%s: evals is NULL", fn);
     if (atomic_load(&s->running))
-        return sd_fail(NULL, SIMDIFF_ERR_MISUSE, "%s: the sampler is running", fn);
+        return misuse(s, "simdiff_sampler_edit_evals: the sampler is running");
     simdiff_edit buf;
     const simdiff_edit *e;
     simdiff_status st = read_edit(s, edit, &buf, &e, fn);
@@ -995,38 +1125,120 @@ SIMDIFF_API simdiff_status simdiff_sampler_edit_evals(simdiff_sampler *s,
     return st;
 }
 
-SIMDIFF_API simdiff_status simdiff_sampler_run_edit(simdiff_sampler *s, int n,
-                                                    const int *labels, uint64_t seed,
-                                                    const simdiff_edit *edit, float *out)
+const sd_struct_layout sd_run_options_layout = {
+    "simdiff_run_options",
+    SD_FIELD_END(simdiff_run_options, cond), /* v1 */
+    SD_FIELD_END(simdiff_run_options, cond), /* the last field */
+};
+
+SIMDIFF_API simdiff_status simdiff_run_options_init_sized(simdiff_run_options *out, size_t size)
 {
-    return simdiff_sampler_run_part(s, 0, n, labels, seed, edit, out);
+    if (!out)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_run_options_init: opts is NULL");
+    simdiff_run_options o;
+    memset(&o, 0, sizeof o);
+    return sd_struct_write(&sd_run_options_layout, out, size, &o, "simdiff_run_options_init");
 }
 
-SIMDIFF_API simdiff_status simdiff_sampler_run_part(simdiff_sampler *s, int64_t first,
-                                                    int n, const int *labels,
-                                                    uint64_t seed,
-                                                    const simdiff_edit *edit, float *out)
+/* The options argument (NULL = none) read and checked into *o. */
+static simdiff_status read_opts(simdiff_sampler *s, int n, uint64_t seed,
+                                const simdiff_run_options *opts, run_opts *o, const char *fn)
+{
+    memset(o, 0, sizeof *o);
+    o->seed = seed;
+    if (!opts)
+        return SIMDIFF_OK;
+    simdiff_run_options r;
+    simdiff_status st = sd_struct_read(&sd_run_options_layout, &r, opts, fn);
+    if (st)
+        return sd_fail_keep(&s->err, st);
+    if (!(r.variation_strength >= 0.0 && r.variation_strength <= 1.0))
+        return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: variation_strength is %g; expected 0 (off) .. 1", fn,
+                       r.variation_strength);
+    if (r.latents && r.variation_strength > 0.0)
+        return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: latents are the starting noise itself; variation_strength "
+                       "must be 0 with them (it is %g)",
+                       fn, r.variation_strength);
+    const size_t D = (size_t)s->m->cfg.cond_dim;
+    if (r.cond && D == 0)
+        return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: cond is given but the model takes no conditioning vector "
+                       "(cond_dim = 0); pass NULL",
+                       fn);
+    if (n > 0 && r.latents) {
+        const size_t cnt = (size_t)n * s->per;
+        for (size_t j = 0; j < cnt; j++)
+            if (!isfinite(r.latents[j]))
+                return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                               "%s: latents[%zu] (image %zu) is %g; expected finite values",
+                               fn, j, j / s->per, (double)r.latents[j]);
+    }
+    if (n > 0 && r.cond) {
+        const size_t cnt = (size_t)n * D;
+        for (size_t j = 0; j < cnt; j++)
+            if (!isfinite(r.cond[j]))
+                return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                               "%s: cond[%zu] (image %zu) is %g; expected finite values",
+                               fn, j, j / D, (double)r.cond[j]);
+    }
+    o->seeds = r.seeds;
+    o->first = r.first_index;
+    o->vstr = r.variation_strength;
+    o->vseed = r.variation_seed;
+    o->vseeds = r.variation_seeds;
+    o->latents = r.latents;
+    o->cond = r.cond;
+    return SIMDIFF_OK;
+}
+
+/* Claim s for a call that uses its buffers; a misuse when it runs. */
+static simdiff_status claim(simdiff_sampler *s, const char *fn)
+{
+    int idle = 0;
+    if (atomic_compare_exchange_strong(&s->running, &idle, 1))
+        return SIMDIFF_OK;
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "%s: the sampler is already running (on another thread, or called "
+             "from its own progress callback); use one sampler per thread",
+             fn);
+    return misuse(s, msg);
+}
+
+/* A failure written to s->err is the latest: errmsg shows it. */
+static simdiff_status release(simdiff_sampler *s, simdiff_status st)
+{
+    if (st)
+        atomic_store(&s->merr_latest, 0);
+    atomic_store(&s->running, 0);
+    return st;
+}
+
+SIMDIFF_API simdiff_status simdiff_sampler_run_with(simdiff_sampler *s, int n,
+                                                    const int *labels, uint64_t seed,
+                                                    const simdiff_edit *edit,
+                                                    const simdiff_run_options *opts,
+                                                    float *out)
 {
     const char *fn = "simdiff_sampler_run";
     if (!s)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: sampler is NULL", fn);
-    if (first < 0)
-        return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
-                       "simdiff_sampler_run_part: first = %lld (must be >= 0)",
-                       (long long)first);
-    int idle = 0;
-    if (!atomic_compare_exchange_strong(&s->running, &idle, 1))
-        return sd_fail(NULL, SIMDIFF_ERR_MISUSE,
-                       "simdiff_sampler_run: the sampler is already running "
-                       "(on another thread, or called from its own progress "
-                       "callback); use one sampler per thread");
-    /* A cancel() from before this point is discarded (see the header). */
-    atomic_store_explicit(&s->cancel, 0, memory_order_relaxed);
-    s->first = (uint64_t)first;
+    simdiff_status st = claim(s, fn);
+    if (st)
+        return st;
+    /* A cancel() from before this point is discarded, unless sticky (see
+     * the header). */
+    if (!s->sticky_cancel)
+        atomic_store_explicit(&s->cancel, 0, memory_order_relaxed);
     simdiff_edit buf;
     const simdiff_edit *e = NULL;
     run_plan plan = {0};
-    simdiff_status st = check_run_args(s, n, labels, out);
+    run_opts o;
+    st = check_run_args(s, n, labels, out);
+    if (!st)
+        st = read_opts(s, n, seed, opts, &o, fn);
     if (!st)
         st = read_edit(s, edit, &buf, &e, fn);
     if (!st && e && !(st = check_edit_settings(s, e, n, fn)))
@@ -1039,16 +1251,50 @@ SIMDIFF_API simdiff_status simdiff_sampler_run_part(simdiff_sampler *s, int64_t 
         sd_fail_keep(&s->err, st);
     else if (!st) {
         if ((st = sd_model_ctx_precision(s->m, s->ctx, prec_of(&s->cfg))) ||
-            (st = sd_apply_threads()))
+            (st = sd_threads_enter(s->cfg.num_threads, 1)))
             sd_fail_keep(&s->err, st);
         if (!st)
-            st = run(s, n, labels, seed, e, &plan, out);
+            st = run(s, n, labels, &o, e, &plan, out);
+        sd_threads_leave();
         sd_model_use_end(s->m, 0);
     }
     plan_free(&plan);
     sd_ctx_reset(s->ctx);
-    atomic_store(&s->running, 0);
-    return st;
+    if (st == SIMDIFF_ERR_CANCELLED) /* a request is consumed by the run it stops */
+        atomic_store_explicit(&s->cancel, 0, memory_order_relaxed);
+    return release(s, st);
+}
+
+SIMDIFF_API simdiff_status simdiff_sampler_run_edit(simdiff_sampler *s, int n,
+                                                    const int *labels, uint64_t seed,
+                                                    const simdiff_edit *edit, float *out)
+{
+    return simdiff_sampler_run_with(s, n, labels, seed, edit, NULL, out);
+}
+
+SIMDIFF_API simdiff_status simdiff_sampler_initial_noise(simdiff_sampler *s, int n,
+                                                         uint64_t seed,
+                                                         const simdiff_run_options *opts,
+                                                         float *out)
+{
+    const char *fn = "simdiff_sampler_initial_noise";
+    if (!s)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: sampler is NULL", fn);
+    simdiff_status st = claim(s, fn);
+    if (st)
+        return st;
+    run_opts o;
+    if (n < 1)
+        st = sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG, "%s: n is %d; expected >= 1", fn, n);
+    else if (!out)
+        st = sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG, "%s: out is NULL", fn);
+    if (!st)
+        st = read_opts(s, n, seed, opts, &o, fn);
+    if (!st)
+        st = grow(s, 1, 1, 0);
+    if (!st)
+        start_noise(n, s->per, &o, out, s->tmp);
+    return release(s, st);
 }
 
 SIMDIFF_API simdiff_status simdiff_sampler_run(simdiff_sampler *s, int n,

@@ -41,6 +41,8 @@ void sd_sampler_step_coefs(int method, double eta, int first, double lam_prev,
 
 /* simdiff_sampler_config's sizes (core/internal.h, sd_struct_read). */
 extern const sd_struct_layout sd_sampler_config_layout;
+/* simdiff_run_options' sizes. */
+extern const sd_struct_layout sd_run_options_layout;
 /* simdiff_edit's sizes. */
 extern const sd_struct_layout sd_edit_layout;
 

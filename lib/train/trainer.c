@@ -16,7 +16,7 @@ static uint64_t stream(int64_t step, int what) { return sd_rng_mix((uint64_t)ste
 const sd_struct_layout sd_trainer_config_layout = {
     "simdiff_trainer_config",
     SD_FIELD_END(simdiff_trainer_config, seed), /* v1 */
-    SD_FIELD_END(simdiff_trainer_config, precision), /* the last field */
+    SD_FIELD_END(simdiff_trainer_config, num_threads), /* the last field */
 };
 const sd_struct_layout sd_trainer_stats_layout = {
     "simdiff_trainer_stats",
@@ -53,6 +53,9 @@ simdiff_status sd_trainer_config_check(const simdiff_trainer_config *c, char *ms
         BAD("label_dropout %g must be in [0, 1]", c->label_dropout);
     if (c->precision != SIMDIFF_PRECISION_F32 && c->precision != SIMDIFF_PRECISION_BF16)
         BAD("precision %d is not SIMDIFF_PRECISION_F32 or _BF16", (int)c->precision);
+    if (c->num_threads < 0 || c->num_threads > SD_MAX_THREADS)
+        BAD("num_threads %d must be 0 (the process-wide count) or 1..%d", c->num_threads,
+            SD_MAX_THREADS);
     return SIMDIFF_OK;
 #undef BAD
 }
@@ -85,8 +88,10 @@ simdiff_status sd_trainer_new(simdiff_trainer **out, simdiff_model *m,
     if (!st)
         st = sd_ctx_create(&t->ctx);
     /* The compute threads now, while memory is there (see sd_apply_threads). */
-    if (!st)
-        st = sd_apply_threads();
+    if (!st) {
+        st = sd_threads_enter(t->cfg.num_threads, 0);
+        sd_threads_leave();
+    }
     if (st) {
         simdiff_trainer_destroy(t);
         return st;
@@ -132,6 +137,7 @@ SIMDIFF_API void simdiff_trainer_destroy(simdiff_trainer *t)
     sd_ctx_destroy(t->ctx);
     free(t->buf);
     free(t->acc);
+    free(t->cond);
     free(t);
 }
 
@@ -162,21 +168,25 @@ SIMDIFF_API simdiff_status simdiff_trainer_stats_get(const simdiff_trainer *t,
                            "simdiff_trainer_stats_get");
 }
 
-/* Per-step scratch: t, λ, α, σ (double) and labels (int) per example. */
+/* Per-step scratch: t, λ, α, σ (double) and labels (int) per example, and
+ * the conditioning vectors after dropout. */
 static int ensure_buf(simdiff_trainer *t, int n)
 {
     if (n <= t->buf_n)
         return 0;
     free(t->buf);
+    free(t->cond);
+    const size_t D = (size_t)t->m->cfg.cond_dim;
     t->buf = malloc((size_t)n * (5 * sizeof(double) + sizeof(int)));
-    t->buf_n = t->buf ? n : 0;
-    return t->buf ? 0 : -1;
+    t->cond = D ? malloc((size_t)n * D * sizeof(float)) : NULL;
+    t->buf_n = t->buf && (!D || t->cond) ? n : 0;
+    return t->buf_n ? 0 : -1;
 }
 
-static simdiff_status step(simdiff_trainer *t, int n, const float *x, const int *labels);
-
-/* The checks every step makes of the trainer state and the labels. */
-static simdiff_status check_step(simdiff_trainer *t, int n, const int *labels, const char *fn)
+/* The checks every step makes of the trainer state, the labels and the
+ * conditioning vectors. */
+static simdiff_status check_step(simdiff_trainer *t, int n, const int *labels,
+                                 const float *cond, const char *fn)
 {
     if (t->opt->ema_swapped)
         return sd_fail(&t->err, SIMDIFF_ERR_MISUSE,
@@ -189,12 +199,70 @@ static simdiff_status check_step(simdiff_trainer *t, int n, const int *labels, c
                 return sd_fail(&t->err, SIMDIFF_ERR_INVALID_ARG,
                                "%s: labels[%d] = %d out of range (-1 or 0..%d)", fn, i,
                                labels[i], cf->num_classes - 1);
+    const size_t D = (size_t)cf->cond_dim;
+    if (cond && D == 0)
+        return sd_fail(&t->err, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: cond is given but the model takes no "
+                       "conditioning vector (cond_dim = 0); pass NULL", fn);
+    if (cond)
+        for (size_t j = 0; j < (size_t)n * D; j++)
+            if (!isfinite(cond[j]))
+                return sd_fail(&t->err, SIMDIFF_ERR_INVALID_ARG,
+                               "%s: cond[%zu] (example %zu) is %g; expected finite values", fn,
+                               j, j / D, (double)cond[j]);
     return SIMDIFF_OK;
+}
+
+/* One step's arguments: this process's examples first .. first+n-1 of a
+ * global batch of `batch`, in `chunks` microbatches (a whole batch:
+ * first 0, n = batch, chunks 1 and part 0). */
+typedef struct step_args {
+    int batch, first, n, chunks;
+    const float *x;
+    const int *labels;
+    const float *cond;
+    int part; /* 1: simdiff_trainer_step_part (sums, the hook) */
+} step_args;
+
+static simdiff_status step(simdiff_trainer *t, const step_args *a);
+static simdiff_status step_part(simdiff_trainer *t, const step_args *a);
+
+/* The entry of both public steps after their own argument checks: the
+ * common checks, the model claimed for writing (no sampler run or forward
+ * of the same model may overlap a step, nor another step), scratch, the
+ * trainer's exact thread budget. */
+static simdiff_status run_step(simdiff_trainer *t, const step_args *a, const char *fn,
+                               double *loss_out)
+{
+    simdiff_status st = check_step(t, a->n, a->labels, a->cond, fn);
+    if (st)
+        return st;
+    simdiff_model *m = t->m;
+    if ((st = sd_model_use_begin(m, 1, fn)))
+        return st;
+    if (ensure_buf(t, a->n))
+        st = sd_fail(&t->err, SIMDIFF_ERR_NOMEM, "%s: out of memory", fn);
+    else if ((st = sd_threads_enter(t->cfg.num_threads, 0)))
+        sd_fail_keep(&t->err, st);
+    else
+        st = a->part ? step_part(t, a) : step(t, a);
+    sd_threads_leave();
+    sd_model_use_end(m, 1);
+    if (!st && loss_out)
+        *loss_out = t->last_loss;
+    return st;
 }
 
 SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
                                                 const float *x, const int *labels,
                                                 double *loss_out)
+{
+    return simdiff_trainer_step_cond(t, n, x, labels, NULL, loss_out);
+}
+
+SIMDIFF_API simdiff_status simdiff_trainer_step_cond(simdiff_trainer *t, int n,
+                                                     const float *x, const int *labels,
+                                                     const float *cond, double *loss_out)
 {
     if (!t)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_trainer_step: trainer is NULL");
@@ -205,22 +273,8 @@ SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
         return sd_fail(&t->err, SIMDIFF_ERR_MISUSE,
                        "simdiff_trainer_step: a gradient reduction hook is installed; "
                        "use simdiff_trainer_step_part");
-    simdiff_status st = check_step(t, n, labels, "simdiff_trainer_step");
-    if (st)
-        return st;
-    simdiff_model *m = t->m;
-    /* The step writes the model's weights: no sampler run or forward of
-     * the same model may overlap it (nor another step, also of this
-     * trainer). */
-    st = sd_model_use_begin(m, 1, "simdiff_trainer_step");
-    if (st)
-        return st;
-    st = ensure_buf(t, n) ? sd_fail(&t->err, SIMDIFF_ERR_NOMEM, "out of memory")
-                          : step(t, n, x, labels);
-    sd_model_use_end(m, 1);
-    if (!st && loss_out)
-        *loss_out = t->last_loss;
-    return st;
+    step_args a = {n, 0, n, 1, x, labels, cond, 0};
+    return run_step(t, &a, "simdiff_trainer_step", loss_out);
 }
 
 /* The forward and backward pass of local examples 0..n-1, which are
@@ -230,7 +284,8 @@ SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
  * when *lv is not finite). On failure the ctx is reset and the gradients
  * zeroed. */
 static simdiff_status forward_backward(simdiff_trainer *t, int batch, int first, int n,
-                                       const float *x, const int *labels, double *lv)
+                                       const float *x, const int *labels, const float *cond,
+                                       double *lv)
 {
     simdiff_model *m = t->m;
     const simdiff_model_config *cf = &m->cfg;
@@ -255,6 +310,17 @@ static simdiff_status forward_backward(simdiff_trainer *t, int batch, int first,
     sd_rng_uniform_f64(seed, stream(k, RNG_LABEL), (uint64_t)first, (size_t)n, u);
     for (int i = 0; i < n; i++)
         lab[i] = (!labels || u[i] < t->cfg.label_dropout) ? -1 : labels[i];
+    /* The conditioning vector drops out with the label (to zeros: the
+     * unconditional input of guidance). */
+    const size_t D = (size_t)cf->cond_dim;
+    if (cond)
+        for (int i = 0; i < n; i++) {
+            float *ci = t->cond + (size_t)i * D;
+            if (u[i] < t->cfg.label_dropout)
+                memset(ci, 0, D * sizeof(float));
+            else
+                memcpy(ci, cond + (size_t)i * D, D * sizeof(float));
+        }
 
     sd_ctx *c = t->ctx;
     sd_ctx_reset(c);
@@ -281,7 +347,8 @@ static simdiff_status forward_backward(simdiff_trainer *t, int batch, int first,
                 zi[j] = a * xi[j] + s * ei[j];
         }
     }
-    sd_tensor *pred = sd_model_graph(m, c, z, lam, cf->num_classes > 0 ? lab : NULL, NULL);
+    sd_tensor *pred = sd_model_graph(m, c, z, lam, cf->num_classes > 0 ? lab : NULL,
+                                     cond ? t->cond : NULL);
     sd_tensor *loss = sd_diffusion_loss(c, t->cfg.loss, t->cfg.multiscale_base,
                                         cf->prediction, pred, z, xt, eps, al, si);
     simdiff_status st = sd_ctx_status(c);
@@ -330,13 +397,10 @@ static void update(simdiff_trainer *t, double lv)
 }
 
 /* simdiff_trainer_step's work, arguments checked and the model claimed. */
-static simdiff_status step(simdiff_trainer *t, int n, const float *x, const int *labels)
+static simdiff_status step(simdiff_trainer *t, const step_args *a)
 {
-    simdiff_status st = sd_apply_threads();
-    if (st)
-        return sd_fail_keep(&t->err, st);
     double lv = NAN;
-    st = forward_backward(t, n, 0, n, x, labels, &lv);
+    simdiff_status st = forward_backward(t, a->n, 0, a->n, a->x, a->labels, a->cond, &lv);
     if (!st)
         update(t, lv);
     return st;
@@ -376,14 +440,12 @@ static void accumulate(simdiff_model *m, float *acc, float scale, int first_chun
 
 /* simdiff_trainer_step_part's work, arguments checked and the model
  * claimed. */
-static simdiff_status step_part(simdiff_trainer *t, int batch, int first, int n, int chunks,
-                                const float *x, const int *labels)
+static simdiff_status step_part(simdiff_trainer *t, const step_args *a)
 {
     simdiff_model *m = t->m;
     const simdiff_model_config *cf = &m->cfg;
-    simdiff_status st = sd_apply_threads();
-    if (st)
-        return sd_fail_keep(&t->err, st);
+    const int first = a->first, n = a->n, chunks = a->chunks;
+    simdiff_status st;
     /* calloc: the alignment gaps between parameters stay zero. */
     if (!t->acc && !(t->acc = calloc((size_t)m->total, sizeof(float))))
         return sd_fail(&t->err, SIMDIFF_ERR_NOMEM, "simdiff_trainer_step_part: out of memory");
@@ -392,8 +454,10 @@ static simdiff_status step_part(simdiff_trainer *t, int batch, int first, int n,
     for (int j = 0; j < chunks; j++) {
         int lo = (int)((int64_t)j * n / chunks), hi = (int)((int64_t)(j + 1) * n / chunks);
         double lv = NAN;
-        st = forward_backward(t, batch, first + lo, hi - lo, x + (size_t)lo * per,
-                              labels ? labels + lo : NULL, &lv);
+        st = forward_backward(t, a->batch, first + lo, hi - lo, a->x + (size_t)lo * per,
+                              a->labels ? a->labels + lo : NULL,
+                              a->cond ? a->cond + (size_t)lo * (size_t)cf->cond_dim : NULL,
+                              &lv);
         if (st)
             return st;
         if (isfinite(lv))
@@ -423,11 +487,11 @@ static simdiff_status step_part(simdiff_trainer *t, int batch, int first, int n,
     for (int i = 0; i < m->nparams; i++) {
         sd_tensor *p = &m->params[i];
         int64_t off = p->data - m->data, np = p->numel;
-        const float *a = t->acc + off;
+        const float *sum = t->acc + off;
         float *g = p->grad;
 #pragma omp parallel for if (np > SD_PAR_MIN) schedule(static)
         for (int64_t j = 0; j < np; j++)
-            g[j] = a[j] / fc;
+            g[j] = sum[j] / fc;
         p->flags |= SD_TF_GRAD_VALID;
     }
     double lv = sums[SIMDIFF_REDUCE_NONFINITE] != 0 ? NAN : sums[SIMDIFF_REDUCE_LOSS] / count;
@@ -438,7 +502,7 @@ static simdiff_status step_part(simdiff_trainer *t, int batch, int first, int n,
 SIMDIFF_API simdiff_status simdiff_trainer_step_part(simdiff_trainer *t, int batch,
                                                      int first, int n, int chunks,
                                                      const float *x, const int *labels,
-                                                     double *loss_out)
+                                                     const float *cond, double *loss_out)
 {
     if (!t)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
@@ -449,17 +513,6 @@ SIMDIFF_API simdiff_status simdiff_trainer_step_part(simdiff_trainer *t, int bat
                        "simdiff_trainer_step_part: batch %d, first %d, n %d, chunks %d: "
                        "need 0 <= first, first + n <= batch, 1 <= chunks <= n, x not NULL",
                        batch, first, n, chunks);
-    simdiff_status st = check_step(t, n, labels, "simdiff_trainer_step_part");
-    if (st)
-        return st;
-    simdiff_model *m = t->m;
-    st = sd_model_use_begin(m, 1, "simdiff_trainer_step_part");
-    if (st)
-        return st;
-    st = ensure_buf(t, n) ? sd_fail(&t->err, SIMDIFF_ERR_NOMEM, "out of memory")
-                          : step_part(t, batch, first, n, chunks, x, labels);
-    sd_model_use_end(m, 1);
-    if (!st && loss_out)
-        *loss_out = t->last_loss;
-    return st;
+    step_args a = {batch, first, n, chunks, x, labels, cond, 1};
+    return run_step(t, &a, "simdiff_trainer_step_part", loss_out);
 }

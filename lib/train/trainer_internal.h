@@ -16,6 +16,7 @@ struct simdiff_trainer {
     simdiff_grad_reduce_fn reduce; /* simdiff_trainer_set_grad_reduce */
     void *reduce_user;
     float *acc;              /* step_part: the flat gradient sum (m->total) */
+    float *cond;             /* (buf_n, cond_dim): conditioning after dropout */
     sd_err err;
 };
 

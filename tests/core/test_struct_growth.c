@@ -459,7 +459,8 @@ START_TEST(sampler_structs_from_older_and_newer_callers)
     /* This header's own struct: its trailing padding (if any) is where a
      * later field will go, so it must be zero too. */
     size_t end = V1_END(v1_sampler_config, batch_chunk);
-    size_t fields_end = offsetof(simdiff_sampler_config, precision) + sizeof nc.base.precision;
+    size_t fields_end =
+        offsetof(simdiff_sampler_config, num_threads) + sizeof nc.base.num_threads;
     nc.base.struct_size = sizeof nc.base;
     if (sizeof nc.base > fields_end) {
         ((unsigned char *)&nc.base)[fields_end] = 1;

@@ -13,7 +13,7 @@ n=0 fail=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 no() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$tmp/err" 2>/dev/null; fail=1; }
 run() { "$bin" "$@" >"$tmp/out" 2>"$tmp/err"; }
-echo "1..14"
+echo "1..19"
 
 # 1-2: the model's stored settings (DPM-Solver++(2M), 16 steps, guidance 3)
 if run "$model" --labels 0,7 --count 2 --seed 3 --png "$tmp/a.png" --npy "$tmp/a.npy" &&
@@ -105,4 +105,38 @@ if ! run "$model" --init "$tmp/nothere.png" && grep -q "nothere.png" "$tmp/err" 
    grep -q "differ" "$tmp/err"; then
   ok "a missing init file and conflicting counts are reported"
 else no "a missing init file and conflicting counts are reported"; fi
+
+# 15-16: seeds. a.npy is seed 3, labels 0,7: image 1 redrawn alone with
+# --first-index 1 is the same bytes; --seeds 3,3 makes image 0 of seed 3
+# twice (c.npy is that image)
+run "$model" --labels 7 --count 1 --seed 3 --first-index 1 --npy "$tmp/h.npy"
+hh=$(( $(wc -c <"$tmp/h.npy") - 4096 ))
+if [ "$hh" -gt 0 ] && cmp -s -n 4096 -i "$hh:$((ha + 4096))" "$tmp/h.npy" "$tmp/a.npy"; then
+  ok "--first-index 1 redraws image 1 of a batch alone"
+else no "--first-index 1 redraws image 1 of a batch alone"; fi
+run "$model" --labels 0 --seeds 3,3 --npy "$tmp/i.npy"
+hi=$(( $(wc -c <"$tmp/i.npy") - 8192 ))
+if [ "$hi" -gt 0 ] && cmp -s -n 4096 -i "$hc:$hi" "$tmp/c.npy" "$tmp/i.npy" &&
+   cmp -s -n 4096 -i "$hc:$((hi + 4096))" "$tmp/c.npy" "$tmp/i.npy"; then
+  ok "--seeds gives each image its own seed"
+else no "--seeds gives each image its own seed"; fi
+
+# 17: numbers are parsed strictly, naming the flag
+if ! run "$model" --threads -3 && grep -q -- "--threads: '-3' is not a number" "$tmp/err" &&
+   ! run "$model" --steps 12x && grep -q -- "--steps: '12x'" "$tmp/err" &&
+   ! run "$model" --seeds 1,,2 && grep -q -- "--seeds" "$tmp/err" &&
+   ! run "$model" --variation-strength 0.5 && grep -q "go together" "$tmp/err"; then
+  ok "bad numbers and half-given options are refused, naming the flag"
+else no "bad numbers and half-given options are refused, naming the flag"; fi
+
+# 18: an output directory that does not exist is found before sampling
+if run "$model" --count 1 --png "$tmp/nodir/x.png"; [ $? -eq 2 ] &&
+   grep -q "nodir" "$tmp/err" && ! grep -q "^sampling" "$tmp/err"; then
+  ok "a missing output directory is refused before sampling"
+else no "a missing output directory is refused before sampling"; fi
+
+# 19: a PNG given as the model: a plain message
+if ! run "$tmp/a.png" --count 1 && grep -q "not a safetensors file (looks like PNG)" "$tmp/err"; then
+  ok "a PNG given as a model is named as such"
+else no "a PNG given as a model is named as such"; fi
 exit $fail

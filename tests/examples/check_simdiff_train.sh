@@ -4,7 +4,8 @@
 # prediction) land in the exported model's config and schedule, bad
 # flags are refused with a message and status 2, --out is created and
 # checked before the first step, a failed step is not reported as done,
-# and a resumed run does not log its steps twice. (TAP output)
+# a resumed run does not log its steps twice, and --steps 0 writes the
+# initial model without training. (TAP output)
 # usage: check_simdiff_train.sh SIMDIFF_TRAIN PYTHON
 set -u
 bin=$1 py=$2
@@ -14,7 +15,7 @@ n=0 fail=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 no() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$tmp/err" 2>/dev/null; fail=1; }
 run() { "$bin" "$@" >"$tmp/out" 2>"$tmp/err"; }
-echo "1..11"
+echo "1..14"
 
 # 4 RGB images 16x16 (NHWC uint8) and their labels, written without numpy
 "$py" - "$tmp" <<'PY'
@@ -96,4 +97,24 @@ else
   sed 's/^/# /' "$tmp/r/loss.csv"
   no "loss.csv has every step once after resuming from an older checkpoint"
 fi
+
+# 12-13: strict numbers and names, refused before anything is made
+refused() { run "$@"; [ $? -eq 2 ]; }
+if refused $common --out "$tmp/s1" --arch foo && grep -q -- "--arch: 'foo'" "$tmp/err" &&
+   refused $common --out "$tmp/s1" --threads -3 &&
+   grep -q -- "--threads: '-3' is not a whole number in 1..4096" "$tmp/err" &&
+   refused $common --out "$tmp/s1" --lr abc && grep -q -- "--lr: 'abc' is not a number" "$tmp/err" &&
+   [ ! -e "$tmp/s1" ]; then
+  ok "--arch foo, --threads -3 and --lr abc are refused, naming the flag"
+else no "--arch foo, --threads -3 and --lr abc are refused, naming the flag"; fi
+if refused $common --out "$tmp/s2" --steps 1 --warmup 5 --cosine &&
+   grep -q -- "--warmup 5 is not below --steps 1" "$tmp/err" && grep -q -- "--constant-lr" "$tmp/err"; then
+  ok "--steps below --warmup names both flags and --constant-lr"
+else no "--steps below --warmup names both flags and --constant-lr"; fi
+# 14: --steps 0 writes the step-0 model (the initial weights, which another
+# trainer can start from: bench/torch_train.py --init) and trains nothing
+if run $common --out "$tmp/z" --steps 0 && [ -s "$tmp/z/model.safetensors" ] &&
+   [ "$(wc -l <"$tmp/z/loss.csv")" -eq 1 ] && ! grep -q "^step " "$tmp/err"; then
+  ok "--steps 0 writes the initial model"
+else no "--steps 0 writes the initial model"; fi
 exit $fail

@@ -50,8 +50,13 @@ simdiff_model *make_model_pred(int prediction)
 {
     simdiff_model_config cfg;
     tiny_config(&cfg, prediction);
+    return make_model_from(&cfg);
+}
+
+simdiff_model *make_model_from(const simdiff_model_config *cfg)
+{
     simdiff_model *m = NULL;
-    ck_assert_int_eq(simdiff_model_create(&m, &cfg, 7), SIMDIFF_OK);
+    ck_assert_int_eq(simdiff_model_create(&m, cfg, 7), SIMDIFF_OK);
     /* Not sdtest_tmpdir(): Check runs each case in a child process, and
      * the first child to exit removes that directory. */
     const char *base = getenv("TMPDIR");

@@ -26,6 +26,8 @@ long st_data_offset(FILE *f);
 /* The tiny model with every weight random in [-0.3, 0.3). */
 simdiff_model *make_model_pred(int prediction);
 simdiff_model *make_model(void); /* v prediction */
+/* The same for any config. */
+simdiff_model *make_model_from(const simdiff_model_config *cfg);
 /* The schedule every sampler_cfg config uses: shifted(IMG, 64). */
 extern simdiff_schedule *g_sched;
 /* Defaults, then g_sched, method and steps. */

@@ -9,6 +9,7 @@
  * pseudo-random values and loads it back (public API only). */
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,7 +77,7 @@ START_TEST(create_bad_arguments)
     create_fails(m, &c, SIMDIFF_ERR_INVALID_ARG, "schedule");
 
     sampler_cfg(&c, SIMDIFF_SAMPLER_DDIM, 4);
-    c.struct_size = sizeof c - 8;
+    c.struct_size = offsetof(simdiff_sampler_config, batch_chunk); /* below v1 */
     create_fails(m, &c, SIMDIFF_ERR_INVALID_ARG, "struct_size");
     sampler_cfg(&c, 7, 4);
     create_fails(m, &c, SIMDIFF_ERR_INVALID_ARG, "method");
@@ -217,20 +218,20 @@ START_TEST(batch_invariance)
             free(b1);
         }
     }
-    /* Any part first .. first+n-1 of the run, drawn alone
-     * (simdiff_sampler_run_part: a process's share of a split run), is
-     * those rows of the whole run bit for bit. */
+    /* Any part first .. first+n-1 of the run, drawn alone (first_index:
+     * a process's share of a split run), is those rows of the whole run
+     * bit for bit. */
     for (int first = 0; first < 5; first++)
         for (int n = 1; first + n <= 5; n++) {
             float part[5 * PER];
-            ck_assert_int_eq(simdiff_sampler_run_part(s, first, n, labels + first, 3, NULL, part),
+            simdiff_run_options ro;
+            simdiff_run_options_init(&ro);
+            ro.first_index = (uint64_t)first;
+            ck_assert_int_eq(simdiff_sampler_run_with(s, n, labels + first, 3, NULL, &ro, part),
                              SIMDIFF_OK);
             ck_assert_msg(!memcmp(part, b5 + first * PER, (size_t)n * PER * sizeof(float)),
                           "part %d + %d", first, n);
         }
-    float part1[PER];
-    ck_assert_int_eq(simdiff_sampler_run_part(s, -1, 1, labels, 3, NULL, part1),
-                     SIMDIFF_ERR_INVALID_ARG);
     simdiff_sampler_destroy(s);
     for (int chunk = 1; chunk <= 4; chunk++) {
         c.batch_chunk = chunk;
@@ -531,6 +532,9 @@ START_TEST(cancel_from_another_thread)
     pthread_join(th, NULL);
     ck_assert_int_eq(a.st, SIMDIFF_ERR_CANCELLED);
     ck_assert_ptr_nonnull(strstr(simdiff_sampler_errmsg(s), "cancel"));
+    /* the step, not the op it stopped in ("cancelled (before silu)") */
+    ck_assert_ptr_nonnull(strstr(simdiff_sampler_errmsg(s), "at step"));
+    ck_assert_ptr_null(strstr(simdiff_sampler_errmsg(s), "before"));
     double latency = a.t_end - tc;
     ck_assert_msg(latency < 0.5, "cancel took %.3f s", latency);
     ck_assert(a.t_end - t0 < 5.0);

@@ -137,20 +137,20 @@ START_TEST(two_parts_equal_two_microbatches)
     for (int k = 0; k < 4; k++) {
         batch(k, x, labels);
         double lc, l0, l1;
-        ck_assert_int_eq(simdiff_trainer_step_part(tc, B, 0, B, 2, x, labels, &lc), SIMDIFF_OK);
+        ck_assert_int_eq(simdiff_trainer_step_part(tc, B, 0, B, 2, x, labels, NULL, &lc), SIMDIFF_OK);
         /* rank 0 hands over its part; its failed hook changes nothing */
         simdiff_trainer_set_grad_reduce(t0, hook_rank0_send, &e);
-        ck_assert_int_eq(simdiff_trainer_step_part(t0, B, 0, B / 2, 1, x, labels, &l0),
+        ck_assert_int_eq(simdiff_trainer_step_part(t0, B, 0, B / 2, 1, x, labels, NULL, &l0),
                          SIMDIFF_ERR_IO);
         ck_assert_ptr_nonnull(strstr(simdiff_trainer_errmsg(t0), "reduction"));
         ck_assert_int_eq(t0->step, k);
         ck_assert_double_eq(e.sums0[SIMDIFF_REDUCE_COUNT], B / 2);
         simdiff_trainer_set_grad_reduce(t1, hook_rank1_sum, &e);
         ck_assert_int_eq(simdiff_trainer_step_part(t1, B, B / 2, B / 2, 1, x + B / 2 * 64,
-                                                   labels + B / 2, &l1),
+                                                   labels + B / 2, NULL, &l1),
                          SIMDIFF_OK);
         simdiff_trainer_set_grad_reduce(t0, hook_rank0_recv, &e);
-        ck_assert_int_eq(simdiff_trainer_step_part(t0, B, 0, B / 2, 1, x, labels, &l0),
+        ck_assert_int_eq(simdiff_trainer_step_part(t0, B, 0, B / 2, 1, x, labels, NULL, &l0),
                          SIMDIFF_OK);
         ck_assert_double_eq(e.sums[SIMDIFF_REDUCE_COUNT], B);
         ck_assert(isfinite(lc));
@@ -185,7 +185,7 @@ START_TEST(microbatches_track_the_whole_batch)
         batch(k, x, labels);
         double la, lb;
         ck_assert_int_eq(simdiff_trainer_step(ta, B, x, labels, &la), SIMDIFF_OK);
-        ck_assert_int_eq(simdiff_trainer_step_part(tb, B, 0, B, 4, x, labels, &lb), SIMDIFF_OK);
+        ck_assert_int_eq(simdiff_trainer_step_part(tb, B, 0, B, 4, x, labels, NULL, &lb), SIMDIFF_OK);
         ck_assert_msg(fabs(la - lb) <= 1e-5 * fabs(la), "step %d: loss %.9g vs %.9g", k, la,
                       lb);
     }
@@ -225,7 +225,7 @@ START_TEST(hook_sees_sums_of_its_part)
     int labels[B];
     batch(0, x, labels);
     double loss;
-    ck_assert_int_eq(simdiff_trainer_step_part(t, B, 2, 3, 1, x, labels, &loss), SIMDIFF_OK);
+    ck_assert_int_eq(simdiff_trainer_step_part(t, B, 2, 3, 1, x, labels, NULL, &loss), SIMDIFF_OK);
     ck_assert_int_ge((int64_t)seen[0], simdiff_model_num_params(m));
     ck_assert_double_eq(seen[2], 3);
     ck_assert_double_eq(seen[3], 0);
@@ -271,13 +271,13 @@ START_TEST(failures_change_nothing)
     batch(0, x, labels);
     double loss = 0;
     simdiff_trainer_set_grad_reduce(t, hook_fail, NULL);
-    ck_assert_int_eq(simdiff_trainer_step_part(t, B, 0, B, 2, x, labels, &loss), SIMDIFF_ERR_IO);
+    ck_assert_int_eq(simdiff_trainer_step_part(t, B, 0, B, 2, x, labels, NULL, &loss), SIMDIFF_ERR_IO);
     ck_assert_ptr_nonnull(strstr(simdiff_trainer_errmsg(t), "returned 7"));
     ck_assert_int_eq(t->step, 0);
     ck_assert(!memcmp(w0, m->data, bytes));
 
     simdiff_trainer_set_grad_reduce(t, hook_nonfinite, NULL);
-    ck_assert_int_eq(simdiff_trainer_step_part(t, B, 0, B, 1, x, labels, &loss), SIMDIFF_OK);
+    ck_assert_int_eq(simdiff_trainer_step_part(t, B, 0, B, 1, x, labels, NULL, &loss), SIMDIFF_OK);
     ck_assert(isnan(loss));
     simdiff_trainer_stats st = {.struct_size = sizeof st};
     simdiff_trainer_stats_get(t, &st);
@@ -286,7 +286,7 @@ START_TEST(failures_change_nothing)
     ck_assert(!memcmp(w0, m->data, bytes));
 
     simdiff_trainer_set_grad_reduce(t, hook_zero_count, NULL);
-    ck_assert_int_eq(simdiff_trainer_step_part(t, B, 0, B, 1, x, labels, &loss),
+    ck_assert_int_eq(simdiff_trainer_step_part(t, B, 0, B, 1, x, labels, NULL, &loss),
                      SIMDIFF_ERR_INVALID_ARG);
     ck_assert_int_eq(t->step, 1);
 
@@ -301,14 +301,14 @@ START_TEST(failures_change_nothing)
                           {B, 0, 4, 0},  {B, 0, 4, 5}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(simdiff_trainer_step_part(t, bad[i][0], bad[i][1], bad[i][2], bad[i][3],
-                                                x, labels, &loss) == SIMDIFF_ERR_INVALID_ARG,
+                                                x, labels, NULL, &loss) == SIMDIFF_ERR_INVALID_ARG,
                       "case %zu", i);
-    ck_assert_int_eq(simdiff_trainer_step_part(t, B, 0, B, 1, NULL, labels, &loss),
+    ck_assert_int_eq(simdiff_trainer_step_part(t, B, 0, B, 1, NULL, labels, NULL, &loss),
                      SIMDIFF_ERR_INVALID_ARG);
-    ck_assert_int_eq(simdiff_trainer_step_part(NULL, B, 0, B, 1, x, labels, &loss),
+    ck_assert_int_eq(simdiff_trainer_step_part(NULL, B, 0, B, 1, x, labels, NULL, &loss),
                      SIMDIFF_ERR_INVALID_ARG);
     labels[3] = 9;
-    ck_assert_int_eq(simdiff_trainer_step_part(t, B, 0, B, 1, x, labels, &loss),
+    ck_assert_int_eq(simdiff_trainer_step_part(t, B, 0, B, 1, x, labels, NULL, &loss),
                      SIMDIFF_ERR_INVALID_ARG);
     ck_assert_int_eq(t->step, 1);
     ck_assert(!memcmp(w0, m->data, bytes));

@@ -1,6 +1,7 @@
 /* Training: the diffusion/multiscale loss, AdamW + EMA, the trainer step,
  * checkpoints (bit-exact resume, corruption), and a short run that learns. */
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,6 +188,63 @@ START_TEST(bf16_resume_is_bit_exact)
     simdiff_trainer_destroy(tc);
     simdiff_model_destroy(ma);
     simdiff_model_destroy(mc);
+}
+END_TEST
+
+/* Spinning threads that keep every core busy while a test runs. */
+static atomic_int spin_stop;
+static void *spin(void *arg)
+{
+    (void)arg;
+    volatile unsigned long k = 0;
+    while (!atomic_load(&spin_stop))
+        k++;
+    return NULL;
+}
+
+/* A trainer uses exactly its thread budget, also when other threads keep
+ * the cores busy (samplers adapt there; core.h): training's weight
+ * gradients are summed by oneDNN in an order that depends on the thread
+ * count, so an adapting trainer would not reproduce its own run (and did
+ * not: a resumed run on a loaded machine stopped matching). Budget 2 with
+ * adaptation off (exactly 2 threads) and budget 2 with adaptation on next
+ * to one spinning thread per core give the same bits, in f32 and bf16. */
+static void busy_machine_case(simdiff_precision prec)
+{
+    simdiff_model *ma = tiny_model(9), *mb = tiny_model(9);
+    simdiff_trainer *ta = tiny_trainer_prec(ma, 23, 1e-3, prec);
+    simdiff_trainer *tb = tiny_trainer_prec(mb, 23, 1e-3, prec);
+    ta->cfg.num_threads = tb->cfg.num_threads = 2;
+    ck_assert_int_eq(simdiff_set_adaptive_threads(0), SIMDIFF_OK);
+    run_steps(ta, 0, 6);
+    ck_assert_int_eq(simdiff_set_adaptive_threads(1), SIMDIFF_OK);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int nspin = ncpu > 0 && ncpu < 64 ? (int)ncpu : 2;
+    pthread_t th[64];
+    atomic_store(&spin_stop, 0);
+    for (int i = 0; i < nspin; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, spin, NULL), 0);
+    run_steps(tb, 0, 6);
+    atomic_store(&spin_stop, 1);
+    for (int i = 0; i < nspin; i++)
+        pthread_join(th[i], NULL);
+    size_t diff = 0;
+    for (int64_t i = 0; i < ma->total; i++)
+        diff += ma->data[i] != mb->data[i];
+    ck_assert_msg(diff == 0, "precision %d: %zu of %lld weights differ on a busy machine",
+                  (int)prec, diff, (long long)ma->total);
+    simdiff_trainer_destroy(ta);
+    simdiff_trainer_destroy(tb);
+    simdiff_model_destroy(ma);
+    simdiff_model_destroy(mb);
+}
+
+START_TEST(trainer_keeps_its_thread_count_on_a_busy_machine)
+{
+    ck_assert_int_eq(simdiff_get_adaptive_threads(), 1);
+    busy_machine_case(SIMDIFF_PRECISION_F32);
+    if (simdiff_precision_check(SIMDIFF_PRECISION_BF16) == SIMDIFF_OK)
+        busy_machine_case(SIMDIFF_PRECISION_BF16);
 }
 END_TEST
 
@@ -1039,6 +1097,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, resume_is_bit_exact);
     tcase_add_test(tc, non_finite_loss_skips_update);
+    tcase_add_test(tc, trainer_keeps_its_thread_count_on_a_busy_machine);
     tcase_add_test(tc, bf16_training_tracks_f32);
     tcase_add_test(tc, bf16_resume_is_bit_exact);
     tcase_add_test(tc, corrupted_checkpoints_are_rejected);

@@ -15,6 +15,7 @@ The library is found through SIMDIFF_LIBRARY, next to this package, or the
 system loader path (see docs/python.md). Failures raise simdiff.Error
 subclasses carrying the status and the library's message.
 """
+from . import _arrays
 from ._native import LIBRARY_PATH as library_path, LibraryNotFoundError, LIB
 from ._errors import (Status, Error, InvalidArgumentError, OutOfMemoryError,
                       IOFailure, FormatError, UnsupportedError, CancelledError,
@@ -38,6 +39,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__", "version", "version_number", "runtime_info",
+    "set_adaptive_threads", "get_adaptive_threads", "to_rgb8",
     "set_num_threads", "get_num_threads", "library_path", "HAVE_NUMPY",
     "live_handles",
     "Status", "status_str", "Error", "InvalidArgumentError", "OutOfMemoryError",
@@ -98,3 +100,37 @@ def set_num_threads(n):
 def get_num_threads():
     """The thread count compute calls will use."""
     return int(LIB.simdiff_get_num_threads())
+
+
+def set_adaptive_threads(on):
+    """Thread counts as budgets (True, the default): each call uses no more
+    threads than there are cores not busy with other work (core.h,
+    docs/embedding.md); False uses the budget as it is."""
+    _check(LIB.simdiff_set_adaptive_threads(1 if on else 0))
+
+
+def get_adaptive_threads():
+    """Whether thread counts adapt to busy cores."""
+    return bool(LIB.simdiff_get_adaptive_threads())
+
+
+def to_rgb8(images, alpha=True):
+    """Images (n x C x H x W, or C x H x W; C 1 or 3; floats in [-1, 1] as a
+    Sampler returns them) as 8-bit pixels for a texture: n x H x W x 4
+    (RGBA, alpha 255) or x 3 with alpha=False, as bytes-like uint8 (a numpy
+    array when numpy is there). Quantized as write_png does:
+    floor((v + 1) * 127.5 + 0.5), v clamped to [-1, 1]."""
+    inp = _arrays.to_input(images, "f", "images")
+    shape = tuple(inp.shape)
+    single = len(shape) == 3
+    if single:
+        shape = (1,) + shape
+    if len(shape) != 4:
+        raise ValueError("to_rgb8: images of shape %s; expected (n, C, H, W) or (C, H, W)"
+                         % (tuple(inp.shape),))
+    n, c, h, w = shape
+    k = 4 if alpha else 3
+    out_shape = (n, h, w, k) if not single else (h, w, k)
+    out, optr = _arrays.new_output("B", out_shape)
+    _check(LIB.simdiff_images_to_rgb8(n, c, h, w, inp.ptr, k, optr))
+    return out

@@ -137,6 +137,7 @@ class TrainerConfigStruct(Structure):
         ("stratified_t", c_int),
         ("seed", c_uint64),
         ("precision", c_int),
+        ("num_threads", c_int),
     ]
 
 
@@ -165,6 +166,7 @@ class SamplerConfigStruct(Structure):
         ("schedule", c_void_p),
         ("batch_chunk", c_int),
         ("precision", c_int),
+        ("num_threads", c_int),
     ]
 
 
@@ -183,6 +185,20 @@ class EditStruct(Structure):
         ("mask_channels", c_int),
         ("resample", c_int),
         ("resample_jump", c_int),
+    ]
+
+
+class RunOptionsStruct(Structure):
+    """simdiff_run_options (sampler.h)."""
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("seeds", POINTER(c_uint64)),
+        ("first_index", c_uint64),
+        ("variation_strength", c_double),
+        ("variation_seed", c_uint64),
+        ("variation_seeds", POINTER(c_uint64)),
+        ("latents", POINTER(c_float)),
+        ("cond", POINTER(c_float)),
     ]
 
 
@@ -207,6 +223,7 @@ STRUCTS = {
     "simdiff_sampler_config": SamplerConfigStruct,
     "simdiff_image_folder_config": ImageFolderConfigStruct,
     "simdiff_edit": EditStruct,
+    "simdiff_run_options": RunOptionsStruct,
 }
 
 # int (*)(void *user, int step, int total, const float *x_preview)
@@ -232,6 +249,8 @@ _PROTOTYPES = {
     "simdiff_last_error": (c_char_p, []),
     "simdiff_set_num_threads": (_st, [c_int]),
     "simdiff_get_num_threads": (c_int, []),
+    "simdiff_set_adaptive_threads": (_st, [c_int]),
+    "simdiff_get_adaptive_threads": (c_int, []),
     "simdiff_runtime_info": (c_char_p, []),
     # schedule.h
     "simdiff_schedule_create_cosine": (_st, [_hp, c_double, c_double]),
@@ -259,6 +278,7 @@ _PROTOTYPES = {
     # io.h
     "simdiff_write_png": (_st, [_path, c_int, c_int, c_int, c_int, _fp, c_int]),
     "simdiff_write_png_u8": (_st, [_path, c_int, c_int, c_int, _u8p]),
+    "simdiff_images_to_rgb8": (_st, [c_int, c_int, c_int, c_int, _fp, c_int, _u8p]),
     "simdiff_write_npy_f32": (_st, [_path, c_int, _i64p, _fp]),
     "simdiff_write_npy_u8": (_st, [_path, c_int, _i64p, _u8p]),
     "simdiff_dataset_open_idx": (_st, [_hp, _path, _path]),
@@ -299,6 +319,8 @@ _PROTOTYPES = {
     "simdiff_model_flops": (_st, [_h, _dp]),
     "simdiff_model_train_memory": (_st, [_h, c_int, POINTER(c_size_t)]),
     "simdiff_model_errmsg": (c_char_p, [_h]),
+    "simdiff_model_image_shape": (_st, [_h, _ip, _ip, _ip]),
+    "simdiff_model_schedule_text": (_st, [_h, POINTER(c_char), c_size_t, POINTER(c_size_t)]),
     # train.h
     "simdiff_optimizer_config_init_sized": (_st, [POINTER(OptimizerConfigStruct), c_size_t]),
     "simdiff_optimizer_lr": (c_double, [_h]),
@@ -310,6 +332,7 @@ _PROTOTYPES = {
                                      POINTER(OptimizerConfigStruct)]),
     "simdiff_trainer_destroy": (None, [_h]),
     "simdiff_trainer_step": (_st, [_h, c_int, _fp, _ip, _dp]),
+    "simdiff_trainer_step_cond": (_st, [_h, c_int, _fp, _ip, _fp, _dp]),
     "simdiff_trainer_stats_get": (_st, [_h, POINTER(TrainerStatsStruct)]),
     "simdiff_trainer_optimizer": (c_void_p, [_h]),
     "simdiff_trainer_save": (_st, [_h, _path]),
@@ -326,6 +349,13 @@ _PROTOTYPES = {
     "simdiff_edit_init_sized": (_st, [POINTER(EditStruct), c_size_t]),
     "simdiff_sampler_run_edit": (_st, [_h, c_int, _ip, c_uint64, POINTER(EditStruct), _fp]),
     "simdiff_sampler_edit_evals": (_st, [_h, POINTER(EditStruct), POINTER(c_int)]),
+    "simdiff_run_options_init_sized": (_st, [POINTER(RunOptionsStruct), c_size_t]),
+    "simdiff_sampler_run_with": (_st, [_h, c_int, _ip, c_uint64, POINTER(EditStruct),
+                                       POINTER(RunOptionsStruct), _fp]),
+    "simdiff_sampler_initial_noise": (_st, [_h, c_int, c_uint64, POINTER(RunOptionsStruct),
+                                            _fp]),
+    "simdiff_sampler_set_sticky_cancel": (_st, [_h, c_int]),
+    "simdiff_model_sampler_text": (_st, [_h, POINTER(c_char), c_size_t, POINTER(c_size_t)]),
     "simdiff_sampler_cancel": (None, [_h]),
     "simdiff_sampler_destroy": (None, [_h]),
     "simdiff_sampler_set_progress": (_st, [_h, PROGRESS_FN, c_void_p]),
@@ -378,6 +408,7 @@ def _check_struct_sizes(lib, path):
         (SamplerConfigStruct, lib.simdiff_sampler_config_init_sized),
         (ImageFolderConfigStruct, lib.simdiff_image_folder_config_init_sized),
         (EditStruct, lib.simdiff_edit_init_sized),
+        (RunOptionsStruct, lib.simdiff_run_options_init_sized),
     ]
     guard = 64
     for cls, init in probes:

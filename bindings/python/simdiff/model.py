@@ -192,6 +192,23 @@ class Model(Handle):
         self._handle()
         return self._chw
 
+    def _text(self, fn):
+        buf = ctypes.create_string_buffer(1024)
+        n = ctypes.c_size_t()
+        check(fn(self._handle(), buf, len(buf), ctypes.byref(n)))
+        return buf.value.decode("utf-8", "replace")
+
+    @property
+    def schedule_text(self):
+        """The stored schedule's text ("shifted(32,64)"; "" without one)."""
+        return self._text(LIB.simdiff_model_schedule_text)
+
+    @property
+    def sampler_text(self):
+        """The stored sampler settings as text ("method=dpmpp2m steps=16
+        ..."; "" without any)."""
+        return self._text(LIB.simdiff_model_sampler_text)
+
     @property
     def num_classes(self):
         """Class count (0: unconditional); label -1 is the null class."""

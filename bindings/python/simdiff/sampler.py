@@ -8,11 +8,21 @@ from . import _arrays
 from ._config import SamplerConfig
 from ._errors import Status, check, error_for
 from ._handle import Handle, _state_lock
-from ._native import LIB, PROGRESS_FN, EditStruct
+from ._native import LIB, PROGRESS_FN, EditStruct, RunOptionsStruct
 from .model import Model, _labels_input
 from .schedule import _coerce as _coerce_schedule
 
 __all__ = ["Sampler"]
+
+
+def _u64_array(values, name):
+    """A ctypes uint64 array of the ints in values (each in 0..2**64-1)."""
+    vals = list(values)
+    for v in vals:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not 0 <= v < 2 ** 64:
+            raise OverflowError("%s: every seed must be an int in 0..2**64-1, got %r"
+                                % (name, v))
+    return (ctypes.c_uint64 * max(len(vals), 1))(*[int(v) for v in vals])
 
 
 class _RunState:
@@ -39,7 +49,9 @@ def _trampoline(state):
                 preview = None
                 if x_preview:
                     preview = _arrays.from_pointer(x_preview, "f", state.shape)
-                fn(step, total, preview)
+                # As in C: a truthy return stops the run (CancelledError).
+                if fn(step, total, preview):
+                    return 1
             return 0
         except BaseException as e:  # KeyboardInterrupt included
             state.exc = e
@@ -80,7 +92,9 @@ class Sampler(Handle):
     guidance, clip_x, spacing, batch_chunk), ``schedule`` (a Schedule or its
     text form; default: the one stored with the model), ``progress`` (a
     callable ``progress(step, total, preview)``; ``preview`` is None, or
-    every ``preview_every`` steps a copy of the current x̂ of all images).
+    every ``preview_every`` steps a copy of the current x̂ of all images;
+    a truthy return value stops the run with CancelledError, as a nonzero
+    return does in C).
     An exception raised by ``progress`` stops the run and propagates from
     the call; so does KeyboardInterrupt. :meth:`cancel` stops a run from
     another thread (CancelledError)."""
@@ -176,7 +190,8 @@ class Sampler(Handle):
 
     # ---- running ----
     def __call__(self, labels=None, n=None, seed=0, *, init=None, mask=None,
-                 strength=1.0, resample=1, resample_jump=1):
+                 strength=1.0, resample=1, resample_jump=1, first_index=0,
+                 variation_seed=None, variation_strength=0.0, latents=None, cond=None):
         """Draw n images (n x C x H x W floats, in [-1, 1] with clip_x).
 
         labels: None (unconditional), or n class ids (-1 or None: no
@@ -191,7 +206,24 @@ class Sampler(Handle):
         (image-to-image); ``mask`` (H x W, 1 or C x H x W, or n x 1|C x H x W)
         in [0, 1] keeps the init image where it is 1 and generates where it
         is 0 (inpainting); ``resample`` > 1 with ``resample_jump`` turns on
-        RePaint's resampling."""
+        RePaint's resampling.
+
+        Seeds (sampler.h, docs/sampling.md "Seeds"): ``seed`` may be a list
+        of n seeds, one per image (image j is then image 0 of a run with
+        seed seed[j]); ``first_index`` makes the images i = first_index,
+        first_index + 1, ... of ``seed`` (redraw image 7 alone with n=1,
+        first_index=7). ``variation_seed`` (an int, or n ints) and
+        ``variation_strength`` in [0, 1] blend each image's starting noise
+        toward that seed's by spherical interpolation. ``latents``
+        (n x C x H x W) is the starting noise itself; ``cond`` (n x
+        cond_dim) the conditioning vectors of a model with cond_dim."""
+        seeds = None
+        if isinstance(seed, (list, tuple)) or (hasattr(seed, "__len__") and
+                                              not isinstance(seed, (str, bytes))):
+            seeds = _u64_array(seed, "seed")
+            if n is None and labels is None:
+                n = len(seeds)
+            seed = 0
         lab = _labels_input(labels, None)
         edit = self._edit(init, mask, strength, resample, resample_jump)
         if lab is not None:
@@ -210,6 +242,8 @@ class Sampler(Handle):
                 or not 0 <= seed < 2 ** 64:
             raise OverflowError("seed must be an int in 0..2**64-1, got %r" % (seed,))
         shape = (n,) + tuple(self._model.image_shape)
+        opts, keep = self._options(n, seeds, first_index, variation_seed,
+                                   variation_strength, latents, cond, shape)
         out, optr = _arrays.new_output("f", shape)
         state = self._state
         with self._use() as h:
@@ -218,9 +252,9 @@ class Sampler(Handle):
             state.shape = shape
             restore = _catch_sigint(state, h)
             try:
-                st = LIB.simdiff_sampler_run_edit(h, n, lab.ptr if lab else None, seed,
+                st = LIB.simdiff_sampler_run_with(h, n, lab.ptr if lab else None, seed,
                                                   ctypes.byref(edit[0]) if edit else None,
-                                                  optr)
+                                                  ctypes.byref(opts), optr)
             finally:
                 if restore is not None:
                     signal.signal(signal.SIGINT, restore)
@@ -238,6 +272,88 @@ class Sampler(Handle):
                 exc = None
         check(st)
         return out
+
+    def _options(self, n, seeds, first_index, variation_seed, variation_strength,
+                 latents, cond, shape):
+        """(RunOptionsStruct, inputs to keep alive)."""
+        o = RunOptionsStruct()
+        check(LIB.simdiff_run_options_init_sized(ctypes.byref(o), ctypes.sizeof(o)))
+        keep = []
+        if seeds is not None:
+            if len(seeds) != n:
+                raise ValueError("seed: %d seeds for %d images" % (len(seeds), n))
+            o.seeds = seeds
+            keep.append(seeds)
+        if isinstance(first_index, bool) or not isinstance(first_index, numbers.Integral) \
+                or not 0 <= first_index < 2 ** 64:
+            raise OverflowError("first_index must be an int in 0..2**64-1, got %r"
+                                % (first_index,))
+        o.first_index = int(first_index)
+        if not isinstance(variation_strength, numbers.Real) or \
+                isinstance(variation_strength, bool):
+            raise TypeError("variation_strength must be a number, got %r"
+                            % (variation_strength,))
+        if (variation_seed is None) != (variation_strength == 0):
+            raise ValueError("variation_seed and variation_strength go together")
+        o.variation_strength = float(variation_strength)
+        if variation_seed is not None:
+            if isinstance(variation_seed, numbers.Integral) and \
+                    not isinstance(variation_seed, bool):
+                if not 0 <= variation_seed < 2 ** 64:
+                    raise OverflowError("variation_seed must be in 0..2**64-1")
+                o.variation_seed = int(variation_seed)
+            else:
+                vs = _u64_array(variation_seed, "variation_seed")
+                if len(vs) != n:
+                    raise ValueError("variation_seed: %d seeds for %d images" % (len(vs), n))
+                o.variation_seeds = vs
+                keep.append(vs)
+        if latents is not None:
+            lat = _arrays.to_input(latents, "f", "latents")
+            if tuple(lat.shape) != tuple(shape):
+                raise ValueError("latents: shape %s; expected %s" % (tuple(lat.shape),
+                                                                     tuple(shape)))
+            o.latents = lat.ptr
+            keep.append(lat)
+        if cond is not None:
+            d = self._model.config.cond_dim
+            cd = _arrays.to_input(cond, "f", "cond")
+            if d <= 0:
+                raise ValueError("cond: the model takes no conditioning vector (cond_dim 0)")
+            if tuple(cd.shape) != (n, d):
+                raise ValueError("cond: shape %s; expected (%d, %d)" % (tuple(cd.shape), n, d))
+            o.cond = cd.ptr
+            keep.append(cd)
+        return o, keep
+
+    def initial_noise(self, n=1, seed=0, *, first_index=0, variation_seed=None,
+                      variation_strength=0.0):
+        """The starting noise (n x C x H x W) of a run with these seeds: pass
+        it back, changed, as ``latents``."""
+        seeds = None
+        if not isinstance(seed, numbers.Integral):
+            seeds = _u64_array(seed, "seed")
+            n = len(seeds)
+            seed = 0
+        shape = (n,) + tuple(self._model.image_shape)
+        opts, keep = self._options(n, seeds, first_index, variation_seed,
+                                   variation_strength, None, None, shape)
+        out, optr = _arrays.new_output("f", shape)
+        with self._use() as h:
+            check(LIB.simdiff_sampler_initial_noise(h, n, int(seed), ctypes.byref(opts), optr))
+        return out
+
+    @property
+    def sticky_cancel(self):
+        """Keep a cancel() that arrives between runs for the next run
+        (default False: such a cancel is discarded)."""
+        return getattr(self, "_sticky", False)
+
+    @sticky_cancel.setter
+    def sticky_cancel(self, on):
+        with self._use() as h:
+            check(LIB.simdiff_sampler_set_sticky_cancel(h, 1 if on else 0))
+        self._sticky = bool(on)
 
     def _edit(self, init, mask, strength, resample, resample_jump):
         """(EditStruct, inputs to keep alive), or None for a plain run."""
@@ -304,7 +420,8 @@ class Sampler(Handle):
 
     def cancel(self):
         """Ask the run in progress (on another thread) to stop; it raises
-        CancelledError. A cancel between runs is discarded (see sampler.h)."""
+        CancelledError. A cancel between runs is discarded (see sampler.h),
+        unless :attr:`sticky_cancel` is on."""
         with _state_lock:  # close() cannot free the handle meanwhile
             ptr = self._ptr
             if ptr is not None:

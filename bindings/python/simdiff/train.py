@@ -5,6 +5,7 @@ import ctypes
 import numbers
 import weakref
 
+from . import _arrays
 from ._config import OptimizerConfig, TrainerConfig
 from ._errors import check
 from ._handle import Handle
@@ -153,16 +154,25 @@ class Trainer(Handle):
             self._optimizer = weakref.ref(opt)
         return opt
 
-    def step(self, x, labels=None):
+    def step(self, x, labels=None, cond=None):
         """One training step on x (n x C x H x W in [-1, 1]) with labels (n
-        class ids, or None: unconditional). Returns the loss (NaN when the
-        step was skipped as non-finite)."""
+        class ids, or None: unconditional) and, for a model with cond_dim,
+        conditioning vectors cond (n x cond_dim, or None: zeros). Returns
+        the loss (NaN when the step was skipped as non-finite)."""
         xin, n, _ = _images_input(x, self._model.image_shape, "x")
         lab = _labels_input(labels, n)
+        cd = None
+        if cond is not None:
+            d = self._model.config.cond_dim
+            cd = _arrays.to_input(cond, "f", "cond")
+            if d <= 0 or tuple(cd.shape) != (n, d):
+                raise ValueError("cond: shape %s; expected (%d, %d) (the model's cond_dim)"
+                                 % (tuple(cd.shape), n, d))
         loss = ctypes.c_double()
         with self._model._lock, self._use() as h:
-            st = LIB.simdiff_trainer_step(h, n, xin.ptr, lab.ptr if lab else None,
-                                          ctypes.byref(loss))
+            st = LIB.simdiff_trainer_step_cond(h, n, xin.ptr, lab.ptr if lab else None,
+                                               cd.ptr if cd is not None else None,
+                                               ctypes.byref(loss))
         check(st)
         return loss.value
 

@@ -108,6 +108,7 @@ static int layout(void)
     FIELD(simdiff_trainer_config, stratified_t);
     FIELD(simdiff_trainer_config, seed);
     FIELD(simdiff_trainer_config, precision);
+    FIELD(simdiff_trainer_config, num_threads);
 
     STRUCT(simdiff_trainer_stats);
     FIELD(simdiff_trainer_stats, struct_size);
@@ -128,6 +129,7 @@ static int layout(void)
     FIELD(simdiff_sampler_config, schedule);
     FIELD(simdiff_sampler_config, batch_chunk);
     FIELD(simdiff_sampler_config, precision);
+    FIELD(simdiff_sampler_config, num_threads);
 
     STRUCT(simdiff_image_folder_config);
     FIELD(simdiff_image_folder_config, struct_size);
@@ -150,6 +152,15 @@ static int layout(void)
     FIELD(simdiff_edit, mask_channels);
     FIELD(simdiff_edit, resample);
     FIELD(simdiff_edit, resample_jump);
+    STRUCT(simdiff_run_options);
+    FIELD(simdiff_run_options, struct_size);
+    FIELD(simdiff_run_options, seeds);
+    FIELD(simdiff_run_options, first_index);
+    FIELD(simdiff_run_options, variation_strength);
+    FIELD(simdiff_run_options, variation_seed);
+    FIELD(simdiff_run_options, variation_seeds);
+    FIELD(simdiff_run_options, latents);
+    FIELD(simdiff_run_options, cond);
     return 0;
 }
 

@@ -34,14 +34,19 @@ LP64 = {
     "simdiff_trainer_config": (48, [
         ("struct_size", 0, 8), ("loss", 8, 4), ("multiscale_base", 12, 4),
         ("label_dropout", 16, 8), ("stratified_t", 24, 4), ("seed", 32, 8),
-        ("precision", 40, 4)]),
+        ("precision", 40, 4), ("num_threads", 44, 4)]),
     "simdiff_trainer_stats": (48, [
         ("struct_size", 0, 8), ("step", 8, 8), ("skipped", 16, 8),
         ("last_loss", 24, 8), ("last_grad_norm", 32, 8), ("lr", 40, 8)]),
-    "simdiff_sampler_config": (56, [
+    "simdiff_sampler_config": (64, [
         ("struct_size", 0, 8), ("method", 8, 4), ("steps", 12, 4), ("eta", 16, 8),
         ("guidance", 24, 8), ("clip_x", 32, 4), ("spacing", 36, 4),
-        ("schedule", 40, 8), ("batch_chunk", 48, 4), ("precision", 52, 4)]),
+        ("schedule", 40, 8), ("batch_chunk", 48, 4), ("precision", 52, 4),
+        ("num_threads", 56, 4)]),
+    "simdiff_run_options": (64, [
+        ("struct_size", 0, 8), ("seeds", 8, 8), ("first_index", 16, 8),
+        ("variation_strength", 24, 8), ("variation_seed", 32, 8),
+        ("variation_seeds", 40, 8), ("latents", 48, 8), ("cond", 56, 8)]),
     "simdiff_image_folder_config": (40, [
         ("struct_size", 0, 8), ("size", 8, 4), ("channels", 12, 4),
         ("background", 16, 4), ("on_bad_image", 20, 4), ("max_image_pixels", 24, 8),
@@ -168,7 +173,7 @@ class TestDefaults(unittest.TestCase):
         self.assertEqual(c.to_dict(), dict(
             method=simdiff.SamplerMethod.DPMPP_2M, steps=32, eta=0.0, guidance=1.0,
             clip_x=True, spacing=simdiff.Spacing.UNIFORM_T, batch_chunk=0,
-            precision=simdiff.Precision.F32))
+            precision=simdiff.Precision.F32, num_threads=0))
         self.assertIsNone(c._c.schedule)
         self.assertEqual(c._c.struct_size, ctypes.sizeof(c._c))
 
@@ -183,7 +188,7 @@ class TestDefaults(unittest.TestCase):
         c = simdiff.TrainerConfig()
         self.assertEqual(c.to_dict(), dict(loss=simdiff.Loss.EPS, multiscale_base=32,
                                            label_dropout=0.1, stratified_t=True, seed=0,
-                                           precision=simdiff.Precision.F32))
+                                           precision=simdiff.Precision.F32, num_threads=0))
 
     def test_model_defaults(self):
         c = simdiff.ModelConfig("unet", 32, 3)
