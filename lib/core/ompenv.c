@@ -34,4 +34,6 @@ __attribute__((constructor)) static void sd_ompenv_init(void)
         g_state = 1;
 }
 
+/* Declared for libsimdiff in lib/core/internal.h. */
+int sd_ompenv_state(void);
 __attribute__((visibility("default"))) int sd_ompenv_state(void) { return g_state; }

@@ -2,6 +2,7 @@
  * checkpoints (bit-exact resume, corruption), and a short run that learns. */
 #include <math.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,11 +192,15 @@ START_TEST(bf16_resume_is_bit_exact)
 }
 END_TEST
 
-/* Spinning threads that keep every core busy while a test runs. */
+/* Spinning threads that keep every core busy while a test runs: runnable
+ * (what the thread adaptation counts) but at nice 19, so that a trainer
+ * that keeps 2 threads is not stalled at its barriers for minutes when
+ * the test runs beside others. */
 static atomic_int spin_stop;
 static void *spin(void *arg)
 {
     (void)arg;
+    setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
     volatile unsigned long k = 0;
     while (!atomic_load(&spin_stop))
         k++;
