@@ -215,7 +215,9 @@ static simdiff_status st_emit(sd_st_writer *w, sink_fn sink, void *ctx,
         offset = end;
     }
     sd_jbuf_str(&h, "}");
-    while (h.n % 8)
+    /* Pad to 8 bytes (when an allocation failed, h.n stays as it is: the
+     * loop must not wait for it to grow). */
+    while (h.n % 8 && !h.oom)
         sd_jbuf_put(&h, " ", 1);
     if (!s && h.oom)
         s = sd_fail(NULL, SIMDIFF_ERR_NOMEM, "safetensors: out of memory");

@@ -38,8 +38,9 @@ simdiff_status sd_model_from_meta(simdiff_model **out, const char *config,
     }
     if (schedule && (st = simdiff_schedule_from_string(&m->schedule, schedule))) {
         simdiff_model_destroy(m);
-        return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "bad schedule in metadata: %s",
-                       simdiff_last_error());
+        /* Out of memory stays out of memory: only a bad text is a bad file. */
+        return sd_fail(NULL, st == SIMDIFF_ERR_NOMEM ? st : SIMDIFF_ERR_FORMAT,
+                       "bad schedule in metadata: %s", simdiff_last_error());
     }
     if (sampler) {
         /* Checked and stored in canonical form. */
@@ -50,8 +51,8 @@ simdiff_status sd_model_from_meta(simdiff_model **out, const char *config,
             (st = sd_sampler_settings_format(&sc, m->sampler_defaults,
                                              sizeof m->sampler_defaults))) {
             simdiff_model_destroy(m);
-            return sd_fail(NULL, SIMDIFF_ERR_FORMAT, "bad 'simdiff.sampler' in metadata: %s",
-                           simdiff_last_error());
+            return sd_fail(NULL, st == SIMDIFF_ERR_NOMEM ? st : SIMDIFF_ERR_FORMAT,
+                           "bad 'simdiff.sampler' in metadata: %s", simdiff_last_error());
         }
     }
     *out = m;

@@ -34,16 +34,7 @@ no() { n=$((n + 1)); echo "not ok $n - $1"; tail -n 20 "$tmp/err" 2>/dev/null | 
 echo "1..8"
 
 # 12 RGB images 8x8 (NHWC uint8) and labels 0..2, written without numpy
-"$py" - "$tmp" <<'PY'
-import sys
-def npy(path, descr, shape, data):
-    h = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape)
-    h += " " * (63 - (10 + len(h)) % 64) + "\n"
-    with open(path, "wb") as f:
-        f.write(b"\x93NUMPY\x01\x00" + len(h).to_bytes(2, "little") + h.encode() + data)
-npy(sys.argv[1] + "/x.npy", "|u1", "(12, 8, 8, 3)", bytes((i * 73 + i // 7) % 256 for i in range(12 * 8 * 8 * 3)))
-npy(sys.argv[1] + "/y.npy", "|u1", "(12,)", bytes(i % 3 for i in range(12)))
-PY
+"$py" "$(dirname "$0")/tiny_npy.py" "$tmp" 12 8 73 7 0,1,2
 # A tiny U-ViT with dropout (its masks, like the noise and times, follow the
 # global example index), constant lr so runs of different lengths agree.
 common="--data $tmp/x.npy --data-labels $tmp/y.npy --pad 0 --batch 6 --warmup 1 --constant-lr

@@ -18,16 +18,7 @@ run() { "$bin" "$@" >"$tmp/out" 2>"$tmp/err"; }
 echo "1..14"
 
 # 4 RGB images 16x16 (NHWC uint8) and their labels, written without numpy
-"$py" - "$tmp" <<'PY'
-import sys
-def npy(path, descr, shape, data):
-    h = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape)
-    h += " " * (63 - (10 + len(h)) % 64) + "\n"
-    with open(path, "wb") as f:
-        f.write(b"\x93NUMPY\x01\x00" + len(h).to_bytes(2, "little") + h.encode() + data)
-npy(sys.argv[1] + "/x.npy", "|u1", "(4, 16, 16, 3)", bytes((i * 37) % 256 for i in range(4 * 16 * 16 * 3)))
-npy(sys.argv[1] + "/y.npy", "|u1", "(4,)", bytes([0, 1, 2, 1]))
-PY
+"$py" "$(dirname "$0")/tiny_npy.py" "$tmp" 4 16 37 0 0,1,2,1
 
 common="--data $tmp/x.npy --data-labels $tmp/y.npy --pad 0 --batch 2 --steps 2 --warmup 1 \
  --channels 32 --width 32 --depth 1 --heads 2 --emb 32 --threads 1 --log-every 1"
