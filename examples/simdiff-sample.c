@@ -578,6 +578,7 @@ int main(int argc, char **argv)
     if (simdiff_model_load(&m, o.model) != SIMDIFF_OK) {
         fprintf(stderr, "simdiff-sample: cannot load %s: %s\n", o.model,
                 simdiff_last_error());
+        free(seeds);
         return 1;
     }
     simdiff_model_config mc;
@@ -608,6 +609,7 @@ int main(int argc, char **argv)
     if ((o.mask || o.have_strength || o.variations || o.resample > 1) && !o.init) {
         fprintf(stderr, "simdiff-sample: --mask, --strength, --variations and --resample "
                         "edit an image: give it with --init\n");
+        free(seeds);
         simdiff_model_destroy(m);
         return 2;
     }
@@ -643,6 +645,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "simdiff-sample: %s\n", bad);
             free(init);
             free(mask);
+            free(seeds);
             simdiff_model_destroy(m);
             return 2;
         }
@@ -662,6 +665,7 @@ int main(int argc, char **argv)
         read_latents(o.latents, &mc, o.have_count ? o.count : 0, &latents, &o.count)) {
         free(init);
         free(mask);
+        free(seeds);
         simdiff_model_destroy(m);
         return 2;
     }
@@ -676,6 +680,7 @@ int main(int argc, char **argv)
             free(init);
             free(mask);
             simdiff_free(latents);
+            free(seeds);
             simdiff_model_destroy(m);
             return 2;
         }
@@ -687,6 +692,7 @@ int main(int argc, char **argv)
             free(init);
             free(mask);
             simdiff_free(latents);
+            free(seeds);
             simdiff_model_destroy(m);
             return 2;
         }
@@ -710,6 +716,7 @@ int main(int argc, char **argv)
             free(init);
             free(mask);
             simdiff_free(latents);
+            free(seeds);
             simdiff_model_destroy(m);
             return 2;
         }
@@ -729,6 +736,7 @@ int main(int argc, char **argv)
         free(init);
         free(mask);
         simdiff_free(latents);
+        free(seeds);
         simdiff_model_destroy(m);
         return 2;
     }
