@@ -7,6 +7,7 @@
  *   simdiff-sample --init sketch.png --strength 0.6 --png out.png     # image-to-image
  *   simdiff-sample --init photo.png --mask hole.png --png out.png     # inpainting
  *   simdiff-sample --init shirt.png --strength 0.5 --variations 8 --png v.png
+ *   simdiff-sample --latents eps.npy --png out.png  # start from your own noise
  *   mpirun -np 4 simdiff-sample --mpi --count 10000 --npy s.npy   # split over processes
  *   simdiff-sample --help
  *
@@ -59,6 +60,7 @@ typedef struct opts {
     uint64_t first_index, variation_seed;
     double variation_strength;
     const char *seeds;
+    const char *latents;
     int have_variation_seed;
 } opts;
 
@@ -79,6 +81,12 @@ static void usage(FILE *f)
             "                      sets --count unless given\n"
             "  --variation-seed V  blend each image's starting noise toward seed V's ...\n"
             "  --variation-strength X  ... by X in 0..1 (0 = off, 1 = seed V's image)\n"
+            "  --latents FILE      the starting noise itself: a float32 .npy of N x C x H x W\n"
+            "                      (the model's C, H, W; finite values), image i starts from\n"
+            "                      row i (an edit from a*init + s*row i); N sets --count or\n"
+            "                      must equal it. The seeds then only key the noise drawn\n"
+            "                      during the run (ddpm, ddim with --eta > 0, --resample);\n"
+            "                      not with --variation-strength\n"
             "sampler (defaults: the settings stored in the model file, else the\n"
             "library's: dpmpp2m, 32 steps, guidance 1, eta 0, spacing t, clipping):\n"
             "  --sampler NAME      ddpm | ddim | dpmpp2m\n"
@@ -278,6 +286,60 @@ static float *read_edit_images(const char *what, const char *path, int want_chan
     return out;
 }
 
+/* ---- starting noise ---------------------------------------------------------- */
+
+/* --latents: read path as N x C x H x W float32 for the model mc, N equal
+ * to want_n unless that is 0; every value finite. On success *out holds
+ * the noise (simdiff_free it) and *count N; on failure a message naming
+ * --latents is printed and -1 returned, *out NULL. */
+static int read_latents(const char *path, const simdiff_model_config *mc, int want_n,
+                        float **out, int *count)
+{
+    int64_t sh[4];
+    int nd;
+    float *x = NULL;
+    if (simdiff_read_npy_f32(path, 4, sh, &nd, &x) != SIMDIFF_OK) {
+        fprintf(stderr, "simdiff-sample: --latents: %s\n", simdiff_last_error());
+        return -1;
+    }
+    *out = NULL;
+    if (nd != 4 || sh[0] < 1 || sh[0] > (1 << 24) || sh[1] != mc->channels ||
+        sh[2] != mc->image_size || sh[3] != mc->image_size) {
+        char got[96] = "a scalar";
+        for (int i = 0, o = 0; i < nd && o < (int)sizeof got; i++)
+            o += snprintf(got + o, sizeof got - (size_t)o, "%s%lld%s", i ? ", " : "(",
+                          (long long)sh[i], i + 1 == nd ? (nd == 1 ? ",)" : ")") : "");
+        fprintf(stderr,
+                "simdiff-sample: --latents: %s has shape %s; the model starts from "
+                "(N, %d, %d, %d) noise, N in 1..16777216\n",
+                path, got, mc->channels, mc->image_size, mc->image_size);
+        simdiff_free(x);
+        return -1;
+    }
+    if (want_n && sh[0] != want_n) {
+        fprintf(stderr,
+                "simdiff-sample: --latents: %s holds noise for %lld images, but %d are "
+                "asked for (--count, --seeds, --variations or the --init images)\n",
+                path, (long long)sh[0], want_n);
+        simdiff_free(x);
+        return -1;
+    }
+    size_t n = (size_t)sh[0] * (size_t)sh[1] * (size_t)sh[2] * (size_t)sh[3];
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) {
+            size_t per = n / (size_t)sh[0];
+            fprintf(stderr,
+                    "simdiff-sample: --latents: %s: value %zu (image %zu) is %s; "
+                    "starting noise must be finite\n",
+                    path, i, i / per, isnan(x[i]) ? "NaN" : "infinite");
+            simdiff_free(x);
+            return -1;
+        }
+    *out = x;
+    *count = (int)sh[0];
+    return 0;
+}
+
 /* ---- progress -------------------------------------------------------------- */
 
 typedef struct progress {
@@ -357,6 +419,9 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--seeds")) {
             NEED();
             o.seeds = v;
+        } else if (!strcmp(a, "--latents")) {
+            NEED();
+            o.latents = v;
         } else if (!strcmp(a, "--variation-seed")) {
             NEED();
             if (cli_u64("simdiff-sample", a, v, &o.variation_seed))
@@ -478,6 +543,9 @@ int main(int argc, char **argv)
                    "no labels to score)", o.labels_npy);
     if (o.have_variation_seed != (o.variation_strength > 0))
         return die("%s", "--variation-seed and --variation-strength go together");
+    if (o.latents && o.variation_strength > 0)
+        return die("%s", "--latents gives each image's starting noise; "
+                         "--variation-strength blends it with another seed's: use one");
     uint64_t *seeds = NULL;
     int nseeds = 0;
     if (o.seeds) {
@@ -510,6 +578,7 @@ int main(int argc, char **argv)
     if (simdiff_model_load(&m, o.model) != SIMDIFF_OK) {
         fprintf(stderr, "simdiff-sample: cannot load %s: %s\n", o.model,
                 simdiff_last_error());
+        free(seeds);
         return 1;
     }
     simdiff_model_config mc;
@@ -540,6 +609,7 @@ int main(int argc, char **argv)
     if ((o.mask || o.have_strength || o.variations || o.resample > 1) && !o.init) {
         fprintf(stderr, "simdiff-sample: --mask, --strength, --variations and --resample "
                         "edit an image: give it with --init\n");
+        free(seeds);
         simdiff_model_destroy(m);
         return 2;
     }
@@ -575,6 +645,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "simdiff-sample: %s\n", bad);
             free(init);
             free(mask);
+            free(seeds);
             simdiff_model_destroy(m);
             return 2;
         }
@@ -588,6 +659,19 @@ int main(int argc, char **argv)
             o.strength = o.mask ? 1.0 : 0.8;
     }
 
+    /* --latents: N x C x H x W finite starting noise; N is the count. */
+    float *latents = NULL;
+    if (o.latents &&
+        read_latents(o.latents, &mc, o.have_count ? o.count : 0, &latents, &o.count)) {
+        free(init);
+        free(mask);
+        free(seeds);
+        simdiff_model_destroy(m);
+        return 2;
+    }
+    if (latents)
+        o.have_count = 1;
+
     int *req = NULL, nreq = 0, *labels = NULL;
     if (o.labels) {
         if (mc.num_classes <= 0) {
@@ -595,6 +679,8 @@ int main(int argc, char **argv)
                     o.model);
             free(init);
             free(mask);
+            simdiff_free(latents);
+            free(seeds);
             simdiff_model_destroy(m);
             return 2;
         }
@@ -605,6 +691,8 @@ int main(int argc, char **argv)
                     o.labels, mc.num_classes - 1);
             free(init);
             free(mask);
+            simdiff_free(latents);
+            free(seeds);
             simdiff_model_destroy(m);
             return 2;
         }
@@ -627,6 +715,8 @@ int main(int argc, char **argv)
             free(labels);
             free(init);
             free(mask);
+            simdiff_free(latents);
+            free(seeds);
             simdiff_model_destroy(m);
             return 2;
         }
@@ -645,6 +735,8 @@ int main(int argc, char **argv)
         free(labels);
         free(init);
         free(mask);
+        simdiff_free(latents);
+        free(seeds);
         simdiff_model_destroy(m);
         return 2;
     }
@@ -697,6 +789,8 @@ int main(int argc, char **argv)
                 simdiff_sampler_method_name(sc.method) ? simdiff_sampler_method_name(sc.method)
                                                        : "?",
                 sc.steps, sc.guidance, (unsigned long long)o.seed);
+    if (latents && !o.quiet)
+        fprintf(stderr, "starting noise from %s\n", o.latents);
     if (o.mpi && !o.quiet)
         fprintf(stderr, "split over processes: rank 0 draws images %d..%d\n", lo, hi - 1);
     pr.t0 = now();
@@ -736,6 +830,7 @@ int main(int argc, char **argv)
     ro.first_index = o.first_index + (uint64_t)lo;
     ro.variation_seed = o.variation_seed;
     ro.variation_strength = o.variation_strength;
+    ro.latents = latents ? latents + (size_t)lo * per : NULL;
     simdiff_status st = g_interrupted ? SIMDIFF_ERR_CANCELLED
                         : hi > lo     ? simdiff_sampler_run_with(s, hi - lo,
                                                                  labels ? labels + lo : NULL,
@@ -820,6 +915,7 @@ int main(int argc, char **argv)
     free(labels);
     free(init);
     free(mask);
+    simdiff_free(latents);
     free(seeds);
     return rc;
 }

@@ -159,6 +159,8 @@ static void array_seeds(void)
     put_file("npy", "f32-nchw", p, 2, 0);
     OK(simdiff_write_npy_u8(p, 1, lab, u8));
     put_file("npy", "u8-labels", p, 8, 0);
+    OK(simdiff_write_npy_f32(p, 3, nhw, f32));
+    put_file("npy", "f32-read-gz", p, 16, 1);
 
     /* IDX: images 2 x 4 x 4 and labels 2, written here byte by byte (the
      * library reads IDX, it does not write it). */

@@ -86,6 +86,12 @@ SIMDIFF_API const char *simdiff_status_str(simdiff_status s);
  * Successful calls do not clear it. Never NULL. */
 SIMDIFF_API const char *simdiff_last_error(void);
 
+/* ---- memory --------------------------------------------------------------- */
+/* Free a buffer the library allocated and handed to the caller (the data of
+ * simdiff_read_npy_f32). Use this, not free(): the library and the program
+ * may use different allocators. NULL is a no-op. */
+SIMDIFF_API void simdiff_free(void *p);
+
 /* ---- runtime ------------------------------------------------------------- */
 /* Number of threads compute calls use (n >= 1), or 0 for the default (what
  * OpenMP would use: OMP_NUM_THREADS or the number of cores). Sampling and

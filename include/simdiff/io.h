@@ -67,6 +67,27 @@ SIMDIFF_API simdiff_status simdiff_write_npy_u8(const char *path, int ndim,
                                                 const int64_t *shape,
                                                 const uint8_t *data);
 
+/* Read a float32 NumPy .npy file (the counterpart of simdiff_write_npy_f32):
+ * format 1.0, 2.0 or 3.0, raw or gzip-compressed (told by the content), dtype
+ * '<f4' and C order only; any other dtype or fortran_order True is
+ * SIMDIFF_ERR_FORMAT with a message naming it. Values are returned as
+ * stored (NaN and Inf included: check them if they matter).
+ *   max_ndim: entries shape can take, 0..32; an array with more dimensions
+ *     is SIMDIFF_ERR_FORMAT.
+ *   shape: max_ndim int64 (may be NULL when max_ndim is 0); gets the sizes.
+ *   ndim: gets the number of dimensions (0 for a scalar: one element).
+ *   data: gets a buffer of shape[0] x ... x shape[ndim-1] floats (C order;
+ *     a valid pointer also for zero elements), to be released with
+ *     simdiff_free().
+ * Every header byte is checked (docs/io.md, "NPY"), and the element count
+ * against the file length before anything is allocated; a file with bytes
+ * after the array, or fewer than the shape needs, is SIMDIFF_ERR_FORMAT.
+ * On failure *data is NULL (when data is not NULL), *ndim and shape are
+ * untouched, and simdiff_last_error() says why, naming the file. */
+SIMDIFF_API simdiff_status simdiff_read_npy_f32(const char *path, int max_ndim,
+                                                int64_t *shape, int *ndim,
+                                                float **data);
+
 /* ---- datasets -------------------------------------------------------------- */
 
 /* A set of images (all the same channels x height x width) with optional

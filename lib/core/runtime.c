@@ -27,6 +27,8 @@ static _Thread_local pid_t tl_workers[SD_TRACKED_WORKERS];
 
 SIMDIFF_API const char *simdiff_version(void) { return SIMDIFF_VERSION_STRING; }
 
+SIMDIFF_API void simdiff_free(void *p) { free(p); }
+
 SIMDIFF_API unsigned simdiff_version_number(void)
 {
     return SIMDIFF_VERSION_NUMBER;

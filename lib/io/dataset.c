@@ -219,66 +219,11 @@ fail:
 
 /* ---- NPY ------------------------------------------------------------------ */
 
-static simdiff_status npy_open(const char *path, sd_src **srcp, sd_npy_header *h)
-{
-    simdiff_status s = sd_src_open(srcp, path);
-    if (s)
-        return s;
-    uint8_t pre[12];
-    uint8_t *buf = NULL;
-    if ((s = sd_src_read(*srcp, pre, 10)))
-        goto fail;
-    if (memcmp(pre, "\x93NUMPY", 6) != 0) {
-        s = sd_fail(NULL, SIMDIFF_ERR_FORMAT, "'%s': not a .npy file (bad magic)", path);
-        goto fail;
-    }
-    size_t start = 10, hlen;
-    if (pre[6] >= 2) {
-        if ((s = sd_src_read(*srcp, pre + 10, 2)))
-            goto fail;
-        start = 12;
-        hlen = sd_ld_u32le(pre + 8);
-    } else {
-        hlen = sd_ld_u16le(pre + 8);
-    }
-    if (hlen > 100000) {
-        s = sd_fail(NULL, SIMDIFF_ERR_FORMAT, "'%s': npy header of %zu bytes is too long",
-                    path, hlen);
-        goto fail;
-    }
-    buf = malloc(start + hlen);
-    if (!buf) {
-        s = sd_fail(NULL, SIMDIFF_ERR_NOMEM, "out of memory");
-        goto fail;
-    }
-    memcpy(buf, pre, start);
-    if ((s = sd_src_read(*srcp, buf + start, hlen)))
-        goto fail;
-    if ((s = sd_npy_parse_header(buf, start + hlen, h))) {
-        s = sd_fail_path(s, path);
-        goto fail;
-    }
-    if (h->fortran_order) {
-        s = sd_fail(NULL, SIMDIFF_ERR_FORMAT,
-                    "'%s': fortran_order is True; only C-order arrays are read "
-                    "(save np.ascontiguousarray(a))",
-                    path);
-        goto fail;
-    }
-    free(buf);
-    return SIMDIFF_OK;
-fail:
-    free(buf);
-    sd_src_close(*srcp);
-    *srcp = NULL;
-    return s;
-}
-
 static simdiff_status npy_labels(const char *path, int64_t n, uint8_t **out)
 {
     sd_src *src;
     sd_npy_header h;
-    simdiff_status s = npy_open(path, &src, &h);
+    simdiff_status s = sd_npy_open(path, &src, &h);
     if (s)
         return s;
     size_t esize = strcmp(h.descr, "<i8") == 0   ? 8
@@ -352,7 +297,7 @@ SIMDIFF_API simdiff_status simdiff_dataset_open_npy(simdiff_dataset **out,
                        float_range);
     sd_src *src;
     sd_npy_header h;
-    simdiff_status s = npy_open(images_path, &src, &h);
+    simdiff_status s = sd_npy_open(images_path, &src, &h);
     if (s)
         return s;
     simdiff_dataset *ds = ds_new();

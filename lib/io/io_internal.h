@@ -32,6 +32,10 @@ typedef struct sd_npy_header {
  * non-negative ints), then only spaces and a final '\n'. */
 simdiff_status sd_npy_parse_header(const uint8_t *buf, size_t n,
                                    sd_npy_header *h);
+/* Open path (raw or gzip, lib/format/format.h), read and parse its .npy
+ * header, refuse fortran_order True. On success *srcp is positioned at
+ * the array data; on failure it is NULL and the message names the file. */
+simdiff_status sd_npy_open(const char *path, sd_src **srcp, sd_npy_header *h);
 /* Bytes of a complete NPY v1.0 header (v2.0 when needed) for the given
  * descr/shape, padded to a multiple of 64 bytes the way numpy does.
  * Returns the length or 0 if cap is too small. */

@@ -241,6 +241,61 @@ size_t sd_npy_make_header(uint8_t *buf, size_t cap, const char *descr, int ndim,
     return total;
 }
 
+simdiff_status sd_npy_open(const char *path, sd_src **srcp, sd_npy_header *h)
+{
+    simdiff_status s = sd_src_open(srcp, path);
+    if (s)
+        return s;
+    uint8_t pre[12];
+    uint8_t *buf = NULL;
+    if ((s = sd_src_read(*srcp, pre, 10)))
+        goto fail;
+    if (memcmp(pre, "\x93NUMPY", 6) != 0) {
+        s = sd_fail(NULL, SIMDIFF_ERR_FORMAT, "'%s': not a .npy file (bad magic)", path);
+        goto fail;
+    }
+    size_t start = 10, hlen;
+    if (pre[6] >= 2) {
+        if ((s = sd_src_read(*srcp, pre + 10, 2)))
+            goto fail;
+        start = 12;
+        hlen = sd_ld_u32le(pre + 8);
+    } else {
+        hlen = sd_ld_u16le(pre + 8);
+    }
+    if (hlen > NPY_MAX_HEADER) {
+        s = sd_fail(NULL, SIMDIFF_ERR_FORMAT, "'%s': npy header of %zu bytes is too long",
+                    path, hlen);
+        goto fail;
+    }
+    buf = malloc(start + hlen);
+    if (!buf) {
+        s = sd_fail(NULL, SIMDIFF_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    memcpy(buf, pre, start);
+    if ((s = sd_src_read(*srcp, buf + start, hlen)))
+        goto fail;
+    if ((s = sd_npy_parse_header(buf, start + hlen, h))) {
+        s = sd_fail_path(s, path);
+        goto fail;
+    }
+    if (h->fortran_order) {
+        s = sd_fail(NULL, SIMDIFF_ERR_FORMAT,
+                    "'%s': fortran_order is True; only C-order arrays are read "
+                    "(save np.ascontiguousarray(a))",
+                    path);
+        goto fail;
+    }
+    free(buf);
+    return SIMDIFF_OK;
+fail:
+    free(buf);
+    sd_src_close(*srcp);
+    *srcp = NULL;
+    return s;
+}
+
 static simdiff_status write_npy(const char *fn, const char *path, int ndim,
                                 const int64_t *shape, const void *data,
                                 size_t esize, const char *descr)
@@ -305,4 +360,78 @@ SIMDIFF_API simdiff_status simdiff_write_npy_u8(const char *path, int ndim,
                                                 const uint8_t *data)
 {
     return write_npy("simdiff_write_npy_u8", path, ndim, shape, data, 1, "|u1");
+}
+
+SIMDIFF_API simdiff_status simdiff_read_npy_f32(const char *path, int max_ndim,
+                                                int64_t *shape, int *ndim, float **data)
+{
+    static const char fn[] = "simdiff_read_npy_f32";
+    if (data)
+        *data = NULL;
+    if (!path || !ndim || !data)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: %s is NULL", fn,
+                       !path ? "path" : !ndim ? "ndim" : "data");
+    if (max_ndim < 0 || max_ndim > SD_NPY_MAX_DIMS || (max_ndim && !shape))
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: max_ndim %d with %s shape, expected 0..%d (shape not NULL "
+                       "unless 0)",
+                       fn, max_ndim, shape ? "a" : "a NULL", SD_NPY_MAX_DIMS);
+    sd_src *src;
+    sd_npy_header h;
+    simdiff_status s = sd_npy_open(path, &src, &h);
+    if (s)
+        return s;
+    float *buf = NULL;
+    size_t numel = 1, bytes = 0;
+    if (strcmp(h.descr, "<f4") != 0) {
+        s = sd_fail(NULL, SIMDIFF_ERR_FORMAT,
+                    "'%s': dtype '%s', expected '<f4' (little-endian float32; save "
+                    "a.astype('<f4'))",
+                    path, h.descr);
+        goto done;
+    }
+    if (h.ndim > max_ndim) {
+        s = sd_fail(NULL, SIMDIFF_ERR_FORMAT,
+                    "'%s': a %d-dimensional array, at most %d expected", path, h.ndim,
+                    max_ndim);
+        goto done;
+    }
+    for (int i = 0; i < h.ndim; i++)
+        if ((uint64_t)h.shape[i] > SIZE_MAX ||
+            sd_mul_size(numel, (size_t)h.shape[i], &numel)) {
+            s = sd_fail(NULL, SIMDIFF_ERR_FORMAT,
+                        "'%s': shape[%d] = %lld makes the array too large", path, i,
+                        (long long)h.shape[i]);
+            goto done;
+        }
+    if (sd_mul_size(numel, sizeof(float), &bytes)) {
+        s = sd_fail(NULL, SIMDIFF_ERR_FORMAT, "'%s': %zu elements make the array too large",
+                    path, numel);
+        goto done;
+    }
+    if ((s = sd_src_check_remaining(src, bytes)))
+        goto done;
+    if (!(buf = malloc(bytes ? bytes : sizeof(float)))) {
+        s = sd_fail(NULL, SIMDIFF_ERR_NOMEM, "'%s': cannot allocate %zu bytes", path, bytes);
+        goto done;
+    }
+    if ((s = sd_src_read(src, buf, bytes)) || (s = sd_src_expect_end(src)))
+        goto done;
+#if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+    for (size_t i = 0; i < numel; i++) {
+        uint32_t u = sd_ld_u32le((const uint8_t *)(buf + i));
+        memcpy(buf + i, &u, 4);
+    }
+#endif
+done:
+    sd_src_close(src);
+    if (s) {
+        free(buf);
+        return s;
+    }
+    for (int i = 0; i < h.ndim; i++)
+        shape[i] = h.shape[i];
+    *ndim = h.ndim;
+    *data = buf;
+    return SIMDIFF_OK;
 }

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "sdtest.h"
+#include "simdiff/io.h"
 #include "simdiff/model.h"
 #include "simdiff/sampler.h"
 #include "simdiff/schedule.h"
@@ -258,6 +259,32 @@ static simdiff_status op_sampler(void *ctx)
     return st;
 }
 
+static simdiff_status op_read_npy(void *ctx)
+{
+    (void)ctx;
+    static char path[4096];
+    if (!path[0]) {
+        float x[2 * 3 * 5];
+        for (int i = 0; i < 30; i++)
+            x[i] = (float)i - 7.5f;
+        const int64_t sh[3] = {2, 3, 5};
+        snprintf(path, sizeof path, "%s", sdtest_path(sdtest_work_dir(), "a.npy"));
+        ck_assert_int_eq(simdiff_write_npy_f32(path, 3, sh, x), SIMDIFF_OK);
+    }
+    int64_t shape[4] = {-1, -1, -1, -1};
+    int ndim = -1;
+    float *data = NULL;
+    ON();
+    simdiff_status st = simdiff_read_npy_f32(path, 4, shape, &ndim, &data);
+    OFF();
+    if (st == SIMDIFF_OK)
+        ck_assert(ndim == 3 && shape[2] == 5 && data && data[29] == 21.5f);
+    else
+        ck_assert(data == NULL && ndim == -1 && shape[0] == -1);
+    simdiff_free(data);
+    return st;
+}
+
 #define SWEEP(name, op)                                                             \
     START_TEST(name)                                                                \
     {                                                                               \
@@ -280,6 +307,7 @@ SWEEP(trainer_save_fails_cleanly, op_trainer_save)
 SWEEP(export_fails_cleanly, op_export)
 SWEEP(trainer_step_fails_cleanly, op_trainer_step)
 SWEEP(sampler_create_and_run_fail_cleanly, op_sampler)
+SWEEP(read_npy_fails_cleanly, op_read_npy)
 
 static Suite *suite(void)
 {
@@ -294,6 +322,7 @@ static Suite *suite(void)
     tcase_add_test(tc, export_fails_cleanly);
     tcase_add_test(tc, trainer_step_fails_cleanly);
     tcase_add_test(tc, sampler_create_and_run_fail_cleanly);
+    tcase_add_test(tc, read_npy_fails_cleanly);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -6,13 +6,15 @@
 #  - 2 processes with MPI_Allreduce (--mpi) equal one process x B to float
 #    rounding (weights compared);
 #  - a run resumes with a different number of processes, bit for bit;
-#  - simdiff-sample --mpi on 2 and 3 processes writes the same bytes as 1;
+#  - simdiff-sample --mpi on 2 and 3 processes writes the same bytes as 1,
+#    also when started from --latents (each process takes its rows);
 #  - a killed rank ends the run with an error and leaves a loadable
 #    checkpoint that resumes.
 # Skipped (TAP "1..0 # SKIP") when the build has no MPI or mpirun is missing.
 # usage: check_mpi.sh HAVE_MPI(yes|no) SIMDIFF_TRAIN SIMDIFF_SAMPLE MODEL PYTHON
+#        INITIAL_NOISE
 set -u
-have=$1 train=$2 sample=$3 model=$4 py=$5
+have=$1 train=$2 sample=$3 model=$4 py=$5 noise=$6
 if [ "$have" != yes ]; then
   echo "1..0 # SKIP built without MPI (install libopenmpi-dev, reconfigure with -Dmpi=enabled)"
   exit 0
@@ -31,7 +33,7 @@ mpi() { np=$1; shift; mpirun --oversubscribe -np "$np" "$@"; }
 n=0 fail=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 no() { n=$((n + 1)); echo "not ok $n - $1"; tail -n 20 "$tmp/err" 2>/dev/null | sed 's/^/# /'; fail=1; }
-echo "1..8"
+echo "1..9"
 
 # 12 RGB images 8x8 (NHWC uint8) and labels 0..2, written without numpy
 "$py" "$(dirname "$0")/tiny_npy.py" "$tmp" 12 8 73 7 0,1,2
@@ -124,4 +126,12 @@ if "$train" --resume "$tmp/k/checkpoint.sdc" --export-only "$tmp/k.safetensors" 
      --out "$tmp/k" 2>"$tmp/err" && grep -q "^done" "$tmp/err"; then
   ok "the checkpoint left by the killed run loads and resumes"
 else no "the checkpoint left by the killed run loads and resumes"; fi
+# 9: --latents under --mpi: seed 5's starting noise for the 7 images, given to
+# 3 processes running with another seed, gives s1.npy (seed 5) byte for byte
+# (rank r must pass rows lo..hi-1 of the file)
+if "$noise" "$model" 5 7 "$tmp/l5.npy" 2>"$tmp/err" &&
+   mpi 3 "$sample" $samp --seed 8 --mpi --latents "$tmp/l5.npy" --npy "$tmp/sl.npy" 2>"$tmp/err" &&
+   cmp -s "$tmp/s1.npy" "$tmp/sl.npy"; then
+  ok "simdiff-sample --mpi --latents on 3 processes == the plain run of that noise"
+else no "simdiff-sample --mpi --latents on 3 processes == the plain run of that noise"; fi
 exit $fail

@@ -2,18 +2,21 @@
 # simdiff-sample, the command-line sampler, end to end on the bundled model:
 # its settings come from the model file unless given, options override
 # them, editing (--init, --mask, --strength, --variations) keeps what it
-# promises, bad input gives a clear message and a nonzero status, and a damaged
-# model file is refused without a crash. (TAP output)
-# usage: check_simdiff_sample.sh SIMDIFF_SAMPLE MODEL
+# promises, --latents starts from the given noise, bad input gives a clear
+# message and a nonzero status, and a damaged model file is refused without a
+# crash. (TAP output)
+# usage: check_simdiff_sample.sh SIMDIFF_SAMPLE MODEL INITIAL_NOISE
+# (INITIAL_NOISE: tests/examples/initial_noise.c, the library's starting noise
+# of a plain run written as .npy)
 set -u
-bin=$1 model=$2
+bin=$1 model=$2 noise=$3
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 n=0 fail=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 no() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$tmp/err" 2>/dev/null; fail=1; }
 run() { "$bin" "$@" >"$tmp/out" 2>"$tmp/err"; }
-echo "1..19"
+echo "1..23"
 
 # 1-2: the model's stored settings (DPM-Solver++(2M), 16 steps, guidance 3)
 if run "$model" --labels 0,7 --count 2 --seed 3 --png "$tmp/a.png" --npy "$tmp/a.npy" &&
@@ -139,4 +142,54 @@ else no "a missing output directory is refused before sampling"; fi
 if ! run "$tmp/a.png" --count 1 && grep -q "not a safetensors file (looks like PNG)" "$tmp/err"; then
   ok "a PNG given as a model is named as such"
 else no "a PNG given as a model is named as such"; fi
+
+# 20-23: --latents. l3.npy is the starting noise of seed 3 for 2 images, from
+# the library; fed to a run with another seed (the deterministic DPM-Solver++
+# draws no other noise) it gives a.npy and a.png (seed 3) byte for byte, and
+# its 2 rows set the count.
+"$noise" "$model" 3 2 "$tmp/l3.npy" 2>"$tmp/err" &&
+"$noise" "$model" 3 1 "$tmp/l3one.npy" 2>"$tmp/err" &&
+"$noise" "$model" 3 2 "$tmp/neg.npy" negate 2>"$tmp/err" &&
+"$noise" "$model" 3 2 "$tmp/nan.npy" nan 2>"$tmp/err" || echo "# initial-noise failed"
+if run "$model" --labels 0,7 --latents "$tmp/l3.npy" --npy "$tmp/j.npy" --png "$tmp/j.png" &&
+   grep -q "sampling 2 images" "$tmp/err" && grep -q "starting noise from" "$tmp/err" &&
+   cmp -s "$tmp/j.npy" "$tmp/a.npy" && cmp -s "$tmp/j.png" "$tmp/a.png"; then
+  ok "--latents with a plain run's noise gives the plain run, byte for byte"
+else no "--latents with a plain run's noise gives the plain run, byte for byte"; fi
+run "$model" --labels 0,7 --seed 3 --latents "$tmp/neg.npy" --npy "$tmp/k.npy"
+hk=$(( $(wc -c <"$tmp/k.npy") - 8192 ))
+if [ "$hk" -gt 0 ] && ! cmp -s -n 4096 -i "$hk:$ha" "$tmp/k.npy" "$tmp/a.npy" &&
+   ! cmp -s -n 4096 -i "$((hk + 4096)):$((ha + 4096))" "$tmp/k.npy" "$tmp/a.npy"; then
+  ok "other --latents give other images"
+else no "other --latents give other images"; fi
+# an edit starts from a*init + s*eps with the given eps: seed 3's edit
+run "$model" --init "$tmp/c.npy" --strength 0.6 --labels 0 --seed 3 --npy "$tmp/m.npy"
+if run "$model" --init "$tmp/c.npy" --strength 0.6 --labels 0 --seed 9 \
+       --latents "$tmp/l3one.npy" --npy "$tmp/m9.npy" && cmp -s "$tmp/m.npy" "$tmp/m9.npy"; then
+  ok "--latents with --init: the edit starts from that noise"
+else no "--latents with --init: the edit starts from that noise"; fi
+# refused, naming --latents, with nothing written: a 3-d array (no channel
+# axis), a NaN, uint8 data, a count that differs, variations
+{
+  hdr="{'descr': '<f4', 'fortran_order': False, 'shape': (2, 32, 32), }"
+  printf '\223NUMPY\001\000\166\000%-117s\n' "$hdr"
+  head -c 8192 /dev/zero
+} >"$tmp/flat.npy"
+bad=0
+for args in "--latents $tmp/flat.npy:has shape (2, 32, 32); the model starts from (N, 1, 32, 32)" \
+            "--latents $tmp/nan.npy:(image 1) is NaN" \
+            "--latents $tmp/mask.npy:dtype '|u1', expected '<f4'" \
+            "--count 3 --latents $tmp/l3.npy:holds noise for 2 images, but 3" \
+            "--seeds 1,2,3 --latents $tmp/l3.npy:holds noise for 2 images, but 3" \
+            "--variation-seed 4 --variation-strength 0.5 --latents $tmp/l3.npy:use one"; do
+  # shellcheck disable=SC2086
+  run "$model" ${args%%:*} --npy "$tmp/z.npy" --png "$tmp/z.png"; rc=$?
+  if [ $rc -eq 2 ] && grep -q -- "--latents" "$tmp/err" && grep -qF -- "${args#*:}" "$tmp/err" &&
+     [ ! -e "$tmp/z.npy" ] && [ ! -e "$tmp/z.png" ]; then :; else
+    echo "# refused wrongly: ${args%%:*}"; sed 's/^/#   /' "$tmp/err"; bad=1
+  fi
+done
+if [ $bad -eq 0 ]; then
+  ok "bad --latents are refused, naming --latents, nothing written"
+else no "bad --latents are refused, naming --latents, nothing written"; fi
 exit $fail

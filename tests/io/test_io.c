@@ -845,6 +845,172 @@ START_TEST(npy_bad_files)
 }
 END_TEST
 
+/* ---- simdiff_read_npy_f32 --------------------------------------------------- */
+
+/* Reads path, expecting success; returns the data (simdiff_free it). */
+static float *read_f32_ok(const char *path, int max_ndim, int64_t *shape, int *ndim)
+{
+    float *d = (float *)1;
+    simdiff_status s = simdiff_read_npy_f32(path, max_ndim, shape, ndim, &d);
+    ck_assert_msg(s == SIMDIFF_OK, "%s: %s", path, simdiff_last_error());
+    ck_assert_ptr_nonnull(d);
+    return d;
+}
+
+static void expect_read_fail(const char *path, int max_ndim, simdiff_status want,
+                             const char *msg)
+{
+    int64_t shape[4] = {-7, -7, -7, -7};
+    int ndim = -7;
+    float *d = (float *)1;
+    simdiff_status s = simdiff_read_npy_f32(path, max_ndim, shape, &ndim, &d);
+    ck_assert_msg(s == want, "%s (%s): got %d (%s)", path, msg, s, simdiff_last_error());
+    ck_assert_ptr_null(d);
+    /* no partial output */
+    ck_assert_int_eq(ndim, -7);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(shape[i], -7);
+    ck_assert_msg(strstr(simdiff_last_error(), msg) != NULL, "message \"%s\" lacks \"%s\"",
+                  simdiff_last_error(), msg);
+}
+
+START_TEST(npy_read_f32_numpy_files)
+{
+    /* numpy-written: format 2.0, 4-d; values recomputed here */
+    int64_t sh[4];
+    int nd;
+    float *d = read_f32_ok(fixture("io/npy/f32_nchw3_v2.npy"), 4, sh, &nd);
+    ck_assert_int_eq(nd, 4);
+    ck_assert(sh[0] == K && sh[1] == C3 && sh[2] == H4 && sh[3] == W5);
+    for (int k = 0; k < K; k++)
+        for (int c = 0; c < C3; c++)
+            for (int y = 0; y < H4; y++)
+                for (int x = 0; x < W5; x++)
+                    ck_assert(d[((k * C3 + c) * H4 + y) * W5 + x] == f01_value(k, c, y, x));
+    simdiff_free(d);
+    /* format 3.0, 3-d; a larger shape buffer than needed */
+    int64_t sh8[8];
+    d = read_f32_ok(fixture("io/npy/f32_nhw_pm1_v3.npy"), 8, sh8, &nd);
+    ck_assert_int_eq(nd, 3);
+    ck_assert(sh8[0] == K && sh8[1] == H4 && sh8[2] == W5);
+    for (int k = 0; k < K; k++)
+        for (int i = 0; i < H4 * W5; i++)
+            ck_assert(d[k * H4 * W5 + i] == f01_value(k, 0, i / W5, i % W5) * 2 - 1);
+    simdiff_free(d);
+    /* format 1.0, values i * 0.25 - 2 */
+    d = read_f32_ok(fixture("io/npy/writer_f32.npy"), 3, sh, &nd);
+    ck_assert(nd == 3 && sh[0] == 2 && sh[1] == 3 && sh[2] == 4);
+    for (int i = 0; i < 24; i++)
+        ck_assert(d[i] == (float)(i * 0.25 - 2));
+    simdiff_free(d);
+    /* a scalar: ndim 0, one element; shape may be NULL with max_ndim 0 */
+    d = read_f32_ok(fixture("io/npy/writer_scalar.npy"), 0, NULL, &nd);
+    ck_assert_int_eq(nd, 0);
+    ck_assert(d[0] == 1.5f);
+    simdiff_free(d);
+    /* zero elements: a valid pointer, nothing read */
+    d = read_f32_ok(fixture("io/npy/writer_empty.npy"), 2, sh, &nd);
+    ck_assert(nd == 2 && sh[0] == 0 && sh[1] == 1234567);
+    simdiff_free(d);
+    simdiff_free(NULL);
+    /* gzip: the same bytes, compressed here with zlib */
+    size_t n;
+    uint8_t *whole = slurp(fixture("io/npy/f32_nchw3_v2.npy"), &n);
+    spit_gz(tmp("f32.npy.gz"), whole, n);
+    d = read_f32_ok(tmp("f32.npy.gz"), 4, sh, &nd);
+    ck_assert(nd == 4 && sh[0] == K && sh[3] == W5);
+    ck_assert(d[((2 * C3 + 1) * H4 + 3) * W5 + 4] == f01_value(2, 1, 3, 4));
+    simdiff_free(d);
+    free(whole);
+}
+END_TEST
+
+START_TEST(npy_read_f32_bad_files)
+{
+    /* arguments */
+    int64_t sh[4];
+    int nd;
+    float *d = (float *)1;
+    const char *good = fixture("io/npy/writer_f32.npy");
+    ck_assert_int_eq(simdiff_read_npy_f32(NULL, 4, sh, &nd, &d), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_ptr_null(d);
+    ck_assert_int_eq(simdiff_read_npy_f32(good, 4, sh, NULL, &d), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_int_eq(simdiff_read_npy_f32(good, 4, sh, &nd, NULL), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_int_eq(simdiff_read_npy_f32(good, 4, NULL, &nd, &d), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_int_eq(simdiff_read_npy_f32(good, 33, sh, &nd, &d), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_int_eq(simdiff_read_npy_f32(good, -1, sh, &nd, &d), SIMDIFF_ERR_INVALID_ARG);
+    expect_read_fail(good, 2, SIMDIFF_ERR_FORMAT, "3-dimensional array, at most 2");
+    expect_read_fail(tmp("nope.npy"), 4, SIMDIFF_ERR_IO, "nope.npy");
+    /* other dtypes, named in the message */
+    expect_read_fail(fixture("io/npy/u8_nhw.npy"), 4, SIMDIFF_ERR_FORMAT, "dtype '|u1'");
+    expect_read_fail(fixture("io/npy/labels_i8.npy"), 4, SIMDIFF_ERR_FORMAT, "dtype '<i8'");
+    /* hand-made files: header dict, payload bytes, what the message says */
+    static const struct {
+        const char *dict;
+        size_t payload;
+        const char *msg;
+    } bad[] = {
+        /* other dtypes, named */
+        {"{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }\n", 32, "dtype '<f8'"},
+        {"{'descr': '>f4', 'fortran_order': False, 'shape': (2, 2), }\n", 16, "dtype '>f4'"},
+        {"{'descr': '<f2', 'fortran_order': False, 'shape': (2, 2), }\n", 8, "dtype '<f2'"},
+        /* Fortran order */
+        {"{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }\n", 16, "fortran_order"},
+        /* payload one byte short, one byte long */
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }\n", 15, "announces 16"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }\n", 17, "announces 16"},
+        /* huge shapes: the element or byte count overflows, or is more
+         * than the file holds; refused before allocating */
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (9223372036854775807, 65536, "
+         "65536), }\n", 16, "too large"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904,), }\n", 16,
+         "too large"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000, 1000), }\n", 16,
+         "announces"},
+        /* malformed headers */
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), 'x': 1}\n", 16,
+         "unexpected key"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (4), }\n", 16, "not a tuple"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (-4,), }\n", 16, "non-negative"},
+    };
+    uint8_t data[64] = {0};
+    const char *p = tmp("r.npy");
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_npy_raw(p, bad[i].dict, data, bad[i].payload);
+        expect_read_fail(p, 4, SIMDIFF_ERR_FORMAT, bad[i].msg);
+    }
+    expect_read_fail(fixture("io/npy/u8_fortran.npy"), 4, SIMDIFF_ERR_FORMAT, "fortran_order");
+    /* exactly the right payload reads */
+    write_npy_raw(p, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }\n", data, 16);
+    simdiff_free(read_f32_ok(p, 2, sh, &nd));
+    /* a gzip file announcing more than it could inflate to */
+    write_npy_raw(p, "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000, 1000), }\n", data, 16);
+    size_t n;
+    uint8_t *whole = slurp(p, &n);
+    spit_gz(tmp("r.npy.gz"), whole, n);
+    free(whole);
+    expect_read_fail(tmp("r.npy.gz"), 4, SIMDIFF_ERR_FORMAT, "gzip");
+    /* every truncation of a valid file, raw and gzip, fails cleanly */
+    whole = slurp(fixture("io/npy/f32_nchw3_v2.npy"), &n);
+    for (size_t cut = 0; cut < n; cut += 3) {
+        spit(p, whole, cut);
+        d = (float *)1;
+        ck_assert_int_eq(simdiff_read_npy_f32(p, 4, sh, &nd, &d), SIMDIFF_ERR_FORMAT);
+        ck_assert_ptr_null(d);
+    }
+    spit_gz(tmp("t.npy.gz"), whole, n);
+    uint8_t *gz = slurp(tmp("t.npy.gz"), &n);
+    for (size_t cut = 2; cut < n; cut += 5) {
+        spit(p, gz, cut);
+        d = (float *)1;
+        ck_assert_int_eq(simdiff_read_npy_f32(p, 4, sh, &nd, &d), SIMDIFF_ERR_FORMAT);
+        ck_assert_ptr_null(d);
+    }
+    free(gz);
+    free(whole);
+}
+END_TEST
+
 /* ---- batches: padding and flips --------------------------------------------- */
 
 START_TEST(batch_padding_and_flip)
@@ -1047,6 +1213,8 @@ static Suite *io_suite(void)
     tcase_add_test(tc, fashion_mnist);
     tcase_add_test(tc, npy_datasets);
     tcase_add_test(tc, npy_bad_files);
+    tcase_add_test(tc, npy_read_f32_numpy_files);
+    tcase_add_test(tc, npy_read_f32_bad_files);
     tcase_add_test(tc, batch_padding_and_flip);
     tcase_add_test(tc, shuffle_and_flips_match_reference);
     tcase_add_test(tc, shuffle_properties);
