@@ -29,6 +29,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--data-dir', default=fe.DEFAULT_DATA)
+    ap.add_argument('--save', metavar='DIR',
+                    help='also write each set as DIR/setK.npy + DIR/setK-labels.npy')
     a = ap.parse_args()
     rng = np.random.RandomState(a.seed)
 
@@ -57,7 +59,11 @@ def main():
     ]
     print('| images | N | FID | class accuracy |')
     print('|---|---|---|---|')
-    for name, x in sets:
+    for k, (name, x) in enumerate(sets):
+        if a.save:
+            np.save(os.path.join(a.save, 'set%d.npy' % k), x.astype(np.float32))
+            np.save(os.path.join(a.save, 'set%d-labels.npy' % k),
+                    labels[:len(x)].astype(np.float32))
         f, z = fe.forward(w, x.astype(np.float32))
         acc = np.mean(z.argmax(1) == labels[:len(x)])
         print('| %s | %d | %.2f | %.3f |' % (name, len(x), fe.fid(f, ref), acc), flush=True)
