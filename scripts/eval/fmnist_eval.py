@@ -128,13 +128,14 @@ def load_weights(path=DEFAULT_WEIGHTS):
 
 def _conv3x3_relu_pool(x, w, b):
     n, c, h, wd = x.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=0.0)
-    # columns (N, C, 9, H, W), tap index ky * 3 + kx, as w.reshape(O, C * 9)
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=0.0).transpose(1, 0, 2, 3)
+    # columns (C, 9, N, H, W), tap index ky * 3 + kx, as w.reshape(O, C * 9):
+    # one matrix product for the whole batch
     cols = np.stack([xp[:, :, ky:ky + h, kx:kx + wd] for ky in range(3) for kx in range(3)],
-                    axis=2).reshape(n, c * 9, h * wd)
-    y = np.matmul(w.reshape(w.shape[0], -1), cols) + b[None, :, None]
-    y = np.maximum(y, 0.0).reshape(n, w.shape[0], h // 2, 2, wd // 2, 2)
-    return y.max(axis=(3, 5))
+                    axis=1).reshape(c * 9, n * h * wd)
+    y = w.reshape(w.shape[0], -1) @ cols + b[:, None]
+    y = np.maximum(y, 0.0).reshape(w.shape[0], n, h // 2, 2, wd // 2, 2)
+    return y.max(axis=(3, 5)).transpose(1, 0, 2, 3)
 
 
 def forward(weights, x, batch=250):
