@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""Sample quality of a Fashion-MNIST model, from this repository alone.
+
+    python3 scripts/eval/fmnist_eval.py SAMPLES.npy [LABELS.npy]
+
+SAMPLES: what `simdiff-sample --npy` writes, float32 (N, 1, 32, 32) (or
+(N, 32, 32)) in [-1, 1], i.e. 28 x 28 images padded with -1 exactly like the
+training data (`simdiff-train --pad 32`). LABELS: the N class ids that were
+asked for (`--labels-npy`, float32 or integer).
+
+Prints
+  n                N
+  fid              Frechet distance between the samples' and the 10 000
+                   Fashion-MNIST test images' features (the 128-d
+                   penultimate layer of the classifier below); depends on N
+  class_accuracy   share of samples the classifier puts in the asked class
+
+The classifier is models/fmnist-eval.safetensors, trained by
+scripts/eval/train_fmnist_classifier.py (docs/evaluation.md). Everything here
+needs numpy only: the network runs forward in numpy, and the matrix square
+root of the Frechet distance comes from two symmetric eigendecompositions.
+"""
+import argparse
+import gzip
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+DEFAULT_WEIGHTS = os.path.join(ROOT, 'models', 'fmnist-eval.safetensors')
+DEFAULT_DATA = '/usr/share/datasets/fashion-mnist'
+SIDE = 32       # model input side: 28 x 28 padded with -1 (2 pixels a side)
+CLASSES = 10
+
+# The network: three 3x3 convolutions (padding 1) each followed by ReLU and
+# 2x2 max pooling (32 -> 16 -> 8 -> 4), then a 1024 -> 128 linear + ReLU (the
+# features) and a 128 -> 10 linear (the logits). Name -> shape.
+LAYOUT = {
+    'c1.weight': (16, 1, 3, 3), 'c1.bias': (16,),
+    'c2.weight': (32, 16, 3, 3), 'c2.bias': (32,),
+    'c3.weight': (64, 32, 3, 3), 'c3.bias': (64,),
+    'f1.weight': (128, 1024), 'f1.bias': (128,),
+    'f2.weight': (10, 128), 'f2.bias': (10,),
+}
+FEATURES = 128
+
+# ---- Fashion-MNIST (IDX, gzip) ------------------------------------------------
+
+
+def read_idx(path, magic, ndim):
+    """An IDX file of unsigned bytes with `ndim` dimensions, validated."""
+    with gzip.open(path, 'rb') as f:
+        raw = f.read()
+    if len(raw) < 4 + 4 * ndim:
+        raise ValueError('%s: too short for an IDX header' % path)
+    m, = struct.unpack('>I', raw[:4])
+    if m != magic:
+        raise ValueError('%s: magic 0x%08x, expected 0x%08x' % (path, m, magic))
+    dims = struct.unpack('>%dI' % ndim, raw[4:4 + 4 * ndim])
+    count = int(np.prod(dims, dtype=np.int64))
+    body = raw[4 + 4 * ndim:]
+    if len(body) != count:
+        raise ValueError('%s: %d data bytes, header says %d' % (path, len(body), count))
+    return np.frombuffer(body, dtype=np.uint8).reshape(dims)
+
+
+def load_fmnist(split, data_dir=DEFAULT_DATA):
+    """(images uint8 (N, 28, 28), labels int64 (N,)) of 'train' or 't10k'."""
+    x = read_idx(os.path.join(data_dir, '%s-images-idx3-ubyte.gz' % split), 0x803, 3)
+    y = read_idx(os.path.join(data_dir, '%s-labels-idx1-ubyte.gz' % split), 0x801, 1)
+    if x.shape[0] != y.shape[0] or x.shape[1:] != (28, 28) or y.max() >= CLASSES:
+        raise ValueError('%s: inconsistent images %s / labels %s' % (split, x.shape, y.shape))
+    return x, y.astype(np.int64)
+
+
+def to_input(u8):
+    """uint8 (N, 28, 28) -> float32 (N, 1, 32, 32): v / 127.5 - 1, padded with
+    -1 around, as libsimdiff's training batches (simdiff_dataset_get_batch)."""
+    n, h, w = u8.shape
+    out = np.full((n, 1, SIDE, SIDE), -1.0, dtype=np.float32)
+    top, left = (SIDE - h) // 2, (SIDE - w) // 2
+    lut = (np.arange(256, dtype=np.float64) / 127.5 - 1.0).astype(np.float32)
+    out[:, 0, top:top + h, left:left + w] = lut[u8]
+    return out
+
+# ---- weights (safetensors) -----------------------------------------------------
+
+
+_DTYPES = {'F32': np.dtype('<f4'), 'F16': np.dtype('<f2')}
+
+
+def load_weights(path=DEFAULT_WEIGHTS):
+    """(name -> float32 array, metadata dict); every byte checked against LAYOUT."""
+    with open(path, 'rb') as f:
+        blob = f.read()
+    if len(blob) < 8:
+        raise ValueError('%s: too short for safetensors' % path)
+    hlen, = struct.unpack('<Q', blob[:8])
+    if hlen > 1 << 20 or 8 + hlen > len(blob):
+        raise ValueError('%s: header length %d does not fit the file' % (path, hlen))
+    header = json.loads(blob[8:8 + hlen].decode('utf-8'))
+    data = memoryview(blob)[8 + hlen:]
+    meta = header.pop('__metadata__', {}) or {}
+    if set(header) != set(LAYOUT):
+        raise ValueError('%s: tensors %s, expected %s' % (path, sorted(header), sorted(LAYOUT)))
+    weights = {}
+    for name, shape in LAYOUT.items():
+        t = header[name]
+        dt = _DTYPES.get(t.get('dtype'))
+        if dt is None or tuple(t.get('shape', ())) != shape:
+            raise ValueError('%s: %s is %s %s, expected F32/F16 %s'
+                             % (path, name, t.get('dtype'), t.get('shape'), shape))
+        a, b = t['data_offsets']
+        if not (0 <= a <= b <= len(data)) or b - a != int(np.prod(shape)) * dt.itemsize:
+            raise ValueError('%s: %s has bad data offsets %s' % (path, name, (a, b)))
+        w = np.frombuffer(data[a:b], dtype=dt).astype(np.float32).reshape(shape)
+        if not np.all(np.isfinite(w)):
+            raise ValueError('%s: %s holds non-finite values' % (path, name))
+        weights[name] = w
+    return weights, meta
+
+# ---- the network, forward in numpy ------------------------------------------
+
+
+def _conv3x3_relu_pool(x, w, b):
+    n, c, h, wd = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=0.0).transpose(1, 0, 2, 3)
+    # columns (C, 9, N, H, W), tap index ky * 3 + kx, as w.reshape(O, C * 9):
+    # one matrix product for the whole batch
+    cols = np.stack([xp[:, :, ky:ky + h, kx:kx + wd] for ky in range(3) for kx in range(3)],
+                    axis=1).reshape(c * 9, n * h * wd)
+    y = w.reshape(w.shape[0], -1) @ cols + b[:, None]
+    y = np.maximum(y, 0.0).reshape(w.shape[0], n, h // 2, 2, wd // 2, 2)
+    return y.max(axis=(3, 5)).transpose(1, 0, 2, 3)
+
+
+def forward(weights, x, batch=250):
+    """x float32 (N, 1, 32, 32) -> (features (N, 128), logits (N, 10)), float32."""
+    feats, logits = [], []
+    for i in range(0, x.shape[0], batch):
+        h = np.asarray(x[i:i + batch], dtype=np.float32)
+        for k in ('c1', 'c2', 'c3'):
+            h = _conv3x3_relu_pool(h, weights[k + '.weight'], weights[k + '.bias'])
+        h = h.reshape(h.shape[0], -1)
+        f = np.maximum(h @ weights['f1.weight'].T + weights['f1.bias'], 0.0)
+        feats.append(f)
+        logits.append(f @ weights['f2.weight'].T + weights['f2.bias'])
+    if not feats:
+        return np.zeros((0, FEATURES), np.float32), np.zeros((0, CLASSES), np.float32)
+    return np.concatenate(feats), np.concatenate(logits)
+
+# ---- Frechet distance ------------------------------------------------------------
+
+
+def stats(features):
+    f = np.asarray(features, dtype=np.float64)
+    return f.mean(axis=0), np.cov(f, rowvar=False)
+
+
+def _psd_sqrt(c):
+    w, v = np.linalg.eigh((c + c.T) / 2)
+    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+
+
+def frechet(mu1, c1, mu2, c2):
+    """|mu1 - mu2|^2 + tr(C1) + tr(C2) - 2 tr((C1 C2)^1/2), where
+    tr((C1 C2)^1/2) = tr((C1^1/2 C2 C1^1/2)^1/2): a symmetric PSD matrix, so
+    both square roots come from numpy.linalg.eigh."""
+    s1 = _psd_sqrt(c1)
+    m = s1 @ c2 @ s1
+    e = np.linalg.eigvalsh((m + m.T) / 2)
+    tr_sqrt = np.sqrt(np.clip(e, 0.0, None)).sum()
+    d = mu1 - mu2
+    return float(d @ d + np.trace(c1) + np.trace(c2) - 2.0 * tr_sqrt)
+
+
+def fid(features_a, features_b):
+    return frechet(*stats(features_a), *stats(features_b))
+
+# ---- samples ---------------------------------------------------------------------
+
+
+def load_samples(path):
+    x = np.load(path, allow_pickle=False)
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.ndim != 4 or x.shape[1:] != (1, SIDE, SIDE) or x.dtype.kind != 'f':
+        raise ValueError('%s: %s %s, expected float (N, 1, 32, 32) in [-1, 1]'
+                         % (path, x.dtype, x.shape))
+    if x.shape[0] < 2 or not np.all(np.isfinite(x)):
+        raise ValueError('%s: need at least 2 finite images' % path)
+    return x.astype(np.float32)
+
+
+def load_labels(path, n):
+    y = np.load(path, allow_pickle=False).reshape(-1)
+    if y.shape[0] != n or not np.all(np.isfinite(y)):
+        raise ValueError('%s: %d labels for %d samples' % (path, y.shape[0], n))
+    yi = y.astype(np.int64)
+    if np.any(yi != y) or yi.min() < 0 or yi.max() >= CLASSES:
+        raise ValueError('%s: labels must be class ids 0..9' % path)
+    return yi
+
+
+def evaluate(samples, labels=None, weights=None, ref_features=None, data_dir=DEFAULT_DATA):
+    """dict(n, fid, class_accuracy) for float32 (N, 1, 32, 32) samples."""
+    if weights is None:
+        weights, _ = load_weights()
+    if ref_features is None:
+        ref_features, _ = forward(weights, to_input(load_fmnist('t10k', data_dir)[0]))
+    f, logits = forward(weights, samples)
+    out = {'n': samples.shape[0], 'fid': fid(f, ref_features)}
+    if labels is not None:
+        out['class_accuracy'] = float(np.mean(logits.argmax(axis=1) == labels))
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('samples')
+    ap.add_argument('labels', nargs='?')
+    ap.add_argument('--weights', default=DEFAULT_WEIGHTS)
+    ap.add_argument('--data-dir', default=DEFAULT_DATA)
+    a = ap.parse_args(argv)
+    try:
+        x = load_samples(a.samples)
+        y = load_labels(a.labels, x.shape[0]) if a.labels else None
+        w, _ = load_weights(a.weights)
+        r = evaluate(x, y, w, data_dir=a.data_dir)
+    except (OSError, ValueError) as e:
+        print('fmnist_eval: %s' % e, file=sys.stderr)
+        return 1
+    print('n %d' % r['n'])
+    print('fid %.2f' % r['fid'])
+    if 'class_accuracy' in r:
+        print('class_accuracy %.4f' % r['class_accuracy'])
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
