@@ -35,6 +35,8 @@ static void on_sigint(int sig)
 
 typedef struct opts {
     const char *data_dir, *npy, *npy_labels, *out, *resume, *arch, *export_only, *schedule;
+    const char *init; /* --init: start from this model's weights */
+    const char *model_flag; /* the first architecture flag given (refused with --init) */
     int loss, multiscale_base, prediction;
     int fp16;
     long long steps;
@@ -70,6 +72,11 @@ static void usage(FILE *f)
             "  --minutes M         stop after M minutes of training (default: no limit)\n"
             "  --resume FILE       continue from a checkpoint (bit-exact)\n"
             "  --export-only FILE  with --resume: write the EMA model to FILE and exit\n"
+            "  --init FILE         a new run that starts from the weights of FILE (a model,\n"
+            "                      or a checkpoint's EMA weights): fine-tuning or a second\n"
+            "                      stage; architecture and schedule come from FILE (the\n"
+            "                      model flags are refused, --schedule may replace it), the\n"
+            "                      optimizer starts afresh with the flags of this run\n"
             "  --fp16              store exported models in float16 (half the size)\n"
             "  --batch N           batch size (default 64)\n"
             "  --threads N         compute threads (default: all cores)\n"
@@ -162,7 +169,7 @@ static int parse(int argc, char **argv, opts *o)
             o->loss = (int)l;
         }
         else if (ARG("--multiscale-base")) { if (INT(1, 1 << 16, &o->multiscale_base)) return -1; }
-        else if (ARG("--prediction")) {
+        else if (ARG("--prediction")) { if (!o->model_flag) o->model_flag = a;
             simdiff_prediction pr;
             if (simdiff_prediction_from_name(v, &pr))
                 return bad_name("--prediction", v);
@@ -173,6 +180,7 @@ static int parse(int argc, char **argv, opts *o)
         else if (ARG("--steps")) { if (cli_ll(P, a, v, 0, 1000000000000LL, &o->steps)) return -1; }
         else if (ARG("--minutes")) { if (DBL(0, 0, 1e9, 0, &o->minutes)) return -1; }
         else if (ARG("--resume")) o->resume = v;
+        else if (ARG("--init")) o->init = v;
         else if (ARG("--batch")) { if (INT(1, 1 << 20, &o->batch)) return -1; }
         else if (ARG("--threads")) { if (INT(1, 4096, &o->threads)) return -1; }
         else if (ARG("--precision")) o->precision = v;
@@ -183,28 +191,28 @@ static int parse(int argc, char **argv, opts *o)
         else if (ARG("--warmup")) { if (INT(0, INT32_MAX, &o->warmup)) return -1; }
         else if (ARG("--ema")) { if (DBL(0, 0, 1, 1, &o->ema)) return -1; }
         else if (ARG("--label-dropout")) { if (DBL(0, 0, 1, 0, &o->label_dropout)) return -1; }
-        else if (ARG("--arch")) {
+        else if (ARG("--arch")) { if (!o->model_flag) o->model_flag = a;
             simdiff_arch ar;
             if (simdiff_arch_from_name(v, &ar))
                 return bad_name("--arch", v);
             o->arch = v;
         }
-        else if (ARG("--stem")) {
+        else if (ARG("--stem")) { if (!o->model_flag) o->model_flag = a;
             simdiff_stem st;
             if (simdiff_stem_from_name(v, &st))
                 return bad_name("--stem", v);
             o->stem = (int)st;
         }
-        else if (ARG("--stem-param")) { if (INT(0, 16, &o->stem_param)) return -1; }
-        else if (ARG("--channels")) { if (INT(1, 4096, &o->channels)) return -1; }
-        else if (ARG("--levels")) { if (INT(1, SIMDIFF_MAX_LEVELS, &o->levels)) return -1; }
-        else if (ARG("--blocks")) { if (INT(1, 64, &o->blocks)) return -1; }
-        else if (ARG("--width")) { if (INT(1, 1 << 16, &o->width)) return -1; }
-        else if (ARG("--depth")) { if (INT(1, 1024, &o->depth)) return -1; }
-        else if (ARG("--heads")) { if (INT(1, 1024, &o->heads)) return -1; }
-        else if (ARG("--emb")) { if (INT(1, 1 << 16, &o->emb)) return -1; }
-        else if (ARG("--dropout-res")) { if (DBL(0, 0, 1, 1, &o->dropout_res)) return -1; }
-        else if (ARG("--dropout-tf")) { if (DBL(0, 0, 1, 1, &o->dropout_tf)) return -1; }
+        else if (ARG("--stem-param")) { if (!o->model_flag) o->model_flag = a; if (INT(0, 16, &o->stem_param)) return -1; }
+        else if (ARG("--channels")) { if (!o->model_flag) o->model_flag = a; if (INT(1, 4096, &o->channels)) return -1; }
+        else if (ARG("--levels")) { if (!o->model_flag) o->model_flag = a; if (INT(1, SIMDIFF_MAX_LEVELS, &o->levels)) return -1; }
+        else if (ARG("--blocks")) { if (!o->model_flag) o->model_flag = a; if (INT(1, 64, &o->blocks)) return -1; }
+        else if (ARG("--width")) { if (!o->model_flag) o->model_flag = a; if (INT(1, 1 << 16, &o->width)) return -1; }
+        else if (ARG("--depth")) { if (!o->model_flag) o->model_flag = a; if (INT(1, 1024, &o->depth)) return -1; }
+        else if (ARG("--heads")) { if (!o->model_flag) o->model_flag = a; if (INT(1, 1024, &o->heads)) return -1; }
+        else if (ARG("--emb")) { if (!o->model_flag) o->model_flag = a; if (INT(1, 1 << 16, &o->emb)) return -1; }
+        else if (ARG("--dropout-res")) { if (!o->model_flag) o->model_flag = a; if (DBL(0, 0, 1, 1, &o->dropout_res)) return -1; }
+        else if (ARG("--dropout-tf")) { if (!o->model_flag) o->model_flag = a; if (DBL(0, 0, 1, 1, &o->dropout_tf)) return -1; }
         else {
             fprintf(stderr, "simdiff-train: unknown option '%s' (see --help)\n", a);
             return -1;
@@ -217,6 +225,16 @@ static int parse(int argc, char **argv, opts *o)
         fprintf(stderr, "simdiff-train: --export-only needs --resume CHECKPOINT\n");
         return -1;
     }
+    if (o->init && o->resume) {
+        fprintf(stderr, "simdiff-train: --init starts a new run and --resume continues one: "
+                        "give one of them\n");
+        return -1;
+    }
+    if (o->init && o->model_flag) {
+        fprintf(stderr, "simdiff-train: %s: the architecture of an --init run is the one "
+                        "stored in %s\n", o->model_flag, o->init);
+        return -1;
+    }
     if (o->mpi && o->export_only) {
         fprintf(stderr, "simdiff-train: --export-only runs on one process (no --mpi)\n");
         return -1;
@@ -227,6 +245,31 @@ static int parse(int argc, char **argv, opts *o)
                 "simdiff-train: --warmup %d is not below --steps %lld: the cosine decay needs "
                 "steps after the warmup; lower --warmup, raise --steps, or use --constant-lr\n",
                 o->warmup, o->steps);
+        return -1;
+    }
+    return 0;
+}
+
+static simdiff_prediction model_prediction(const simdiff_model *m)
+{
+    simdiff_model_config c;
+    c.struct_size = sizeof c;
+    simdiff_model_get_config(m, &c);
+    return c.prediction;
+}
+
+/* An --init model must fit the data: its channels, size and classes. */
+static int init_fits(const simdiff_model *m, const char *path, int C, int d, int K)
+{
+    simdiff_model_config c;
+    c.struct_size = sizeof c;
+    if (simdiff_model_get_config(m, &c))
+        return -1;
+    if (c.channels != C || c.image_size != d || c.num_classes != K) {
+        fprintf(stderr,
+                "simdiff-train: %s is a model of %d x %d x %d images and %d classes; "
+                "the data gives %d x %d x %d and %d classes\n",
+                path, c.channels, c.image_size, c.image_size, c.num_classes, C, d, d, K);
         return -1;
     }
     return 0;
@@ -262,6 +305,74 @@ static int fail(const char *what)
     else
         fprintf(stderr, "simdiff-train: %s: %s\n", what, simdiff_last_error());
     return 1;
+}
+
+/* A new run's model and schedule from the flags. 0, or the exit status. */
+static int new_model(const opts *o, int C, int d, int K, simdiff_model **mp,
+                     simdiff_schedule **sp)
+{
+    simdiff_model_config cfg;
+    simdiff_arch arch;
+    if (simdiff_arch_from_name(o->arch, &arch))
+        return fail("--arch");
+    if (simdiff_model_config_init(&cfg, arch, d, C))
+        return fail("model config");
+    cfg.stem = (simdiff_stem)o->stem;
+    cfg.stem_param = o->stem_param;
+    cfg.num_levels = o->levels;
+    for (int l = 0; l < o->levels && l < SIMDIFF_MAX_LEVELS; l++) {
+        cfg.level_channels[l] = o->channels;
+        cfg.level_blocks[l] = o->blocks;
+    }
+    cfg.prediction = (simdiff_prediction)o->prediction;
+    int r0 = o->stem == SIMDIFF_STEM_NONE    ? d
+             : o->stem == SIMDIFF_STEM_PATCH ? d / o->stem_param
+                                             : d >> o->stem_param;
+    cfg.attn_resolution = arch == SIMDIFF_ARCH_UVIT ? r0 >> o->levels : 16;
+    cfg.tf_width = o->width;
+    cfg.tf_depth = o->depth;
+    cfg.tf_heads = o->heads;
+    cfg.emb_dim = o->emb;
+    cfg.dropout_res = (float)o->dropout_res;
+    cfg.dropout_tf = (float)o->dropout_tf;
+    cfg.num_classes = K;
+    char msg[256];
+    if (simdiff_model_config_validate(&cfg, msg, sizeof msg)) {
+        fprintf(stderr, "simdiff-train: invalid model: %s\n", msg);
+        return 2;
+    }
+    if (simdiff_model_create(mp, &cfg, o->seed))
+        return fail("model");
+    if (o->schedule ? simdiff_schedule_from_string(sp, o->schedule)
+                    : simdiff_schedule_create_shifted(sp, d, 64))
+        return fail("schedule");
+    return 0;
+}
+
+/* An --init run's model (the weights, architecture and stored schedule of
+ * o->init; --schedule replaces the schedule). 0, or the exit status. */
+static int init_model(const opts *o, int C, int d, int K, simdiff_model **mp,
+                      simdiff_schedule **sp)
+{
+    if (simdiff_model_load(mp, o->init))
+        return fail(o->init);
+    if (init_fits(*mp, o->init, C, d, K))
+        return 2;
+    char mtext[SIMDIFF_SCHEDULE_STRING_MAX];
+    const char *stx = o->schedule;
+    if (!stx) {
+        if (simdiff_model_schedule_text(*mp, mtext, sizeof mtext, NULL) || !mtext[0]) {
+            fprintf(stderr, "simdiff-train: %s stores no noise schedule: give --schedule\n",
+                    o->init);
+            return 2;
+        }
+        stx = mtext;
+    }
+    if (simdiff_schedule_from_string(sp, stx))
+        return fail("schedule");
+    if (!g_rank)
+        fprintf(stderr, "initialised from %s\n", o->init);
+    return 0;
 }
 
 /* Indices of the batch at step k: epoch-wise permutations, deterministic in
@@ -434,40 +545,10 @@ int main(int argc, char **argv)
         if (!g_rank)
             fprintf(stderr, "resumed %s\n", o.resume);
     } else {
-        simdiff_model_config cfg;
-        simdiff_arch arch;
-        if (simdiff_arch_from_name(o.arch, &arch))
-            return quit(fail("--arch"));
-        if (simdiff_model_config_init(&cfg, arch, d, C))
-            return quit(fail("model config"));
-        cfg.stem = (simdiff_stem)o.stem;
-        cfg.stem_param = o.stem_param;
-        cfg.num_levels = o.levels;
-        for (int l = 0; l < o.levels && l < SIMDIFF_MAX_LEVELS; l++) {
-            cfg.level_channels[l] = o.channels;
-            cfg.level_blocks[l] = o.blocks;
-        }
-        cfg.prediction = (simdiff_prediction)o.prediction;
-        int r0 = o.stem == SIMDIFF_STEM_NONE ? d : o.stem == SIMDIFF_STEM_PATCH ? d / o.stem_param : d >> o.stem_param;
-        cfg.attn_resolution = arch == SIMDIFF_ARCH_UVIT ? r0 >> o.levels : 16;
-        cfg.tf_width = o.width;
-        cfg.tf_depth = o.depth;
-        cfg.tf_heads = o.heads;
-        cfg.emb_dim = o.emb;
-        cfg.dropout_res = (float)o.dropout_res;
-        cfg.dropout_tf = (float)o.dropout_tf;
-        cfg.num_classes = K;
-        char msg[256];
-        if (simdiff_model_config_validate(&cfg, msg, sizeof msg)) {
-            fprintf(stderr, "simdiff-train: invalid model: %s\n", msg);
-            return quit(2);
-        }
-        if (simdiff_model_create(&m, &cfg, o.seed))
-            return quit(fail("model"));
-        simdiff_schedule *s;
-        if (o.schedule ? simdiff_schedule_from_string(&s, o.schedule)
-                       : simdiff_schedule_create_shifted(&s, d, 64))
-            return quit(fail("schedule"));
+        simdiff_schedule *s = NULL;
+        int rc = o.init ? init_model(&o, C, d, K, &m, &s) : new_model(&o, C, d, K, &m, &s);
+        if (rc)
+            return quit(rc);
         simdiff_trainer_config tc;
         simdiff_optimizer_config oc;
         simdiff_trainer_config_init(&tc);
@@ -491,7 +572,7 @@ int main(int argc, char **argv)
         static const char *loss_name[] = {"eps", "v", "multiscale"};
         if (!g_rank)
             fprintf(stderr, "schedule %s, loss %s, prediction %s\n", stext, loss_name[o.loss],
-                    o.prediction == SIMDIFF_PRED_V ? "v" : "eps");
+                    model_prediction(m) == SIMDIFF_PRED_V ? "v" : "eps");
         if (simdiff_trainer_create(&t, m, s, &tc, &oc))
             return quit(fail("trainer"));
         simdiff_schedule_destroy(s);

@@ -5,7 +5,8 @@
 # flags are refused with a message and status 2, --out is created and
 # checked before the first step, a failed step is not reported as done,
 # a resumed run does not log its steps twice, and --steps 0 writes the
-# initial model without training. (TAP output)
+# initial model without training, --init starts a new run from a
+# model's weights and architecture. (TAP output)
 # usage: check_simdiff_train.sh SIMDIFF_TRAIN PYTHON
 set -u
 bin=$1 py=$2
@@ -15,7 +16,7 @@ n=0 fail=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 no() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$tmp/err" 2>/dev/null; fail=1; }
 run() { "$bin" "$@" >"$tmp/out" 2>"$tmp/err"; }
-echo "1..14"
+echo "1..17"
 
 # 4 RGB images 16x16 (NHWC uint8) and their labels, written without numpy
 "$py" "$(dirname "$0")/tiny_npy.py" "$tmp" 4 16 37 0 0,1,2,1
@@ -108,4 +109,28 @@ if run $common --out "$tmp/z" --steps 0 && [ -s "$tmp/z/model.safetensors" ] &&
    [ "$(wc -l <"$tmp/z/loss.csv")" -eq 1 ] && ! grep -q "^step " "$tmp/err"; then
   ok "--steps 0 writes the initial model"
 else no "--steps 0 writes the initial model"; fi
+
+# 15-17: --init: a new run from run a's model (its eps prediction, dwt-unit
+# stem and cosine schedule); at step 0 the export is that model byte for
+# byte; architecture flags and mismatched data are refused
+init="--data $tmp/x.npy --data-labels $tmp/y.npy --pad 0 --batch 2 --warmup 1 --threads 1"
+if run $init --init "$tmp/a/model.safetensors" --steps 0 --out "$tmp/i0" &&
+   cmp -s "$tmp/a/model.safetensors" "$tmp/i0/model.safetensors"; then
+  ok "--init --steps 0 exports the init model unchanged"
+else no "--init --steps 0 exports the init model unchanged"; fi
+if run $init --init "$tmp/a/model.safetensors" --steps 2 --out "$tmp/i2" &&
+   grep -q "initialised from" "$tmp/err" &&
+   head -c 4096 "$tmp/i2/model.safetensors" | tr -c '[:print:]' ' ' |
+     grep -q 'stem=3;stem_param=2;.*"cosine(-10,12)"' &&
+   ! cmp -s "$tmp/a/model.safetensors" "$tmp/i2/model.safetensors"; then
+  ok "--init trains on with the model's architecture and schedule"
+else no "--init trains on with the model's architecture and schedule"; fi
+if refused $init --init "$tmp/a/model.safetensors" --out "$tmp/i3" --width 64 &&
+   grep -q -- "--width: the architecture of an --init run" "$tmp/err" &&
+   refused $init --init "$tmp/a/model.safetensors" --resume "$tmp/a/checkpoint.sdc" --out "$tmp/i3" &&
+   refused $init --init "$tmp/a/model.safetensors" --out "$tmp/i3" --pad 32 &&
+   grep -q "is a model of 3 x 16 x 16 images and 3 classes; the data gives 3 x 32 x 32" "$tmp/err" &&
+   [ ! -e "$tmp/i3" ]; then
+  ok "--init with model flags, with --resume or with other data is refused"
+else no "--init with model flags, with --resume or with other data is refused"; fi
 exit $fail
