@@ -62,6 +62,8 @@ typedef struct opts {
     const char *seeds;
     const char *latents;
     int have_variation_seed;
+    int guidance_interval; /* 1: --guidance-interval given; -1: "off" */
+    double gi_min, gi_max;
 } opts;
 
 static void usage(FILE *f)
@@ -94,6 +96,9 @@ static void usage(FILE *f)
             "  --eta X             DDIM noise, 0 (deterministic) .. 1 (= DDPM)\n"
             "  --guidance W        classifier-free guidance: uncond + W*(cond - uncond);\n"
             "                      1 = conditional only, 0 = unconditional\n"
+            "  --guidance-interval A,B  guidance only at steps with log-SNR in [A, B]\n"
+            "                      (the others: conditional only, half the cost);\n"
+            "                      \"off\": at every step (docs/sampling.md)\n"
             "  --spacing S         t | logsnr: steps uniform in t or in log-SNR\n"
             "  --schedule TEXT     noise schedule, e.g. \"shifted(32,64)\" (default: the one\n"
             "                      stored in the model file)\n"
@@ -449,6 +454,24 @@ int main(int argc, char **argv)
             if (parse_double(v, &o.guidance))
                 return die("--guidance: '%s' is not a finite number", v);
             o.have_guidance = 1;
+        } else if (!strcmp(a, "--guidance-interval")) {
+            NEED();
+            if (!strcmp(v, "off")) {
+                o.guidance_interval = -1;
+            } else {
+                char lo[64];
+                const char *comma = strchr(v, ',');
+                size_t k = comma ? (size_t)(comma - v) : 0;
+                if (!comma || k == 0 || k >= sizeof lo)
+                    return die("--guidance-interval: '%s' is not MIN,MAX (log-SNR) or off", v);
+                memcpy(lo, v, k);
+                lo[k] = 0;
+                if (parse_double(lo, &o.gi_min) || parse_double(comma + 1, &o.gi_max) ||
+                    o.gi_min > o.gi_max)
+                    return die("--guidance-interval: '%s' is not MIN,MAX with finite "
+                               "MIN <= MAX (log-SNR) or off", v);
+                o.guidance_interval = 1;
+            }
         } else if (!strcmp(a, "--spacing")) {
             NEED();
             o.spacing = v;
@@ -599,6 +622,11 @@ int main(int argc, char **argv)
         sc.guidance = o.guidance;
     if (o.have_clip)
         sc.clip_x = 0;
+    if (o.guidance_interval) {
+        sc.guidance_interval = o.guidance_interval > 0;
+        sc.guidance_logsnr_min = o.guidance_interval > 0 ? o.gi_min : 0.0;
+        sc.guidance_logsnr_max = o.guidance_interval > 0 ? o.gi_max : 0.0;
+    }
     sc.batch_chunk = o.batch;
     sc.num_threads = o.threads; /* 0: all cores */
     sc.precision = (simdiff_precision)o.precision;
@@ -789,6 +817,9 @@ int main(int argc, char **argv)
                 simdiff_sampler_method_name(sc.method) ? simdiff_sampler_method_name(sc.method)
                                                        : "?",
                 sc.steps, sc.guidance, (unsigned long long)o.seed);
+    if (sc.guidance_interval && !o.quiet)
+        fprintf(stderr, "guidance only at log-SNR in [%g, %g]\n", sc.guidance_logsnr_min,
+                sc.guidance_logsnr_max);
     if (latents && !o.quiet)
         fprintf(stderr, "starting noise from %s\n", o.latents);
     if (o.mpi && !o.quiet)

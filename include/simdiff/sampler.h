@@ -126,6 +126,17 @@ typedef struct simdiff_sampler_config {
      * process-wide count (simdiff_set_num_threads). Other samplers and
      * trainers keep their own; docs/embedding.md ("Threads"). */
     int num_threads;
+    /* Guidance interval (Kynkäänniemi et al. 2024, "Applying guidance in a
+     * limited interval"): with guidance_interval = 1 the guidance weight
+     * applies only at steps whose log-SNR λ lies in [guidance_logsnr_min,
+     * guidance_logsnr_max] (finite, min <= max); the other steps use the
+     * conditional model alone (w = 1: one row per image, so those steps
+     * cost half). Guidance at high noise pulls every image of a class to
+     * the same layout, and at low noise it barely changes the image; the
+     * interval keeps its effect on the class and drops those costs.
+     * 0 (default): guidance at every step. */
+    int guidance_interval;
+    double guidance_logsnr_min, guidance_logsnr_max;
 } simdiff_sampler_config;
 
 /* Fill the `size` bytes of *cfg with the defaults and set struct_size =
@@ -144,8 +155,8 @@ static inline simdiff_status simdiff_sampler_config_init(simdiff_sampler_config 
 }
 
 /*
- * Settings stored with a model: the method, steps, eta, guidance, clip_x
- * and spacing a model's quality was measured at travel with its file
+ * Settings stored with a model: the method, steps, eta, guidance, clip_x,
+ * spacing and guidance interval a model's quality was measured at travel with its file
  * (safetensors metadata 'simdiff.sampler'; docs/sampling.md).
  *
  * simdiff_sampler_config_init_for_model(_sized) fills cfg with the library
@@ -168,7 +179,8 @@ SIMDIFF_API simdiff_status simdiff_sampler_set_model_defaults(simdiff_model *m,
 
 /* The settings stored with m as text, for display, into buf (cap bytes,
  * NUL included): "method=dpmpp2m steps=32 eta=0 guidance=1 clip_x=1
- * spacing=uniform_t" (names as simdiff_sampler_method_name and
+ * spacing=uniform_t", then " guidance_logsnr_min=A guidance_logsnr_max=B"
+ * with a guidance interval (names as simdiff_sampler_method_name and
  * simdiff_spacing_name), "" when none are stored; *len (may be NULL) gets
  * its length. A buffer too small: SIMDIFF_ERR_INVALID_ARG, buf = ""
  * (cap > 0), *len still set; 256 bytes always suffice. */
@@ -282,7 +294,8 @@ SIMDIFF_API simdiff_status simdiff_sampler_run_edit(simdiff_sampler *s, int n,
 
 /* The network evaluations per image of a run of s with edit (NULL = a plain
  * run: the steps), into *evals; with guidance (w ∉ {0, 1} and labels) each
- * evaluation is one batched call of two rows. Checks the edit's settings
+ * evaluation is one batched call of two rows (with a guidance interval,
+ * only those inside it). Checks the edit's settings
  * as simdiff_sampler_run_edit does (not its images). */
 SIMDIFF_API simdiff_status simdiff_sampler_edit_evals(simdiff_sampler *s,
                                                       const simdiff_edit *edit,

@@ -23,7 +23,7 @@
 #include "simdiff/sampler.h"
 
 /* Room for the canonical text (with its NUL). */
-#define SD_SAMPLER_SETTINGS_MAX 160
+#define SD_SAMPLER_SETTINGS_MAX 320
 
 /* The defaults of the stored fields (those of simdiff_sampler_config_init:
  * DPM-Solver++(2M), 32 steps, eta 0, guidance 1, clip_x 1, uniform t);

@@ -54,15 +54,20 @@ SIMDIFF_API simdiff_status simdiff_model_sampler_text(const simdiff_model *m, ch
     const char *fn = "simdiff_model_sampler_text";
     if (!m)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: model is NULL", fn);
-    char text[SD_SAMPLER_SETTINGS_MAX + 64] = "";
+    char text[SD_SAMPLER_SETTINGS_MAX + 128] = "";
     if (m->sampler_defaults[0]) {
         simdiff_sampler_config c;
         memset(&c, 0, sizeof c);
         if (sd_sampler_settings_parse(m->sampler_defaults, &c)) /* checked at store */
             return sd_fail(NULL, SIMDIFF_ERR_INTERNAL, "%s: %s", fn, m->sampler_defaults);
-        snprintf(text, sizeof text, "method=%s steps=%d eta=%.15g guidance=%.15g clip_x=%d spacing=%s",
-                 simdiff_sampler_method_name(c.method), c.steps, c.eta, c.guidance, c.clip_x,
-                 simdiff_spacing_name(c.spacing));
+        int k = snprintf(text, sizeof text,
+                         "method=%s steps=%d eta=%.15g guidance=%.15g clip_x=%d spacing=%s",
+                         simdiff_sampler_method_name(c.method), c.steps, c.eta, c.guidance,
+                         c.clip_x, simdiff_spacing_name(c.spacing));
+        if (c.guidance_interval && k > 0 && (size_t)k < sizeof text)
+            snprintf(text + k, sizeof text - (size_t)k,
+                     " guidance_logsnr_min=%.15g guidance_logsnr_max=%.15g",
+                     c.guidance_logsnr_min, c.guidance_logsnr_max);
     }
     return sd_put_text(text, buf, cap, len, fn);
 }

@@ -121,7 +121,7 @@ static sd_precision prec_of(const simdiff_sampler_config *c)
 const sd_struct_layout sd_sampler_config_layout = {
     "simdiff_sampler_config",
     SD_FIELD_END(simdiff_sampler_config, batch_chunk), /* v1 */
-    SD_FIELD_END(simdiff_sampler_config, num_threads), /* the last field */
+    SD_FIELD_END(simdiff_sampler_config, guidance_logsnr_max), /* the last field */
 };
 
 SIMDIFF_API simdiff_status simdiff_sampler_config_init_sized(simdiff_sampler_config *out,
@@ -950,6 +950,14 @@ static void start_noise(int n, size_t P, const run_opts *o, float *buf, float *t
     }
 }
 
+/* Whether a step at log-SNR lam uses guidance (inside the interval, if
+ * any); outside it the step runs the conditional model alone. */
+static int guided_at(const simdiff_sampler_config *c, double lam)
+{
+    return !c->guidance_interval ||
+           (lam >= c->guidance_logsnr_min && lam <= c->guidance_logsnr_max);
+}
+
 static simdiff_status run(simdiff_sampler *s, int n, const int *labels, const run_opts *o,
                           const simdiff_edit *e, const run_plan *pl, float *out)
 {
@@ -960,9 +968,8 @@ static simdiff_status run(simdiff_sampler *s, int n, const int *labels, const ru
      * anything: w ∉ {0, 1} and some label present. w = 0 runs uncond only. */
     const int cond_model = s->m->cfg.num_classes > 0;
     const int has_cond = o->cond != NULL; /* checked: the model has cond_dim */
-    const int guided = ((cond_model && labels) || has_cond) && w != 1.0 && w != 0.0;
-    const int *eval_labels = (cond_model && labels && w != 0.0) ? labels : NULL;
-    const float *eval_cond = (has_cond && w != 0.0) ? o->cond : NULL;
+    const int conditioned = (cond_model && labels) || has_cond;
+    const int guided = conditioned && w != 1.0 && w != 0.0;
     const int chunk = s->cfg.batch_chunk > 0 && s->cfg.batch_chunk < n
                           ? s->cfg.batch_chunk
                           : n;
@@ -1018,10 +1025,15 @@ static simdiff_status run(simdiff_sampler *s, int n, const int *labels, const ru
             sd_fail_keep(&s->err, st);
             break;
         }
+        /* This step's weight: w, or 1 outside a guidance interval. */
+        const double ws = guided_at(&s->cfg, pl->pt[from].lam) ? w : 1.0;
+        const int *eval_labels = (cond_model && labels && ws != 0.0) ? labels : NULL;
+        const float *eval_cond = (has_cond && ws != 0.0) ? o->cond : NULL;
+        const int guided_step = conditioned && ws != 1.0 && ws != 0.0;
         for (int a = 0; a < n; a += chunk) {
             int m = n - a < chunk ? n - a : chunk;
             if ((st = eval_chunk(s, a, m, &pl->pt[from], step, pl->evals, eval_labels,
-                                 eval_cond, guided)))
+                                 eval_cond, guided_step)))
                 break;
         }
         if (st)

@@ -460,7 +460,7 @@ START_TEST(sampler_structs_from_older_and_newer_callers)
      * later field will go, so it must be zero too. */
     size_t end = V1_END(v1_sampler_config, batch_chunk);
     size_t fields_end =
-        offsetof(simdiff_sampler_config, num_threads) + sizeof nc.base.num_threads;
+        offsetof(simdiff_sampler_config, guidance_logsnr_max) + sizeof nc.base.guidance_logsnr_max;
     nc.base.struct_size = sizeof nc.base;
     if (sizeof nc.base > fields_end) {
         ((unsigned char *)&nc.base)[fields_end] = 1;

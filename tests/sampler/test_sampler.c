@@ -387,6 +387,112 @@ START_TEST(guidance_convention)
 }
 END_TEST
 
+/* A guidance interval against DDIM (η = 0) written out by hand with
+ * simdiff_model_forward: steps whose log-SNR is in [lo, hi] use
+ * uncond + w·(cond − uncond), the others the conditional output alone.
+ * Then: an interval that holds no step is exactly guidance 1; evals count
+ * only the steps inside; bad intervals are refused. */
+START_TEST(guidance_interval_by_hand)
+{
+    enum { N = 2, K = 6 };
+    simdiff_model *m = make_model();
+    const double w = 2.5;
+    simdiff_sampler_config c;
+    sampler_cfg(&c, SIMDIFF_SAMPLER_DDIM, K); /* makes g_sched */
+    double lam[K + 1];
+    for (int k = 0; k <= K; k++) {
+        double t = 1.0 - (double)k / K;
+        ck_assert_int_eq(simdiff_schedule_logsnr(g_sched, 1, &t, &lam[k]), SIMDIFF_OK);
+    }
+    /* λ rises with k: steps 2 and 3 inside, the bounds exactly on them */
+    const double lo = lam[2], hi = lam[3];
+    c.guidance = w;
+    c.clip_x = 0;
+    c.guidance_interval = 1;
+    c.guidance_logsnr_min = lo;
+    c.guidance_logsnr_max = hi;
+    simdiff_sampler *s = make_sampler(m, &c);
+    int labels[N] = {2, 0}, none[N] = {-1, -1};
+    float *got = run_ok(s, N, labels, 77);
+    int evals = 0;
+    ck_assert_int_eq(simdiff_sampler_edit_evals(s, NULL, &evals), SIMDIFF_OK);
+    ck_assert_int_eq(evals, K);
+
+    float z[N * PER], vc[N * PER], vu[N * PER];
+    ck_assert_int_eq(simdiff_sampler_initial_noise(s, N, 77, NULL, z), SIMDIFF_OK);
+    double xh[N * PER];
+    int guided_steps = 0;
+    for (int k = 0; k < K; k++) {
+        double l[N] = {lam[k], lam[k]};
+        ck_assert_int_eq(simdiff_model_forward(m, N, z, l, labels, vc), SIMDIFF_OK);
+        ck_assert_int_eq(simdiff_model_forward(m, N, z, l, none, vu), SIMDIFF_OK);
+        const int in = lam[k] >= lo && lam[k] <= hi;
+        guided_steps += in;
+        const double wk = in ? w : 1.0;
+        const double at = sqrt(1.0 / (1.0 + exp(-lam[k]))), st = sqrt(1.0 / (1.0 + exp(lam[k])));
+        for (int j = 0; j < N * PER; j++) {
+            double v = (double)vu[j] + wk * ((double)vc[j] - (double)vu[j]);
+            xh[j] = at * z[j] - st * v; /* x̂ = α·z − σ·v */
+        }
+        if (k == K - 1)
+            break;
+        const double as = sqrt(1.0 / (1.0 + exp(-lam[k + 1]))),
+                     ss = sqrt(1.0 / (1.0 + exp(lam[k + 1])));
+        for (int j = 0; j < N * PER; j++) {
+            double eps = (z[j] - at * xh[j]) / st;
+            z[j] = (float)(as * xh[j] + ss * eps);
+        }
+    }
+    ck_assert_int_eq(guided_steps, 2);
+    float want[N * PER];
+    for (int j = 0; j < N * PER; j++)
+        want[j] = (float)xh[j];
+    double e = sdtest_max_rel_err(got, want, N * PER, 1.0);
+    ck_assert_msg(e < 5e-5, "guidance interval vs by hand: rel err %g", e);
+    /* the same run with guidance everywhere is another image */
+    c.guidance_interval = 0;
+    simdiff_sampler *all = make_sampler(m, &c);
+    float *everywhere = run_ok(all, N, labels, 77);
+    ck_assert_double_gt(sdtest_max_rel_err(everywhere, got, N * PER, 1.0), 1e-4);
+    simdiff_sampler_destroy(all);
+    free(everywhere);
+
+    /* no step inside: the conditional model alone, bit for bit */
+    c.guidance_interval = 1;
+    c.guidance_logsnr_min = lam[K] + 1.0;
+    c.guidance_logsnr_max = lam[K] + 2.0;
+    simdiff_sampler *none_in = make_sampler(m, &c);
+    float *a = run_ok(none_in, N, labels, 77);
+    c.guidance_interval = 0;
+    c.guidance = 1.0;
+    simdiff_sampler *cond_only = make_sampler(m, &c);
+    float *b = run_ok(cond_only, N, labels, 77);
+    ck_assert_mem_eq(a, b, N * PER * sizeof(float));
+    simdiff_sampler_destroy(none_in);
+    simdiff_sampler_destroy(cond_only);
+    free(a);
+    free(b);
+
+    /* refused: min > max, a NaN or infinite bound, a flag not 0/1 */
+    const double bad[][2] = {{1.0, -1.0}, {NAN, 1.0}, {-1.0, INFINITY}};
+    for (int r = 0; r < 4; r++) {
+        sampler_cfg(&c, SIMDIFF_SAMPLER_DDIM, K);
+        c.guidance = w;
+        c.guidance_interval = r < 3 ? 1 : 2;
+        c.guidance_logsnr_min = r < 3 ? bad[r][0] : -1.0;
+        c.guidance_logsnr_max = r < 3 ? bad[r][1] : 1.0;
+        simdiff_sampler *x = NULL;
+        ck_assert_int_eq(simdiff_sampler_create(&x, m, &c), SIMDIFF_ERR_INVALID_ARG);
+        ck_assert_ptr_null(x);
+        ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "guidance"));
+        ck_assert_int_eq(simdiff_sampler_set_model_defaults(m, &c), SIMDIFF_ERR_INVALID_ARG);
+    }
+    simdiff_sampler_destroy(s);
+    free(got);
+    simdiff_model_destroy(m);
+}
+END_TEST
+
 /* ---- callbacks ---------------------------------------------------------- */
 
 typedef struct cb_state {
@@ -676,6 +782,9 @@ static void assert_same_settings(const simdiff_sampler_config *a, const simdiff_
     ck_assert(a->guidance == b->guidance);
     ck_assert_int_eq(a->clip_x, b->clip_x);
     ck_assert_int_eq(a->spacing, b->spacing);
+    ck_assert_int_eq(a->guidance_interval, b->guidance_interval);
+    ck_assert(a->guidance_logsnr_min == b->guidance_logsnr_min);
+    ck_assert(a->guidance_logsnr_max == b->guidance_logsnr_max);
 }
 
 /* The stored settings: a fresh model has none (library defaults), set ->
@@ -725,6 +834,37 @@ START_TEST(model_defaults_round_trip)
         simdiff_model_destroy(m2);
         unlink(path);
     }
+    /* With a guidance interval (bounds that need all 17 digits): the text
+     * names it, files keep it, and a stored text without it reads as off. */
+    want.guidance_interval = 1;
+    want.guidance_logsnr_min = -3.3843201133891467;
+    want.guidance_logsnr_max = 2.5459814407208427;
+    ck_assert_int_eq(simdiff_sampler_set_model_defaults(m, &want), SIMDIFF_OK);
+    char text[256];
+    ck_assert_int_eq(simdiff_model_sampler_text(m, text, sizeof text, NULL), SIMDIFF_OK);
+    ck_assert_ptr_nonnull(strstr(text, " guidance_logsnr_min=-3.3843201133891"));
+    ck_assert_ptr_nonnull(strstr(text, " guidance_logsnr_max=2.5459814407208"));
+    for (int f16 = 0; f16 < 2; f16++) {
+        char path[512];
+        tmp_path(path, sizeof path, "interval");
+        ck_assert_int_eq(f16 ? simdiff_model_save_safetensors_f16(m, path)
+                             : simdiff_model_save_safetensors(m, path),
+                         SIMDIFF_OK);
+        simdiff_model *m2 = NULL;
+        ck_assert_msg(simdiff_model_load(&m2, path) == SIMDIFF_OK, "%s", simdiff_last_error());
+        ck_assert_int_eq(simdiff_sampler_config_init_for_model(&got, m2), SIMDIFF_OK);
+        assert_same_settings(&got, &want);
+        simdiff_model_destroy(m2);
+        unlink(path);
+    }
+    want.guidance_interval = 0;
+    ck_assert_int_eq(simdiff_sampler_set_model_defaults(m, &want), SIMDIFF_OK);
+    ck_assert_int_eq(simdiff_model_sampler_text(m, text, sizeof text, NULL), SIMDIFF_OK);
+    ck_assert_ptr_null(strstr(text, "guidance_logsnr"));
+    ck_assert_int_eq(simdiff_sampler_config_init_for_model(&got, m), SIMDIFF_OK);
+    want.guidance_logsnr_min = want.guidance_logsnr_max = 0.0; /* off: zeros */
+    assert_same_settings(&got, &want);
+
     ck_assert_int_eq(simdiff_sampler_set_model_defaults(m, NULL), SIMDIFF_OK);
     ck_assert_int_eq(simdiff_sampler_config_init_for_model(&got, m), SIMDIFF_OK);
     assert_same_settings(&got, &lib);
@@ -867,6 +1007,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, ddim_eta1_is_ddpm);
     tcase_add_test(tc, spacing_and_schedule_override);
     tcase_add_loop_test(tc, guidance_convention, 0, 2);
+    tcase_add_test(tc, guidance_interval_by_hand);
     tcase_add_test(tc, progress_and_preview);
     tcase_add_test(tc, callback_stops);
     tcase_add_test(tc, cancel_from_another_thread);

@@ -401,7 +401,7 @@ class SamplerConfig(_Config):
     the schedule as its own keyword)."""
     _struct = SamplerConfigStruct
     _enums = {"method": SamplerMethod, "spacing": Spacing, "precision": Precision}
-    _bools = ("clip_x",)
+    _bools = ("clip_x", "guidance_interval")
     _skip = ("struct_size", "schedule")
 
     def _init_defaults(self):

@@ -167,6 +167,9 @@ class SamplerConfigStruct(Structure):
         ("batch_chunk", c_int),
         ("precision", c_int),
         ("num_threads", c_int),
+        ("guidance_interval", c_int),
+        ("guidance_logsnr_min", c_double),
+        ("guidance_logsnr_max", c_double),
     ]
 
 

@@ -130,6 +130,9 @@ static int layout(void)
     FIELD(simdiff_sampler_config, batch_chunk);
     FIELD(simdiff_sampler_config, precision);
     FIELD(simdiff_sampler_config, num_threads);
+    FIELD(simdiff_sampler_config, guidance_interval);
+    FIELD(simdiff_sampler_config, guidance_logsnr_min);
+    FIELD(simdiff_sampler_config, guidance_logsnr_max);
 
     STRUCT(simdiff_image_folder_config);
     FIELD(simdiff_image_folder_config, struct_size);

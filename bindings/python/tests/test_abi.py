@@ -38,11 +38,12 @@ LP64 = {
     "simdiff_trainer_stats": (48, [
         ("struct_size", 0, 8), ("step", 8, 8), ("skipped", 16, 8),
         ("last_loss", 24, 8), ("last_grad_norm", 32, 8), ("lr", 40, 8)]),
-    "simdiff_sampler_config": (64, [
+    "simdiff_sampler_config": (80, [
         ("struct_size", 0, 8), ("method", 8, 4), ("steps", 12, 4), ("eta", 16, 8),
         ("guidance", 24, 8), ("clip_x", 32, 4), ("spacing", 36, 4),
         ("schedule", 40, 8), ("batch_chunk", 48, 4), ("precision", 52, 4),
-        ("num_threads", 56, 4)]),
+        ("num_threads", 56, 4), ("guidance_interval", 60, 4),
+        ("guidance_logsnr_min", 64, 8), ("guidance_logsnr_max", 72, 8)]),
     "simdiff_run_options": (64, [
         ("struct_size", 0, 8), ("seeds", 8, 8), ("first_index", 16, 8),
         ("variation_strength", 24, 8), ("variation_seed", 32, 8),
@@ -173,7 +174,8 @@ class TestDefaults(unittest.TestCase):
         self.assertEqual(c.to_dict(), dict(
             method=simdiff.SamplerMethod.DPMPP_2M, steps=32, eta=0.0, guidance=1.0,
             clip_x=True, spacing=simdiff.Spacing.UNIFORM_T, batch_chunk=0,
-            precision=simdiff.Precision.F32, num_threads=0))
+            precision=simdiff.Precision.F32, num_threads=0, guidance_interval=False,
+            guidance_logsnr_min=0.0, guidance_logsnr_max=0.0))
         self.assertIsNone(c._c.schedule)
         self.assertEqual(c._c.struct_size, ctypes.sizeof(c._c))
 

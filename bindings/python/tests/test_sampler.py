@@ -170,6 +170,24 @@ class TestStoredSettings(SamplerTest):
         with self.assertRaises(TypeError):
             m.set_schedule(3)
 
+    def test_guidance_interval(self):
+        m = self.model
+        m.set_schedule(SCHED)
+        gi = dict(guidance=2.5, guidance_interval=True, guidance_logsnr_min=-2.0,
+                  guidance_logsnr_max=1.5)
+        with simdiff.Sampler(m, method="ddim", steps=6, **gi) as s, \
+                simdiff.Sampler(m, method="ddim", steps=6, guidance=2.5) as every:
+            self.assertNotEqual(flat(s(labels=[0, 1], seed=3)),
+                                flat(every(labels=[0, 1], seed=3)))
+        with self.assertRaises(simdiff.InvalidArgumentError) as cm:
+            simdiff.Sampler(m, guidance=2.0, guidance_interval=True,
+                            guidance_logsnr_min=1.0, guidance_logsnr_max=-1.0)
+        self.assertIn("guidance interval", str(cm.exception))
+        m.set_sampler_defaults(method="ddim", steps=6, **gi)
+        self.assertEqual(m.sampler_defaults,
+                         simdiff.SamplerConfig(method="ddim", steps=6, **gi))
+        m.set_sampler_defaults(None)
+
 
 class TestProgress(SamplerTest):
     def test_calls_and_previews(self):
