@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,20 @@
 #include <simdiff/simdiff.h>
 
 #include "cli.h"
+
+/* Set by Ctrl-C (SIGINT) or SIGTERM once run_catch_stop() ran: the
+ * programs finish the step, save a checkpoint and exit. */
+static volatile sig_atomic_t g_stop;
+static void run_on_stop(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+static inline void run_catch_stop(void)
+{
+    signal(SIGINT, run_on_stop);
+    signal(SIGTERM, run_on_stop);
+}
 
 static inline double run_now(void)
 {

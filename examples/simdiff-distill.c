@@ -25,13 +25,6 @@
 
 #define P "simdiff-distill"
 
-static volatile sig_atomic_t g_stop;
-static void on_sigint(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
-
 typedef struct opts {
     const char *teacher, *data_dir, *npy, *npy_labels, *out, *resume, *precision, *weighting;
     int from, to, from_set, guidance_set;
@@ -100,9 +93,9 @@ static int parse(int argc, char **argv, opts *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define ARG(name) (!strcmp(a, name) && (v || (fprintf(stderr, P ": %s needs a value\n", name), exit(2), 0)) && ++i)
-#define INT(lo, hi, dst) cli_int(P, a, v, (lo), (hi), (dst))
-#define DBL(lo, lo_open, hi, hi_open, dst) cli_double(P, a, v, (lo), (lo_open), (hi), (hi_open), (dst))
+#define ARG CLI_ARG
+#define INT CLI_INT
+#define DBL CLI_DBL
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             exit(0);
@@ -297,8 +290,7 @@ int main(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    signal(SIGINT, on_sigint);
-    signal(SIGTERM, on_sigint);
+    run_catch_stop();
     int tty = isatty(2), finished = 0;
     long long perm_epoch = -1, start = ds.total_steps, nlog = 0;
     double t0 = run_now(), tlast = t0, avg = NAN, sum_loss = 0;

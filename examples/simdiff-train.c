@@ -27,13 +27,6 @@
 #include "sdmpi.h"
 #endif
 
-static volatile sig_atomic_t g_stop;
-static void on_sigint(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
-
 typedef struct opts {
     const char *data_dir, *npy, *npy_labels, *out, *resume, *arch, *export_only, *schedule;
     const char *init; /* --init: start from this model's weights */
@@ -145,9 +138,9 @@ static int parse(int argc, char **argv, opts *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define ARG(name) (!strcmp(a, name) && (v || (fprintf(stderr, "simdiff-train: %s needs a value\n", name), exit(2), 0)) && ++i)
-#define INT(lo, hi, dst) cli_int(P, a, v, (lo), (hi), (dst))
-#define DBL(lo, lo_open, hi, hi_open, dst) cli_double(P, a, v, (lo), (lo_open), (hi), (hi_open), (dst))
+#define ARG CLI_ARG
+#define INT CLI_INT
+#define DBL CLI_DBL
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             exit(0);
@@ -543,8 +536,7 @@ int main(int argc, char **argv)
         }
     }
 
-    signal(SIGINT, on_sigint);
-    signal(SIGTERM, on_sigint);
+    run_catch_stop();
     int tty = isatty(2);
     double t0 = run_now(), tlast = t0, avg = NAN, sum_loss = 0;
     long long start = stt.step, nlog = 0;

@@ -3,14 +3,12 @@ become the student's one, round after round (docs/distillation.md)."""
 import collections
 import ctypes
 import numbers
-import weakref
 
 from ._config import DistillConfig, OptimizerConfig
 from ._errors import check
-from ._handle import Handle
 from ._native import LIB, DistillStatsStruct
-from .model import Model, _images_input, _labels_input, fspath
-from .train import Optimizer, _config, _model_arg
+from .model import _images_input, _labels_input, fspath
+from .train import _config, _model_arg, _Trains
 
 __all__ = ["Distiller", "DistillStats"]
 
@@ -23,7 +21,7 @@ in, the steps of this round (applied + skipped), the skipped ones, the steps
 of all rounds, the last loss and the learning rate of the next update."""
 
 
-class Distiller(Handle):
+class Distiller(_Trains):
     """Progressive distillation of `teacher` into `student`.
 
     ``Distiller(teacher, student, teacher_steps=16, guidance=3,
@@ -36,6 +34,7 @@ class Distiller(Handle):
     (DDIM, N/2 steps, guidance 1) stored."""
     _kind = "Distiller"
     _destroy_name = "simdiff_distiller_destroy"
+    _noun = "distiller"
 
     def __init__(self, teacher, student, config=None, *, optimizer=None, **overrides):
         teacher = _model_arg(teacher, "Distiller teacher")
@@ -49,38 +48,11 @@ class Distiller(Handle):
                                                ocfg._struct_ref()))
         self._init(out.value, student)
 
-    def _init(self, ptr, student):
-        self._adopt(ptr, owner=student)
-        self._model = student
-        self._optimizer = None
-
     @classmethod
     def load(cls, path):
         """Resume from a checkpoint written by :meth:`save`: the distiller
         and its student (``distiller.model``) exactly as they were."""
-        out, mout = ctypes.c_void_p(), ctypes.c_void_p()
-        check(LIB.simdiff_distiller_load(ctypes.byref(out), ctypes.byref(mout),
-                                         fspath(path)))
-        model = Model._wrap(mout.value)
-        self = cls.__new__(cls)
-        self._init(out.value, model)
-        return self
-
-    @property
-    def model(self):
-        """The student."""
-        return self._model
-
-    @property
-    def optimizer(self):
-        """The student's :class:`Optimizer` (valid while the distiller lives)."""
-        h = self._handle()
-        opt = self._optimizer() if self._optimizer is not None else None
-        if opt is None or opt.closed:
-            opt = Optimizer._borrow(LIB.simdiff_distiller_optimizer(h), self)
-            opt._model = self._model
-            self._optimizer = weakref.ref(opt)
-        return opt
+        return cls._load(path)
 
     def step(self, x, labels=None):
         """One distillation step on x (n x C x H x W in [-1, 1]) with labels
