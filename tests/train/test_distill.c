@@ -267,7 +267,11 @@ START_TEST(resume_is_bit_exact)
     ck_assert(a.guidance == 3 && b.guidance == 3);
     /* Not vacuous: the weights moved. */
     ck_assert_int_ne(memcmp(sa->data, t->data, (size_t)n * sizeof(float)), 0);
-    /* A plain training checkpoint is not a distillation checkpoint. */
+    /* simdiff_model_load reads the checkpoint as the student's EMA model. */
+    simdiff_model *em;
+    ck_assert_msg(simdiff_model_load(&em, path) == SIMDIFF_OK, "%s", simdiff_last_error());
+    ck_assert_int_eq(em->total, n);
+    simdiff_model_destroy(em);
     simdiff_distiller_destroy(da);
     simdiff_distiller_destroy(db);
     simdiff_model_destroy(sa);
@@ -466,7 +470,7 @@ static Suite *suite(void)
 {
     Suite *s = suite_create("distill");
     TCase *tc = tcase_create("distill");
-    tcase_set_timeout(tc, 900);
+    tcase_set_timeout(tc, 1800);
     tcase_add_test(tc, round_lowers_the_sampler_error);
     tcase_add_loop_test(tc, loss_matches_the_closed_form, 0, 6);
     tcase_add_test(tc, resume_is_bit_exact);
