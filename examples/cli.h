@@ -16,6 +16,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* For a flag loop over argv (index i) with `a` the flag, `v` the next
+ * word (NULL at the end) and P the program's name: CLI_ARG(name) is true
+ * when a is that flag with a value (consumed; a missing one: exit 2),
+ * CLI_INT and CLI_DBL parse v (cli_int, cli_double below). */
+#define CLI_ARG(name)                                                                         \
+    (!strcmp(a, name) &&                                                                      \
+     (v || (fprintf(stderr, "%s: %s needs a value\n", P, name), exit(2), 0)) && ++i)
+#define CLI_INT(lo, hi, dst) cli_int(P, a, v, (lo), (hi), (dst))
+#define CLI_DBL(lo, lo_open, hi, hi_open, dst)                                               \
+    cli_double(P, a, v, (lo), (lo_open), (hi), (hi_open), (dst))
+
 /* An integer in lo..hi. */
 static inline int cli_ll(const char *prog, const char *flag, const char *s, long long lo,
                          long long hi, long long *out)

@@ -22,16 +22,10 @@
 #include <simdiff/simdiff.h>
 
 #include "cli.h"
+#include "runutil.h"
 #ifdef SIMDIFF_HAVE_MPI
 #include "sdmpi.h"
 #endif
-
-static volatile sig_atomic_t g_stop;
-static void on_sigint(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
 
 typedef struct opts {
     const char *data_dir, *npy, *npy_labels, *out, *resume, *arch, *export_only, *schedule;
@@ -144,9 +138,9 @@ static int parse(int argc, char **argv, opts *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define ARG(name) (!strcmp(a, name) && (v || (fprintf(stderr, "simdiff-train: %s needs a value\n", name), exit(2), 0)) && ++i)
-#define INT(lo, hi, dst) cli_int(P, a, v, (lo), (hi), (dst))
-#define DBL(lo, lo_open, hi, hi_open, dst) cli_double(P, a, v, (lo), (lo_open), (hi), (hi_open), (dst))
+#define ARG CLI_ARG
+#define INT CLI_INT
+#define DBL CLI_DBL
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             exit(0);
@@ -275,13 +269,6 @@ static int init_fits(const simdiff_model *m, const char *path, int C, int d, int
     return 0;
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 #ifdef SIMDIFF_HAVE_MPI
 static sdmpi *g_mpi; /* under --mpi */
 #endif
@@ -375,94 +362,6 @@ static int init_model(const opts *o, int C, int d, int K, simdiff_model **mp,
     return 0;
 }
 
-/* Indices of the batch at step k: epoch-wise permutations, deterministic in
- * (seed, step), so a resumed run sees the same data. */
-static int batch_indices(simdiff_dataset *ds, uint64_t seed, long long k, int B,
-                         int64_t *perm, long long *perm_epoch, int64_t *idx)
-{
-    int64_t N = simdiff_dataset_count(ds);
-    for (int i = 0; i < B; i++) {
-        long long pos = k * B + i;
-        long long e = pos / N;
-        if (e != *perm_epoch) {
-            if (simdiff_dataset_shuffle(ds, seed, (uint64_t)e, perm))
-                return -1;
-            *perm_epoch = e;
-        }
-        idx[i] = perm[pos % N];
-    }
-    return 0;
-}
-
-/* --out before anything is trained: the directory and its missing
- * parents are created (mkdir -p), and it must be a writable directory. */
-static int prepare_out(const char *dir)
-{
-    char p[1024];
-    if (!dir[0] || snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) {
-        fprintf(stderr, "simdiff-train: --out: empty or too long\n");
-        return -1;
-    }
-    for (char *q = p + 1;; q++) {
-        int end = *q == 0;
-        if (*q == '/' || end) {
-            *q = 0;
-            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-                fprintf(stderr, "simdiff-train: --out: cannot create '%s': %s\n", p,
-                        strerror(errno));
-                return -1;
-            }
-            if (end)
-                break;
-            *q = '/';
-        }
-    }
-    return cli_dir_ok(P, "--out", dir);
-}
-
-/* loss.csv for a run at step `step`: a new file with the header when the
- * run starts (or the file is missing), else the existing file cut after
- * the last row of a step <= step, so a resumed run does not log the steps
- * after its checkpoint twice. */
-static FILE *open_log(const char *path, long long step)
-{
-    static const char header[] = "step,loss,loss_avg,grad_norm,lr,images_per_s,elapsed_s\n";
-    FILE *f = step > 0 ? fopen(path, "r+") : NULL;
-    if (!f) {
-        f = fopen(path, "w");
-        if (f)
-            fputs(header, f);
-        return f;
-    }
-    char line[512];
-    long keep = 0;
-    int first = 1;
-    while (fgets(line, sizeof line, f)) {
-        size_t len = strlen(line); /* a row cut short by a kill is dropped too */
-        if (!first && (line[len - 1] != '\n' || atoll(line) > step))
-            break;
-        first = 0;
-        keep = ftell(f);
-    }
-    if (ftruncate(fileno(f), keep) != 0 || fseek(f, 0, SEEK_END) != 0) {
-        fclose(f);
-        return NULL;
-    }
-    if (keep == 0)
-        fputs(header, f);
-    return f;
-}
-
-static void fmt_time(double s, char *buf, size_t cap)
-{
-    if (!(s >= 0) || s > 1e7)
-        snprintf(buf, cap, "--:--");
-    else if (s >= 3600)
-        snprintf(buf, cap, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
-    else
-        snprintf(buf, cap, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
-}
-
 int main(int argc, char **argv)
 {
     opts o;
@@ -522,17 +421,9 @@ int main(int argc, char **argv)
     }
 
     simdiff_dataset *ds = NULL;
-    if (o.npy) {
-        if (simdiff_dataset_open_npy(&ds, o.npy, o.npy_labels, SIMDIFF_LAYOUT_AUTO,
-                                     SIMDIFF_FLOAT_RANGE_01))
-            return quit(fail(o.npy));
-    } else {
-        char im[1024], lb[1024];
-        snprintf(im, sizeof im, "%s/train-images-idx3-ubyte.gz", o.data_dir);
-        snprintf(lb, sizeof lb, "%s/train-labels-idx1-ubyte.gz", o.data_dir);
-        if (simdiff_dataset_open_idx(&ds, im, lb))
-            return quit(fail(im));
-    }
+    char failed[1100];
+    if (run_open_data(&ds, o.data_dir, o.npy, o.npy_labels, failed, sizeof failed))
+        return quit(fail(failed));
     int C = simdiff_dataset_channels(ds), H = simdiff_dataset_height(ds);
     int d = o.pad > 0 ? o.pad : H;
     int K = simdiff_dataset_num_classes(ds);
@@ -635,30 +526,30 @@ int main(int argc, char **argv)
      * everything). */
     FILE *logf = NULL;
     if (!g_rank) {
-        if (prepare_out(o.out))
+        if (run_prepare_out(P, o.out))
             return quit(1);
-        logf = open_log(logpath, (long long)stt.step);
+        logf = run_open_log(logpath, (long long)stt.step,
+                            "step,loss,loss_avg,grad_norm,lr,images_per_s,elapsed_s\n");
         if (!logf) {
             fprintf(stderr, "simdiff-train: cannot write '%s': %s\n", logpath, strerror(errno));
             return quit(1);
         }
     }
 
-    signal(SIGINT, on_sigint);
-    signal(SIGTERM, on_sigint);
+    run_catch_stop();
     int tty = isatty(2);
-    double t0 = now(), tlast = t0, avg = NAN, sum_loss = 0;
+    double t0 = run_now(), tlast = t0, avg = NAN, sum_loss = 0;
     long long start = stt.step, nlog = 0;
     int rc = 0, stop = 0, log_failed = 0;
     while (!stop) {
         simdiff_trainer_stats_get(t, &stt);
         long long k = stt.step;
-        int timeout = o.minutes > 0 && now() - t0 > o.minutes * 60;
+        int timeout = o.minutes > 0 && run_now() - t0 > o.minutes * 60;
         if (k >= o.steps || (!o.mpi && (g_stop || timeout)))
             break;
         /* The global batch's indices and flips on every process, then this
          * process's part of it. */
-        if (batch_indices(ds, o.seed, k, B, perm, &perm_epoch, idx) ||
+        if (run_batch_indices(ds, o.seed, k, B, perm, &perm_epoch, idx) ||
             (o.flip && simdiff_dataset_flip_mask(o.seed, (uint64_t)k, B, idx, flip)) ||
             simdiff_dataset_get_batch(ds, nb, idx + lo, o.pad, o.flip ? flip + lo : NULL, x,
                                       labels)) {
@@ -695,15 +586,15 @@ int main(int argc, char **argv)
             nlog++;
         }
         k++;
-        double tn = now();
+        double tn = run_now();
         if (!g_rank && (k % o.log_every == 0 || tty)) {
             double ips = (double)(k - start) * B / (tn - t0);
             char eta[32], el[32];
             double left = (double)(o.steps - k) * B / ips;
             if (o.minutes > 0 && o.minutes * 60 - (tn - t0) < left)
                 left = o.minutes * 60 - (tn - t0);
-            fmt_time(left, eta, sizeof eta);
-            fmt_time(tn - t0, el, sizeof el);
+            run_fmt_time(left, eta, sizeof eta);
+            run_fmt_time(tn - t0, el, sizeof el);
             simdiff_trainer_stats_get(t, &stt);
             if (tty) {
                 if (tn - tlast > 0.25 || k % o.log_every == 0) {

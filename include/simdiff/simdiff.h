@@ -9,6 +9,7 @@
  *   io.h         PNG/NPY writers, IDX/NPY datasets (batches, shuffling, flips)
  *   model.h      U-Net / U-ViT models: config, create, load/save, forward
  *   train.h      AdamW + EMA optimizer, the training step, checkpoints
+ *   distill.h    progressive distillation (few-step students, guidance folded in)
  *   sampler.h    DDPM / DDIM / DPM-Solver++(2M) sampling, guidance, callbacks
  */
 #ifndef SIMDIFF_SIMDIFF_H
@@ -19,6 +20,7 @@
 #include "simdiff/io.h"
 #include "simdiff/model.h"
 #include "simdiff/train.h"
+#include "simdiff/distill.h"
 #include "simdiff/sampler.h"
 
 #endif /* SIMDIFF_SIMDIFF_H */

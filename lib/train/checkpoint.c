@@ -74,10 +74,8 @@ static simdiff_status check_moments(const simdiff_model *m, const float *mom,
               : sd_model_check_values(m, var, SD_VALUES_NONNEG, "AdamW second moment", fail);
 }
 
-SIMDIFF_API simdiff_status simdiff_trainer_save(const simdiff_trainer *t, const char *path)
+simdiff_status sd_trainer_ck_add(const simdiff_trainer *t, sd_ck_writer *ck)
 {
-    if (!t || !path)
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_trainer_save: NULL argument");
     const simdiff_model *m = t->m;
     const simdiff_optimizer *o = t->opt;
     trainer_text rec = {t->cfg, o->cfg, t->step, t->skipped, o->step};
@@ -85,7 +83,7 @@ SIMDIFF_API simdiff_status simdiff_trainer_save(const simdiff_trainer *t, const 
     simdiff_status st = sd_kv_format(WHAT, fields, SD_ARRAY_LEN(fields), &rec, trtxt,
                                      sizeof trtxt);
     if (st)
-        return sd_fail_keep((sd_err *)&t->err, st);
+        return st;
     /* If the EMA is swapped in, the raw weights are in o->ema. */
     const float *w = o->ema_swapped ? o->ema : m->data;
     const float *e = o->ema_swapped ? m->data : o->ema;
@@ -95,11 +93,7 @@ SIMDIFF_API simdiff_status simdiff_trainer_save(const simdiff_trainer *t, const 
     if ((e && (st = sd_model_check_values(m, e, SD_VALUES_FINITE, "EMA weight",
                                           SIMDIFF_ERR_NUMERIC))) ||
         (st = check_moments(m, o->mom, o->var, SIMDIFF_ERR_NUMERIC)))
-        return sd_fail((sd_err *)&t->err, st, "%s; nothing written",
-                       simdiff_last_error());
-    sd_ck_writer *ck;
-    if ((st = sd_ck_writer_create(&ck)))
-        return sd_fail_keep((sd_err *)&t->err, st);
+        return sd_fail(NULL, st, "%s; nothing written", simdiff_last_error());
     st = sd_model_checkpoint_add(m, ck, w);
     if (!st)
         st = sd_ck_writer_add(ck, "trainer", trtxt, strlen(trtxt), 1);
@@ -109,6 +103,17 @@ SIMDIFF_API simdiff_status simdiff_trainer_save(const simdiff_trainer *t, const 
         st = sd_ck_writer_add(ck, "adam.m", o->mom, bytes, 1);
     if (!st)
         st = sd_ck_writer_add(ck, "adam.v", o->var, bytes, 1);
+    return st;
+}
+
+SIMDIFF_API simdiff_status simdiff_trainer_save(const simdiff_trainer *t, const char *path)
+{
+    if (!t || !path)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_trainer_save: NULL argument");
+    sd_ck_writer *ck;
+    simdiff_status st = sd_ck_writer_create(&ck);
+    if (!st)
+        st = sd_trainer_ck_add(t, ck);
     if (!st)
         st = sd_ck_writer_commit(ck, path);
     sd_ck_writer_destroy(ck);
@@ -136,21 +141,13 @@ static simdiff_status read_trainer_text(const sd_ck_reader *r, trainer_text *rec
     return SIMDIFF_OK;
 }
 
-SIMDIFF_API simdiff_status simdiff_trainer_load(simdiff_trainer **out, simdiff_model **model,
-                                                const char *path)
+simdiff_status sd_trainer_ck_read(const sd_ck_reader *r, simdiff_model *m,
+                                  simdiff_trainer **out)
 {
-    if (!out || !model || !path)
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_trainer_load: NULL argument");
     *out = NULL;
-    *model = NULL;
-    sd_ck_reader *r;
-    simdiff_model *m;
-    simdiff_status st = sd_model_checkpoint_open(path, &r, &m);
-    if (st)
-        return st;
     simdiff_trainer *t = NULL;
     trainer_text rec;
-    st = read_trainer_text(r, &rec);
+    simdiff_status st = read_trainer_text(r, &rec);
     if (!st)
         st = sd_trainer_new(&t, m, m->schedule, &rec.tc, &rec.oc);
     if (!st) {
@@ -169,13 +166,34 @@ SIMDIFF_API simdiff_status simdiff_trainer_load(simdiff_trainer **out, simdiff_m
             st = sd_model_check_values(m, t->opt->ema, SD_VALUES_FINITE, "EMA weight",
                                        SIMDIFF_ERR_FORMAT);
     }
+    if (st) {
+        simdiff_trainer_destroy(t);
+        return st;
+    }
+    *out = t;
+    return SIMDIFF_OK;
+}
+
+SIMDIFF_API simdiff_status simdiff_trainer_load(simdiff_trainer **out, simdiff_model **model,
+                                                const char *path)
+{
+    if (!out || !model || !path)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_trainer_load: NULL argument");
+    *out = NULL;
+    *model = NULL;
+    sd_ck_reader *r;
+    simdiff_model *m;
+    simdiff_status st = sd_model_checkpoint_open(path, &r, &m);
+    if (st)
+        return st;
+    simdiff_trainer *t = NULL;
+    st = sd_trainer_ck_read(r, m, &t);
     sd_ck_close(r);
     if (!st) {
         *out = t;
         *model = m;
         return SIMDIFF_OK;
     }
-    simdiff_trainer_destroy(t);
     simdiff_model_destroy(m);
     return sd_ck_fail_read(st, path);
 }

@@ -3,8 +3,7 @@
 #include "ops/ops.h"
 #include "train/train_internal.h"
 
-/* (N,1,1,1) constant from per-example doubles. */
-static sd_tensor *per_example(sd_ctx *c, int n, const double *v, double scale)
+sd_tensor *sd_per_example(sd_ctx *c, int n, const double *v, double scale)
 {
     sd_tensor *t = sd_new(c, 4, (int64_t[]){n, 1, 1, 1});
     if (t)
@@ -21,7 +20,7 @@ sd_tensor *sd_diffusion_loss(sd_ctx *c, simdiff_loss kind, int base,
     if (!pred || !z || !x || !eps)
         return NULL;
     int n = (int)z->shape[0];
-    sd_tensor *a = per_example(c, n, alpha, 1), *s = per_example(c, n, sigma, 1);
+    sd_tensor *a = sd_per_example(c, n, alpha, 1), *s = sd_per_example(c, n, sigma, 1);
     if (kind == SIMDIFF_LOSS_V) {
         /* target v = α ε − σ x; prediction v̂ (or, from ε̂, (ε̂ − σ z)/α). */
         sd_tensor *v = sd_add(c, sd_mul(c, a, eps), sd_mul(c, sd_affine(c, s, -1, 0), x));

@@ -34,6 +34,9 @@ double sd_optimizer_grad_norm(const simdiff_optimizer *o);
  * when some new value would not be finite and nothing changed. */
 int sd_optimizer_apply(simdiff_optimizer *o, double gscale);
 
+/* (n,1,1,1) constant on c: v[i]·scale per example. */
+sd_tensor *sd_per_example(sd_ctx *c, int n, const double *v, double scale);
+
 /* The diffusion loss on c from the model output `pred` (N,C,H,W), the noisy
  * input z, the clean x and the noise eps, with per-example alpha/sigma:
  * returns a scalar (see simdiff_loss). pred carries the tape; z, x, eps are

@@ -185,8 +185,8 @@ static int ensure_buf(simdiff_trainer *t, int n)
 
 /* The checks every step makes of the trainer state, the labels and the
  * conditioning vectors. */
-static simdiff_status check_step(simdiff_trainer *t, int n, const int *labels,
-                                 const float *cond, const char *fn)
+simdiff_status sd_trainer_check_step(simdiff_trainer *t, int n, const int *labels,
+                                     const float *cond, const char *fn)
 {
     if (t->opt->ema_swapped)
         return sd_fail(&t->err, SIMDIFF_ERR_MISUSE,
@@ -234,7 +234,7 @@ static simdiff_status step_part(simdiff_trainer *t, const step_args *a);
 static simdiff_status run_step(simdiff_trainer *t, const step_args *a, const char *fn,
                                double *loss_out)
 {
-    simdiff_status st = check_step(t, a->n, a->labels, a->cond, fn);
+    simdiff_status st = sd_trainer_check_step(t, a->n, a->labels, a->cond, fn);
     if (st)
         return st;
     simdiff_model *m = t->m;
@@ -371,9 +371,8 @@ static simdiff_status forward_backward(simdiff_trainer *t, int batch, int first,
     return SIMDIFF_OK;
 }
 
-/* The update after the gradients are in place: loss lv, counters, clipping,
- * AdamW and EMA (or a skip when lv or the gradient is not finite). */
-static void update(simdiff_trainer *t, double lv)
+/* The update after the gradients are in place (trainer_internal.h). */
+void sd_trainer_update(simdiff_trainer *t, double lv)
 {
     simdiff_model *m = t->m;
     double gn = isfinite(lv) ? sd_optimizer_grad_norm(t->opt) : NAN;
@@ -402,7 +401,7 @@ static simdiff_status step(simdiff_trainer *t, const step_args *a)
     double lv = NAN;
     simdiff_status st = forward_backward(t, a->n, 0, a->n, a->x, a->labels, a->cond, &lv);
     if (!st)
-        update(t, lv);
+        sd_trainer_update(t, lv);
     return st;
 }
 
@@ -495,7 +494,7 @@ static simdiff_status step_part(simdiff_trainer *t, const step_args *a)
         p->flags |= SD_TF_GRAD_VALID;
     }
     double lv = sums[SIMDIFF_REDUCE_NONFINITE] != 0 ? NAN : sums[SIMDIFF_REDUCE_LOSS] / count;
-    update(t, lv);
+    sd_trainer_update(t, lv);
     return SIMDIFF_OK;
 }
 

@@ -33,4 +33,23 @@ simdiff_status sd_trainer_new(simdiff_trainer **out, simdiff_model *m,
                               const simdiff_trainer_config *tcfg,
                               const simdiff_optimizer_config *ocfg);
 
+/* The checks every step makes of the trainer state, the labels and the
+ * conditioning vectors (fn names the caller in messages). */
+simdiff_status sd_trainer_check_step(simdiff_trainer *t, int n, const int *labels,
+                                     const float *cond, const char *fn);
+/* The update once the parameters' gradients hold the step's loss lv:
+ * counters, clipping, AdamW and EMA (or a skip when lv or the gradient is
+ * not finite); then the gradients are zeroed and the ctx reset. */
+void sd_trainer_update(simdiff_trainer *t, double lv);
+
+/* The trainer's checkpoint sections (checkpoint.c): the model's sections,
+ * 'trainer', 'ema', 'adam.m', 'adam.v' added to ck (a failure leaves its
+ * message, nothing is committed); and a trainer for m (the model of an
+ * open checkpoint, sd_model_checkpoint_open) from them. */
+struct sd_ck_writer;
+struct sd_ck_reader;
+simdiff_status sd_trainer_ck_add(const simdiff_trainer *t, struct sd_ck_writer *ck);
+simdiff_status sd_trainer_ck_read(const struct sd_ck_reader *r, simdiff_model *m,
+                                  simdiff_trainer **out);
+
 #endif

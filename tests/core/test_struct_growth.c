@@ -50,6 +50,15 @@ typedef struct v1_trainer_config {
     uint64_t seed;
 } v1_trainer_config;
 
+/* First released in the version that added distillation (distill.h). */
+typedef struct v1_distill_config {
+    size_t struct_size;
+    int teacher_steps;
+    double guidance;
+    uint64_t seed;
+    int precision, num_threads, weighting;
+} v1_distill_config;
+
 typedef struct v1_trainer_stats {
     size_t struct_size;
     int64_t step, skipped;
@@ -96,6 +105,8 @@ SAME_PLACE(simdiff_optimizer_config, v1_optimizer_config, ema_decay);
 SAME_PLACE(simdiff_trainer_config, v1_trainer_config, label_dropout);
 SAME_PLACE(simdiff_trainer_config, v1_trainer_config, seed);
 SAME_PLACE(simdiff_trainer_stats, v1_trainer_stats, lr);
+SAME_PLACE(simdiff_distill_config, v1_distill_config, guidance);
+SAME_PLACE(simdiff_distill_config, v1_distill_config, weighting);
 SAME_PLACE(simdiff_sampler_config, v1_sampler_config, eta);
 SAME_PLACE(simdiff_sampler_config, v1_sampler_config, schedule);
 SAME_PLACE(simdiff_sampler_config, v1_sampler_config, batch_chunk);
@@ -157,6 +168,7 @@ static simdiff_status init_model(void *p, size_t n)
 }
 static simdiff_status init_opt(void *p, size_t n) { return simdiff_optimizer_config_init_sized(p, n); }
 static simdiff_status init_trainer(void *p, size_t n) { return simdiff_trainer_config_init_sized(p, n); }
+static simdiff_status init_distill(void *p, size_t n) { return simdiff_distill_config_init_sized(p, n); }
 static simdiff_status init_sampler(void *p, size_t n) { return simdiff_sampler_config_init_sized(p, n); }
 static simdiff_status init_folder(void *p, size_t n) { return simdiff_image_folder_config_init_sized(p, n); }
 static simdiff_status init_edit(void *p, size_t n) { return simdiff_edit_init_sized(p, n); }
@@ -172,6 +184,8 @@ static const struct initcase {
      sizeof(v1_optimizer_config), sizeof(simdiff_optimizer_config)},
     {"simdiff_trainer_config", init_trainer, V1_END(v1_trainer_config, seed),
      sizeof(v1_trainer_config), sizeof(simdiff_trainer_config)},
+    {"simdiff_distill_config", init_distill, V1_END(v1_distill_config, weighting),
+     sizeof(v1_distill_config), sizeof(simdiff_distill_config)},
     {"simdiff_sampler_config", init_sampler, V1_END(v1_sampler_config, batch_chunk),
      sizeof(v1_sampler_config), sizeof(simdiff_sampler_config)},
     {"simdiff_image_folder_config", init_folder, V1_END(v1_image_folder_config, max_file_bytes),

@@ -25,12 +25,13 @@ from ._arrays import HAVE_NUMPY
 from ._config import (Arch, Stem, Prediction, LrDecay, Loss, SamplerMethod,
                       Spacing, ScheduleKind, Layout, FloatRange, Precision, ModelConfig,
                       OptimizerConfig, TrainerConfig, SamplerConfig, ImageChannels,
-                      BadImage, ImageFolderConfig)
+                      BadImage, ImageFolderConfig, DistillConfig, DistillWeighting)
 from ._handle import live_handles
 from .schedule import (Schedule, alpha_sigma_from_logsnr, v_to_x_eps, eps_to_x,
                        x_to_eps, x_eps_to_v, x_eps_to_z)
 from .model import Model
 from .train import Optimizer, Trainer, TrainerStats
+from .distill import Distiller, DistillStats
 from .sampler import Sampler
 from .io import write_png, write_png_u8, write_npy, Dataset
 from ._errors import check as _check
@@ -53,6 +54,7 @@ __all__ = [
     "Schedule", "alpha_sigma_from_logsnr", "v_to_x_eps", "eps_to_x", "x_to_eps",
     "x_eps_to_v", "x_eps_to_z",
     "Model", "Optimizer", "Trainer", "TrainerStats", "Sampler",
+    "DistillConfig", "DistillWeighting", "Distiller", "DistillStats",
     "write_png", "write_png_u8", "write_npy", "Dataset",
 ]
 

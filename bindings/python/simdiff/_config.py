@@ -10,7 +10,8 @@ import enum
 import numbers
 
 from ._errors import InvalidArgumentError, check, error_for
-from ._native import (LIB, MAX_LEVELS, ImageFolderConfigStruct, ModelConfigStruct,
+from ._native import (LIB, MAX_LEVELS, DistillConfigStruct, ImageFolderConfigStruct,
+                      ModelConfigStruct,
                       OptimizerConfigStruct, SamplerConfigStruct, TrainerConfigStruct)
 
 
@@ -144,6 +145,12 @@ class FloatRange(_Enum):
     PM1 = 1       # already in [-1, 1]
 
 
+class DistillWeighting(_Enum):
+    """simdiff_distill_weighting: the weight of the distillation loss."""
+    TRUNCATED_SNR = 0  # max(alpha^2/sigma^2, 1)
+    SNR_PLUS_ONE = 1   # alpha^2/sigma^2 + 1
+
+
 for _cls, _c in (
         (Arch, "arch"),
         (Stem, "stem"),
@@ -158,6 +165,7 @@ for _cls, _c in (
         (Precision, "precision"),
         (ImageChannels, "image_channels"),
         (BadImage, "bad_image"),
+        (DistillWeighting, "distill_weighting"),
 ):
     _cls._c = _c  # after the class body: a plain attribute, not a member
 
@@ -394,6 +402,17 @@ class TrainerConfig(_Config):
 
     def _init_defaults(self):
         check(LIB.simdiff_trainer_config_init_sized(self._struct_ref(), self._size()))
+
+
+class DistillConfig(_Config):
+    """simdiff_distill_config: the first teacher's steps, the guidance folded
+    in, seed, precision, threads and loss weighting, e.g.
+    ``DistillConfig(teacher_steps=16, guidance=3)``."""
+    _struct = DistillConfigStruct
+    _enums = {"precision": Precision, "weighting": DistillWeighting}
+
+    def _init_defaults(self):
+        check(LIB.simdiff_distill_config_init_sized(self._struct_ref(), self._size()))
 
 
 class SamplerConfig(_Config):

@@ -153,6 +153,35 @@ class TrainerStatsStruct(Structure):
     ]
 
 
+class DistillConfigStruct(Structure):
+    """simdiff_distill_config (distill.h)."""
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("teacher_steps", c_int),
+        ("guidance", c_double),
+        ("seed", c_uint64),
+        ("precision", c_int),
+        ("num_threads", c_int),
+        ("weighting", c_int),
+    ]
+
+
+class DistillStatsStruct(Structure):
+    """simdiff_distill_stats (distill.h)."""
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("round", c_int),
+        ("teacher_steps", c_int),
+        ("student_steps", c_int),
+        ("guidance", c_double),
+        ("step", c_int64),
+        ("skipped", c_int64),
+        ("total_steps", c_int64),
+        ("last_loss", c_double),
+        ("lr", c_double),
+    ]
+
+
 class SamplerConfigStruct(Structure):
     """simdiff_sampler_config (sampler.h)."""
     _fields_ = [
@@ -223,6 +252,8 @@ STRUCTS = {
     "simdiff_optimizer_config": OptimizerConfigStruct,
     "simdiff_trainer_config": TrainerConfigStruct,
     "simdiff_trainer_stats": TrainerStatsStruct,
+    "simdiff_distill_config": DistillConfigStruct,
+    "simdiff_distill_stats": DistillStatsStruct,
     "simdiff_sampler_config": SamplerConfigStruct,
     "simdiff_image_folder_config": ImageFolderConfigStruct,
     "simdiff_edit": EditStruct,
@@ -342,6 +373,19 @@ _PROTOTYPES = {
     "simdiff_trainer_load": (_st, [_hp, _hp, _path]),
     "simdiff_trainer_export": (_st, [_h, _path, c_int]),
     "simdiff_trainer_errmsg": (c_char_p, [_h]),
+    # distill.h
+    "simdiff_distill_config_init_sized": (_st, [POINTER(DistillConfigStruct), c_size_t]),
+    "simdiff_distiller_create": (_st, [_hp, _h, _h, POINTER(DistillConfigStruct),
+                                       POINTER(OptimizerConfigStruct)]),
+    "simdiff_distiller_destroy": (None, [_h]),
+    "simdiff_distiller_step": (_st, [_h, c_int, _fp, _ip, _dp]),
+    "simdiff_distiller_next_round": (_st, [_h]),
+    "simdiff_distiller_stats_get": (_st, [_h, POINTER(DistillStatsStruct)]),
+    "simdiff_distiller_optimizer": (c_void_p, [_h]),
+    "simdiff_distiller_save": (_st, [_h, _path]),
+    "simdiff_distiller_load": (_st, [_hp, _hp, _path]),
+    "simdiff_distiller_export": (_st, [_h, _path, c_int]),
+    "simdiff_distiller_errmsg": (c_char_p, [_h]),
     # sampler.h
     "simdiff_sampler_config_init_sized": (_st, [POINTER(SamplerConfigStruct), c_size_t]),
     "simdiff_sampler_config_init_for_model_sized": (_st, [POINTER(SamplerConfigStruct),
@@ -368,7 +412,8 @@ _PROTOTYPES = {
 # The names of the enums (core.h, model.h, train.h, sampler.h, schedule.h, io.h):
 # simdiff_<enum>_name(value) and simdiff_<enum>_from_name(name, &value).
 ENUM_NAMES = ("arch", "stem", "prediction", "loss", "lr_decay", "sampler_method",
-              "spacing", "schedule_kind", "layout", "float_range", "precision", "image_channels", "bad_image")
+              "spacing", "schedule_kind", "layout", "float_range", "precision", "image_channels", "bad_image",
+              "distill_weighting")
 for _e in ENUM_NAMES:
     _PROTOTYPES["simdiff_%s_name" % _e] = (c_char_p, [c_int])
     _PROTOTYPES["simdiff_%s_from_name" % _e] = (_st, [c_char_p, _ip])
@@ -408,6 +453,7 @@ def _check_struct_sizes(lib, path):
         (ModelConfigStruct, lambda p, n: lib.simdiff_model_config_init_sized(p, n, 2, 32, 1)),
         (OptimizerConfigStruct, lib.simdiff_optimizer_config_init_sized),
         (TrainerConfigStruct, lib.simdiff_trainer_config_init_sized),
+        (DistillConfigStruct, lib.simdiff_distill_config_init_sized),
         (SamplerConfigStruct, lib.simdiff_sampler_config_init_sized),
         (ImageFolderConfigStruct, lib.simdiff_image_folder_config_init_sized),
         (EditStruct, lib.simdiff_edit_init_sized),

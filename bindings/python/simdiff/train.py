@@ -93,7 +93,45 @@ class Optimizer(Handle):
             self.swap_ema()
 
 
-class Trainer(Handle):
+class _Trains(Handle):
+    """What a Trainer and a Distiller share: the model they train, its
+    optimizer, and loading from a checkpoint (simdiff_<noun>_load/
+    _optimizer, noun = _noun)."""
+    _noun = None
+
+    def _init(self, ptr, model):
+        self._adopt(ptr, owner=model)
+        self._model = model
+        self._optimizer = None
+
+    @classmethod
+    def _load(cls, path):
+        out, mout = ctypes.c_void_p(), ctypes.c_void_p()
+        check(getattr(LIB, "simdiff_%s_load" % cls._noun)(
+            ctypes.byref(out), ctypes.byref(mout), fspath(path)))
+        model = Model._wrap(mout.value)
+        self = cls.__new__(cls)
+        self._init(out.value, model)
+        return self
+
+    @property
+    def model(self):
+        """The model being trained."""
+        return self._model
+
+    @property
+    def optimizer(self):
+        """The :class:`Optimizer` of the model being trained (valid while
+        this handle lives)."""
+        h = self._handle()
+        opt = self._optimizer() if self._optimizer is not None else None
+        if opt is None or opt.closed:
+            opt = Optimizer._borrow(getattr(LIB, "simdiff_%s_optimizer" % self._noun)(h), self)
+            self._optimizer = weakref.ref(opt)
+        return opt
+
+
+class Trainer(_Trains):
     """One whole diffusion training step per :meth:`step` call.
 
     ``Trainer(model, schedule, loss="eps", seed=0, optimizer=dict(lr=1e-3))``:
@@ -102,6 +140,7 @@ class Trainer(Handle):
     of its fields, or None for the defaults."""
     _kind = "Trainer"
     _destroy_name = "simdiff_trainer_destroy"
+    _noun = "trainer"
 
     def __init__(self, model, schedule, config=None, *, optimizer=None, **overrides):
         model = _model_arg(model, "Trainer")
@@ -123,36 +162,11 @@ class Trainer(Handle):
                                          ocfg._struct_ref()))
         self._init(out.value, model)
 
-    def _init(self, ptr, model):
-        self._adopt(ptr, owner=model)
-        self._model = model
-        self._optimizer = None
-
     @classmethod
     def load(cls, path):
         """Resume from a checkpoint written by :meth:`save`: the trainer and
         its model (``trainer.model``) exactly as they were."""
-        out, mout = ctypes.c_void_p(), ctypes.c_void_p()
-        check(LIB.simdiff_trainer_load(ctypes.byref(out), ctypes.byref(mout),
-                                       fspath(path)))
-        model = Model._wrap(mout.value)
-        self = cls.__new__(cls)
-        self._init(out.value, model)
-        return self
-
-    @property
-    def model(self):
-        return self._model
-
-    @property
-    def optimizer(self):
-        """The :class:`Optimizer` this trainer owns (valid while it lives)."""
-        h = self._handle()
-        opt = self._optimizer() if self._optimizer is not None else None
-        if opt is None or opt.closed:
-            opt = Optimizer._borrow(LIB.simdiff_trainer_optimizer(h), self)
-            self._optimizer = weakref.ref(opt)
-        return opt
+        return cls._load(path)
 
     def step(self, x, labels=None, cond=None):
         """One training step on x (n x C x H x W in [-1, 1]) with labels (n

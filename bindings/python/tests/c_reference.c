@@ -118,6 +118,27 @@ static int layout(void)
     FIELD(simdiff_trainer_stats, last_grad_norm);
     FIELD(simdiff_trainer_stats, lr);
 
+    STRUCT(simdiff_distill_config);
+    FIELD(simdiff_distill_config, struct_size);
+    FIELD(simdiff_distill_config, teacher_steps);
+    FIELD(simdiff_distill_config, guidance);
+    FIELD(simdiff_distill_config, seed);
+    FIELD(simdiff_distill_config, precision);
+    FIELD(simdiff_distill_config, num_threads);
+    FIELD(simdiff_distill_config, weighting);
+
+    STRUCT(simdiff_distill_stats);
+    FIELD(simdiff_distill_stats, struct_size);
+    FIELD(simdiff_distill_stats, round);
+    FIELD(simdiff_distill_stats, teacher_steps);
+    FIELD(simdiff_distill_stats, student_steps);
+    FIELD(simdiff_distill_stats, guidance);
+    FIELD(simdiff_distill_stats, step);
+    FIELD(simdiff_distill_stats, skipped);
+    FIELD(simdiff_distill_stats, total_steps);
+    FIELD(simdiff_distill_stats, last_loss);
+    FIELD(simdiff_distill_stats, lr);
+
     STRUCT(simdiff_sampler_config);
     FIELD(simdiff_sampler_config, struct_size);
     FIELD(simdiff_sampler_config, method);

@@ -38,6 +38,15 @@ LP64 = {
     "simdiff_trainer_stats": (48, [
         ("struct_size", 0, 8), ("step", 8, 8), ("skipped", 16, 8),
         ("last_loss", 24, 8), ("last_grad_norm", 32, 8), ("lr", 40, 8)]),
+    "simdiff_distill_config": (48, [
+        ("struct_size", 0, 8), ("teacher_steps", 8, 4), ("guidance", 16, 8),
+        ("seed", 24, 8), ("precision", 32, 4), ("num_threads", 36, 4),
+        ("weighting", 40, 4)]),
+    "simdiff_distill_stats": (72, [
+        ("struct_size", 0, 8), ("round", 8, 4), ("teacher_steps", 12, 4),
+        ("student_steps", 16, 4), ("guidance", 24, 8), ("step", 32, 8),
+        ("skipped", 40, 8), ("total_steps", 48, 8), ("last_loss", 56, 8),
+        ("lr", 64, 8)]),
     "simdiff_sampler_config": (80, [
         ("struct_size", 0, 8), ("method", 8, 4), ("steps", 12, 4), ("eta", 16, 8),
         ("guidance", 24, 8), ("clip_x", 32, 4), ("spacing", 36, 4),
@@ -82,6 +91,7 @@ class TestLibraryAgrees(unittest.TestCase):
              lambda p, n: LIB.simdiff_model_config_init_sized(p, n, 1, 16, 3)),
             (_native.OptimizerConfigStruct, LIB.simdiff_optimizer_config_init_sized),
             (_native.TrainerConfigStruct, LIB.simdiff_trainer_config_init_sized),
+            (_native.DistillConfigStruct, LIB.simdiff_distill_config_init_sized),
             (_native.SamplerConfigStruct, LIB.simdiff_sampler_config_init_sized),
             (_native.ImageFolderConfigStruct, LIB.simdiff_image_folder_config_init_sized),
         ]
