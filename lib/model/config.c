@@ -259,7 +259,10 @@ _Static_assert(sizeof(simdiff_arch) == sizeof(int) && sizeof(simdiff_stem) == si
 simdiff_status sd_config_to_string(const simdiff_model_config *cfg, char *buf,
                                    size_t cap)
 {
-    return sd_kv_format("model config", fields, SD_ARRAY_LEN(fields), cfg, buf, cap);
+    /* The ctx keys (the last two) only for a model with a context: files of
+     * the other models stay as they were, readable by older libraries. */
+    size_t n = SD_ARRAY_LEN(fields) - (cfg->ctx_dim > 0 ? 0 : 2);
+    return sd_kv_format("model config", fields, n, cfg, buf, cap);
 }
 
 simdiff_status sd_config_from_string(simdiff_model_config *cfg, const char *s)
