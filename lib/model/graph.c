@@ -172,12 +172,15 @@ static sd_tensor *resblock(g *x, const sd_resblock *r, sd_tensor *in)
     return conv_plus(x, h, r->conv2, 1, 1, skip);
 }
 
-/* tokens (N, T, D) -> multi-head self-attention -> output projection
- * (+ the residual r, or NULL) */
-static sd_tensor *mhsa(g *x, const sd_attnblock *a, sd_tensor *t, sd_tensor *r)
+/* tokens (N, T, D) -> multi-head attention -> output projection (+ the
+ * residual r, or NULL): self-attention (cross 0), or cross-attention over
+ * the projected context (keys and values from x->ctx, padded tokens
+ * masked). */
+static sd_tensor *mha(g *x, const sd_attnblock *a, sd_tensor *t, sd_tensor *r, int cross)
 {
-    sd_tensor *q = lin(x, t, a->q), *k = lin(x, t, a->k), *v = lin(x, t, a->v);
-    sd_tensor *o = sd_attention(x->c, q, k, v, a->heads);
+    sd_tensor *kv = cross ? x->ctx : t;
+    sd_tensor *q = lin(x, t, a->q), *k = lin(x, kv, a->k), *v = lin(x, kv, a->v);
+    sd_tensor *o = sd_attention_masked(x->c, q, k, v, a->heads, cross ? x->ctx_len : NULL);
     return lin_fused(x, o, a->out, SD_ACT_NONE, r);
 }
 
@@ -202,34 +205,15 @@ static sd_tensor *tokens_to_nchw(sd_ctx *c, sd_tensor *t, int64_t H, int64_t W)
     return sd_permute(c, h, from_tokens);
 }
 
-/* tokens (N, T, D), already normalized -> cross-attention over the
- * projected context (queries from t, keys and values from x->ctx, padded
- * tokens masked) -> output projection (+ the residual r, or NULL) */
-static sd_tensor *mhca(g *x, const sd_attnblock *a, sd_tensor *t, sd_tensor *r)
-{
-    sd_tensor *q = lin(x, t, a->q), *k = lin(x, x->ctx, a->k), *v = lin(x, x->ctx, a->v);
-    sd_tensor *o = sd_attention_masked(x->c, q, k, v, a->heads, x->ctx_len);
-    return lin_fused(x, o, a->out, SD_ACT_NONE, r);
-}
-
-/* U-Net cross-attention: in + tokens_to_nchw(mhca(gn(in))). */
-static sd_tensor *xattnblock(g *x, const sd_attnblock *a, sd_tensor *in)
+/* U-Net attention (cross 0) or cross-attention (cross 1) block:
+ * in + untokens(mha(tokens(gn(in)))). */
+static sd_tensor *attnblock(g *x, const sd_attnblock *a, sd_tensor *in, int cross)
 {
     sd_ctx *c = x->c;
     sd_tensor *h = sd_group_norm(c, in, groups_for(x, a->ch), P(x, a->norm.g),
                                  P(x, a->norm.b), GN_EPS);
     int64_t H = in->shape[2], W = in->shape[3];
-    sd_tensor *o = mhca(x, a, nchw_to_tokens(c, h), NULL);
-    return sd_add(c, in, tokens_to_nchw(c, o, H, W));
-}
-
-static sd_tensor *attnblock(g *x, const sd_attnblock *a, sd_tensor *in)
-{
-    sd_ctx *c = x->c;
-    sd_tensor *h = sd_group_norm(c, in, groups_for(x, a->ch), P(x, a->norm.g),
-                                 P(x, a->norm.b), GN_EPS);
-    int64_t H = in->shape[2], W = in->shape[3];
-    sd_tensor *o = mhsa(x, a, nchw_to_tokens(c, h), NULL);
+    sd_tensor *o = mha(x, a, nchw_to_tokens(c, h), NULL, cross);
     return sd_add(c, in, tokens_to_nchw(c, o, H, W));
 }
 
@@ -250,10 +234,10 @@ static sd_tensor *transformer(g *x, sd_tensor *in)
         sd_tensor *s2 = sd_slice(c, ada, 1, 2 * Wd, Wd), *b2 = sd_slice(c, ada, 1, 3 * Wd, Wd);
         sd_tensor *h = sd_layer_norm(c, t, NULL, NULL, LN_EPS);
         h = sd_modulate(c, h, s1, b1, 2);
-        t = mhsa(x, &b->attn, h, t); /* t + attention */
+        t = mha(x, &b->attn, h, t, 0); /* t + attention */
         if (x->ctx) {                /* t + cross-attention */
             h = sd_layer_norm(c, t, P(x, b->xattn.norm.g), P(x, b->xattn.norm.b), LN_EPS);
-            t = mhca(x, &b->xattn, h, t);
+            t = mha(x, &b->xattn, h, t, 1);
         }
         h = sd_layer_norm(c, t, NULL, NULL, LN_EPS);
         h = sd_modulate(c, h, s2, b2, 2);
@@ -331,10 +315,8 @@ sd_tensor *sd_model_graph_ctx(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
             h = resblock(&x, &m->res[st->idx], sd_concat(c, h, skips[--nskip], 1));
             break;
         case SD_ST_ATTN:
-            h = attnblock(&x, &m->attn[st->idx], h);
-            break;
         case SD_ST_XATTN:
-            h = xattnblock(&x, &m->attn[st->idx], h);
+            h = attnblock(&x, &m->attn[st->idx], h, st->kind == SD_ST_XATTN);
             break;
         case SD_ST_PUSH:
             skips[nskip++] = h;

@@ -466,15 +466,7 @@ END_TEST
 START_TEST(context_inputs)
 {
     simdiff_model_config cfg;
-    ck_assert_int_eq(simdiff_model_config_init(&cfg, SIMDIFF_ARCH_UVIT, 8, 1), SIMDIFF_OK);
-    cfg.num_levels = 1;
-    cfg.level_channels[0] = 8;
-    cfg.norm_groups = 4;
-    cfg.attn_resolution = 4;
-    cfg.tf_width = 16;
-    cfg.tf_depth = 1;
-    cfg.tf_heads = 2;
-    cfg.emb_dim = 16;
+    sdtest_tiny_uvit_config(&cfg);
     cfg.ctx_dim = 5;
     cfg.ctx_len = 3;
     simdiff_model *m;

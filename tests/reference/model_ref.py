@@ -247,39 +247,27 @@ class Net:
         skip = self.C(name + ".skip", x, 1, 0) if (name + ".skip.weight") in self.p else x
         return skip + h
 
-    def mhsa(self, name, t, heads):
-        q, k, v = self.L(name + ".q", t), self.L(name + ".k", t), self.L(name + ".v", t)
-        N, T, D = q.shape
-        dh = D // heads
-        sp = lambda a: a.reshape(N, T, heads, dh).transpose(1, 2)
-        a = torch.softmax(sp(q) @ sp(k).transpose(-1, -2) / math.sqrt(dh), -1) @ sp(v)
-        return self.L(name + ".out", a.transpose(1, 2).reshape(N, T, D))
-
-    def mhca(self, name, t, heads):
-        q = self.L(name + ".q", t)
-        k, v = self.L(name + ".k", self.cp), self.L(name + ".v", self.cp)
+    def mhsa(self, name, t, heads, cross=False):
+        """Self-attention, or (cross) attention over the projected context
+        self.cp with keys j >= self.kl masked."""
+        kv = self.cp if cross else t
+        q, k, v = self.L(name + ".q", t), self.L(name + ".k", kv), self.L(name + ".v", kv)
         N, T, D = q.shape
         S = k.shape[1]
         dh = D // heads
         sp = lambda a, n: a.reshape(N, n, heads, dh).transpose(1, 2)
         s = sp(q, T) @ sp(k, S).transpose(-1, -2) / math.sqrt(dh)
-        keep = torch.arange(S)[None, :] < self.kl[:, None]
-        s = s.masked_fill(~keep[:, None, None, :], float("-inf"))
+        if cross:
+            keep = torch.arange(S)[None, :] < self.kl[:, None]
+            s = s.masked_fill(~keep[:, None, None, :], float("-inf"))
         a = torch.softmax(s, -1) @ sp(v, S)
         return self.L(name + ".out", a.transpose(1, 2).reshape(N, T, D))
 
-    def xattn(self, name, x):
+    def attn(self, name, x, cross=False):
         N, ch, H, W = x.shape
         h = self.gn(x, name + ".norm")
         t = h.permute(0, 2, 3, 1).reshape(N, H * W, ch)
-        o = self.mhca(name, t, self.cfg["attn_heads"])
-        return x + o.reshape(N, H, W, ch).permute(0, 3, 1, 2)
-
-    def attn(self, name, x):
-        N, ch, H, W = x.shape
-        h = self.gn(x, name + ".norm")
-        t = h.permute(0, 2, 3, 1).reshape(N, H * W, ch)
-        o = self.mhsa(name, t, self.cfg["attn_heads"])
+        o = self.mhsa(name, t, self.cfg["attn_heads"], cross)
         return x + o.reshape(N, H, W, ch).permute(0, 3, 1, 2)
 
     def transformer(self, x, e):
@@ -296,7 +284,7 @@ class Net:
             if self.ctx:
                 h = F.layer_norm(t, (Wd,), self.p[b + ".xattn.norm.weight"],
                                  self.p[b + ".xattn.norm.bias"], eps=1e-6)
-                t = t + self.mhca(b + ".xattn", h, c["tf_heads"])
+                t = t + self.mhsa(b + ".xattn", h, c["tf_heads"], True)
             h = F.layer_norm(t, (Wd,), eps=1e-6) * (1 + s2[:, None]) + b2[:, None]
             t = t + self.L(b + ".fc2", F.gelu(self.L(b + ".fc1", h)))
         t = F.layer_norm(t, (Wd,), self.p["tf.norm.weight"], self.p["tf.norm.bias"], eps=1e-6)
@@ -324,7 +312,7 @@ class Net:
             elif kind == "attn":
                 h = self.attn(st[1], h)
             elif kind == "xattn":
-                h = self.xattn(st[1], h)
+                h = self.attn(st[1], h, True)
             elif kind == "push":
                 skips.append(h)
             elif kind == "down":
