@@ -183,6 +183,44 @@ START_TEST(resume_is_bit_exact)
 }
 END_TEST
 
+/* The data-parallel step with contexts: one chunk, two chunks (each
+ * chunk's contexts and lengths at its offset) and simdiff_trainer_step_ctx
+ * see the same examples, noise and context dropout, so their losses agree
+ * to float rounding (the sums over examples are split differently). */
+START_TEST(step_part_matches_step)
+{
+    float x[B * P], ctx[B * T * D];
+    int len[B];
+    double loss[3];
+    for (int v = 0; v < 3; v++) {
+        simdiff_model *m = ctx_model(4);
+        simdiff_trainer *t = ctx_trainer(m, 1e-3);
+        for (int k = 0; k < 3; k++) {
+            toy_batch(k, x, ctx, len);
+            /* Examples 4 and 5 trade contexts: the second half is then no
+             * copy of the first, and a chunk reading the wrong offset shows. */
+            float tmp[T * D];
+            memcpy(tmp, ctx + 4 * T * D, sizeof tmp);
+            memcpy(ctx + 4 * T * D, ctx + 5 * T * D, sizeof tmp);
+            memcpy(ctx + 5 * T * D, tmp, sizeof tmp);
+            int tl = len[4];
+            len[4] = len[5];
+            len[5] = tl;
+            simdiff_status st =
+                v == 0 ? simdiff_trainer_step_ctx(t, B, x, NULL, NULL, ctx, len, &loss[v])
+                       : simdiff_trainer_step_part_ctx(t, B, 0, B, v, x, NULL, NULL, ctx, len,
+                                                       &loss[v]);
+            ck_assert_msg(st == SIMDIFF_OK, "%s", simdiff_trainer_errmsg(t));
+        }
+        simdiff_trainer_destroy(t);
+        simdiff_model_destroy(m);
+    }
+    for (int v = 1; v < 3; v++)
+        ck_assert_msg(fabs(loss[v] - loss[0]) <= 1e-5 * loss[0], "loss %.9g vs %.9g (%d chunks)",
+                      loss[v], loss[0], v);
+}
+END_TEST
+
 START_TEST(bad_context_inputs)
 {
     simdiff_model *m = ctx_model(2);
@@ -263,6 +301,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, trains_and_samples_with_guidance);
     tcase_add_test(tc, resume_is_bit_exact);
+    tcase_add_test(tc, step_part_matches_step);
     tcase_add_test(tc, bad_context_inputs);
     suite_add_tcase(s, tc);
     return s;
