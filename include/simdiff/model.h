@@ -74,7 +74,8 @@ SIMDIFF_API simdiff_status simdiff_prediction_from_name(const char *name,
  *   attn_heads 1..1024, tf_width 1..8192, tf_depth 0..256,
  *   tf_heads 1..1024, tf_mlp_ratio 1..64 (the tf_* fields of a U-Net are
  *   unused and only need to be in 0..max), dropout_max_resolution 0..4096,
- *   num_classes 0..1000000, cond_dim 0..65536. */
+ *   num_classes 0..1000000, cond_dim 0..65536,
+ *   ctx_dim 0..8192, ctx_len 0..1024 (1..1024 when ctx_dim > 0). */
 #define SIMDIFF_MAX_IMAGE_SIZE 4096
 #define SIMDIFF_MAX_WIDTH 8192
 #define SIMDIFF_MAX_BLOCKS 64
@@ -83,6 +84,8 @@ SIMDIFF_API simdiff_status simdiff_prediction_from_name(const char *name,
 #define SIMDIFF_MAX_MLP_RATIO 64
 #define SIMDIFF_MAX_CLASSES 1000000
 #define SIMDIFF_MAX_COND_DIM 65536
+#define SIMDIFF_MAX_CTX_DIM 8192
+#define SIMDIFF_MAX_CTX_LEN 1024
 
 /*
  * Model configuration. Always fill with simdiff_model_config_init() first,
@@ -131,6 +134,16 @@ typedef struct simdiff_model_config {
                                   null class K (label -1) for guidance        */
     int cond_dim;              /* external conditioning vector width (0: none) */
     simdiff_prediction prediction;
+
+    /* Sequence conditioning by cross-attention (docs/text.md): a context of
+     * up to ctx_len tokens of ctx_dim floats each (e.g. a frozen text
+     * encoder's token embeddings) per example. 0 = no context (the model
+     * before these fields existed). With ctx_dim > 0, ctx_len must be
+     * >= 1; every transformer block (U-ViT) and every attention block
+     * (U-Net) gets a cross-attention sublayer, and a learned null context
+     * serves guidance and context dropout. */
+    int ctx_dim;               /* D_ctx, width of a context token (0: none)   */
+    int ctx_len;               /* T, most tokens per context                  */
 } simdiff_model_config;
 
 /* Fill the `size` bytes of *cfg with defaults for arch at image_size x
@@ -239,7 +252,24 @@ SIMDIFF_API simdiff_status simdiff_model_forward_cond(simdiff_model *m, int n,
                                                       const float *cond,
                                                       float *out);
 
-/* Precision of simdiff_model_forward(_cond) on m (default F32; samplers
+/* Same with a context per example (models with ctx_dim > 0, docs/text.md):
+ * context n x ctx_len x ctx_dim floats (example i's tokens at
+ * context + i * ctx_len * ctx_dim; tokens past its length are never read
+ * and may hold anything), context_len n lengths in 1..ctx_len (NULL: all
+ * ctx_len). context NULL: the learned null context (the unconditional
+ * model of guidance); cond NULL: zeros. SIMDIFF_ERR_INVALID_ARG, naming the
+ * field, and nothing written, for a context given to a model without one,
+ * a length out of range or a non-finite value within a length. */
+SIMDIFF_API simdiff_status simdiff_model_forward_ctx(simdiff_model *m, int n,
+                                                     const float *z,
+                                                     const double *logsnr,
+                                                     const int *labels,
+                                                     const float *cond,
+                                                     const float *context,
+                                                     const int *context_len,
+                                                     float *out);
+
+/* Precision of simdiff_model_forward(_cond, _ctx) on m (default F32; samplers
  * and trainers have their own setting in their configs). With BF16 the
  * forward uses a bf16 copy of the weights made once per model and shared
  * with m's bf16 samplers (remade after a trainer step changed them).

@@ -340,6 +340,13 @@ typedef struct simdiff_run_options {
     const uint64_t *variation_seeds; /* n per-image variation seeds, or NULL   */
     const float *latents;        /* n x C x H x W starting noise, or NULL      */
     const float *cond;           /* n x cond_dim, or NULL                      */
+    /* Sequence context (models with ctx_dim > 0, docs/text.md): n x
+     * ctx_len x ctx_dim floats, or NULL for the learned null context;
+     * context_len n lengths in 1..ctx_len, or NULL (all ctx_len). With
+     * guidance the unconditional branch is the null context (and the null
+     * class, and zero cond). */
+    const float *context;
+    const int *context_len;
 } simdiff_run_options;
 
 /* Fill the `size` bytes of *o with the defaults (all NULL and 0: a plain
@@ -354,7 +361,9 @@ static inline simdiff_status simdiff_run_options_init(simdiff_run_options *o)
 /* simdiff_sampler_run_edit with options (NULL = none: exactly
  * simdiff_sampler_run_edit). Besides its checks: variation_strength finite
  * in [0, 1] and 0 with latents, every latents and cond value finite, cond
- * only for a model with cond_dim > 0. Failures: SIMDIFF_ERR_INVALID_ARG
+ * only for a model with cond_dim > 0, context only for a model with
+ * ctx_dim > 0, context_len in 1..ctx_len, context values finite within
+ * each length. Failures: SIMDIFF_ERR_INVALID_ARG
  * naming the field, out untouched. */
 SIMDIFF_API simdiff_status simdiff_sampler_run_with(simdiff_sampler *s, int n,
                                                     const int *labels, uint64_t seed,

@@ -133,6 +133,10 @@ typedef struct simdiff_trainer_config {
     int num_threads;         /* compute threads of this trainer's steps: 1..4096,
                                 or 0 (default) = the process-wide count
                                 (simdiff_set_num_threads); docs/embedding.md */
+    double ctx_dropout;      /* P(context -> the null context), models with
+                                ctx_dim > 0 (default 0.1; 0 = never). Drawn
+                                with the label's dropout draw: equal rates
+                                drop label and context together */
 } simdiff_trainer_config;
 
 /* Fill the `size` bytes of *cfg with the defaults above and set
@@ -174,6 +178,16 @@ SIMDIFF_API simdiff_status simdiff_trainer_step(simdiff_trainer *t, int n,
 SIMDIFF_API simdiff_status simdiff_trainer_step_cond(simdiff_trainer *t, int n,
                                                      const float *x, const int *labels,
                                                      const float *cond, double *loss);
+/* The same with a context per example, for a model with ctx_dim > 0
+ * (docs/text.md): context n x ctx_len x ctx_dim floats, context_len n
+ * lengths in 1..ctx_len (NULL: all ctx_len); context NULL: the null context
+ * for every example. Each example's context becomes the learned null
+ * context with probability ctx_dropout (classifier-free guidance). Bad
+ * context inputs: as simdiff_model_forward_ctx, nothing changed. */
+SIMDIFF_API simdiff_status simdiff_trainer_step_ctx(simdiff_trainer *t, int n,
+                                                    const float *x, const int *labels,
+                                                    const float *cond, const float *context,
+                                                    const int *context_len, double *loss);
 
 /* ---- data-parallel training (docs/distributed.md) ----------------------
  * Several processes (or threads), each with its own trainer and an
@@ -241,6 +255,13 @@ SIMDIFF_API simdiff_status simdiff_trainer_step_part(simdiff_trainer *t, int bat
                                                      int first, int n, int chunks,
                                                      const float *x, const int *labels,
                                                      const float *cond, double *loss);
+/* simdiff_trainer_step_part with this process's n contexts and lengths
+ * (as simdiff_trainer_step_ctx; context dropout from each example's index
+ * in the global batch). */
+SIMDIFF_API simdiff_status simdiff_trainer_step_part_ctx(
+    simdiff_trainer *t, int batch, int first, int n, int chunks, const float *x,
+    const int *labels, const float *cond, const float *context, const int *context_len,
+    double *loss);
 
 typedef struct simdiff_trainer_stats {
     size_t struct_size;      /* set to sizeof before simdiff_trainer_stats_get */

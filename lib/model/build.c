@@ -178,15 +178,44 @@ static void attn_params(builder *b, sd_attnblock *a, int ch, int heads, int gn,
     a->out = linear(b, ch, ch, 1, nm);
 }
 
+/* Cross-attention: norm (ch), q (ch -> ch), k and v (ctx_ch -> ch), out
+ * (ch -> ch, zero: a fresh model ignores the context there). */
+static void xattn_params(builder *b, sd_attnblock *a, int ch, int heads, const char *name)
+{
+    char nm[80];
+    a->ch = ch;
+    a->heads = heads;
+    snprintf(nm, sizeof nm, "%.60s.norm", name);
+    a->norm = norm(b, ch, nm);
+    snprintf(nm, sizeof nm, "%.60s.q", name);
+    a->q = linear(b, ch, ch, 0, nm);
+    snprintf(nm, sizeof nm, "%.60s.k", name);
+    a->k = linear(b, b->m->ctx_ch, ch, 0, nm);
+    snprintf(nm, sizeof nm, "%.60s.v", name);
+    a->v = linear(b, b->m->ctx_ch, ch, 0, nm);
+    snprintf(nm, sizeof nm, "%.60s.out", name);
+    a->out = linear(b, ch, ch, 1, nm);
+}
+
+/* U-Net attention: self-attention "<name>.attn", then with a context
+ * cross-attention "<name>.xattn", each its own stage. */
 static void attnblock(builder *b, int ch, const char *name)
 {
     simdiff_model *m = b->m;
-    if (b->failed || grow((void **)&m->attn, &b->cap_attn, m->nattn + 1, sizeof *m->attn)) {
-        b->failed = 1;
-        return;
+    char nm[80];
+    for (int x = 0; x < 1 + (m->cfg.ctx_dim > 0); x++) {
+        if (b->failed ||
+            grow((void **)&m->attn, &b->cap_attn, m->nattn + 1, sizeof *m->attn)) {
+            b->failed = 1;
+            return;
+        }
+        snprintf(nm, sizeof nm, "%.60s.%s", name, x ? "xattn" : "attn");
+        if (x)
+            xattn_params(b, &m->attn[m->nattn], ch, m->cfg.attn_heads, nm);
+        else
+            attn_params(b, &m->attn[m->nattn], ch, m->cfg.attn_heads, 1, nm);
+        add_stage(b, x ? SD_ST_XATTN : SD_ST_ATTN, m->nattn++, no_lin);
     }
-    attn_params(b, &m->attn[m->nattn], ch, m->cfg.attn_heads, 1, name);
-    add_stage(b, SD_ST_ATTN, m->nattn++, no_lin);
 }
 
 static void transformer(builder *b, int ch, int res)
@@ -215,6 +244,13 @@ static void transformer(builder *b, int ch, int res)
         t->ada = linear(b, c->emb_dim, 4 * W, 0, nm);
         snprintf(nm, sizeof nm, "tf.blocks.%d.attn", i);
         attn_params(b, &t->attn, W, c->tf_heads, 0, nm);
+        if (c->ctx_dim > 0) {
+            snprintf(nm, sizeof nm, "tf.blocks.%d.xattn", i);
+            xattn_params(b, &t->xattn, W, c->tf_heads, nm);
+        } else {
+            t->xattn.norm.g = t->xattn.norm.b = -1;
+            t->xattn.q = t->xattn.k = t->xattn.v = t->xattn.out = no_lin;
+        }
         snprintf(nm, sizeof nm, "tf.blocks.%d.fc1", i);
         t->fc1 = linear(b, W, c->tf_mlp_ratio * W, 0, nm);
         snprintf(nm, sizeof nm, "tf.blocks.%d.fc2", i);
@@ -245,6 +281,23 @@ static simdiff_status build_structure(simdiff_model *m)
             m->pinfo[m->class_emb].std = 1.0f;
     }
     m->emb_cond = c->cond_dim > 0 ? linear(&b, c->cond_dim, E, 0, "emb.cond") : no_lin;
+    /* Context: null token, layer norm, projection to ctx_ch (the U-ViT's
+     * width, or emb_dim in the U-Net), pooled linear (zero: a fresh model
+     * ignores the context there too). */
+    m->ctx_null = -1;
+    m->ctx_norm.g = m->ctx_norm.b = -1;
+    m->ctx_proj = m->emb_ctx = no_lin;
+    m->ctx_ch = 0;
+    if (c->ctx_dim > 0) {
+        const int64_t s[2] = {1, c->ctx_dim};
+        m->ctx_ch = uvit ? c->tf_width : E;
+        m->ctx_null = param(&b, SD_INIT_NORMAL, 0, 1, 2, s, "ctx.null");
+        if (m->ctx_null >= 0)
+            m->pinfo[m->ctx_null].std = 1.0f;
+        m->ctx_norm = norm(&b, c->ctx_dim, "ctx.norm");
+        m->ctx_proj = linear(&b, c->ctx_dim, m->ctx_ch, 0, "ctx.proj");
+        m->emb_ctx = linear(&b, m->ctx_ch, E, 1, "emb.ctx");
+    }
 
     /* Stem. */
     int C = c->channels, ch0 = c->level_channels[0];
@@ -280,7 +333,7 @@ static simdiff_status build_structure(simdiff_model *m)
             resblock(&b, SD_ST_RES, ch, co, res, nm);
             ch = co;
             if (attn) {
-                snprintf(nm, sizeof nm, "down.%d.%d.attn", l, k);
+                snprintf(nm, sizeof nm, "down.%d.%d", l, k);
                 attnblock(&b, ch, nm);
             }
             add_stage(&b, SD_ST_PUSH, 0, no_lin);
@@ -301,7 +354,7 @@ static simdiff_status build_structure(simdiff_model *m)
     } else {
         resblock(&b, SD_ST_RES, ch, ch, res, "mid.0");
         if (c->attn_resolution > 0)
-            attnblock(&b, ch, "mid.attn");
+            attnblock(&b, ch, "mid");
         resblock(&b, SD_ST_RES, ch, ch, res, "mid.1");
     }
 
@@ -314,7 +367,7 @@ static simdiff_status build_structure(simdiff_model *m)
             resblock(&b, SD_ST_RES_SKIP, ch + skip_ch[--nskip], co, res, nm);
             ch = co;
             if (attn) {
-                snprintf(nm, sizeof nm, "up.%d.%d.attn", l, k);
+                snprintf(nm, sizeof nm, "up.%d.%d", l, k);
                 attnblock(&b, ch, nm);
             }
         }

@@ -22,7 +22,7 @@ static int ilog2(int x)
 const sd_struct_layout sd_model_config_layout = {
     "simdiff_model_config",
     SD_FIELD_END(simdiff_model_config, prediction), /* v1 */
-    SD_FIELD_END(simdiff_model_config, prediction), /* the last field */
+    SD_FIELD_END(simdiff_model_config, ctx_len), /* the last field */
 };
 
 SIMDIFF_API simdiff_status simdiff_model_config_init_sized(simdiff_model_config *out,
@@ -180,6 +180,8 @@ SIMDIFF_API simdiff_status simdiff_model_config_validate(
     RANGE(c->dropout_max_resolution, 0, SIMDIFF_MAX_IMAGE_SIZE, "dropout_max_resolution");
     RANGE(c->num_classes, 0, SIMDIFF_MAX_CLASSES, "num_classes");
     RANGE(c->cond_dim, 0, SIMDIFF_MAX_COND_DIM, "cond_dim");
+    RANGE(c->ctx_dim, 0, SIMDIFF_MAX_CTX_DIM, "ctx_dim");
+    RANGE(c->ctx_len, c->ctx_dim > 0 ? 1 : 0, SIMDIFF_MAX_CTX_LEN, "ctx_len");
     int r0;
     simdiff_status st = stem_resolution(c, &r0, msg, cap);
     if (st)
@@ -243,6 +245,9 @@ static const sd_kv_field fields[] = {
     I(attn_resolution), I(attn_heads), I(tf_width), I(tf_depth), I(tf_heads),
     I(tf_mlp_ratio), FL(dropout_res), FL(dropout_tf), I(dropout_max_resolution),
     I(num_classes), I(cond_dim), I(prediction),
+    /* added with sequence conditioning: files without them have none */
+    {"ctx_dim", SD_KV_INT, offsetof(simdiff_model_config, ctx_dim), 0, 0, 1},
+    {"ctx_len", SD_KV_INT, offsetof(simdiff_model_config, ctx_len), 0, 0, 1},
 };
 #undef I
 #undef FL
@@ -254,7 +259,10 @@ _Static_assert(sizeof(simdiff_arch) == sizeof(int) && sizeof(simdiff_stem) == si
 simdiff_status sd_config_to_string(const simdiff_model_config *cfg, char *buf,
                                    size_t cap)
 {
-    return sd_kv_format("model config", fields, SD_ARRAY_LEN(fields), cfg, buf, cap);
+    /* The ctx keys (the last two) only for a model with a context: files of
+     * the other models stay as they were, readable by older libraries. */
+    size_t n = SD_ARRAY_LEN(fields) - (cfg->ctx_dim > 0 ? 0 : 2);
+    return sd_kv_format("model config", fields, n, cfg, buf, cap);
 }
 
 simdiff_status sd_config_from_string(simdiff_model_config *cfg, const char *s)

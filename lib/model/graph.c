@@ -10,6 +10,10 @@ typedef struct g {
     const simdiff_model *m;
     sd_ctx *c;
     sd_tensor *e; /* silu(embedding), (N, E) */
+    /* With a context: the projected context (N, T, ctx_ch) and the key
+     * length of each example (1..T; 1 for the null context). */
+    sd_tensor *ctx;
+    const int *ctx_len;
 } g;
 
 static sd_tensor *P(const g *x, int i) { return i >= 0 ? &x->m->params[i] : NULL; }
@@ -64,8 +68,59 @@ static sd_tensor *fourier(sd_ctx *c, int n, const double *logsnr, int E)
     return f;
 }
 
+/* The context path: rows (N, T, D_ctx) = the caller's tokens (0 past each
+ * length) + the null token at position 0 of every null example (length 0
+ * there), layer norm, projection to ctx_ch: x->ctx; key lengths x->ctx_len
+ * (null: 1). Returns the pooled context, linear(masked mean over each
+ * example's tokens of x->ctx) (N, E), or NULL (ctx status). */
+static sd_tensor *context(g *x, int n, const float *ctx, const int *lens)
+{
+    const simdiff_model *m = x->m;
+    const simdiff_model_config *cf = &m->cfg;
+    sd_ctx *c = x->c;
+    const int64_t T = cf->ctx_len, D = cf->ctx_dim;
+    sd_tensor *in = sd_zeros(c, 3, (int64_t[]){n, T, D});
+    sd_tensor *sel = sd_zeros(c, 3, (int64_t[]){n, T, 1});
+    sd_tensor *pool = sd_zeros(c, 3, (int64_t[]){n, 1, T});
+    int *kl = sd_alloc(c, (size_t)(n ? n : 1) * sizeof(int));
+    if (!in || !sel || !pool || !kl)
+        return NULL;
+    int nnull = 0;
+    for (int i = 0; i < n; i++) {
+        int l = !ctx ? 0 : lens ? lens[i] : (int)T;
+        if (l < 0 || l > T)
+            return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                               "context_len[%d] = %d is not in 1..%lld (ctx_len), or 0 for "
+                               "the null context",
+                               i, l, (long long)T);
+        const float *src = l > 0 ? ctx + (size_t)i * T * D : NULL;
+        for (int64_t j = 0; j < (int64_t)l * D; j++)
+            if (!isfinite(src[j]))
+                return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                                   "context of example %d: token %lld value %lld is not finite",
+                                   i, (long long)(j / D), (long long)(j % D));
+        if (l > 0)
+            memcpy(in->data + (size_t)i * T * D, src, (size_t)l * D * sizeof(float));
+        else
+            sel->data[(size_t)i * T] = 1.0f, nnull++;
+        kl[i] = l > 0 ? l : 1;
+        for (int j = 0; j < kl[i]; j++)
+            pool->data[(size_t)i * T + j] = 1.0f / (float)kl[i];
+    }
+    if (nnull) {
+        sd_tensor *tok = sd_reshape(c, P(x, m->ctx_null), 3, (int64_t[]){1, 1, D});
+        in = sd_add(c, in, sd_mul(c, sel, tok));
+    }
+    sd_tensor *h = sd_layer_norm(c, in, P(x, m->ctx_norm.g), P(x, m->ctx_norm.b), LN_EPS);
+    x->ctx = lin(x, h, m->ctx_proj);
+    x->ctx_len = kl;
+    sd_tensor *mean = sd_matmul(c, pool, x->ctx, 0, 0, 1.0f); /* (N, 1, ctx_ch) */
+    mean = sd_reshape(c, mean, 2, (int64_t[]){n, m->ctx_ch});
+    return lin(x, mean, m->emb_ctx);
+}
+
 static sd_tensor *embedding(g *x, int n, const double *logsnr, const int *labels,
-                            const float *cond)
+                            const float *cond, const float *ctx, const int *lens)
 {
     const simdiff_model *m = x->m;
     const simdiff_model_config *cf = &m->cfg;
@@ -93,6 +148,8 @@ static sd_tensor *embedding(g *x, int n, const double *logsnr, const int *labels
                              : sd_zeros(c, 2, (int64_t[]){n, cf->cond_dim});
         h = sd_add(c, h, lin(x, ct, m->emb_cond));
     }
+    if (cf->ctx_dim > 0)
+        h = sd_add(c, h, context(x, n, ctx, lens));
     return sd_silu(c, h);
 }
 
@@ -115,12 +172,15 @@ static sd_tensor *resblock(g *x, const sd_resblock *r, sd_tensor *in)
     return conv_plus(x, h, r->conv2, 1, 1, skip);
 }
 
-/* tokens (N, T, D) -> multi-head self-attention -> output projection
- * (+ the residual r, or NULL) */
-static sd_tensor *mhsa(g *x, const sd_attnblock *a, sd_tensor *t, sd_tensor *r)
+/* tokens (N, T, D) -> multi-head attention -> output projection (+ the
+ * residual r, or NULL): self-attention (cross 0), or cross-attention over
+ * the projected context (keys and values from x->ctx, padded tokens
+ * masked). */
+static sd_tensor *mha(g *x, const sd_attnblock *a, sd_tensor *t, sd_tensor *r, int cross)
 {
-    sd_tensor *q = lin(x, t, a->q), *k = lin(x, t, a->k), *v = lin(x, t, a->v);
-    sd_tensor *o = sd_attention(x->c, q, k, v, a->heads);
+    sd_tensor *kv = cross ? x->ctx : t;
+    sd_tensor *q = lin(x, t, a->q), *k = lin(x, kv, a->k), *v = lin(x, kv, a->v);
+    sd_tensor *o = sd_attention_masked(x->c, q, k, v, a->heads, cross ? x->ctx_len : NULL);
     return lin_fused(x, o, a->out, SD_ACT_NONE, r);
 }
 
@@ -145,13 +205,15 @@ static sd_tensor *tokens_to_nchw(sd_ctx *c, sd_tensor *t, int64_t H, int64_t W)
     return sd_permute(c, h, from_tokens);
 }
 
-static sd_tensor *attnblock(g *x, const sd_attnblock *a, sd_tensor *in)
+/* U-Net attention (cross 0) or cross-attention (cross 1) block:
+ * in + untokens(mha(tokens(gn(in)))). */
+static sd_tensor *attnblock(g *x, const sd_attnblock *a, sd_tensor *in, int cross)
 {
     sd_ctx *c = x->c;
     sd_tensor *h = sd_group_norm(c, in, groups_for(x, a->ch), P(x, a->norm.g),
                                  P(x, a->norm.b), GN_EPS);
     int64_t H = in->shape[2], W = in->shape[3];
-    sd_tensor *o = mhsa(x, a, nchw_to_tokens(c, h), NULL);
+    sd_tensor *o = mha(x, a, nchw_to_tokens(c, h), NULL, cross);
     return sd_add(c, in, tokens_to_nchw(c, o, H, W));
 }
 
@@ -172,7 +234,11 @@ static sd_tensor *transformer(g *x, sd_tensor *in)
         sd_tensor *s2 = sd_slice(c, ada, 1, 2 * Wd, Wd), *b2 = sd_slice(c, ada, 1, 3 * Wd, Wd);
         sd_tensor *h = sd_layer_norm(c, t, NULL, NULL, LN_EPS);
         h = sd_modulate(c, h, s1, b1, 2);
-        t = mhsa(x, &b->attn, h, t); /* t + attention */
+        t = mha(x, &b->attn, h, t, 0); /* t + attention */
+        if (x->ctx) {                /* t + cross-attention */
+            h = sd_layer_norm(c, t, P(x, b->xattn.norm.g), P(x, b->xattn.norm.b), LN_EPS);
+            t = mha(x, &b->xattn, h, t, 1);
+        }
         h = sd_layer_norm(c, t, NULL, NULL, LN_EPS);
         h = sd_modulate(c, h, s2, b2, 2);
         h = lin_fused(x, h, b->fc1, SD_ACT_GELU, NULL);
@@ -190,6 +256,13 @@ sd_tensor *sd_model_graph(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
                           const double *logsnr, const int *labels,
                           const float *cond)
 {
+    return sd_model_graph_ctx(m, c, z, logsnr, labels, cond, NULL, NULL);
+}
+
+sd_tensor *sd_model_graph_ctx(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
+                              const double *logsnr, const int *labels, const float *cond,
+                              const float *ctx, const int *ctx_lens)
+{
     const simdiff_model_config *cf = &m->cfg;
     if (sd_ctx_status(c) != SIMDIFF_OK || !z)
         return NULL;
@@ -205,8 +278,11 @@ sd_tensor *sd_model_graph(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
     for (int i = 0; i < n; i++)
         if (isnan(logsnr[i]))
             return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG, "logsnr[%d] is NaN", i);
+    if (ctx && cf->ctx_dim == 0)
+        return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                           "context given to a model without one (ctx_dim 0)");
     g x = {.m = m, .c = c};
-    x.e = embedding(&x, n, logsnr, labels, cond);
+    x.e = embedding(&x, n, logsnr, labels, cond, ctx, ctx_lens);
 
     /* Stem. */
     sd_tensor *h;
@@ -239,7 +315,8 @@ sd_tensor *sd_model_graph(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
             h = resblock(&x, &m->res[st->idx], sd_concat(c, h, skips[--nskip], 1));
             break;
         case SD_ST_ATTN:
-            h = attnblock(&x, &m->attn[st->idx], h);
+        case SD_ST_XATTN:
+            h = attnblock(&x, &m->attn[st->idx], h, st->kind == SD_ST_XATTN);
             break;
         case SD_ST_PUSH:
             skips[nskip++] = h;

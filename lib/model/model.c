@@ -1,4 +1,5 @@
 /* The public model handle: create, forward, introspection. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -202,12 +203,45 @@ static simdiff_status ensure_ctx(simdiff_model *m)
 
 static simdiff_status forward_on_ctx(simdiff_model *m, int n, const float *z,
                                      const double *logsnr, const int *labels,
-                                     const float *cond, float *out);
+                                     const float *cond, const float *ctx, const int *ctx_len,
+                                     float *out);
+
+simdiff_status sd_model_check_context(const simdiff_model *m, sd_err *err, const char *fn,
+                                      int n, const float *context, const int *context_len)
+{
+    const simdiff_model_config *cf = &m->cfg;
+    if (!context && !context_len)
+        return SIMDIFF_OK;
+    if (cf->ctx_dim == 0)
+        return sd_fail(err, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: context given, but the model has no context input (ctx_dim 0)",
+                       fn);
+    if (!context)
+        return sd_fail(err, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: context_len given without a context", fn);
+    const int64_t T = cf->ctx_len, D = cf->ctx_dim;
+    for (int i = 0; i < n; i++) {
+        const int l = context_len ? context_len[i] : (int)T;
+        if (l < 1 || l > T)
+            return sd_fail(err, SIMDIFF_ERR_INVALID_ARG,
+                           "%s: context_len[%d] = %d is not in 1..%lld (the model's ctx_len)",
+                           fn, i, l, (long long)T);
+        const float *src = context + (size_t)i * T * D;
+        for (int64_t j = 0; j < (int64_t)l * D; j++)
+            if (!isfinite(src[j]))
+                return sd_fail(err, SIMDIFF_ERR_INVALID_ARG,
+                               "%s: context of example %d, token %lld: value %lld is not "
+                               "finite",
+                               fn, i, (long long)(j / D), (long long)(j % D));
+    }
+    return SIMDIFF_OK;
+}
 
 /* Inference on the model's own ctx: no tape, no dropout. */
 static simdiff_status run_forward(simdiff_model *m, int n, const float *z,
                                   const double *logsnr, const int *labels,
-                                  const float *cond, float *out)
+                                  const float *cond, const float *ctx, const int *ctx_len,
+                                  float *out)
 {
     if (!m)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_model_forward: model is NULL");
@@ -216,6 +250,10 @@ static simdiff_status run_forward(simdiff_model *m, int n, const float *z,
                        "simdiff_model_forward: n = %d, z, logsnr and out must "
                        "not be NULL",
                        n);
+    simdiff_status st = sd_model_check_context(m, &m->err, "simdiff_model_forward", n, ctx,
+                                               ctx_len);
+    if (st)
+        return st;
     if (n == 0)
         return SIMDIFF_OK;
     /* One forward at a time per model: they share m->ctx. */
@@ -225,9 +263,9 @@ static simdiff_status run_forward(simdiff_model *m, int n, const float *z,
                        "simdiff_model_forward: another simdiff_model_forward is running on "
                        "this model (they share its compute context); serialize the calls "
                        "or use one sampler per thread");
-    simdiff_status st = sd_model_use_begin(m, 0, "simdiff_model_forward");
+    st = sd_model_use_begin(m, 0, "simdiff_model_forward");
     if (!st) {
-        st = forward_on_ctx(m, n, z, logsnr, labels, cond, out);
+        st = forward_on_ctx(m, n, z, logsnr, labels, cond, ctx, ctx_len, out);
         sd_model_use_end(m, 0);
     }
     atomic_store(&m->forward, 0);
@@ -237,7 +275,8 @@ static simdiff_status run_forward(simdiff_model *m, int n, const float *z,
 /* run_forward's work, with m->ctx claimed. */
 static simdiff_status forward_on_ctx(simdiff_model *m, int n, const float *z,
                                      const double *logsnr, const int *labels,
-                                     const float *cond, float *out)
+                                     const float *cond, const float *ctx, const int *ctx_len,
+                                     float *out)
 {
     simdiff_status st = sd_apply_threads();
     if (st || (st = ensure_ctx(m)))
@@ -251,7 +290,7 @@ static simdiff_status forward_on_ctx(simdiff_model *m, int n, const float *z,
     const simdiff_model_config *cf = &m->cfg;
     const int64_t shape[4] = {n, cf->channels, cf->image_size, cf->image_size};
     sd_tensor *zt = sd_wrap(c, 4, shape, (float *)z); /* read only */
-    sd_tensor *y = sd_model_graph(m, c, zt, logsnr, labels, cond);
+    sd_tensor *y = sd_model_graph_ctx(m, c, zt, logsnr, labels, cond, ctx, ctx_len);
     if (!y) {
         st = sd_ctx_status(c);
         sd_fail(&m->err, st ? st : SIMDIFF_ERR_INTERNAL, "%s", sd_ctx_errmsg(c));
@@ -268,7 +307,7 @@ SIMDIFF_API simdiff_status simdiff_model_forward(simdiff_model *m, int n,
                                                  const double *logsnr,
                                                  const int *labels, float *out)
 {
-    return run_forward(m, n, z, logsnr, labels, NULL, out);
+    return run_forward(m, n, z, logsnr, labels, NULL, NULL, NULL, out);
 }
 
 SIMDIFF_API simdiff_status simdiff_model_forward_cond(simdiff_model *m, int n,
@@ -278,7 +317,15 @@ SIMDIFF_API simdiff_status simdiff_model_forward_cond(simdiff_model *m, int n,
                                                       const float *cond,
                                                       float *out)
 {
-    return run_forward(m, n, z, logsnr, labels, cond, out);
+    return run_forward(m, n, z, logsnr, labels, cond, NULL, NULL, out);
+}
+
+SIMDIFF_API simdiff_status simdiff_model_forward_ctx(simdiff_model *m, int n, const float *z,
+                                                     const double *logsnr, const int *labels,
+                                                     const float *cond, const float *context,
+                                                     const int *context_len, float *out)
+{
+    return run_forward(m, n, z, logsnr, labels, cond, context, context_len, out);
 }
 
 SIMDIFF_API simdiff_status simdiff_model_flops(const simdiff_model *m,

@@ -42,15 +42,19 @@ typedef struct sd_resblock {
     sd_lin conv1, emb, conv2, skip;
 } sd_resblock;
 
+/* Self-attention, or cross-attention (k and v read the projected context,
+ * ctx_ch wide; the norm is always there: group norm in the U-Net, affine
+ * layer norm in the U-ViT). */
 typedef struct sd_attnblock {
     int ch, heads;
-    sd_norm norm; /* U-Net: group norm affine; U-ViT: unused */
+    sd_norm norm; /* U-Net: group norm affine; U-ViT self-attention: unused */
     sd_lin q, k, v, out;
 } sd_attnblock;
 
 typedef struct sd_tfblock {
     sd_lin ada; /* e -> 4W: scale1, shift1, scale2, shift2 */
     sd_attnblock attn;
+    sd_attnblock xattn; /* cross-attention (ctx_dim > 0; else all -1) */
     sd_lin fc1, fc2;
     float dropout;
 } sd_tfblock;
@@ -60,6 +64,7 @@ typedef enum sd_stage_kind {
     SD_ST_RES,       /* h = res(h) (down path: push skip after, see push)   */
     SD_ST_RES_SKIP,  /* h = res(concat(h, pop()))                           */
     SD_ST_ATTN,      /* h = attn(h)                                         */
+    SD_ST_XATTN,     /* h = cross-attention(h, context) (ctx_dim > 0)       */
     SD_ST_PUSH,      /* push h                                              */
     SD_ST_DOWN,      /* h = avg_pool2(h)                                    */
     SD_ST_UP,        /* h = conv3x3(upsample2(h))                           */
@@ -93,6 +98,12 @@ struct simdiff_model {
     int in_ch;                 /* channels entering the stem conv            */
     sd_lin emb_fc1, emb_fc2, emb_cond;
     int class_emb;             /* (K+1, E) or -1                              */
+    /* Context (ctx_dim > 0, else -1): the learned null context (one token,
+     * (1, D_ctx)), the context's layer norm and projection to ctx_ch, the
+     * pooled context's linear into the embedding. */
+    int ctx_null, ctx_ch;
+    sd_norm ctx_norm;
+    sd_lin ctx_proj, emb_ctx;
     sd_lin stem_conv;
     sd_norm out_norm;
     sd_lin out_conv;
@@ -169,6 +180,23 @@ int sd_model_find_param(const simdiff_model *m, const char *name);
 sd_tensor *sd_model_graph(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
                           const double *logsnr, const int *labels,
                           const float *cond);
+/* The public calls' check of a caller's context (n x ctx_len x ctx_dim
+ * floats, NULL: the null context) and lengths (1..ctx_len; NULL: all full):
+ * SIMDIFF_ERR_INVALID_ARG naming fn and the field for a context given to a
+ * model without one, lengths without a context, a length out of range or a
+ * non-finite value in a token within an example's length. */
+simdiff_status sd_model_check_context(const simdiff_model *m, sd_err *err, const char *fn,
+                                      int n, const float *context, const int *context_len);
+/* The same with a context per example (models with ctx_dim > 0):
+ * ctx N x ctx_len x ctx_dim floats, ctx_lens N lengths, 0..ctx_len; length
+ * 0 is the null context (that example's rows are not read); ctx NULL: the
+ * null context for all; ctx_lens NULL with a ctx: every context full
+ * length. Tokens past an example's length are not read. A length out of
+ * range or a non-finite value in a token read: SIMDIFF_ERR_INVALID_ARG
+ * naming the example. Models without a context take ctx NULL only. */
+sd_tensor *sd_model_graph_ctx(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
+                              const double *logsnr, const int *labels, const float *cond,
+                              const float *ctx, const int *ctx_lens);
 
 /* ---- model files (file.c, checkpoint.c) --------------------------------
  * A model travels with its metadata texts: "config" (sd_config_to_string),

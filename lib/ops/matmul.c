@@ -678,6 +678,25 @@ static void attn_views(attn_plan *a, int64_t nb)
     a->p = view4(nb, h, t, s, h * t * s, t * s, s, 1);
 }
 
+/* Key mask: the scores of keys j >= len[i] of example i (rows of the chunk
+ * starting at example n0) become -1e30 before the softmax, which turns them
+ * into 0 (exp underflows); they are then set to exactly 0, so that P, and
+ * through it dV = P^T dO and dK = scale dS^T Q (dS = P * (dP - ...)), is 0
+ * for every masked key whatever the precision of the primitive's exp. */
+static void attn_mask(const attn_plan *a, const int *len, int64_t n0, int64_t nb, float *Pc,
+                      float fill)
+{
+    for (int64_t i = 0; i < nb; i++) {
+        const int64_t l = len[n0 + i];
+        if (l >= a->s)
+            continue;
+        float *p = Pc + i * a->h * a->t * a->s;
+        for (int64_t r = 0; r < a->h * a->t; r++)
+            for (int64_t j = l; j < a->s; j++)
+                p[r * a->s + j] = fill;
+    }
+}
+
 static void attention_backward(sd_ctx *c, sd_node *n)
 {
     sd_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2];
@@ -735,6 +754,12 @@ static void attention_backward(sd_ctx *c, sd_node *n)
 sd_tensor *sd_attention(sd_ctx *c, sd_tensor *q, sd_tensor *k, sd_tensor *v,
                         int heads)
 {
+    return sd_attention_masked(c, q, k, v, heads, NULL);
+}
+
+sd_tensor *sd_attention_masked(sd_ctx *c, sd_tensor *q, sd_tensor *k, sd_tensor *v,
+                               int heads, const int *kv_len)
+{
     SD_OP_BEGIN(c, "attention", q, k, v);
     char s1[64], s2[64], s3[64];
     if (q->ndim != 3 || k->ndim != 3 || !sd_same_shape(k, v) ||
@@ -748,6 +773,19 @@ sd_tensor *sd_attention(sd_ctx *c, sd_tensor *q, sd_tensor *k, sd_tensor *v,
     attn_plan a = {.n = q->shape[0], .t = q->shape[1], .s = k->shape[1],
                    .d = q->shape[2], .h = heads, .dh = q->shape[2] / heads};
     attn_init(&a);
+    int *len = NULL;
+    if (kv_len) {
+        for (int64_t i = 0; i < a.n; i++)
+            if (kv_len[i] < 1 || kv_len[i] > a.s)
+                return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                                   "attention: key length %d of example %lld is not in "
+                                   "1..%lld",
+                                   kv_len[i], (long long)i, (long long)a.s);
+        len = sd_alloc(c, (size_t)(a.n ? a.n : 1) * sizeof(int));
+        if (!len)
+            return NULL;
+        memcpy(len, kv_len, (size_t)a.n * sizeof(int));
+    }
     sd_tensor *y = sd_new(c, 3, q->shape);
     if (!y)
         return NULL;
@@ -768,9 +806,15 @@ sd_tensor *sd_attention(sd_ctx *c, sd_tensor *q, sd_tensor *k, sd_tensor *v,
         float *Pc = keep ? P + n0 * ps : P;
         mm_view kt = view_t(a.k, 4);
         if (mm_run(c, bf16, 4, &a.q, &kt, &a.p, a.scale,
-                   mm_ops(q->data + n0 * qs, nq, k->data + n0 * ks, nk), NULL, Pc) ||
-            sm_forward(c, nb * a.h * a.t, a.s, Pc, Pc) ||
-            mm_run(c, bf16, 4, &a.p, &a.v, &a.o, 1.0f, mm_ops(Pc, np, v->data + n0 * ks, nk),
+                   mm_ops(q->data + n0 * qs, nq, k->data + n0 * ks, nk), NULL, Pc))
+            return NULL;
+        if (len)
+            attn_mask(&a, len, n0, nb, Pc, -1e30f);
+        if (sm_forward(c, nb * a.h * a.t, a.s, Pc, Pc))
+            return NULL;
+        if (len)
+            attn_mask(&a, len, n0, nb, Pc, 0.0f);
+        if (mm_run(c, bf16, 4, &a.p, &a.v, &a.o, 1.0f, mm_ops(Pc, np, v->data + n0 * ks, nk),
                    NULL, y->data + n0 * qs))
             return NULL;
     }

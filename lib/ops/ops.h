@@ -86,6 +86,14 @@ sd_tensor *sd_matmul(sd_ctx *c, sd_tensor *a, sd_tensor *b, int trans_a,
  * the arena for backward. */
 sd_tensor *sd_attention(sd_ctx *c, sd_tensor *q, sd_tensor *k, sd_tensor *v,
                         int heads);
+/* sd_attention with a key mask: example i attends to its first kv_len[i]
+ * keys only (1 <= kv_len[i] <= S, else SIMDIFF_ERR_INVALID_ARG; kv_len NULL:
+ * all S). The probabilities of the other keys are exactly 0, so their k
+ * and v get exactly zero gradient and their values never reach the output.
+ * = F.scaled_dot_product_attention with attn_mask[i, :, :, j] = j < kv_len[i].
+ * kv_len is copied. sd_attention is this op with kv_len NULL. */
+sd_tensor *sd_attention_masked(sd_ctx *c, sd_tensor *q, sd_tensor *k, sd_tensor *v,
+                               int heads, const int *kv_len);
 /* sd_attention runs the batch in chunks whose (chunk,heads,T,S) score block
  * fits this many bytes (0: the default, 4 MiB), so that it stays in cache.
  * Process-wide, for tests and benchmarks; changes speed and memory, not

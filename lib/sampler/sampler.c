@@ -71,6 +71,8 @@ struct simdiff_sampler {
     double *lam_row; /* (rows) */
     int *lab_row;    /* (rows) */
     float *cond_row; /* (rows, cond_dim) the conditioning vectors of a call */
+    float *ctx_row;  /* (rows, ctx_len, ctx_dim) the contexts of a call     */
+    int *ctxl_row;   /* (rows) their lengths, 0 = the null context          */
     float *tmp;      /* (P) one image's variation noise */
 };
 
@@ -82,6 +84,8 @@ typedef struct run_opts {
     uint64_t vseed;
     double vstr;
     const float *latents, *cond;
+    const float *ctx;   /* n x ctx_len x ctx_dim, or NULL (the null context) */
+    const int *ctx_len; /* n lengths 1..ctx_len, or NULL (all full)          */
 } run_opts;
 
 static void key_of(const run_opts *o, int i, uint64_t *seed, uint64_t *index)
@@ -266,11 +270,15 @@ static void free_buffers(simdiff_sampler *s)
     free(s->lam_row);
     free(s->lab_row);
     free(s->cond_row);
+    free(s->ctx_row);
+    free(s->ctxl_row);
     free(s->tmp);
     s->zin = NULL;
     s->lam_row = NULL;
     s->lab_row = NULL;
     s->cond_row = NULL;
+    s->ctx_row = NULL;
+    s->ctxl_row = NULL;
     s->tmp = NULL;
     s->rows_cap = s->zin_cap = 0;
 }
@@ -474,11 +482,19 @@ static simdiff_status grow(simdiff_sampler *s, int n, int rows, int zin_rows)
         free(s->lam_row);
         free(s->lab_row);
         free(s->cond_row);
+        free(s->ctx_row);
+        free(s->ctxl_row);
+        /* T x D_ctx <= 2^23 (model.h bounds) */
+        const size_t X = (size_t)s->m->cfg.ctx_len * (size_t)s->m->cfg.ctx_dim;
+        size_t xb = 0;
         s->lam_row = malloc((size_t)rows * sizeof(double));
         s->lab_row = malloc((size_t)rows * sizeof(int));
         s->cond_row = D ? malloc((size_t)rows * D * sizeof(float)) : NULL;
+        s->ctx_row = X && !sd_mul_size((size_t)rows, X * sizeof(float), &xb) ? malloc(xb) : NULL;
+        s->ctxl_row = X ? malloc((size_t)rows * sizeof(int)) : NULL;
         s->rows_cap = rows;
-        if (!s->lam_row || !s->lab_row || (D && !s->cond_row)) {
+        if (!s->lam_row || !s->lab_row || (D && !s->cond_row) ||
+            (X && (!s->ctx_row || !s->ctxl_row))) {
             free_buffers(s);
             return sd_fail(&s->err, SIMDIFF_ERR_NOMEM,
                            "simdiff_sampler_run: out of memory for %d network "
@@ -516,7 +532,8 @@ typedef struct run_point {
  * messages. */
 static simdiff_status eval_chunk(simdiff_sampler *s, int a, int m, const run_point *p,
                                  int step, int total_steps, const int *labels,
-                                 const float *cond, int guided)
+                                 const float *cond, const float *ctx, const int *ctx_len,
+                                 int guided)
 {
     sd_ctx *c = s->ctx;
     const simdiff_model_config *mc = &s->m->cfg;
@@ -538,12 +555,19 @@ static simdiff_status eval_chunk(simdiff_sampler *s, int a, int m, const run_poi
         if (rows > m)
             memset(s->cond_row + (size_t)m * D, 0, (size_t)(rows - m) * D * sizeof(float));
     }
+    if (ctx) { /* rows of the guided second half: the null context (length 0) */
+        const size_t X = (size_t)mc->ctx_len * (size_t)mc->ctx_dim;
+        memcpy(s->ctx_row, ctx + (size_t)a * X, (size_t)m * X * sizeof(float));
+        for (int r = 0; r < rows; r++)
+            s->ctxl_row[r] = r >= m ? 0 : ctx_len ? ctx_len[a + r] : mc->ctx_len;
+    }
     sd_ctx_reset(c);
     const int64_t shape[4] = {rows, mc->channels, mc->image_size, mc->image_size};
     sd_tensor *zt = sd_wrap(c, 4, shape, zrows); /* read only */
-    sd_tensor *y = zt ? sd_model_graph(s->m, c, zt, s->lam_row,
-                                       mc->num_classes > 0 ? s->lab_row : NULL,
-                                       cond ? s->cond_row : NULL)
+    sd_tensor *y = zt ? sd_model_graph_ctx(s->m, c, zt, s->lam_row,
+                                           mc->num_classes > 0 ? s->lab_row : NULL,
+                                           cond ? s->cond_row : NULL, ctx ? s->ctx_row : NULL,
+                                           ctx ? s->ctxl_row : NULL)
                       : NULL;
     if (!y) {
         simdiff_status st = sd_ctx_status(c);
@@ -968,7 +992,8 @@ static simdiff_status run(simdiff_sampler *s, int n, const int *labels, const ru
      * anything: w ∉ {0, 1} and some label present. w = 0 runs uncond only. */
     const int cond_model = s->m->cfg.num_classes > 0;
     const int has_cond = o->cond != NULL; /* checked: the model has cond_dim */
-    const int conditioned = (cond_model && labels) || has_cond;
+    const int has_ctx = o->ctx != NULL;   /* checked: the model has ctx_dim  */
+    const int conditioned = (cond_model && labels) || has_cond || has_ctx;
     const int guided = conditioned && w != 1.0 && w != 0.0;
     const int chunk = s->cfg.batch_chunk > 0 && s->cfg.batch_chunk < n
                           ? s->cfg.batch_chunk
@@ -1029,11 +1054,12 @@ static simdiff_status run(simdiff_sampler *s, int n, const int *labels, const ru
         const double ws = guided_at(&s->cfg, pl->pt[from].lam) ? w : 1.0;
         const int *eval_labels = (cond_model && labels && ws != 0.0) ? labels : NULL;
         const float *eval_cond = (has_cond && ws != 0.0) ? o->cond : NULL;
+        const float *eval_ctx = (has_ctx && ws != 0.0) ? o->ctx : NULL;
         const int guided_step = conditioned && ws != 1.0 && ws != 0.0;
         for (int a = 0; a < n; a += chunk) {
             int m = n - a < chunk ? n - a : chunk;
             if ((st = eval_chunk(s, a, m, &pl->pt[from], step, pl->evals, eval_labels,
-                                 eval_cond, guided_step)))
+                                 eval_cond, eval_ctx, o->ctx_len, guided_step)))
                 break;
         }
         if (st)
@@ -1140,7 +1166,7 @@ SIMDIFF_API simdiff_status simdiff_sampler_edit_evals(simdiff_sampler *s,
 const sd_struct_layout sd_run_options_layout = {
     "simdiff_run_options",
     SD_FIELD_END(simdiff_run_options, cond), /* v1 */
-    SD_FIELD_END(simdiff_run_options, cond), /* the last field */
+    SD_FIELD_END(simdiff_run_options, context_len), /* the last field */
 };
 
 SIMDIFF_API simdiff_status simdiff_run_options_init_sized(simdiff_run_options *out, size_t size)
@@ -1179,6 +1205,8 @@ static simdiff_status read_opts(simdiff_sampler *s, int n, uint64_t seed,
                        "%s: cond is given but the model takes no conditioning vector "
                        "(cond_dim = 0); pass NULL",
                        fn);
+    if ((st = sd_model_check_context(s->m, &s->err, fn, n, r.context, r.context_len)))
+        return st;
     if (n > 0 && r.latents) {
         const size_t cnt = (size_t)n * s->per;
         for (size_t j = 0; j < cnt; j++)
@@ -1202,6 +1230,8 @@ static simdiff_status read_opts(simdiff_sampler *s, int n, uint64_t seed,
     o->vseeds = r.variation_seeds;
     o->latents = r.latents;
     o->cond = r.cond;
+    o->ctx = r.context;
+    o->ctx_len = r.context_len;
     return SIMDIFF_OK;
 }
 

@@ -55,6 +55,8 @@ static const sd_kv_field fields[] = {
     F(ema_decay, oc.ema_decay, SD_KV_DOUBLE),
     /* Absent from checkpoints written before bf16 existed: f32 (0). */
     {"precision", SD_KV_INT, offsetof(trainer_text, tc.precision), 0, 0, 1},
+    /* Absent from checkpoints written before sequence conditioning: 0. */
+    {"ctx_dropout", SD_KV_DOUBLE, offsetof(trainer_text, tc.ctx_dropout), 0, 0, 1},
 };
 #undef F
 _Static_assert(sizeof(simdiff_loss) == sizeof(int) && sizeof(simdiff_lr_decay) == sizeof(int) &&

@@ -16,7 +16,7 @@ static uint64_t stream(int64_t step, int what) { return sd_rng_mix((uint64_t)ste
 const sd_struct_layout sd_trainer_config_layout = {
     "simdiff_trainer_config",
     SD_FIELD_END(simdiff_trainer_config, seed), /* v1 */
-    SD_FIELD_END(simdiff_trainer_config, num_threads), /* the last field */
+    SD_FIELD_END(simdiff_trainer_config, ctx_dropout), /* the last field */
 };
 const sd_struct_layout sd_trainer_stats_layout = {
     "simdiff_trainer_stats",
@@ -34,6 +34,7 @@ SIMDIFF_API simdiff_status simdiff_trainer_config_init_sized(simdiff_trainer_con
     cfg->loss = SIMDIFF_LOSS_EPS;
     cfg->multiscale_base = 32;
     cfg->label_dropout = 0.1;
+    cfg->ctx_dropout = 0.1;
     cfg->stratified_t = 1;
     cfg->seed = 0;
     cfg->precision = SIMDIFF_PRECISION_F32;
@@ -51,6 +52,8 @@ simdiff_status sd_trainer_config_check(const simdiff_trainer_config *c, char *ms
         BAD("multiscale_base %d must be >= 1", c->multiscale_base);
     if (!(c->label_dropout >= 0 && c->label_dropout <= 1))
         BAD("label_dropout %g must be in [0, 1]", c->label_dropout);
+    if (!(c->ctx_dropout >= 0 && c->ctx_dropout <= 1))
+        BAD("ctx_dropout %g must be in [0, 1]", c->ctx_dropout);
     if (c->precision != SIMDIFF_PRECISION_F32 && c->precision != SIMDIFF_PRECISION_BF16)
         BAD("precision %d is not SIMDIFF_PRECISION_F32 or _BF16", (int)c->precision);
     if (c->num_threads < 0 || c->num_threads > SD_MAX_THREADS)
@@ -138,6 +141,7 @@ SIMDIFF_API void simdiff_trainer_destroy(simdiff_trainer *t)
     free(t->buf);
     free(t->acc);
     free(t->cond);
+    free(t->ctxl);
     free(t);
 }
 
@@ -176,10 +180,13 @@ static int ensure_buf(simdiff_trainer *t, int n)
         return 0;
     free(t->buf);
     free(t->cond);
+    free(t->ctxl);
     const size_t D = (size_t)t->m->cfg.cond_dim;
+    const int X = t->m->cfg.ctx_dim > 0;
     t->buf = malloc((size_t)n * (5 * sizeof(double) + sizeof(int)));
     t->cond = D ? malloc((size_t)n * D * sizeof(float)) : NULL;
-    t->buf_n = t->buf && (!D || t->cond) ? n : 0;
+    t->ctxl = X ? malloc((size_t)n * sizeof(int)) : NULL;
+    t->buf_n = t->buf && (!D || t->cond) && (!X || t->ctxl) ? n : 0;
     return t->buf_n ? 0 : -1;
 }
 
@@ -221,6 +228,8 @@ typedef struct step_args {
     const float *x;
     const int *labels;
     const float *cond;
+    const float *ctx;   /* n x ctx_len x ctx_dim or NULL (the null context) */
+    const int *ctx_len; /* n lengths 1..ctx_len or NULL (all full)          */
     int part; /* 1: simdiff_trainer_step_part (sums, the hook) */
 } step_args;
 
@@ -235,7 +244,7 @@ static simdiff_status run_step(simdiff_trainer *t, const step_args *a, const cha
                                double *loss_out)
 {
     simdiff_status st = sd_trainer_check_step(t, a->n, a->labels, a->cond, fn);
-    if (st)
+    if (st || (st = sd_model_check_context(t->m, &t->err, fn, a->n, a->ctx, a->ctx_len)))
         return st;
     simdiff_model *m = t->m;
     if ((st = sd_model_use_begin(m, 1, fn)))
@@ -264,6 +273,14 @@ SIMDIFF_API simdiff_status simdiff_trainer_step_cond(simdiff_trainer *t, int n,
                                                      const float *x, const int *labels,
                                                      const float *cond, double *loss_out)
 {
+    return simdiff_trainer_step_ctx(t, n, x, labels, cond, NULL, NULL, loss_out);
+}
+
+SIMDIFF_API simdiff_status simdiff_trainer_step_ctx(simdiff_trainer *t, int n, const float *x,
+                                                    const int *labels, const float *cond,
+                                                    const float *context,
+                                                    const int *context_len, double *loss_out)
+{
     if (!t)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_trainer_step: trainer is NULL");
     if (n < 1 || !x)
@@ -273,7 +290,7 @@ SIMDIFF_API simdiff_status simdiff_trainer_step_cond(simdiff_trainer *t, int n,
         return sd_fail(&t->err, SIMDIFF_ERR_MISUSE,
                        "simdiff_trainer_step: a gradient reduction hook is installed; "
                        "use simdiff_trainer_step_part");
-    step_args a = {n, 0, n, 1, x, labels, cond, 0};
+    step_args a = {n, 0, n, 1, x, labels, cond, context, context_len, 0};
     return run_step(t, &a, "simdiff_trainer_step", loss_out);
 }
 
@@ -285,7 +302,7 @@ SIMDIFF_API simdiff_status simdiff_trainer_step_cond(simdiff_trainer *t, int n,
  * zeroed. */
 static simdiff_status forward_backward(simdiff_trainer *t, int batch, int first, int n,
                                        const float *x, const int *labels, const float *cond,
-                                       double *lv)
+                                       const float *ctx, const int *ctx_len, double *lv)
 {
     simdiff_model *m = t->m;
     const simdiff_model_config *cf = &m->cfg;
@@ -321,6 +338,14 @@ static simdiff_status forward_backward(simdiff_trainer *t, int batch, int first,
             else
                 memcpy(ci, cond + (size_t)i * D, D * sizeof(float));
         }
+    /* The context drops out to the null context (length 0) with the same
+     * draw: with ctx_dropout = label_dropout, label and context drop
+     * together, as guidance's unconditional branch has both null. */
+    if (cf->ctx_dim > 0)
+        for (int i = 0; i < n; i++)
+            t->ctxl[i] = (!ctx || u[i] < t->cfg.ctx_dropout) ? 0
+                         : ctx_len                           ? ctx_len[i]
+                                                             : cf->ctx_len;
 
     sd_ctx *c = t->ctx;
     sd_ctx_reset(c);
@@ -347,8 +372,9 @@ static simdiff_status forward_backward(simdiff_trainer *t, int batch, int first,
                 zi[j] = a * xi[j] + s * ei[j];
         }
     }
-    sd_tensor *pred = sd_model_graph(m, c, z, lam, cf->num_classes > 0 ? lab : NULL,
-                                     cond ? t->cond : NULL);
+    sd_tensor *pred = sd_model_graph_ctx(m, c, z, lam, cf->num_classes > 0 ? lab : NULL,
+                                         cond ? t->cond : NULL, ctx,
+                                         cf->ctx_dim > 0 ? t->ctxl : NULL);
     sd_tensor *loss = sd_diffusion_loss(c, t->cfg.loss, t->cfg.multiscale_base,
                                         cf->prediction, pred, z, xt, eps, al, si);
     simdiff_status st = sd_ctx_status(c);
@@ -399,7 +425,8 @@ void sd_trainer_update(simdiff_trainer *t, double lv)
 static simdiff_status step(simdiff_trainer *t, const step_args *a)
 {
     double lv = NAN;
-    simdiff_status st = forward_backward(t, a->n, 0, a->n, a->x, a->labels, a->cond, &lv);
+    simdiff_status st = forward_backward(t, a->n, 0, a->n, a->x, a->labels, a->cond, a->ctx,
+                                         a->ctx_len, &lv);
     if (!st)
         sd_trainer_update(t, lv);
     return st;
@@ -456,7 +483,10 @@ static simdiff_status step_part(simdiff_trainer *t, const step_args *a)
         st = forward_backward(t, a->batch, first + lo, hi - lo, a->x + (size_t)lo * per,
                               a->labels ? a->labels + lo : NULL,
                               a->cond ? a->cond + (size_t)lo * (size_t)cf->cond_dim : NULL,
-                              &lv);
+                              a->ctx ? a->ctx + (size_t)lo * (size_t)cf->ctx_len *
+                                                    (size_t)cf->ctx_dim
+                                     : NULL,
+                              a->ctx && a->ctx_len ? a->ctx_len + lo : NULL, &lv);
         if (st)
             return st;
         if (isfinite(lv))
@@ -503,6 +533,15 @@ SIMDIFF_API simdiff_status simdiff_trainer_step_part(simdiff_trainer *t, int bat
                                                      const float *x, const int *labels,
                                                      const float *cond, double *loss_out)
 {
+    return simdiff_trainer_step_part_ctx(t, batch, first, n, chunks, x, labels, cond, NULL,
+                                         NULL, loss_out);
+}
+
+SIMDIFF_API simdiff_status simdiff_trainer_step_part_ctx(
+    simdiff_trainer *t, int batch, int first, int n, int chunks, const float *x,
+    const int *labels, const float *cond, const float *context, const int *context_len,
+    double *loss_out)
+{
     if (!t)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
                        "simdiff_trainer_step_part: trainer is NULL");
@@ -512,6 +551,6 @@ SIMDIFF_API simdiff_status simdiff_trainer_step_part(simdiff_trainer *t, int bat
                        "simdiff_trainer_step_part: batch %d, first %d, n %d, chunks %d: "
                        "need 0 <= first, first + n <= batch, 1 <= chunks <= n, x not NULL",
                        batch, first, n, chunks);
-    step_args a = {batch, first, n, chunks, x, labels, cond, 1};
+    step_args a = {batch, first, n, chunks, x, labels, cond, context, context_len, 1};
     return run_step(t, &a, "simdiff_trainer_step_part", loss_out);
 }

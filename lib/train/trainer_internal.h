@@ -17,6 +17,7 @@ struct simdiff_trainer {
     void *reduce_user;
     float *acc;              /* step_part: the flat gradient sum (m->total) */
     float *cond;             /* (buf_n, cond_dim): conditioning after dropout */
+    int *ctxl;               /* (buf_n) context lengths after dropout (0: null) */
     sd_err err;
 };
 

@@ -16,8 +16,8 @@
 #include "sdtest.h"
 #include "tensor/tensor_internal.h"
 
-static const char *cases[] = {"unet_plain", "unet_patch_cond", "unet_dwt",
-                              "uvit_plain", "uvit_dwt", "uvit_patch"};
+static const char *cases[] = {"unet_plain", "unet_patch_cond", "unet_dwt", "uvit_plain",
+                              "uvit_dwt",   "uvit_patch",      "unet_ctx", "uvit_ctx"};
 
 static char *fixture_path(const char *name, const char *ext)
 {
@@ -47,12 +47,33 @@ START_TEST(against_pytorch)
         logsnr[i] = ls->data[i];
         labels[i] = (int)lb->data[i];
     }
-    /* The public forward first. */
+    /* A context (cross-attention cases): n x ctx_len x ctx_dim, lengths
+     * with 0 for the null context (the graph's convention; the public call
+     * takes context NULL for it). */
+    const sdfx_array *ctx = sdfx_get(fx, "ctx"), *ctxl = sdfx_get(fx, "ctx_len");
+    ck_assert((ctx != NULL) == (m->cfg.ctx_dim > 0));
+    int lens[8] = {0};
+    for (int i = 0; ctx && i < n; i++)
+        lens[i] = (int)ctxl->data[i];
+    /* The public forward first (example by example with a context, so that
+     * the null one goes through context NULL). */
     float *out = malloc((size_t)want->numel * sizeof(float));
-    ck_assert_int_eq(simdiff_model_forward_cond(m, n, z->data, logsnr,
-                                                m->cfg.num_classes ? labels : NULL,
-                                                m->cfg.cond_dim ? cond->data : NULL, out),
-                     SIMDIFF_OK);
+    if (!ctx) {
+        ck_assert_int_eq(simdiff_model_forward_cond(m, n, z->data, logsnr,
+                                                    m->cfg.num_classes ? labels : NULL,
+                                                    m->cfg.cond_dim ? cond->data : NULL, out),
+                         SIMDIFF_OK);
+    } else {
+        const int64_t zs = z->numel / n, cs = cond->numel / n, xs = ctx->numel / n;
+        for (int i = 0; i < n; i++)
+            ck_assert_msg(simdiff_model_forward_ctx(
+                              m, 1, z->data + i * zs, &logsnr[i],
+                              m->cfg.num_classes ? &labels[i] : NULL,
+                              m->cfg.cond_dim ? cond->data + i * cs : NULL,
+                              lens[i] ? ctx->data + i * xs : NULL, lens[i] ? &lens[i] : NULL,
+                              out + i * zs) == SIMDIFF_OK,
+                          "%s: %s", name, simdiff_model_errmsg(m));
+    }
     double e = sdtest_max_rel_err(out, want->data, (size_t)want->numel, 1e-6);
     ck_assert_msg(e <= 1e-4, "%s: forward rel err %.3g", name, e);
 
@@ -63,8 +84,9 @@ START_TEST(against_pytorch)
     ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
     sd_ctx_set_grad(c, 1);
     sd_tensor *zt = sd_copy_in(c, z->ndim, z->shape, z->data);
-    sd_tensor *y = sd_model_graph(m, c, zt, logsnr, m->cfg.num_classes ? labels : NULL,
-                                  m->cfg.cond_dim ? cond->data : NULL);
+    sd_tensor *y = sd_model_graph_ctx(m, c, zt, logsnr, m->cfg.num_classes ? labels : NULL,
+                                      m->cfg.cond_dim ? cond->data : NULL,
+                                      ctx ? ctx->data : NULL, ctx ? lens : NULL);
     ck_assert_msg(y != NULL, "%s: %s", name, sd_ctx_errmsg(c));
     e = sdtest_max_rel_err(y->data, want->data, (size_t)want->numel, 1e-6);
     ck_assert_msg(e <= 1e-4, "%s: graph forward rel err %.3g", name, e);
@@ -437,6 +459,90 @@ START_TEST(inference_memory_is_compact)
 }
 END_TEST
 
+/* A fresh model with a context ignores it (zero-initialized cross-attention
+ * outputs and pooled linear): any context gives the null context's output.
+ * Bad context inputs are refused naming the field, nothing written; a file
+ * without the ctx keys (every older fixture) loads as ctx_dim 0. */
+START_TEST(context_inputs)
+{
+    simdiff_model_config cfg;
+    sdtest_tiny_uvit_config(&cfg);
+    cfg.ctx_dim = 5;
+    cfg.ctx_len = 3;
+    simdiff_model *m;
+    ck_assert_int_eq(simdiff_model_create(&m, &cfg, 7), SIMDIFF_OK);
+    float z[2 * 64], ctx[2 * 3 * 5], a[2 * 64], b[2 * 64];
+    for (int i = 0; i < 2 * 64; i++)
+        z[i] = (float)sin(0.3 * i);
+    for (int i = 0; i < 2 * 3 * 5; i++)
+        ctx[i] = (float)cos(0.7 * i);
+    double l[2] = {-1, 2};
+    int len[2] = {3, 1};
+    ck_assert_int_eq(simdiff_model_forward_ctx(m, 2, z, l, NULL, NULL, ctx, len, a), SIMDIFF_OK);
+    ck_assert_int_eq(simdiff_model_forward_ctx(m, 2, z, l, NULL, NULL, NULL, NULL, b), SIMDIFF_OK);
+    ck_assert_int_eq(memcmp(a, b, sizeof a), 0);
+    ck_assert_int_eq(simdiff_model_forward(m, 2, z, l, NULL, b), SIMDIFF_OK);
+    ck_assert_int_eq(memcmp(a, b, sizeof a), 0);
+    /* Bad inputs: nothing written. */
+    const struct {
+        int l0, l1, nan;
+        const char *msg;
+    } bad[] = {{0, 1, 0, "context_len[0] = 0 is not in 1..3"},
+               {3, 4, 0, "context_len[1] = 4 is not in 1..3"},
+               {3, 2, 1, "context of example 1, token 1: value 2 is not finite"}};
+    for (size_t k = 0; k < SD_ARRAY_LEN(bad); k++) {
+        int bl[2] = {bad[k].l0, bad[k].l1};
+        float bc[2 * 3 * 5];
+        memcpy(bc, ctx, sizeof bc);
+        if (bad[k].nan)
+            bc[15 + 5 + 2] = NAN;
+        for (int i = 0; i < 2 * 64; i++)
+            b[i] = 42.0f;
+        ck_assert_int_eq(simdiff_model_forward_ctx(m, 2, z, l, NULL, NULL, bc, bl, b),
+                         SIMDIFF_ERR_INVALID_ARG);
+        ck_assert_msg(strstr(simdiff_model_errmsg(m), bad[k].msg), "%s", simdiff_model_errmsg(m));
+        for (int i = 0; i < 2 * 64; i++)
+            ck_assert_float_eq(b[i], 42.0f);
+    }
+    /* NaN past a length is never read. */
+    float pc[2 * 3 * 5];
+    memcpy(pc, ctx, sizeof pc);
+    pc[15 + 5] = NAN;
+    ck_assert_int_eq(simdiff_model_forward_ctx(m, 2, z, l, NULL, NULL, pc, len, b), SIMDIFF_OK);
+    ck_assert_int_eq(memcmp(a, b, sizeof a), 0);
+    /* The config round-trips through a file. */
+    char path[512];
+    snprintf(path, sizeof path, "%s/ctx.safetensors", sdtest_tmpdir());
+    ck_assert_int_eq(simdiff_model_save_safetensors(m, path), SIMDIFF_OK);
+    simdiff_model *m2;
+    ck_assert_int_eq(simdiff_model_load(&m2, path), SIMDIFF_OK);
+    simdiff_model_config got = {.struct_size = sizeof got};
+    ck_assert_int_eq(simdiff_model_get_config(m2, &got), SIMDIFF_OK);
+    ck_assert_int_eq(got.ctx_dim, 5);
+    ck_assert_int_eq(got.ctx_len, 3);
+    ck_assert_int_eq(simdiff_model_forward_ctx(m2, 2, z, l, NULL, NULL, ctx, len, b), SIMDIFF_OK);
+    ck_assert_int_eq(memcmp(a, b, sizeof a), 0);
+    simdiff_model_destroy(m2);
+    remove(path);
+    simdiff_model_destroy(m);
+    /* A context for a model without one; an older file has ctx_dim 0. */
+    ck_assert_int_eq(simdiff_model_load(&m, fixture_path("uvit_plain", "safetensors")),
+                     SIMDIFF_OK);
+    ck_assert_int_eq(simdiff_model_get_config(m, &got), SIMDIFF_OK);
+    ck_assert_int_eq(got.ctx_dim, 0);
+    ck_assert_int_eq(simdiff_model_forward_ctx(m, 2, z, l, NULL, NULL, ctx, len, b),
+                     SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(simdiff_model_errmsg(m), "no context input (ctx_dim 0)"));
+    simdiff_model_destroy(m);
+    /* ctx_len must be >= 1 with a context. */
+    cfg.ctx_len = 0;
+    char msg[256];
+    ck_assert_int_eq(simdiff_model_config_validate(&cfg, msg, sizeof msg),
+                     SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(msg, "ctx_len 0 out of range 1..1024"));
+}
+END_TEST
+
 /* ---- hostile metadata ----------------------------------------------------- */
 
 /* The tiny U-ViT (8x8 gray) whose files the tests below edit. */
@@ -643,6 +749,7 @@ static Suite *suite(void)
     tcase_add_test(tc, dwt_unit_stem_is_a_reparametrized_dwt_stem);
     tcase_add_test(tc, config_errors_say_what_to_change);
     tcase_add_test(tc, forward_bad_arguments);
+    tcase_add_test(tc, context_inputs);
     tcase_add_test(tc, dropout_only_at_low_resolution);
     tcase_add_test(tc, loader_truncation_and_bit_flips);
     tcase_add_test(tc, metadata_cannot_drive_allocation);

@@ -19,7 +19,11 @@ typedef struct params {
     float alpha;
     int heads;
     int64_t chunk; /* sd_attention_set_chunk_bytes (0: default) */
+    const int *lens; /* sd_attention_masked's key lengths (NULL: none) */
 } params;
+
+/* MASK_LENS in ops_matmul.py */
+static const int mask_lens[3] = {6, 2, 1};
 
 static sd_tensor *g_linear(sd_ctx *c, sd_tensor **in, void *ud)
 {
@@ -55,6 +59,11 @@ static sd_tensor *g_attention_residual(sd_ctx *c, sd_tensor **in, void *ud)
 {
     const params *p = ud;
     return sd_add(c, sd_attention(c, in[0], in[1], in[2], p->heads), in[2]);
+}
+static sd_tensor *g_attention_masked(sd_ctx *c, sd_tensor **in, void *ud)
+{
+    const params *p = ud;
+    return sd_attention_masked(c, in[0], in[1], in[2], p->heads, p->lens);
 }
 static sd_tensor *g_attention_self(sd_ctx *c, sd_tensor **in, void *ud)
 {
@@ -108,6 +117,9 @@ static const struct {
     {"attn_batch5", 3, g_attention, {.heads = 2, .chunk = 192}, 2, 0, 0},
     {"attn_residual", 3, g_attention_residual, {.heads = 2}, 2, 0, 0},
     {"attn_residual", 3, g_attention_residual, {.heads = 2, .chunk = 1}, 2, 0, 0},
+    /* key mask (cross-attention over padded context tokens) */
+    {"attn_masked", 3, g_attention_masked, {.heads = 2, .lens = mask_lens}, 2, 0, 0},
+    {"attn_masked", 3, g_attention_masked, {.heads = 2, .lens = mask_lens, .chunk = 1}, 2, 0, 0},
 };
 
 START_TEST(against_pytorch)
@@ -372,6 +384,55 @@ START_TEST(flop_count)
 }
 END_TEST
 
+/* Masked keys: their k and v get exactly zero gradient, their values (even
+ * huge ones) never reach the output, and a length outside 1..S is refused. */
+START_TEST(attention_mask)
+{
+    sd_ctx *c;
+    ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
+    sd_ctx_set_grad(c, 1);
+    const int64_t qs[3] = {3, 4, 8}, ks[3] = {3, 6, 8};
+    sd_tensor *q = gc_rand(3, qs, 1), *k = gc_rand(3, ks, 2), *v = gc_rand(3, ks, 3);
+    sd_tensor *v2 = gc_rand(3, ks, 3);
+    for (int i = 0; i < 3; i++) /* v2 = v but huge where masked */
+        for (int j = mask_lens[i]; j < 6; j++)
+            for (int d = 0; d < 8; d++)
+                v2->data[(i * 6 + j) * 8 + d] = 1e6f;
+    sd_param_zero_grad(k);
+    sd_param_zero_grad(v);
+    sd_tensor *y = sd_attention_masked(c, q, k, v, 2, mask_lens);
+    sd_tensor *y2 = sd_attention_masked(c, q, k, v2, 2, mask_lens);
+    ck_assert(y && y2);
+    for (int64_t j = 0; j < y->numel; j++)
+        ck_assert_float_eq(y->data[j], y2->data[j]);
+    ck_assert_int_eq(sd_backward(c, sd_sum(c, sd_mul(c, y, y))), SIMDIFF_OK);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 6; j++)
+            for (int d = 0; d < 8; d++) {
+                float gk = k->grad[(i * 6 + j) * 8 + d], gv = v->grad[(i * 6 + j) * 8 + d];
+                if (j >= mask_lens[i]) {
+                    ck_assert_float_eq(gk, 0.0f);
+                    ck_assert_float_eq(gv, 0.0f);
+                } else {
+                    ck_assert(gv != 0.0f);
+                }
+            }
+    sd_ctx_reset(c);
+    const int bad0[3] = {6, 0, 1}, bad7[3] = {6, 7, 1};
+    ck_assert_ptr_null(sd_attention_masked(c, q, k, v, 2, bad0));
+    ck_assert_int_eq(sd_ctx_status(c), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(sd_ctx_errmsg(c), "key length 0 of example 1"));
+    sd_ctx_reset(c);
+    ck_assert_ptr_null(sd_attention_masked(c, q, k, v, 2, bad7));
+    ck_assert_ptr_nonnull(strstr(sd_ctx_errmsg(c), "key length 7 of example 1"));
+    gc_free(q);
+    gc_free(k);
+    gc_free(v);
+    gc_free(v2);
+    sd_ctx_destroy(c);
+}
+END_TEST
+
 static void setup(void) { fx = sdfx_load("ops/matmul.sdfx"); }
 static void teardown(void) { sdfx_free(fx); }
 
@@ -383,6 +444,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, against_pytorch, 0, (int)SD_ARRAY_LEN(cases));
     tcase_add_loop_test(tc, finite_differences, 0, (int)SD_ARRAY_LEN(cases));
     tcase_add_test(tc, bad_shapes);
+    tcase_add_test(tc, attention_mask);
     tcase_add_test(tc, empty_shapes);
     tcase_add_test(tc, primitive_reuse);
     tcase_add_loop_test(tc, linear_fused, 0, 12);

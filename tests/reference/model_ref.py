@@ -27,13 +27,16 @@ CONFIG_KEYS = [
     "tf_mlp_ratio", "dropout_res", "dropout_tf", "dropout_max_resolution",
     "num_classes", "cond_dim", "prediction",
 ]
+# Added with sequence conditioning; written only when ctx_dim > 0 (a file
+# without them loads as ctx_dim 0, as the older fixtures show).
+CTX_KEYS = ["ctx_dim", "ctx_len"]
 UNET, UVIT = 1, 2
 NONE, PATCH, DWT = 0, 1, 2
 
 
 def config_text(cfg):
     parts = []
-    for k in CONFIG_KEYS:
+    for k in CONFIG_KEYS + (CTX_KEYS if cfg.get("ctx_dim", 0) > 0 else []):
         v = cfg[k]
         if isinstance(v, (list, tuple)):
             v = ",".join(str(int(x)) for x in v)
@@ -78,6 +81,20 @@ class Net:
         for s in ("q", "k", "v", "out"):
             self.lin(f"{name}.{s}", ch, ch)
 
+    def xattn_params(self, name, ch):
+        self.norm(name + ".norm", ch)
+        self.lin(name + ".q", ch, ch)
+        self.lin(name + ".k", self.ctx_ch, ch)
+        self.lin(name + ".v", self.ctx_ch, ch)
+        self.lin(name + ".out", ch, ch)
+
+    def attn_stage(self, name, ch):
+        self.attn_params(name + ".attn", ch, True)
+        self.stages.append(("attn", name + ".attn", ch))
+        if self.ctx:
+            self.xattn_params(name + ".xattn", ch)
+            self.stages.append(("xattn", name + ".xattn", ch))
+
     def build(self):
         c = self.cfg
         E, L, C = c["emb_dim"], c["num_levels"], c["channels"]
@@ -88,6 +105,14 @@ class Net:
             self.p["emb.class"] = torch.zeros(c["num_classes"] + 1, E)
         if c["cond_dim"] > 0:
             self.lin("emb.cond", c["cond_dim"], E)
+        self.ctx = c.get("ctx_dim", 0) > 0
+        if self.ctx:
+            D = c["ctx_dim"]
+            self.ctx_ch = c["tf_width"] if uvit else E
+            self.p["ctx.null"] = torch.zeros(1, D)
+            self.norm("ctx.norm", D)
+            self.lin("ctx.proj", D, self.ctx_ch)
+            self.lin("emb.ctx", self.ctx_ch, E)
         ch0 = c["level_channels"][0]
         if c["stem"] == PATCH:
             p = c["stem_param"]
@@ -112,8 +137,7 @@ class Net:
                 self.stages.append(("res", nm, ch, co, r))
                 ch = co
                 if attn:
-                    self.attn_params(nm + ".attn", ch, True)
-                    self.stages.append(("attn", nm + ".attn", ch))
+                    self.attn_stage(nm, ch)
                 self.stages.append(("push",))
                 skip_ch.append(ch)
             if l < L - 1 or uvit:
@@ -127,6 +151,8 @@ class Net:
             for i in range(c["tf_depth"]):
                 self.lin(f"tf.blocks.{i}.ada", E, 4 * W)
                 self.attn_params(f"tf.blocks.{i}.attn", W, False)
+                if self.ctx:
+                    self.xattn_params(f"tf.blocks.{i}.xattn", W)
                 self.lin(f"tf.blocks.{i}.fc1", W, c["tf_mlp_ratio"] * W)
                 self.lin(f"tf.blocks.{i}.fc2", c["tf_mlp_ratio"] * W, W)
             self.norm("tf.norm", W)
@@ -139,8 +165,7 @@ class Net:
             self.res_params("mid.0", ch, ch)
             self.stages.append(("res", "mid.0", ch, ch, r))
             if c["attn_resolution"] > 0:
-                self.attn_params("mid.attn", ch, True)
-                self.stages.append(("attn", "mid.attn", ch))
+                self.attn_stage("mid", ch)
             self.res_params("mid.1", ch, ch)
             self.stages.append(("res", "mid.1", ch, ch, r))
         for l in range(L - 1, -1, -1):
@@ -153,8 +178,7 @@ class Net:
                 self.stages.append(("resskip", nm, ci, co, r))
                 ch = co
                 if attn:
-                    self.attn_params(nm + ".attn", ch, True)
-                    self.stages.append(("attn", nm + ".attn", ch))
+                    self.attn_stage(nm, ch)
             if l > 0:
                 self.conv(f"up.{l}.upconv", ch, ch, 3)
                 self.stages.append(("up", f"up.{l}.upconv"))
@@ -180,6 +204,23 @@ class Net:
             return F.group_norm(x, G, eps=1e-5)
         return F.group_norm(x, G, self.p[name + ".weight"], self.p[name + ".bias"], eps=1e-5)
 
+    def context(self, ctx, lens):
+        """ctx (N, T, D), lens (N,) in 0..T, 0 = the learned null context
+        (one token). Sets self.cp (projected, (N, T, ctx_ch)) and self.kl
+        (key lengths, null: 1); returns the pooled context's linear."""
+        c = self.cfg
+        N, T, D = ctx.shape
+        keep = (torch.arange(T)[None, :] < lens[:, None]).double()  # (N, T)
+        nul = torch.zeros(N, T, 1)
+        nul[:, 0, 0] = (lens == 0).double()
+        x = ctx * keep[:, :, None] + nul * self.p["ctx.null"][None]
+        h = F.layer_norm(x, (D,), self.p["ctx.norm.weight"], self.p["ctx.norm.bias"], eps=1e-6)
+        self.cp = self.L("ctx.proj", h)
+        self.kl = torch.clamp(lens, min=1)
+        w = (torch.arange(T)[None, :] < self.kl[:, None]).double() / self.kl[:, None]
+        pooled = (w[:, :, None] * self.cp).sum(1)
+        return self.L("emb.ctx", pooled)
+
     def embedding(self, logsnr, labels, cond):
         c = self.cfg
         E = c["emb_dim"]
@@ -193,6 +234,8 @@ class Net:
             h = h + self.p["emb.class"][ids]
         if c["cond_dim"] > 0:
             h = h + self.L("emb.cond", cond)
+        if self.ctx:
+            h = h + self.pooled
         return F.silu(h)
 
     def res(self, name, x, e, co):
@@ -204,19 +247,27 @@ class Net:
         skip = self.C(name + ".skip", x, 1, 0) if (name + ".skip.weight") in self.p else x
         return skip + h
 
-    def mhsa(self, name, t, heads):
-        q, k, v = self.L(name + ".q", t), self.L(name + ".k", t), self.L(name + ".v", t)
+    def mhsa(self, name, t, heads, cross=False):
+        """Self-attention, or (cross) attention over the projected context
+        self.cp with keys j >= self.kl masked."""
+        kv = self.cp if cross else t
+        q, k, v = self.L(name + ".q", t), self.L(name + ".k", kv), self.L(name + ".v", kv)
         N, T, D = q.shape
+        S = k.shape[1]
         dh = D // heads
-        sp = lambda a: a.reshape(N, T, heads, dh).transpose(1, 2)
-        a = torch.softmax(sp(q) @ sp(k).transpose(-1, -2) / math.sqrt(dh), -1) @ sp(v)
+        sp = lambda a, n: a.reshape(N, n, heads, dh).transpose(1, 2)
+        s = sp(q, T) @ sp(k, S).transpose(-1, -2) / math.sqrt(dh)
+        if cross:
+            keep = torch.arange(S)[None, :] < self.kl[:, None]
+            s = s.masked_fill(~keep[:, None, None, :], float("-inf"))
+        a = torch.softmax(s, -1) @ sp(v, S)
         return self.L(name + ".out", a.transpose(1, 2).reshape(N, T, D))
 
-    def attn(self, name, x):
+    def attn(self, name, x, cross=False):
         N, ch, H, W = x.shape
         h = self.gn(x, name + ".norm")
         t = h.permute(0, 2, 3, 1).reshape(N, H * W, ch)
-        o = self.mhsa(name, t, self.cfg["attn_heads"])
+        o = self.mhsa(name, t, self.cfg["attn_heads"], cross)
         return x + o.reshape(N, H, W, ch).permute(0, 3, 1, 2)
 
     def transformer(self, x, e):
@@ -230,14 +281,20 @@ class Net:
             s1, b1, s2, b2 = a[:, :Wd], a[:, Wd:2 * Wd], a[:, 2 * Wd:3 * Wd], a[:, 3 * Wd:]
             h = F.layer_norm(t, (Wd,), eps=1e-6) * (1 + s1[:, None]) + b1[:, None]
             t = t + self.mhsa(b + ".attn", h, c["tf_heads"])
+            if self.ctx:
+                h = F.layer_norm(t, (Wd,), self.p[b + ".xattn.norm.weight"],
+                                 self.p[b + ".xattn.norm.bias"], eps=1e-6)
+                t = t + self.mhsa(b + ".xattn", h, c["tf_heads"], True)
             h = F.layer_norm(t, (Wd,), eps=1e-6) * (1 + s2[:, None]) + b2[:, None]
             t = t + self.L(b + ".fc2", F.gelu(self.L(b + ".fc1", h)))
         t = F.layer_norm(t, (Wd,), self.p["tf.norm.weight"], self.p["tf.norm.bias"], eps=1e-6)
         t = self.L("tf.out", t)
         return t.reshape(N, H, W, ch).permute(0, 3, 1, 2)
 
-    def forward(self, z, logsnr, labels, cond):
+    def forward(self, z, logsnr, labels, cond, ctx=None, lens=None):
         c = self.cfg
+        if self.ctx:
+            self.pooled = self.context(ctx, lens)
         e = self.embedding(logsnr, labels, cond)
         if c["stem"] == PATCH:
             h = self.C("stem.conv", z, c["stem_param"], 0)
@@ -254,6 +311,8 @@ class Net:
                 h = self.res(st[1], torch.cat([h, skips.pop()], 1), e, st[3])
             elif kind == "attn":
                 h = self.attn(st[1], h)
+            elif kind == "xattn":
+                h = self.attn(st[1], h, True)
             elif kind == "push":
                 skips.append(h)
             elif kind == "down":
@@ -321,6 +380,12 @@ CASES = {
     "uvit_patch": base_cfg(arch=UVIT, image_size=8, stem=PATCH, stem_param=2,
                            num_levels=1, level_channels=[8], level_blocks=[1],
                            attn_resolution=2),
+    # With a context of up to 4 tokens of 6 floats (cross-attention), a
+    # class and (U-ViT) a pooled vector too; lengths 4, 0 (null) and 2.
+    "unet_ctx": base_cfg(num_classes=3, ctx_dim=6, ctx_len=4),
+    "uvit_ctx": base_cfg(arch=UVIT, num_levels=1, level_channels=[8], level_blocks=[1],
+                         attn_resolution=4, num_classes=3, cond_dim=3, ctx_dim=6,
+                         ctx_len=4),
 }
 
 
@@ -347,7 +412,14 @@ def make_case(name, cfg, n=3, seed=0):
     if cfg["num_classes"] == 0:
         labels = torch.full((n,), -1)
     cond = torch.randn(n, max(cfg["cond_dim"], 1), generator=g).float().double()
-    out = net.forward(z, logsnr, labels, cond)
+    arrays = {}
+    ctx = lens = None
+    if cfg.get("ctx_dim", 0) > 0:
+        # Padded tokens hold garbage (large values): they must not be read.
+        ctx = (torch.randn(n, cfg["ctx_len"], cfg["ctx_dim"], generator=g) * 3).float().double()
+        lens = torch.tensor([cfg["ctx_len"], 0, 2][:n])
+        arrays = {"ctx": ctx, "ctx_len": lens.double()}
+    out = net.forward(z, logsnr, labels, cond, ctx, lens)
     R = (torch.rand(out.shape, generator=g) * 2 - 1).float().double()
     (out * R).sum().backward()
     here = os.path.dirname(os.path.abspath(__file__))
@@ -355,8 +427,8 @@ def make_case(name, cfg, n=3, seed=0):
     os.makedirs(d_out, exist_ok=True)
     write_safetensors(os.path.join(d_out, name + ".safetensors"), net.p,
                       {"format": "simdiff", "simdiff.config": config_text(cfg)})
-    arrays = {"z": z, "logsnr": logsnr, "labels": labels.double(), "cond": cond,
-              "out": out, "R": R}
+    arrays.update({"z": z, "logsnr": logsnr, "labels": labels.double(), "cond": cond,
+                   "out": out, "R": R})
     for k, t in net.p.items():
         arrays["grad." + k] = t.grad
     sdfx.write(os.path.join(d_out, name + ".sdfx"), arrays)
@@ -365,5 +437,8 @@ def make_case(name, cfg, n=3, seed=0):
 
 
 if __name__ == "__main__":
+    import sys
+    # Optional case names: only those (the others' files stay as they are).
     for name, cfg in CASES.items():
-        make_case(name, cfg)
+        if len(sys.argv) < 2 or name in sys.argv[1:]:
+            make_case(name, cfg)

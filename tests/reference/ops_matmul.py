@@ -70,14 +70,20 @@ case("softmax_big", sm, big)
 
 
 # ---- multi-head attention --------------------------------------------------
-def attention(q, k, v, heads):
+def attention(q, k, v, heads, lens=None):
+    """lens: None, or per example the number of keys it attends to (the
+    others masked: -inf scores)."""
     N, T, D = q.shape
     S = k.shape[1]
     dh = D // heads
     qh = q.view(N, T, heads, dh).transpose(1, 2)
     kh = k.view(N, S, heads, dh).transpose(1, 2)
     vh = v.view(N, S, heads, dh).transpose(1, 2)
-    P = torch.softmax(qh @ kh.transpose(-1, -2) / math.sqrt(dh), -1)
+    s = qh @ kh.transpose(-1, -2) / math.sqrt(dh)
+    if lens is not None:
+        keep = torch.arange(S)[None, :] < torch.tensor(lens)[:, None]  # (N, S)
+        s = s.masked_fill(~keep[:, None, None, :], float("-inf"))
+    P = torch.softmax(s, -1)
     return (P @ vh).transpose(1, 2).reshape(N, T, D)
 
 
@@ -93,6 +99,15 @@ case("attn_self", lambda x: attention(x, x, x, 2), uniform((2, 5, 8), 2))
 # v's gradient already holds the residual's when attention's backward runs.
 case("attn_residual", lambda q, k, v: attention(q, k, v, 2) + v,
      uniform((2, 5, 8), 2), uniform((2, 5, 8), 2), uniform((2, 5, 8), 1))
+
+
+
+# Cross-attention with a key mask: example i attends to its first lens[i]
+# keys (the masked keys' k and v get zero gradient). Mirrored in
+# test_matmul.c (mask_lens).
+MASK_LENS = [6, 2, 1]
+case("attn_masked", lambda q, k, v: attention(q, k, v, 2, MASK_LENS),
+     uniform((3, 4, 8), 2), uniform((3, 6, 8), 2), uniform((3, 6, 8), 1))
 
 here = os.path.dirname(os.path.abspath(__file__))
 sdfx.write(os.path.join(here, "..", "fixtures", "ops", "matmul.sdfx"), out)

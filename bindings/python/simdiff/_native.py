@@ -106,6 +106,8 @@ class ModelConfigStruct(Structure):
         ("num_classes", c_int),
         ("cond_dim", c_int),
         ("prediction", c_int),
+        ("ctx_dim", c_int),
+        ("ctx_len", c_int),
     ]
 
 
@@ -138,6 +140,7 @@ class TrainerConfigStruct(Structure):
         ("seed", c_uint64),
         ("precision", c_int),
         ("num_threads", c_int),
+        ("ctx_dropout", c_double),
     ]
 
 
@@ -231,6 +234,8 @@ class RunOptionsStruct(Structure):
         ("variation_seeds", POINTER(c_uint64)),
         ("latents", POINTER(c_float)),
         ("cond", POINTER(c_float)),
+        ("context", POINTER(c_float)),
+        ("context_len", POINTER(c_int)),
     ]
 
 
@@ -350,6 +355,7 @@ _PROTOTYPES = {
     "simdiff_model_set_precision": (_st, [_h, c_int]),
     "simdiff_precision_check": (_st, [c_int]),
     "simdiff_model_forward_cond": (_st, [_h, c_int, _fp, _dp, _ip, _fp, _fp]),
+    "simdiff_model_forward_ctx": (_st, [_h, c_int, _fp, _dp, _ip, _fp, _fp, _ip, _fp]),
     "simdiff_model_flops": (_st, [_h, _dp]),
     "simdiff_model_train_memory": (_st, [_h, c_int, POINTER(c_size_t)]),
     "simdiff_model_errmsg": (c_char_p, [_h]),
@@ -367,6 +373,7 @@ _PROTOTYPES = {
     "simdiff_trainer_destroy": (None, [_h]),
     "simdiff_trainer_step": (_st, [_h, c_int, _fp, _ip, _dp]),
     "simdiff_trainer_step_cond": (_st, [_h, c_int, _fp, _ip, _fp, _dp]),
+    "simdiff_trainer_step_ctx": (_st, [_h, c_int, _fp, _ip, _fp, _fp, _ip, _dp]),
     "simdiff_trainer_stats_get": (_st, [_h, POINTER(TrainerStatsStruct)]),
     "simdiff_trainer_optimizer": (c_void_p, [_h]),
     "simdiff_trainer_save": (_st, [_h, _path]),

@@ -36,6 +36,30 @@ def _labels_input(labels, n_expected, what="labels"):
     return lab
 
 
+def _context_input(contexts, context_lengths, n, ctx_dim, ctx_len):
+    """contexts (n x ctx_len x ctx_dim floats, or None: the null context)
+    and context_lengths (n ints in 1..ctx_len, or None: all ctx_len) as
+    (Input or None, Input or None). Lengths and values are checked by the
+    library (SIMDIFF_ERR_INVALID_ARG naming the field)."""
+    if contexts is None:
+        if context_lengths is not None:
+            raise ValueError("context_lengths given without contexts")
+        return None, None
+    if ctx_dim <= 0:
+        raise ValueError("contexts: the model has no context input (ctx_dim 0)")
+    cx = _arrays.to_input(contexts, "f", "contexts")
+    if tuple(cx.shape) != (n, ctx_len, ctx_dim):
+        raise ValueError("contexts: shape %s; expected (%d, %d, %d) (n, ctx_len, ctx_dim)"
+                         % (tuple(cx.shape), n, ctx_len, ctx_dim))
+    cl = None
+    if context_lengths is not None:
+        cl = _arrays.to_input(context_lengths, "i", "context_lengths")
+        if tuple(cl.shape) != (n,):
+            raise ValueError("context_lengths: shape %s; expected (%d,)"
+                             % (tuple(cl.shape), n))
+    return cx, cl
+
+
 def _images_input(x, chw, what):
     """x as n x C x H x W floats: (Input, n, output shape)."""
     inp = _arrays.to_input(x, "f", what)
@@ -82,6 +106,7 @@ class Model(Handle):
         self._chw = (cfg.channels, cfg.image_size, cfg.image_size)
         self._num_classes = cfg.num_classes
         self._cond_dim = cfg.cond_dim
+        self._ctx = (cfg.ctx_dim, cfg.ctx_len)
         return self
 
     @classmethod
@@ -238,14 +263,18 @@ class Model(Handle):
             check(LIB.simdiff_model_set_precision(h, int(p)))
             self._precision = p
 
-    def forward(self, z, logsnr, labels=None, cond=None, precision=None):
+    def forward(self, z, logsnr, labels=None, cond=None, precision=None, *, contexts=None,
+                context_lengths=None):
         """One network evaluation (inference: no dropout, no gradients).
 
         z: n x C x H x W noisy images (or a flat sequence of n·C·H·W);
         logsnr: one number for all, or n numbers; labels: None or n class
         ids (-1 or None: the null class); cond: None or n x cond_dim;
         precision: None (the model's :attr:`precision`) or "f32"/"bf16",
-        which also becomes the model's precision.
+        which also becomes the model's precision; contexts: None (the
+        learned null context) or n x ctx_len x ctx_dim token embeddings of
+        a model with ctx_dim, context_lengths: None (all ctx_len) or n
+        lengths in 1..ctx_len (docs/text.md).
         Returns the prediction (v by default), shaped n x C x H x W."""
         if precision is not None:
             self.precision = precision
@@ -263,9 +292,16 @@ class Model(Handle):
             if cin.size != n * self._cond_dim:
                 raise ValueError("cond: %d values, expected n x cond_dim = %d x %d"
                                  % (cin.size, n, self._cond_dim))
+        cx, cl = _context_input(contexts, context_lengths, n, *self._ctx)
         out, optr = _arrays.new_output("f", out_shape)
         with self._lock, self._use() as h:
-            if cin is None:
+            if cx is not None:
+                st = LIB.simdiff_model_forward_ctx(h, n, zin.ptr, ls.ptr,
+                                                   lab.ptr if lab else None,
+                                                   cin.ptr if cin is not None else None,
+                                                   cx.ptr, cl.ptr if cl is not None else None,
+                                                   optr)
+            elif cin is None:
                 st = LIB.simdiff_model_forward(h, n, zin.ptr, ls.ptr,
                                                lab.ptr if lab else None, optr)
             else:

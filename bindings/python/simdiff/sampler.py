@@ -9,7 +9,7 @@ from ._config import SamplerConfig
 from ._errors import Status, check, error_for
 from ._handle import Handle, _state_lock
 from ._native import LIB, PROGRESS_FN, EditStruct, RunOptionsStruct
-from .model import Model, _labels_input
+from .model import Model, _context_input, _labels_input
 from .schedule import _coerce as _coerce_schedule
 
 __all__ = ["Sampler"]
@@ -191,7 +191,8 @@ class Sampler(Handle):
     # ---- running ----
     def __call__(self, labels=None, n=None, seed=0, *, init=None, mask=None,
                  strength=1.0, resample=1, resample_jump=1, first_index=0,
-                 variation_seed=None, variation_strength=0.0, latents=None, cond=None):
+                 variation_seed=None, variation_strength=0.0, latents=None, cond=None,
+                 contexts=None, context_lengths=None):
         """Draw n images (n x C x H x W floats, in [-1, 1] with clip_x).
 
         labels: None (unconditional), or n class ids (-1 or None: no
@@ -216,7 +217,12 @@ class Sampler(Handle):
         ``variation_strength`` in [0, 1] blend each image's starting noise
         toward that seed's by spherical interpolation. ``latents``
         (n x C x H x W) is the starting noise itself; ``cond`` (n x
-        cond_dim) the conditioning vectors of a model with cond_dim."""
+        cond_dim) the conditioning vectors of a model with cond_dim.
+
+        Sequence context (docs/text.md): ``contexts`` (n x ctx_len x
+        ctx_dim) and ``context_lengths`` (n ints in 1..ctx_len, None: all
+        full) of a model with ctx_dim; None is the learned null context,
+        which is also guidance's unconditional branch."""
         seeds = None
         if isinstance(seed, (list, tuple)) or (hasattr(seed, "__len__") and
                                               not isinstance(seed, (str, bytes))):
@@ -244,6 +250,14 @@ class Sampler(Handle):
         shape = (n,) + tuple(self._model.image_shape)
         opts, keep = self._options(n, seeds, first_index, variation_seed,
                                    variation_strength, latents, cond, shape)
+        cx, cl = _context_input(contexts, context_lengths, n, self._model.config.ctx_dim,
+                                self._model.config.ctx_len)
+        if cx is not None:
+            opts.context = cx.ptr
+            keep.append(cx)
+        if cl is not None:
+            opts.context_len = cl.ptr
+            keep.append(cl)
         out, optr = _arrays.new_output("f", shape)
         state = self._state
         with self._use() as h:

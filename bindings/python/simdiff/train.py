@@ -10,7 +10,7 @@ from ._config import OptimizerConfig, TrainerConfig
 from ._errors import check
 from ._handle import Handle
 from ._native import LIB, TrainerStatsStruct
-from .model import Model, _images_input, _labels_input, fspath
+from .model import Model, _context_input, _images_input, _labels_input, fspath
 from .schedule import Schedule
 
 __all__ = ["Optimizer", "Trainer", "TrainerStats"]
@@ -168,11 +168,15 @@ class Trainer(_Trains):
         its model (``trainer.model``) exactly as they were."""
         return cls._load(path)
 
-    def step(self, x, labels=None, cond=None):
+    def step(self, x, labels=None, cond=None, *, contexts=None, context_lengths=None):
         """One training step on x (n x C x H x W in [-1, 1]) with labels (n
         class ids, or None: unconditional) and, for a model with cond_dim,
-        conditioning vectors cond (n x cond_dim, or None: zeros). Returns
-        the loss (NaN when the step was skipped as non-finite)."""
+        conditioning vectors cond (n x cond_dim, or None: zeros) and, for a
+        model with ctx_dim, contexts (n x ctx_len x ctx_dim, or None: the
+        null context) with context_lengths (n ints in 1..ctx_len, or None:
+        all full); each drops to the null context with probability
+        TrainerConfig.ctx_dropout. Returns the loss (NaN when the step was
+        skipped as non-finite)."""
         xin, n, _ = _images_input(x, self._model.image_shape, "x")
         lab = _labels_input(labels, n)
         cd = None
@@ -182,11 +186,15 @@ class Trainer(_Trains):
             if d <= 0 or tuple(cd.shape) != (n, d):
                 raise ValueError("cond: shape %s; expected (%d, %d) (the model's cond_dim)"
                                  % (tuple(cd.shape), n, d))
+        mc = self._model.config
+        cx, cl = _context_input(contexts, context_lengths, n, mc.ctx_dim, mc.ctx_len)
         loss = ctypes.c_double()
         with self._model._lock, self._use() as h:
-            st = LIB.simdiff_trainer_step_cond(h, n, xin.ptr, lab.ptr if lab else None,
-                                               cd.ptr if cd is not None else None,
-                                               ctypes.byref(loss))
+            st = LIB.simdiff_trainer_step_ctx(h, n, xin.ptr, lab.ptr if lab else None,
+                                              cd.ptr if cd is not None else None,
+                                              cx.ptr if cx is not None else None,
+                                              cl.ptr if cl is not None else None,
+                                              ctypes.byref(loss))
         check(st)
         return loss.value
 

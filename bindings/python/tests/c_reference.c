@@ -85,6 +85,8 @@ static int layout(void)
     FIELD(simdiff_model_config, num_classes);
     FIELD(simdiff_model_config, cond_dim);
     FIELD(simdiff_model_config, prediction);
+    FIELD(simdiff_model_config, ctx_dim);
+    FIELD(simdiff_model_config, ctx_len);
 
     STRUCT(simdiff_optimizer_config);
     FIELD(simdiff_optimizer_config, struct_size);
@@ -109,6 +111,7 @@ static int layout(void)
     FIELD(simdiff_trainer_config, seed);
     FIELD(simdiff_trainer_config, precision);
     FIELD(simdiff_trainer_config, num_threads);
+    FIELD(simdiff_trainer_config, ctx_dropout);
 
     STRUCT(simdiff_trainer_stats);
     FIELD(simdiff_trainer_stats, struct_size);
@@ -185,6 +188,8 @@ static int layout(void)
     FIELD(simdiff_run_options, variation_seeds);
     FIELD(simdiff_run_options, latents);
     FIELD(simdiff_run_options, cond);
+    FIELD(simdiff_run_options, context);
+    FIELD(simdiff_run_options, context_len);
     return 0;
 }
 

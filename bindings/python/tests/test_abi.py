@@ -17,7 +17,7 @@ from simdiff import _native
 # (field, offset, size) from include/simdiff/*.h for LP64 (size_t = 8,
 # int / enum = 4, int64_t / double / pointers = 8), and the sizeof.
 LP64 = {
-    "simdiff_model_config": (152, [
+    "simdiff_model_config": (160, [
         ("struct_size", 0, 8), ("arch", 8, 4), ("image_size", 12, 4),
         ("channels", 16, 4), ("stem", 20, 4), ("stem_param", 24, 4),
         ("num_levels", 28, 4), ("level_channels", 32, 32), ("level_blocks", 64, 32),
@@ -25,16 +25,17 @@ LP64 = {
         ("attn_heads", 108, 4), ("tf_width", 112, 4), ("tf_depth", 116, 4),
         ("tf_heads", 120, 4), ("tf_mlp_ratio", 124, 4), ("dropout_res", 128, 4),
         ("dropout_tf", 132, 4), ("dropout_max_resolution", 136, 4),
-        ("num_classes", 140, 4), ("cond_dim", 144, 4), ("prediction", 148, 4)]),
+        ("num_classes", 140, 4), ("cond_dim", 144, 4), ("prediction", 148, 4),
+        ("ctx_dim", 152, 4), ("ctx_len", 156, 4)]),
     "simdiff_optimizer_config": (96, [
         ("struct_size", 0, 8), ("lr", 8, 8), ("beta1", 16, 8), ("beta2", 24, 8),
         ("eps", 32, 8), ("weight_decay", 40, 8), ("warmup_steps", 48, 8),
         ("decay", 56, 4), ("total_steps", 64, 8), ("min_lr_ratio", 72, 8),
         ("clip_norm", 80, 8), ("ema_decay", 88, 8)]),
-    "simdiff_trainer_config": (48, [
+    "simdiff_trainer_config": (56, [
         ("struct_size", 0, 8), ("loss", 8, 4), ("multiscale_base", 12, 4),
         ("label_dropout", 16, 8), ("stratified_t", 24, 4), ("seed", 32, 8),
-        ("precision", 40, 4), ("num_threads", 44, 4)]),
+        ("precision", 40, 4), ("num_threads", 44, 4), ("ctx_dropout", 48, 8)]),
     "simdiff_trainer_stats": (48, [
         ("struct_size", 0, 8), ("step", 8, 8), ("skipped", 16, 8),
         ("last_loss", 24, 8), ("last_grad_norm", 32, 8), ("lr", 40, 8)]),
@@ -53,10 +54,11 @@ LP64 = {
         ("schedule", 40, 8), ("batch_chunk", 48, 4), ("precision", 52, 4),
         ("num_threads", 56, 4), ("guidance_interval", 60, 4),
         ("guidance_logsnr_min", 64, 8), ("guidance_logsnr_max", 72, 8)]),
-    "simdiff_run_options": (64, [
+    "simdiff_run_options": (80, [
         ("struct_size", 0, 8), ("seeds", 8, 8), ("first_index", 16, 8),
         ("variation_strength", 24, 8), ("variation_seed", 32, 8),
-        ("variation_seeds", 40, 8), ("latents", 48, 8), ("cond", 56, 8)]),
+        ("variation_seeds", 40, 8), ("latents", 48, 8), ("cond", 56, 8),
+        ("context", 64, 8), ("context_len", 72, 8)]),
     "simdiff_image_folder_config": (40, [
         ("struct_size", 0, 8), ("size", 8, 4), ("channels", 12, 4),
         ("background", 16, 4), ("on_bad_image", 20, 4), ("max_image_pixels", 24, 8),
@@ -116,7 +118,7 @@ class TestLibraryAgrees(unittest.TestCase):
         raw = c._c
         msg = ctypes.create_string_buffer(512)
         self.assertEqual(LIB.simdiff_model_config_validate(ctypes.byref(raw), msg, 512), 0)
-        raw.struct_size = ctypes.sizeof(raw) - 1
+        raw.struct_size = 151  # one byte short of the first layout (ends at 152)
         self.assertEqual(LIB.simdiff_model_config_validate(ctypes.byref(raw), msg, 512),
                          simdiff.Status.INVALID_ARG)
         self.assertIn(b"struct_size", msg.value)
@@ -200,7 +202,8 @@ class TestDefaults(unittest.TestCase):
         c = simdiff.TrainerConfig()
         self.assertEqual(c.to_dict(), dict(loss=simdiff.Loss.EPS, multiscale_base=32,
                                            label_dropout=0.1, stratified_t=True, seed=0,
-                                           precision=simdiff.Precision.F32, num_threads=0))
+                                           precision=simdiff.Precision.F32, num_threads=0,
+                                           ctx_dropout=0.1))
 
     def test_model_defaults(self):
         c = simdiff.ModelConfig("unet", 32, 3)
