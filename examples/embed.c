@@ -66,7 +66,11 @@ int main(int argc, char **argv)
     /* The settings stored with the model, on a budget of 2 threads: other
      * samplers and the process-wide setting are not touched. */
     simdiff_sampler_config cfg;
-    simdiff_sampler_config_init_for_model(&cfg, m);
+    if (simdiff_sampler_config_init_for_model(&cfg, m) != SIMDIFF_OK) {
+        fprintf(stderr, "embed: %s\n", simdiff_last_error());
+        simdiff_model_destroy(m);
+        return 1;
+    }
     cfg.num_threads = 2;
     simdiff_sampler *s = NULL;
     if (simdiff_sampler_create(&s, m, &cfg) != SIMDIFF_OK) {

@@ -609,7 +609,13 @@ int main(int argc, char **argv)
     simdiff_model_get_config(m, &mc);
     /* The model's stored settings, then what the command line changes. */
     simdiff_sampler_config sc;
-    simdiff_sampler_config_init_for_model(&sc, m);
+    if (simdiff_sampler_config_init_for_model(&sc, m)) {
+        fprintf(stderr, "simdiff-sample: %s: stored sampler settings: %s\n", o.model,
+                simdiff_last_error());
+        simdiff_model_destroy(m);
+        free(seeds);
+        return 1;
+    }
     if (method >= 0)
         sc.method = (simdiff_sampler_method)method;
     if (spacing >= 0)
