@@ -294,6 +294,14 @@ static int fail(const char *what)
     return 1;
 }
 
+/* Free a model made before a failure; returns rc. */
+static int drop_model(simdiff_model **mp, int rc)
+{
+    simdiff_model_destroy(*mp);
+    *mp = NULL;
+    return rc;
+}
+
 /* A new run's model and schedule from the flags. 0, or the exit status. */
 static int new_model(const opts *o, int C, int d, int K, simdiff_model **mp,
                      simdiff_schedule **sp)
@@ -332,7 +340,7 @@ static int new_model(const opts *o, int C, int d, int K, simdiff_model **mp,
         return fail("model");
     if (o->schedule ? simdiff_schedule_from_string(sp, o->schedule)
                     : simdiff_schedule_create_shifted(sp, d, 64))
-        return fail("schedule");
+        return drop_model(mp, fail("schedule"));
     return 0;
 }
 
@@ -344,19 +352,19 @@ static int init_model(const opts *o, int C, int d, int K, simdiff_model **mp,
     if (simdiff_model_load(mp, o->init))
         return fail(o->init);
     if (init_fits(*mp, o->init, C, d, K))
-        return 2;
+        return drop_model(mp, 2);
     char mtext[SIMDIFF_SCHEDULE_STRING_MAX];
     const char *stx = o->schedule;
     if (!stx) {
         if (simdiff_model_schedule_text(*mp, mtext, sizeof mtext, NULL) || !mtext[0]) {
             fprintf(stderr, "simdiff-train: %s stores no noise schedule: give --schedule\n",
                     o->init);
-            return 2;
+            return drop_model(mp, 2);
         }
         stx = mtext;
     }
     if (simdiff_schedule_from_string(sp, stx))
-        return fail("schedule");
+        return drop_model(mp, fail("schedule"));
     if (!g_rank)
         fprintf(stderr, "initialised from %s\n", o->init);
     return 0;
@@ -431,15 +439,19 @@ int main(int argc, char **argv)
     simdiff_model *m = NULL;
     simdiff_trainer *t = NULL;
     if (o.resume) {
-        if (simdiff_trainer_load(&t, &m, o.resume))
+        if (simdiff_trainer_load(&t, &m, o.resume)) {
+            simdiff_dataset_destroy(ds);
             return quit(fail(o.resume));
+        }
         if (!g_rank)
             fprintf(stderr, "resumed %s\n", o.resume);
     } else {
         simdiff_schedule *s = NULL;
         int rc = o.init ? init_model(&o, C, d, K, &m, &s) : new_model(&o, C, d, K, &m, &s);
-        if (rc)
+        if (rc) {
+            simdiff_dataset_destroy(ds);
             return quit(rc);
+        }
         simdiff_trainer_config tc;
         simdiff_optimizer_config oc;
         simdiff_trainer_config_init(&tc);
