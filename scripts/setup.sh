@@ -3,7 +3,7 @@
 # build libsimdiff, and run the main job: a grid of every Fashion-MNIST class
 # (10 per class) from the bundled model, written to out/fmnist-grid.png,
 # with the sampler settings stored in the model file (DPM-Solver++(2M),
-# 16 steps, guidance 3; docs/sampling.md).
+# 16 steps, guidance 3.5 inside the guidance interval; docs/sampling.md).
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh

@@ -18,9 +18,11 @@ no() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$tmp/err" 2>/dev/null
 run() { "$bin" "$@" >"$tmp/out" 2>"$tmp/err"; }
 echo "1..23"
 
-# 1-2: the model's stored settings (DPM-Solver++(2M), 16 steps, guidance 3)
+# 1-2: the model's stored settings (DPM-Solver++(2M), 16 steps, guidance 3.5
+# inside the guidance interval [-3.4, 2.5])
 if run "$model" --labels 0,7 --count 2 --seed 3 --png "$tmp/a.png" --npy "$tmp/a.npy" &&
-   grep -q "with dpmpp2m, 16 steps, guidance 3," "$tmp/err"; then
+   grep -q "with dpmpp2m, 16 steps, guidance 3.5," "$tmp/err" &&
+   grep -q "guidance only at log-SNR in \[-3.4, 2.5\]" "$tmp/err"; then
   ok "defaults come from the model file"
 else no "defaults come from the model file"; fi
 if [ "$(head -c 8 "$tmp/a.png" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] &&

@@ -39,11 +39,12 @@ case $hdr in
 *) no "the schedule is stored with the model" ;;
 esac
 
-# 4: the default schedule is shifted(d,64) for d x d images
+# 4: the default schedule is shifted(d,64) for d x d images, d >= 64, and
+# the unshifted cosine shifted(64,64) below (here d = 16)
 if run $common --out "$tmp/b" &&
-   head -c 4096 "$tmp/b/model.safetensors" | tr -c '[:print:]' ' ' | grep -q '"shifted(16,64)"'; then
-  ok "default schedule shifted(16,64)"
-else no "default schedule shifted(16,64)"; fi
+   head -c 4096 "$tmp/b/model.safetensors" | tr -c '[:print:]' ' ' | grep -q '"shifted(64,64)"'; then
+  ok "default schedule for 16x16 images: shifted(64,64)"
+else no "default schedule for 16x16 images: shifted(64,64)"; fi
 
 # 5-6: bad flags are refused, nothing trained
 if run $common --out "$tmp/c" --loss l1; [ $? -eq 2 ] && grep -q -- "--loss" "$tmp/err" &&
