@@ -787,6 +787,26 @@ static void assert_same_settings(const simdiff_sampler_config *a, const simdiff_
     ck_assert(a->guidance_logsnr_max == b->guidance_logsnr_max);
 }
 
+/* m saved as F32 and as F16 and loaded back stores exactly want. */
+static void files_keep_settings(simdiff_model *m, const simdiff_sampler_config *want,
+                                const char *tag)
+{
+    for (int f16 = 0; f16 < 2; f16++) {
+        char path[512];
+        tmp_path(path, sizeof path, tag);
+        ck_assert_int_eq(f16 ? simdiff_model_save_safetensors_f16(m, path)
+                             : simdiff_model_save_safetensors(m, path),
+                         SIMDIFF_OK);
+        simdiff_model *m2 = NULL;
+        ck_assert_msg(simdiff_model_load(&m2, path) == SIMDIFF_OK, "%s", simdiff_last_error());
+        simdiff_sampler_config got;
+        ck_assert_int_eq(simdiff_sampler_config_init_for_model(&got, m2), SIMDIFF_OK);
+        assert_same_settings(&got, want);
+        simdiff_model_destroy(m2);
+        unlink(path);
+    }
+}
+
 /* The stored settings: a fresh model has none (library defaults), set ->
  * save (F32 and F16) -> load gives them back exactly, a bad config is
  * refused and leaves the stored ones, NULL removes them. */
@@ -821,19 +841,7 @@ START_TEST(model_defaults_round_trip)
     ck_assert_ptr_null(got.schedule);
     ck_assert_int_eq(got.batch_chunk, 0);
 
-    for (int f16 = 0; f16 < 2; f16++) {
-        char path[512];
-        tmp_path(path, sizeof path, "defaults");
-        ck_assert_int_eq(f16 ? simdiff_model_save_safetensors_f16(m, path)
-                             : simdiff_model_save_safetensors(m, path),
-                         SIMDIFF_OK);
-        simdiff_model *m2 = NULL;
-        ck_assert_msg(simdiff_model_load(&m2, path) == SIMDIFF_OK, "%s", simdiff_last_error());
-        ck_assert_int_eq(simdiff_sampler_config_init_for_model(&got, m2), SIMDIFF_OK);
-        assert_same_settings(&got, &want);
-        simdiff_model_destroy(m2);
-        unlink(path);
-    }
+    files_keep_settings(m, &want, "defaults");
     /* With a guidance interval (bounds that need all 17 digits): the text
      * names it, files keep it, and a stored text without it reads as off. */
     want.guidance_interval = 1;
@@ -844,19 +852,7 @@ START_TEST(model_defaults_round_trip)
     ck_assert_int_eq(simdiff_model_sampler_text(m, text, sizeof text, NULL), SIMDIFF_OK);
     ck_assert_ptr_nonnull(strstr(text, " guidance_logsnr_min=-3.3843201133891"));
     ck_assert_ptr_nonnull(strstr(text, " guidance_logsnr_max=2.5459814407208"));
-    for (int f16 = 0; f16 < 2; f16++) {
-        char path[512];
-        tmp_path(path, sizeof path, "interval");
-        ck_assert_int_eq(f16 ? simdiff_model_save_safetensors_f16(m, path)
-                             : simdiff_model_save_safetensors(m, path),
-                         SIMDIFF_OK);
-        simdiff_model *m2 = NULL;
-        ck_assert_msg(simdiff_model_load(&m2, path) == SIMDIFF_OK, "%s", simdiff_last_error());
-        ck_assert_int_eq(simdiff_sampler_config_init_for_model(&got, m2), SIMDIFF_OK);
-        assert_same_settings(&got, &want);
-        simdiff_model_destroy(m2);
-        unlink(path);
-    }
+    files_keep_settings(m, &want, "interval");
     want.guidance_interval = 0;
     ck_assert_int_eq(simdiff_sampler_set_model_defaults(m, &want), SIMDIFF_OK);
     ck_assert_int_eq(simdiff_model_sampler_text(m, text, sizeof text, NULL), SIMDIFF_OK);
