@@ -826,6 +826,10 @@ int main(int argc, char **argv)
     if (sc.guidance_interval && !o.quiet)
         fprintf(stderr, "guidance only at log-SNR in [%g, %g]\n", sc.guidance_logsnr_min,
                 sc.guidance_logsnr_max);
+    simdiff_distill_info di = {.struct_size = sizeof di};
+    if (!o.quiet && !simdiff_model_distill_info(m, &di) && di.distilled)
+        fprintf(stderr, "a distilled student: %d steps from a %d-step teacher, guidance %g "
+                        "folded in\n", di.steps, di.teacher_steps, di.guidance);
     if (latents && !o.quiet)
         fprintf(stderr, "starting noise from %s\n", o.latents);
     if (o.mpi && !o.quiet)

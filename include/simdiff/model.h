@@ -233,6 +233,28 @@ SIMDIFF_API simdiff_status simdiff_model_image_shape(const simdiff_model *m, int
 SIMDIFF_API simdiff_status simdiff_model_schedule_text(const simdiff_model *m, char *buf,
                                                        size_t cap, size_t *len);
 
+/* How a model was distilled (docs/distillation.md): a progressive-
+ * distillation student (simdiff_distiller_export, distill.h) records the
+ * steps it samples in, the steps of the first teacher of its chain and the
+ * guidance folded in; the file keeps the record (metadata
+ * "simdiff.distilled"). A model that a trainer has since changed, or any
+ * other model, has distilled = 0 and the other fields 0. */
+typedef struct simdiff_distill_info {
+    size_t struct_size;  /* sizeof(simdiff_distill_info), set by the caller */
+    int distilled;       /* 1: a distilled student; 0: not one            */
+    int steps;           /* DDIM steps it was distilled to sample in      */
+    int teacher_steps;   /* steps of the first teacher (steps * 2^rounds) */
+    int rounds;          /* halvings from teacher_steps to steps          */
+    double guidance;     /* guidance folded in (1: none); sample the
+                            student at guidance 1                         */
+} simdiff_distill_info;
+
+/* Fill *info (info->struct_size set first; exactly that many bytes are
+ * written, struct_size kept). SIMDIFF_ERR_INVALID_ARG for NULLs or a bad
+ * struct_size. */
+SIMDIFF_API simdiff_status simdiff_model_distill_info(const simdiff_model *m,
+                                                      simdiff_distill_info *info);
+
 /*
  * One network evaluation (inference: no gradients, no dropout).
  * z: n x C x H x W (NCHW, float32); logsnr: n values; labels: n class ids,

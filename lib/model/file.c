@@ -17,12 +17,14 @@ simdiff_status sd_model_meta_get(const simdiff_model *m, sd_model_meta *meta)
     if (!st && m->schedule)
         st = simdiff_schedule_to_string(m->schedule, meta->schedule, sizeof meta->schedule);
     snprintf(meta->sampler, sizeof meta->sampler, "%s", m->sampler_defaults);
+    snprintf(meta->distilled, sizeof meta->distilled, "%s", m->distilled);
     return st;
 }
 
 simdiff_status sd_model_from_meta(simdiff_model **out, const char *config,
                                   const char *schedule, const char *sampler,
-                                  sd_model_file_check check, const void *file)
+                                  const char *distilled, sd_model_file_check check,
+                                  const void *file)
 {
     *out = NULL;
     simdiff_model_config cfg;
@@ -55,6 +57,10 @@ simdiff_status sd_model_from_meta(simdiff_model **out, const char *config,
                            "bad 'simdiff.sampler' in metadata: %s", simdiff_last_error());
         }
     }
+    if (distilled && (st = sd_distilled_set_text(m, distilled))) {
+        simdiff_model_destroy(m);
+        return st;
+    }
     *out = m;
     return SIMDIFF_OK;
 }
@@ -82,6 +88,8 @@ simdiff_status sd_model_save(const simdiff_model *m, const char *path,
         st = sd_st_writer_set_metadata(w, "simdiff.schedule", meta.schedule);
     if (!st && meta.sampler[0])
         st = sd_st_writer_set_metadata(w, "simdiff.sampler", meta.sampler);
+    if (!st && meta.distilled[0])
+        st = sd_st_writer_set_metadata(w, "simdiff.distilled", meta.distilled);
     for (int i = 0; i < m->nparams && !st; i++) {
         const sd_tensor *p = &m->params[i];
         const float *d = slab + (p->data - m->data);
@@ -154,6 +162,7 @@ static simdiff_status from_safetensors(simdiff_model **out, const sd_st_file *f,
     simdiff_model *m;
     simdiff_status st = sd_model_from_meta(&m, cfgtxt, sd_st_metadata(f, "simdiff.schedule"),
                                            sd_st_metadata(f, "simdiff.sampler"),
+                                           sd_st_metadata(f, "simdiff.distilled"),
                                            safetensors_fits, f);
     if (st)
         return sd_fail(NULL, st, "%s: %s", path, simdiff_last_error());

@@ -14,6 +14,30 @@
 #include "model/sampler_settings.h"
 #include "tensor/tensor.h"
 
+/* ---- distilled students (distilled.c) ----------------------------------
+ * A progressive-distillation student records the steps it was trained to
+ * sample in, the steps of the first teacher of its chain (steps * 2^k,
+ * k >= 1 rounds) and the guidance folded in by the first round: canonical
+ * key=value text "steps=..;teacher_steps=..;guidance=..", stored as
+ * metadata "simdiff.distilled" (safetensors) or section "distilled"
+ * (checkpoints). Set by lib/train/distill.c, cleared when a trainer takes
+ * the model (training changes what the record describes). */
+#define SD_DISTILLED_TEXT_MAX 128
+#define SD_DISTILLED_MAX_STEPS 100000
+typedef struct sd_distilled {
+    int steps, teacher_steps;
+    double guidance;
+} sd_distilled;
+/* SIMDIFF_ERR_INVALID_ARG (message names fn) unless the record obeys the
+ * rules above. */
+simdiff_status sd_distilled_check(const sd_distilled *d, const char *fn);
+/* Store d's canonical text on m (NULL: clear). */
+simdiff_status sd_distilled_set(simdiff_model *m, const sd_distilled *d);
+/* Store a record read from a file: SIMDIFF_ERR_FORMAT for a bad text. */
+simdiff_status sd_distilled_set_text(simdiff_model *m, const char *txt);
+/* 1 and *d when m carries a record, else 0 (and *d zeroed). */
+int sd_distilled_get(const simdiff_model *m, sd_distilled *d);
+
 /* How a parameter is initialized (docs/architecture.md, "Initialization"). */
 typedef enum sd_init {
     SD_INIT_ZERO = 0,
@@ -84,6 +108,8 @@ struct simdiff_model {
      * defaults): canonical text (model/sampler_settings.h), checked before
      * it lands here; "" = none. */
     char sampler_defaults[SD_SAMPLER_SETTINGS_MAX];
+    /* A distilled student's record (distilled.c), canonical text; "" = none. */
+    char distilled[SD_DISTILLED_TEXT_MAX];
     sd_err err;
 
     /* Parameter table: one slab for data, one for gradients. */
@@ -200,8 +226,8 @@ sd_tensor *sd_model_graph_ctx(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
 
 /* ---- model files (file.c, checkpoint.c) --------------------------------
  * A model travels with its metadata texts: "config" (sd_config_to_string),
- * "schedule" (when the model has one) and "sampler" (stored sampler
- * settings, when set). A safetensors model file keeps them as metadata
+ * "schedule" (when the model has one), "sampler" (stored sampler
+ * settings, when set) and "distilled" (a distilled student's record). A safetensors model file keeps them as metadata
  * "simdiff.<name>" (plus "format": "simdiff") and one tensor per
  * parameter; a checkpoint (lib/train) keeps them as sections "<name>" and
  * the parameter slab as section "weights". Both writers and both readers
@@ -210,6 +236,7 @@ typedef struct sd_model_meta {
     char config[2048];
     char schedule[SIMDIFF_SCHEDULE_STRING_MAX]; /* "" = none */
     char sampler[SD_SAMPLER_SETTINGS_MAX];      /* "" = none */
+    char distilled[SD_DISTILLED_TEXT_MAX];      /* "" = none */
 } sd_model_meta;
 
 /* The metadata texts of m. */
@@ -218,14 +245,15 @@ simdiff_status sd_model_meta_get(const simdiff_model *m, sd_model_meta *meta);
  * loading (m has no weights yet): SIMDIFF_OK, or a failure (message set)
  * when the file cannot hold the weights m needs. */
 typedef simdiff_status (*sd_model_file_check)(const simdiff_model *m, const void *file);
-/* A model with zeroed weights from metadata texts (schedule, sampler: NULL
- * when absent); SIMDIFF_ERR_FORMAT for bad text. The config is validated
+/* A model with zeroed weights from metadata texts (schedule, sampler,
+ * distilled: NULL when absent); SIMDIFF_ERR_FORMAT for bad text. The config is validated
  * (bounded, model.h) and the parameter table built, then check(m, file)
  * runs before the weight slab is allocated, so a file's metadata cannot
  * make the loader allocate what the file's data does not justify. */
 simdiff_status sd_model_from_meta(simdiff_model **out, const char *config,
                                   const char *schedule, const char *sampler,
-                                  sd_model_file_check check, const void *file);
+                                  const char *distilled, sd_model_file_check check,
+                                  const void *file);
 
 /* Write weights (m's own, or `weights` laid out like m->data) as
  * safetensors with the metadata; F16 storage if fp16. */

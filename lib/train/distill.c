@@ -30,6 +30,12 @@ struct simdiff_distiller {
     simdiff_model *teacher; /* owned copy */
     simdiff_distill_config cfg; /* cfg.teacher_steps: N of round 0 */
     int round, N;
+    /* The record the students get (model_internal.h, "distilled"): the
+     * first teacher's steps of the chain (this distiller's round-0 N, or
+     * the chain's start when the first teacher was itself a student of
+     * that chain) and the guidance folded in. */
+    int chain_steps;
+    double chain_guidance;
     int64_t total_steps;
     sd_ctx *tctx; /* the teacher's forward passes (no grad, no dropout) */
     /* Scratch for cap examples (rows of P floats; the teacher's input and
@@ -112,8 +118,8 @@ static simdiff_status config_mismatch(const char *a, const char *b, const char *
     return SIMDIFF_OK;
 }
 
-/* The student's stored sampler settings for K = N/2 steps. */
-static simdiff_status store_settings(simdiff_model *m, int K)
+/* The student's stored sampler settings for K = N/2 steps and its record. */
+static simdiff_status store_settings(const simdiff_distiller *d, simdiff_model *m, int K)
 {
     simdiff_sampler_config sc;
     memset(&sc, 0, sizeof sc);
@@ -125,9 +131,10 @@ static simdiff_status store_settings(simdiff_model *m, int K)
     sc.clip_x = 0; /* the student learned the unclipped trajectory */
     sc.spacing = SIMDIFF_SPACING_UNIFORM_T;
     simdiff_status st = sd_sampler_settings_check(&sc, "simdiff_distiller");
-    return st ? st
-              : sd_sampler_settings_format(&sc, m->sampler_defaults,
-                                           sizeof m->sampler_defaults);
+    if (!st)
+        st = sd_sampler_settings_format(&sc, m->sampler_defaults, sizeof m->sampler_defaults);
+    sd_distilled rec = {K, d->chain_steps, d->chain_guidance};
+    return st ? st : sd_distilled_set(m, &rec);
 }
 
 static void free_scratch(simdiff_distiller *d)
@@ -189,7 +196,8 @@ SIMDIFF_API void simdiff_distiller_destroy(simdiff_distiller *d)
  * taken over, also on failure). */
 static simdiff_status assemble(simdiff_distiller **out, simdiff_trainer *tr,
                                simdiff_model *student, simdiff_model *teacher,
-                               const simdiff_distill_config *cfg, int round, int N)
+                               const simdiff_distill_config *cfg, int round, int N,
+                               int chain_steps, double chain_guidance)
 {
     simdiff_distiller *d = calloc(1, sizeof *d);
     if (!d) {
@@ -204,9 +212,11 @@ static simdiff_status assemble(simdiff_distiller **out, simdiff_trainer *tr,
     d->cfg.struct_size = sizeof d->cfg;
     d->round = round;
     d->N = N;
+    d->chain_steps = chain_steps;
+    d->chain_guidance = chain_guidance;
     simdiff_status st = sd_ctx_create(&d->tctx);
     if (!st)
-        st = store_settings(student, N / 2);
+        st = store_settings(d, student, N / 2);
     if (st) {
         simdiff_distiller_destroy(d);
         return st;
@@ -266,6 +276,23 @@ SIMDIFF_API simdiff_status simdiff_distiller_create(simdiff_distiller **out,
     if (!teacher->schedule)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
                        "%s: the teacher has no schedule (simdiff_model_set_schedule)", fn);
+    /* A student as the teacher continues its chain when it is sampled at
+     * the steps it was distilled for (else a new chain starts at N). Its
+     * unconditional output was never trained: no second guidance. */
+    int chain_steps = c.teacher_steps;
+    double chain_guidance = c.guidance;
+    sd_distilled td;
+    if (sd_distilled_get(teacher, &td)) {
+        if (td.guidance != 1 && c.guidance != 1)
+            return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
+                           "%s: guidance %g on a teacher that is a distilled student with "
+                           "guidance %g folded in: its unconditional output was never "
+                           "trained; distil it with guidance 1",
+                           fn, c.guidance, td.guidance);
+        if (td.steps == c.teacher_steps)
+            chain_steps = td.teacher_steps;
+        chain_guidance = td.guidance * c.guidance; /* one of them is 1 */
+    }
     char ta[2048], sa[2048];
     if ((st = sd_config_to_string(&teacher->cfg, ta, sizeof ta)) ||
         (st = sd_config_to_string(&student->cfg, sa, sizeof sa)) ||
@@ -287,7 +314,7 @@ SIMDIFF_API simdiff_status simdiff_distiller_create(simdiff_distiller **out,
         simdiff_trainer_destroy(tr);
         return st;
     }
-    return assemble(out, tr, student, tm, &c, 0, c.teacher_steps);
+    return assemble(out, tr, student, tm, &c, 0, c.teacher_steps, chain_steps, chain_guidance);
 }
 
 SIMDIFF_API const char *simdiff_distiller_errmsg(const simdiff_distiller *d)
@@ -568,7 +595,7 @@ SIMDIFF_API simdiff_status simdiff_distiller_next_round(simdiff_distiller *d)
     d->tr->last_loss = NAN;
     d->N /= 2;
     d->round++;
-    st = store_settings(m, d->N / 2);
+    st = store_settings(d, m, d->N / 2);
     sd_model_use_end(m, 1);
     return st ? sd_fail_keep(&d->err, st) : SIMDIFF_OK;
 }
@@ -673,6 +700,10 @@ SIMDIFF_API simdiff_status simdiff_distiller_load(simdiff_distiller **out,
     simdiff_status st = sd_model_checkpoint_open(path, &r, &m);
     if (st)
         return st;
+    /* The student's record (before the trainer clears it); checkpoints
+     * without one: the chain starts at the distiller's first teacher. */
+    sd_distilled rec;
+    int has_rec = sd_distilled_get(m, &rec);
     simdiff_trainer *tr = NULL;
     simdiff_distill_config c;
     int round = 0, N = 0;
@@ -692,7 +723,9 @@ SIMDIFF_API simdiff_status simdiff_distiller_load(simdiff_distiller **out,
     sd_ck_close(r);
     simdiff_distiller *d = NULL;
     if (!st) {
-        st = assemble(&d, tr, m, tm, &c, round, N);
+        st = assemble(&d, tr, m, tm, &c, round, N,
+                      has_rec ? rec.teacher_steps : c.teacher_steps,
+                      has_rec ? rec.guidance : c.guidance);
         tr = NULL;
         tm = NULL;
     }

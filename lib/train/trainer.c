@@ -104,6 +104,9 @@ simdiff_status sd_trainer_new(simdiff_trainer **out, simdiff_model *m,
     sd_ctx_set_precision(t->ctx, tcfg->precision == SIMDIFF_PRECISION_BF16 ? SD_PREC_BF16
                                                                          : SD_PREC_F32);
     t->last_loss = NAN;
+    /* Training changes the weights a distilled student's record describes
+     * (a distiller sets its student's record again). */
+    sd_distilled_set(m, NULL);
     *out = t;
     return SIMDIFF_OK;
 }

@@ -173,3 +173,26 @@ int sdtest_run(Suite *s)
     fflush(stdout);
     return failed == 0 ? 0 : 1;
 }
+
+void sdtest_patch_file(const char *path, const char *from, const char *to)
+{
+    size_t n = strlen(from);
+    ck_assert_uint_eq(n, strlen(to));
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    long len = ftell(f);
+    char *buf = malloc((size_t)len);
+    ck_assert_int_eq(fseek(f, 0, SEEK_SET), 0);
+    ck_assert_int_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
+    char *hit = NULL;
+    for (long i = 0; i + (long)n <= len && !hit; i++)
+        if (!memcmp(buf + i, from, n))
+            hit = buf + i;
+    ck_assert_msg(hit != NULL, "'%s' not in %s", from, path);
+    memcpy(hit, to, n);
+    ck_assert_int_eq(fseek(f, 0, SEEK_SET), 0);
+    ck_assert_int_eq(fwrite(buf, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    free(buf);
+}

@@ -44,6 +44,10 @@ long sdtest_peak_rss_kib(void);
  * must be present; fails the test otherwise). */
 void sdtest_set_kv(char *text, size_t cap, const char *key, const char *value);
 
+/* Replace the first `from` in the file by `to` of the same length (offsets
+ * keep); fails the test when `from` is not in the file. */
+void sdtest_patch_file(const char *path, const char *from, const char *to);
+
 /* Number of entries of dir (besides . and ..) whose name contains sub
  * (".tmp-": temporaries the atomic writer left). */
 int sdtest_count_entries(const char *dir, const char *sub);

@@ -15,7 +15,7 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 no() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$tmp/err" 2>/dev/null; fail=1; }
 run() { "$bin" "$@" >"$tmp/out" 2>"$tmp/err"; }
 refused() { run "$@"; [ $? -eq 2 ]; }
-settings() { head -c 4096 "$1" | tr -c '[:print:]' ' ' | grep -o '"simdiff.sampler":"[^"]*"'; }
+settings() { head -c 4096 "$1" | tr -c '[:print:]' ' ' | grep -o '"simdiff.\(sampler\|distilled\)":"[^"]*"' | tr '\n' ' '; }
 echo "1..7"
 
 "$py" "$(dirname "$0")/tiny_npy.py" "$tmp" 4 16 37 0 0,1,2,1
@@ -32,11 +32,11 @@ if run "$teacher" $common --from 8 --to 2 --steps-per-round 3 --out "$tmp/a" &&
   ok "two rounds write two students and loss.csv"
 else no "two rounds write two students and loss.csv"; fi
 s4=$(settings "$tmp/a/student-4steps.safetensors") s2=$(settings "$tmp/a/student-2steps.safetensors")
-case "$s4 $s2" in
-*"method=1;steps=4;eta=0;guidance=1;"*"method=1;steps=2;eta=0;guidance=1;"*)
-  ok "the students store DDIM with 4 and 2 steps, guidance 1" ;;
-*) echo "# $s4 $s2"; no "the students store DDIM with 4 and 2 steps, guidance 1" ;;
-esac
+has() { case "$1" in *"$2"*) return 0 ;; esac; return 1; }
+if has "$s4" "method=1;steps=4;eta=0;guidance=1;" && has "$s4" "steps=4;teacher_steps=8;guidance=3\"" &&
+   has "$s2" "method=1;steps=2;eta=0;guidance=1;" && has "$s2" "steps=2;teacher_steps=8;guidance=3\""; then
+  ok "the students store DDIM with 4 and 2 steps, guidance 1, and their record"
+else echo "# $s4 $s2"; no "the students store DDIM with 4 and 2 steps, guidance 1, and their record"; fi
 
 # 3-4: round 0 alone, then --resume to the second round: the same student
 # bit for bit, loss.csv with every step once

@@ -750,30 +750,6 @@ static void tmp_path(char *path, size_t cap, const char *tag)
     close(fd);
 }
 
-/* Replace the first `from` in the file by `to` (same length: offsets keep). */
-static void patch_file(const char *path, const char *from, const char *to)
-{
-    size_t n = strlen(from);
-    ck_assert_uint_eq(n, strlen(to));
-    FILE *f = fopen(path, "r+b");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    long len = ftell(f);
-    char *buf = malloc((size_t)len);
-    ck_assert_int_eq(fseek(f, 0, SEEK_SET), 0);
-    ck_assert_int_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
-    char *hit = NULL;
-    for (long i = 0; i + (long)n <= len && !hit; i++)
-        if (!memcmp(buf + i, from, n))
-            hit = buf + i;
-    ck_assert_msg(hit != NULL, "'%s' not in %s", from, path);
-    memcpy(hit, to, n);
-    ck_assert_int_eq(fseek(f, 0, SEEK_SET), 0);
-    ck_assert_int_eq(fwrite(buf, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    free(buf);
-}
-
 static void assert_same_settings(const simdiff_sampler_config *a, const simdiff_sampler_config *b)
 {
     ck_assert_int_eq(a->method, b->method);
@@ -931,7 +907,7 @@ START_TEST(model_defaults_hostile_metadata)
         char path[512];
         tmp_path(path, sizeof path, "hostile");
         ck_assert_int_eq(simdiff_model_save_safetensors(m, path), SIMDIFF_OK);
-        patch_file(path, "method=2;steps=16", cases[k].to);
+        sdtest_patch_file(path, "method=2;steps=16", cases[k].to);
         simdiff_model *m2 = (simdiff_model *)&m2;
         simdiff_status st = simdiff_model_load(&m2, path);
         ck_assert_msg(st == SIMDIFF_ERR_FORMAT, "case %zu: %s (%s)", k, simdiff_status_str(st),
@@ -949,7 +925,7 @@ START_TEST(model_defaults_hostile_metadata)
         char path[512];
         tmp_path(path, sizeof path, "hostile");
         ck_assert_int_eq(simdiff_model_save_safetensors(m, path), SIMDIFF_OK);
-        patch_file(path, gfrom[k], gto[k]);
+        sdtest_patch_file(path, gfrom[k], gto[k]);
         simdiff_model *m2 = NULL;
         ck_assert_int_eq(simdiff_model_load(&m2, path), SIMDIFF_ERR_FORMAT);
         ck_assert_ptr_null(m2);

@@ -113,6 +113,23 @@ static double sampler_error(simdiff_model *teacher, double w, simdiff_model *stu
     return e / (n * PER);
 }
 
+/* m's distillation record is (steps, teacher_steps, rounds, guidance); steps 0:
+ * no record. */
+static void expect_record(const simdiff_model *m, int steps, int teacher_steps, int rounds,
+                          double guidance)
+{
+    simdiff_distill_info di;
+    memset(&di, 0x5a, sizeof di);
+    di.struct_size = sizeof di;
+    ck_assert_msg(simdiff_model_distill_info(m, &di) == SIMDIFF_OK, "%s", simdiff_last_error());
+    ck_assert_uint_eq(di.struct_size, sizeof di);
+    ck_assert_int_eq(di.distilled, steps > 0);
+    ck_assert_int_eq(di.steps, steps);
+    ck_assert_int_eq(di.teacher_steps, teacher_steps);
+    ck_assert_int_eq(di.rounds, rounds);
+    ck_assert_msg(di.guidance == guidance, "guidance %g, expected %g", di.guidance, guidance);
+}
+
 /* (a) One round lowers the student's sampler error against the teacher. */
 START_TEST(round_lowers_the_sampler_error)
 {
@@ -320,6 +337,8 @@ START_TEST(export_stores_the_sampler_settings)
         ck_assert_int_eq(c.steps, round ? 4 : 8);
         ck_assert(c.eta == 0 && c.guidance == 1);
         ck_assert_int_eq(c.spacing, SIMDIFF_SPACING_UNIFORM_T);
+        /* The record: 16 -> 8 -> 4 steps, guidance 3 folded in. */
+        expect_record(m, round ? 4 : 8, 16, round + 1, 3);
         /* cfg NULL: the stored settings, the same images as that config. */
         simdiff_sampler *sn, *sc;
         ck_assert_int_eq(simdiff_sampler_create(&sn, m, NULL), SIMDIFF_OK);
@@ -466,6 +485,108 @@ START_TEST(eps_prediction_and_config_sizes)
 }
 END_TEST
 
+/* The record travels: through safetensors (F32, F16) and distiller
+ * checkpoints; a student taken as the next teacher continues its chain
+ * (16 -> 8 -> 4 keeps teacher_steps 16), at other steps starts a new one;
+ * a second guidance on a guided student is refused; a trainer clears it. */
+START_TEST(record_chains_and_travels)
+{
+    simdiff_model *t = teacher_model(SIMDIFF_PRED_V), *s = teacher_model(SIMDIFF_PRED_V);
+    expect_record(t, 0, 0, 0, 0);
+    simdiff_distiller *d = make_distiller(t, s, 16, 3, 1e-3, 0.9);
+    steps(d, 0, 2);
+    char path[512], ck[512];
+    snprintf(path, sizeof path, "%s/student8.safetensors", sdtest_work_dir());
+    snprintf(ck, sizeof ck, "%s/record.sdc", sdtest_work_dir());
+    ck_assert_int_eq(simdiff_distiller_export(d, path, 1), SIMDIFF_OK);
+    ck_assert_int_eq(simdiff_distiller_save(d, ck), SIMDIFF_OK);
+    simdiff_distiller_destroy(d);
+    simdiff_model_destroy(s);
+    /* The checkpoint: the student comes back with its record, and the next
+     * round's student extends it. */
+    ck_assert_msg(simdiff_distiller_load(&d, &s, ck) == SIMDIFF_OK, "%s", simdiff_last_error());
+    expect_record(s, 8, 16, 1, 3);
+    ck_assert_int_eq(simdiff_distiller_next_round(d), SIMDIFF_OK);
+    expect_record(s, 4, 16, 2, 3);
+    simdiff_distiller_destroy(d);
+    simdiff_model_destroy(s);
+    /* The F16 student as a teacher. */
+    simdiff_model *st, *s2;
+    ck_assert_msg(simdiff_model_load(&st, path) == SIMDIFF_OK, "%s", simdiff_last_error());
+    ck_assert_int_eq(simdiff_model_load(&s2, path), SIMDIFF_OK);
+    expect_record(st, 8, 16, 1, 3);
+    simdiff_distill_config dc;
+    ck_assert_int_eq(simdiff_distill_config_init(&dc), SIMDIFF_OK);
+    dc.teacher_steps = 8;
+    dc.guidance = 2;
+    ck_assert_int_eq(simdiff_distiller_create(&d, st, s2, &dc, NULL), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_ptr_null(d);
+    ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "guidance 3 folded in"));
+    dc.guidance = 1;
+    ck_assert_int_eq(simdiff_distiller_create(&d, st, s2, &dc, NULL), SIMDIFF_OK);
+    expect_record(s2, 4, 16, 2, 3); /* continues the chain */
+    simdiff_distiller_destroy(d);
+    dc.teacher_steps = 4;            /* sampled at other steps: a new chain */
+    ck_assert_int_eq(simdiff_distiller_create(&d, st, s2, &dc, NULL), SIMDIFF_OK);
+    expect_record(s2, 2, 4, 1, 3);
+    simdiff_distiller_destroy(d);
+    /* A trainer changes the weights: no record on it or on its export. */
+    simdiff_trainer *tr;
+    ck_assert_int_eq(simdiff_trainer_create(&tr, s2, g_sched, NULL, NULL), SIMDIFF_OK);
+    expect_record(s2, 0, 0, 0, 0);
+    snprintf(path, sizeof path, "%s/trained.safetensors", sdtest_work_dir());
+    ck_assert_int_eq(simdiff_trainer_export(tr, path, 0), SIMDIFF_OK);
+    simdiff_trainer_destroy(tr);
+    simdiff_model *e;
+    ck_assert_int_eq(simdiff_model_load(&e, path), SIMDIFF_OK);
+    expect_record(e, 0, 0, 0, 0);
+    simdiff_model_destroy(e);
+    simdiff_model_destroy(s2);
+    simdiff_model_destroy(st);
+    simdiff_model_destroy(t);
+}
+END_TEST
+
+/* A file whose record is malformed or breaks the rules is refused with
+ * SIMDIFF_ERR_FORMAT naming the cause (each case edits the text in place). */
+START_TEST(record_hostile)
+{
+    static const struct {
+        const char *to, *needle;
+    } cases[] = {
+        {"steps=3;teacher_steps=16", "teacher_steps = steps * 2^k"},
+        {"steps=8;teacher_steps=08", "teacher_steps = steps * 2^k"},
+        {"steps=0;teacher_steps=16", "teacher_steps = steps * 2^k"},
+        {"steps=8;teacher_steps=1x", "not a finite number"},
+        {"stepX=8;teacher_steps=16", "unknown key"},
+        {"steps=8;steps=8;ps=16;gu", "twice"},
+    };
+    simdiff_model *t = teacher_model(SIMDIFF_PRED_V), *s = teacher_model(SIMDIFF_PRED_V);
+    simdiff_distiller *d = make_distiller(t, s, 16, 3, 1e-3, 0.9);
+    char path[512];
+    snprintf(path, sizeof path, "%s/hostile.safetensors", sdtest_work_dir());
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0] + 2; k++) {
+        ck_assert_int_eq(simdiff_distiller_export(d, path, 0), SIMDIFF_OK);
+        if (k < sizeof cases / sizeof cases[0])
+            sdtest_patch_file(path, "steps=8;teacher_steps=16", cases[k].to);
+        else /* guidance NaN, negative */
+            sdtest_patch_file(path, "guidance=3", k % 2 ? "guidance=n" : "guidance=-");
+        simdiff_model *m = (simdiff_model *)&m;
+        simdiff_status st = simdiff_model_load(&m, path);
+        ck_assert_msg(st == SIMDIFF_ERR_FORMAT, "case %zu: %s (%s)", k, simdiff_status_str(st),
+                      simdiff_last_error());
+        ck_assert_ptr_null(m);
+        ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "simdiff.distilled"));
+        if (k < sizeof cases / sizeof cases[0])
+            ck_assert_msg(strstr(simdiff_last_error(), cases[k].needle), "case %zu: %s", k,
+                          simdiff_last_error());
+    }
+    simdiff_distiller_destroy(d);
+    simdiff_model_destroy(s);
+    simdiff_model_destroy(t);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("distill");
@@ -478,6 +599,8 @@ static Suite *suite(void)
     tcase_add_test(tc, export_stores_the_sampler_settings);
     tcase_add_test(tc, bad_arguments);
     tcase_add_test(tc, eps_prediction_and_config_sizes);
+    tcase_add_test(tc, record_chains_and_travels);
+    tcase_add_test(tc, record_hostile);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -185,6 +185,18 @@ class DistillStatsStruct(Structure):
     ]
 
 
+class DistillInfoStruct(Structure):
+    """simdiff_distill_info (model.h)."""
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("distilled", c_int),
+        ("steps", c_int),
+        ("teacher_steps", c_int),
+        ("rounds", c_int),
+        ("guidance", c_double),
+    ]
+
+
 class SamplerConfigStruct(Structure):
     """simdiff_sampler_config (sampler.h)."""
     _fields_ = [
@@ -259,6 +271,7 @@ STRUCTS = {
     "simdiff_trainer_stats": TrainerStatsStruct,
     "simdiff_distill_config": DistillConfigStruct,
     "simdiff_distill_stats": DistillStatsStruct,
+    "simdiff_distill_info": DistillInfoStruct,
     "simdiff_sampler_config": SamplerConfigStruct,
     "simdiff_image_folder_config": ImageFolderConfigStruct,
     "simdiff_edit": EditStruct,
@@ -361,6 +374,7 @@ _PROTOTYPES = {
     "simdiff_model_errmsg": (c_char_p, [_h]),
     "simdiff_model_image_shape": (_st, [_h, _ip, _ip, _ip]),
     "simdiff_model_schedule_text": (_st, [_h, POINTER(c_char), c_size_t, POINTER(c_size_t)]),
+    "simdiff_model_distill_info": (_st, [_h, POINTER(DistillInfoStruct)]),
     # train.h
     "simdiff_optimizer_config_init_sized": (_st, [POINTER(OptimizerConfigStruct), c_size_t]),
     "simdiff_optimizer_lr": (c_double, [_h]),

@@ -8,7 +8,7 @@ from . import _arrays
 from ._config import ModelConfig
 from ._errors import check
 from ._handle import Handle
-from ._native import LIB, ModelConfigStruct
+from ._native import LIB, DistillInfoStruct, ModelConfigStruct
 
 __all__ = ["Model", "fspath"]
 
@@ -239,6 +239,21 @@ class Model(Handle):
         """Class count (0: unconditional); label -1 is the null class."""
         self._handle()
         return self._num_classes
+
+    @property
+    def distill_info(self):
+        """How the model was distilled (docs/distillation.md): None for a
+        model that is not a distilled student, else a dict with ``steps``
+        (the DDIM steps it samples in), ``teacher_steps`` (the first
+        teacher's), ``rounds`` and ``guidance`` (folded in; sample the
+        student at guidance 1)."""
+        d = DistillInfoStruct()
+        d.struct_size = ctypes.sizeof(d)
+        check(LIB.simdiff_model_distill_info(self._handle(), ctypes.byref(d)))
+        if not d.distilled:
+            return None
+        return {"steps": d.steps, "teacher_steps": d.teacher_steps, "rounds": d.rounds,
+                "guidance": d.guidance}
 
     @property
     def cond_dim(self):

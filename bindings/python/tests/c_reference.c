@@ -141,6 +141,13 @@ static int layout(void)
     FIELD(simdiff_distill_stats, total_steps);
     FIELD(simdiff_distill_stats, last_loss);
     FIELD(simdiff_distill_stats, lr);
+    STRUCT(simdiff_distill_info);
+    FIELD(simdiff_distill_info, struct_size);
+    FIELD(simdiff_distill_info, distilled);
+    FIELD(simdiff_distill_info, steps);
+    FIELD(simdiff_distill_info, teacher_steps);
+    FIELD(simdiff_distill_info, rounds);
+    FIELD(simdiff_distill_info, guidance);
 
     STRUCT(simdiff_sampler_config);
     FIELD(simdiff_sampler_config, struct_size);

@@ -48,6 +48,9 @@ LP64 = {
         ("student_steps", 16, 4), ("guidance", 24, 8), ("step", 32, 8),
         ("skipped", 40, 8), ("total_steps", 48, 8), ("last_loss", 56, 8),
         ("lr", 64, 8)]),
+    "simdiff_distill_info": (32, [
+        ("struct_size", 0, 8), ("distilled", 8, 4), ("steps", 12, 4),
+        ("teacher_steps", 16, 4), ("rounds", 20, 4), ("guidance", 24, 8)]),
     "simdiff_sampler_config": (80, [
         ("struct_size", 0, 8), ("method", 8, 4), ("steps", 12, 4), ("eta", 16, 8),
         ("guidance", 24, 8), ("clip_x", 32, 4), ("spacing", 36, 4),

@@ -31,6 +31,7 @@ class TestDistiller(TempDirTest):
     def test_rounds_stats_and_export(self):
         t, s, d = self.make(self.teacher_file())
         with t, s, d:
+            self.assertIsNone(t.distill_info)
             st = d.stats
             self.assertIsInstance(st, simdiff.DistillStats)
             self.assertEqual((st.round, st.teacher_steps, st.student_steps, st.step),
@@ -53,6 +54,8 @@ class TestDistiller(TempDirTest):
                 c = m.sampler_defaults
                 self.assertEqual(c.method, simdiff.SamplerMethod.DDIM)
                 self.assertEqual((c.steps, c.eta, c.guidance), (2, 0, 1))
+                self.assertEqual(m.distill_info, {"steps": 2, "teacher_steps": 8,
+                                                  "rounds": 2, "guidance": 3})
                 with simdiff.Sampler(m) as smp:
                     out = flat(smp(labels=[0, 1], seed=3))
                     self.assertEqual(len(out), 2 * 64)
