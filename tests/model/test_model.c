@@ -16,8 +16,10 @@
 #include "sdtest.h"
 #include "tensor/tensor_internal.h"
 
-static const char *cases[] = {"unet_plain", "unet_patch_cond", "unet_dwt", "uvit_plain",
-                              "uvit_dwt",   "uvit_patch",      "unet_ctx", "uvit_ctx"};
+static const char *cases[] = {"unet_plain", "unet_patch_cond", "unet_dwt",
+                              "uvit_plain", "uvit_dwt",        "uvit_patch",
+                              "unet_ctx",   "uvit_ctx",        "uvit_text",
+                              "unet_text"};
 
 static char *fixture_path(const char *name, const char *ext)
 {
@@ -51,14 +53,26 @@ START_TEST(against_pytorch)
      * with 0 for the null context (the graph's convention; the public call
      * takes context NULL for it). */
     const sdfx_array *ctx = sdfx_get(fx, "ctx"), *ctxl = sdfx_get(fx, "ctx_len");
-    ck_assert((ctx != NULL) == (m->cfg.ctx_dim > 0));
-    int lens[8] = {0};
-    for (int i = 0; ctx && i < n; i++)
+    /* Or token ids for the text encoder (text cases): n x ctx_len ids,
+     * garbage past each length, lengths with 0 for the null context. */
+    const sdfx_array *tka = sdfx_get(fx, "tokens");
+    ck_assert((ctx != NULL || tka != NULL) == (m->cfg.ctx_dim > 0));
+    ck_assert((tka != NULL) == (m->cfg.text_vocab > 0));
+    int lens[8] = {0}, tok[64] = {0};
+    for (int i = 0; (ctx || tka) && i < n; i++)
         lens[i] = (int)ctxl->data[i];
+    for (int64_t j = 0; tka && j < tka->numel; j++)
+        tok[j] = (int)tka->data[j];
     /* The public forward first (example by example with a context, so that
      * the null one goes through context NULL). */
     float *out = malloc((size_t)want->numel * sizeof(float));
-    if (!ctx) {
+    if (tka) { /* the whole batch at once, the null example by length 0 */
+        ck_assert_msg(simdiff_model_forward_tokens(m, n, z->data, logsnr,
+                                                   m->cfg.num_classes ? labels : NULL,
+                                                   m->cfg.cond_dim ? cond->data : NULL, tok,
+                                                   lens, out) == SIMDIFF_OK,
+                      "%s: %s", name, simdiff_model_errmsg(m));
+    } else if (!ctx) {
         ck_assert_int_eq(simdiff_model_forward_cond(m, n, z->data, logsnr,
                                                     m->cfg.num_classes ? labels : NULL,
                                                     m->cfg.cond_dim ? cond->data : NULL, out),
@@ -84,9 +98,11 @@ START_TEST(against_pytorch)
     ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
     sd_ctx_set_grad(c, 1);
     sd_tensor *zt = sd_copy_in(c, z->ndim, z->shape, z->data);
-    sd_tensor *y = sd_model_graph_ctx(m, c, zt, logsnr, m->cfg.num_classes ? labels : NULL,
-                                      m->cfg.cond_dim ? cond->data : NULL,
-                                      ctx ? ctx->data : NULL, ctx ? lens : NULL);
+    const int *lab = m->cfg.num_classes ? labels : NULL;
+    const float *cnd = m->cfg.cond_dim ? cond->data : NULL;
+    sd_tensor *y = tka ? sd_model_graph_tok(m, c, zt, logsnr, lab, cnd, tok, lens)
+                       : sd_model_graph_ctx(m, c, zt, logsnr, lab, cnd, ctx ? ctx->data : NULL,
+                                            ctx ? lens : NULL);
     ck_assert_msg(y != NULL, "%s: %s", name, sd_ctx_errmsg(c));
     e = sdtest_max_rel_err(y->data, want->data, (size_t)want->numel, 1e-6);
     ck_assert_msg(e <= 1e-4, "%s: graph forward rel err %.3g", name, e);
