@@ -218,8 +218,11 @@ static void attnblock(builder *b, int ch, const char *name)
     }
 }
 
-/* The text encoder (text_vocab > 0): token and position embeddings (N(0,
- * 0.02^2)), text_layers pre-norm layers (layer-norm affines, q/k/v,
+/* The text encoder (text_vocab > 0): token embeddings N(0, 1) (the scale of
+ * the layer-normed inputs of every residual branch, so that the branches'
+ * biases, shared by all tokens, do not drown the token's identity while
+ * they grow from zero), position embeddings N(0, 0.02^2), text_layers
+ * pre-norm layers (layer-norm affines, q/k/v,
  * zero-initialized residual outputs as everywhere), the final norm. */
 static void text_encoder(builder *b)
 {
@@ -233,8 +236,10 @@ static void text_encoder(builder *b)
     const int64_t ts[2] = {c->text_vocab, D}, ps[2] = {c->ctx_len, D};
     m->text_tok = param(b, SD_INIT_NORMAL, 0, 1, 2, ts, "text.tok");
     m->text_pos = param(b, SD_INIT_NORMAL, 0, 1, 2, ps, "text.pos");
-    if (m->text_tok >= 0 && m->text_pos >= 0)
-        m->pinfo[m->text_tok].std = m->pinfo[m->text_pos].std = 0.02f;
+    if (m->text_tok >= 0 && m->text_pos >= 0) {
+        m->pinfo[m->text_tok].std = 1.0f;
+        m->pinfo[m->text_pos].std = 0.02f;
+    }
     if (c->text_layers > 0 && !(m->text = calloc((size_t)c->text_layers, sizeof *m->text))) {
         b->failed = 1;
         return;
