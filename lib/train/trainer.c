@@ -296,20 +296,31 @@ SIMDIFF_API simdiff_status simdiff_trainer_step_cond(simdiff_trainer *t, int n,
     return simdiff_trainer_step_ctx(t, n, x, labels, cond, NULL, NULL, loss_out);
 }
 
+/* The argument checks of the whole-batch steps (fn and the step_part call
+ * to use instead name them in messages). */
+static simdiff_status whole_args(simdiff_trainer *t, int n, const float *x, const char *fn,
+                                 const char *part_fn)
+{
+    if (!t)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: trainer is NULL", fn);
+    if (n < 1 || !x)
+        return sd_fail(&t->err, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: n = %d (must be >= 1) and x must not be NULL", fn, n);
+    if (t->reduce)
+        return sd_fail(&t->err, SIMDIFF_ERR_MISUSE,
+                       "%s: a gradient reduction hook is installed; use %s", fn, part_fn);
+    return SIMDIFF_OK;
+}
+
 SIMDIFF_API simdiff_status simdiff_trainer_step_ctx(simdiff_trainer *t, int n, const float *x,
                                                     const int *labels, const float *cond,
                                                     const float *context,
                                                     const int *context_len, double *loss_out)
 {
-    if (!t)
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_trainer_step: trainer is NULL");
-    if (n < 1 || !x)
-        return sd_fail(&t->err, SIMDIFF_ERR_INVALID_ARG,
-                       "simdiff_trainer_step: n = %d (must be >= 1) and x must not be NULL", n);
-    if (t->reduce)
-        return sd_fail(&t->err, SIMDIFF_ERR_MISUSE,
-                       "simdiff_trainer_step: a gradient reduction hook is installed; "
-                       "use simdiff_trainer_step_part");
+    simdiff_status st =
+        whole_args(t, n, x, "simdiff_trainer_step", "simdiff_trainer_step_part");
+    if (st)
+        return st;
     step_args a = {n, 0, n, 1, x, labels, cond, context, context_len, 0, NULL, NULL, NULL};
     return run_step(t, &a, "simdiff_trainer_step", loss_out);
 }
@@ -319,17 +330,10 @@ SIMDIFF_API simdiff_status simdiff_trainer_step_text(simdiff_trainer *t, int n, 
                                                      const char *const *captions,
                                                      double *loss_out)
 {
-    if (!t)
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
-                       "simdiff_trainer_step_text: trainer is NULL");
-    if (n < 1 || !x)
-        return sd_fail(&t->err, SIMDIFF_ERR_INVALID_ARG,
-                       "simdiff_trainer_step_text: n = %d (must be >= 1) and x must not be "
-                       "NULL", n);
-    if (t->reduce)
-        return sd_fail(&t->err, SIMDIFF_ERR_MISUSE,
-                       "simdiff_trainer_step_text: a gradient reduction hook is installed; "
-                       "use simdiff_trainer_step_part_text");
+    simdiff_status st =
+        whole_args(t, n, x, "simdiff_trainer_step_text", "simdiff_trainer_step_part_text");
+    if (st)
+        return st;
     step_args a = {n, 0, n, 1, x, labels, cond, NULL, NULL, 0, captions, NULL, NULL};
     return run_step(t, &a, "simdiff_trainer_step_text", loss_out);
 }
@@ -577,6 +581,21 @@ static simdiff_status step_part(simdiff_trainer *t, const step_args *a)
     return SIMDIFF_OK;
 }
 
+/* The argument checks of the part steps (fn names the call). */
+static simdiff_status part_args(simdiff_trainer *t, int batch, int first, int n, int chunks,
+                                const float *x, const char *fn)
+{
+    if (!t)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: trainer is NULL", fn);
+    if (n < 1 || !x || first < 0 || batch < 1 || first > batch - n || chunks < 1 ||
+        chunks > n)
+        return sd_fail(&t->err, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: batch %d, first %d, n %d, chunks %d: need 0 <= first, first + n "
+                       "<= batch, 1 <= chunks <= n, x not NULL",
+                       fn, batch, first, n, chunks);
+    return SIMDIFF_OK;
+}
+
 SIMDIFF_API simdiff_status simdiff_trainer_step_part(simdiff_trainer *t, int batch,
                                                      int first, int n, int chunks,
                                                      const float *x, const int *labels,
@@ -591,15 +610,10 @@ SIMDIFF_API simdiff_status simdiff_trainer_step_part_ctx(
     const int *labels, const float *cond, const float *context, const int *context_len,
     double *loss_out)
 {
-    if (!t)
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
-                       "simdiff_trainer_step_part: trainer is NULL");
-    if (n < 1 || !x || first < 0 || batch < 1 || first > batch - n || chunks < 1 ||
-        chunks > n)
-        return sd_fail(&t->err, SIMDIFF_ERR_INVALID_ARG,
-                       "simdiff_trainer_step_part: batch %d, first %d, n %d, chunks %d: "
-                       "need 0 <= first, first + n <= batch, 1 <= chunks <= n, x not NULL",
-                       batch, first, n, chunks);
+    simdiff_status st =
+        part_args(t, batch, first, n, chunks, x, "simdiff_trainer_step_part");
+    if (st)
+        return st;
     step_args a = {batch, first, n, chunks, x, labels, cond, context, context_len, 1,
                    NULL, NULL, NULL};
     return run_step(t, &a, "simdiff_trainer_step_part", loss_out);
@@ -609,15 +623,10 @@ SIMDIFF_API simdiff_status simdiff_trainer_step_part_text(
     simdiff_trainer *t, int batch, int first, int n, int chunks, const float *x,
     const int *labels, const float *cond, const char *const *captions, double *loss_out)
 {
-    if (!t)
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
-                       "simdiff_trainer_step_part_text: trainer is NULL");
-    if (n < 1 || !x || first < 0 || batch < 1 || first > batch - n || chunks < 1 ||
-        chunks > n)
-        return sd_fail(&t->err, SIMDIFF_ERR_INVALID_ARG,
-                       "simdiff_trainer_step_part_text: batch %d, first %d, n %d, chunks %d: "
-                       "need 0 <= first, first + n <= batch, 1 <= chunks <= n, x not NULL",
-                       batch, first, n, chunks);
+    simdiff_status st =
+        part_args(t, batch, first, n, chunks, x, "simdiff_trainer_step_part_text");
+    if (st)
+        return st;
     step_args a = {batch, first, n, chunks, x, labels, cond, NULL, NULL, 1, captions, NULL, NULL};
     return run_step(t, &a, "simdiff_trainer_step_part_text", loss_out);
 }

@@ -14,6 +14,7 @@
 #include "ops/ops.h"
 #include "sdfx.h"
 #include "sdtest.h"
+#include "simdiff/text.h"
 #include "tensor/tensor_internal.h"
 
 static const char *cases[] = {"unet_plain", "unet_patch_cond", "unet_dwt",
@@ -571,13 +572,17 @@ static simdiff_model *tiny_uvit(void)
     return m;
 }
 
-/* m's tensors as a safetensors model file whose config text is `config`. */
-static void write_with_config(const simdiff_model *m, const char *config, const char *path)
+/* m's tensors as a safetensors model file whose config text is `config`,
+ * with `vocab` as its "simdiff.vocab" (NULL: none). */
+static void write_with_vocab(const simdiff_model *m, const char *config, const char *vocab,
+                             const char *path)
 {
     sd_st_writer *w;
     ck_assert_int_eq(sd_st_writer_create(&w), SIMDIFF_OK);
     ck_assert_int_eq(sd_st_writer_set_metadata(w, "format", "simdiff"), SIMDIFF_OK);
     ck_assert_int_eq(sd_st_writer_set_metadata(w, "simdiff.config", config), SIMDIFF_OK);
+    if (vocab)
+        ck_assert_int_eq(sd_st_writer_set_metadata(w, "simdiff.vocab", vocab), SIMDIFF_OK);
     for (int i = 0; i < m->nparams; i++)
         ck_assert_int_eq(sd_st_writer_add(w, m->pinfo[i].name, SD_DT_F32, m->params[i].ndim,
                                           m->params[i].shape, m->params[i].data),
@@ -585,6 +590,61 @@ static void write_with_config(const simdiff_model *m, const char *config, const 
     ck_assert_int_eq(sd_st_writer_write(w, path), SIMDIFF_OK);
     sd_st_writer_destroy(w);
 }
+
+static void write_with_config(const simdiff_model *m, const char *config, const char *path)
+{
+    write_with_vocab(m, config, NULL, path);
+}
+
+/* The vocabulary of a text encoder (docs/text.md) is checked on load: a
+ * good one loads, every malformed one, one in a model without an encoder
+ * and one with a config whose text_vocab the tensors do not match fail
+ * with SIMDIFF_ERR_FORMAT naming the vocabulary. */
+START_TEST(hostile_vocab_refused)
+{
+    simdiff_model_config cfg;
+    sdtest_tiny_uvit_config(&cfg);
+    cfg.ctx_dim = 8;
+    cfg.ctx_len = 4;
+    cfg.text_vocab = 5;
+    cfg.text_layers = 1;
+    cfg.text_heads = 2;
+    simdiff_model *m, *l;
+    ck_assert_int_eq(simdiff_model_create(&m, &cfg, 4), SIMDIFF_OK);
+    char path[512], config[2048];
+    snprintf(path, sizeof path, "%s/text-hostile.safetensors", sdtest_tmpdir());
+    ck_assert_int_eq(sd_config_to_string(&m->cfg, config, sizeof config), SIMDIFF_OK);
+    write_with_vocab(m, config, "red\nblue\ncat\n", path);
+    ck_assert_msg(simdiff_model_load(&l, path) == SIMDIFF_OK, "%s", simdiff_last_error());
+    ck_assert_str_eq(simdiff_model_vocab_word(l, 4), "cat");
+    simdiff_model_destroy(l);
+    const char *bad[] = {"red\nblue\n", "red\nblue\ncat\ndog\n", "red\nblue\ncat",
+                         "red\nred\ncat\n", "red\n\ncat\n", "RED\nblue\ncat\n",
+                         "red\nblue\nc<a>t\n", ""};
+    for (size_t i = 0; i < SD_ARRAY_LEN(bad); i++) {
+        write_with_vocab(m, config, bad[i], path);
+        ck_assert_msg(simdiff_model_load(&l, path) == SIMDIFF_ERR_FORMAT,
+                      "vocabulary %zu accepted", i);
+        ck_assert_ptr_null(l);
+        ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "vocabulary"));
+    }
+    /* A config claiming 4 ids: the tensors (5 rows of text.tok) disagree. */
+    char *p = strstr(config, "text_vocab=5");
+    ck_assert_ptr_nonnull(p);
+    p[11] = '4';
+    write_with_vocab(m, config, "red\nblue\n", path);
+    ck_assert_int_eq(simdiff_model_load(&l, path), SIMDIFF_ERR_FORMAT);
+    simdiff_model_destroy(m);
+    /* A vocabulary in a model without an encoder. */
+    sdtest_tiny_uvit_config(&cfg);
+    ck_assert_int_eq(simdiff_model_create(&m, &cfg, 1), SIMDIFF_OK);
+    ck_assert_int_eq(sd_config_to_string(&m->cfg, config, sizeof config), SIMDIFF_OK);
+    write_with_vocab(m, config, "red\n", path);
+    ck_assert_int_eq(simdiff_model_load(&l, path), SIMDIFF_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "without a text encoder"));
+    simdiff_model_destroy(m);
+}
+END_TEST
 
 /* The metadata of a model file cannot make the loader build or allocate
  * what the file does not hold (before the bounds, tf_depth=1000000 spent
@@ -762,6 +822,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, inference_memory_is_compact, 0, (int)SD_ARRAY_LEN(cases));
     tcase_add_test(tc, num_params_match_file);
     tcase_add_test(tc, save_load_round_trip);
+    tcase_add_test(tc, hostile_vocab_refused);
     tcase_add_test(tc, dwt_unit_stem_is_a_reparametrized_dwt_stem);
     tcase_add_test(tc, config_errors_say_what_to_change);
     tcase_add_test(tc, forward_bad_arguments);

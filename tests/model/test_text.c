@@ -1,15 +1,15 @@
 /* The built-in tokenizer and vocabulary (include/simdiff/text.h): building
  * a vocabulary from captions, tokenizing (unknown words, empty and
  * over-long prompts, case, non-ASCII, the size cap), the vocabulary in
- * safetensors F32/F16 files and refused when hostile, prompts through the
- * model's forward, and bad inputs. The encoder's numbers against PyTorch
- * are the uvit_text / unet_text cases of test_model.c. */
+ * safetensors F32/F16 files, prompts through the model's forward, and bad
+ * inputs. The encoder's numbers against PyTorch are the uvit_text /
+ * unet_text cases of test_model.c, hostile vocabularies in files its
+ * hostile_vocab_refused. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "format/format.h"
 #include "model/model_internal.h"
 #include "sdtest.h"
 #include "simdiff/text.h"
@@ -329,68 +329,6 @@ START_TEST(vocab_in_files)
 }
 END_TEST
 
-/* A safetensors file of m with `vocab` as its "simdiff.vocab" (NULL: none)
- * and `config` as its config (NULL: m's). */
-static void write_with(const simdiff_model *m, const char *path, const char *config,
-                       const char *vocab)
-{
-    sd_model_meta meta;
-    ck_assert_int_eq(sd_model_meta_get(m, &meta), SIMDIFF_OK);
-    sd_st_writer *w;
-    ck_assert_int_eq(sd_st_writer_create(&w), SIMDIFF_OK);
-    ck_assert_int_eq(sd_st_writer_set_metadata(w, "format", "simdiff"), SIMDIFF_OK);
-    ck_assert_int_eq(sd_st_writer_set_metadata(w, "simdiff.config", config ? config : meta.config),
-                     SIMDIFF_OK);
-    if (vocab)
-        ck_assert_int_eq(sd_st_writer_set_metadata(w, "simdiff.vocab", vocab), SIMDIFF_OK);
-    for (int i = 0; i < m->nparams; i++)
-        ck_assert_int_eq(sd_st_writer_add(w, m->pinfo[i].name, SD_DT_F32, m->params[i].ndim,
-                                          m->params[i].shape, m->params[i].data),
-                         SIMDIFF_OK);
-    ck_assert_int_eq(sd_st_writer_write(w, path), SIMDIFF_OK);
-    sd_st_writer_destroy(w);
-}
-
-START_TEST(hostile_vocab_refused)
-{
-    simdiff_model *m = text_model(5, 4);
-    char path[512];
-    snprintf(path, sizeof path, "%s/text-hostile.safetensors", sdtest_tmpdir());
-    simdiff_model *l;
-    write_with(m, path, NULL, "red\nblue\ncat\n");
-    ck_assert_msg(simdiff_model_load(&l, path) == SIMDIFF_OK, "%s", simdiff_last_error());
-    ck_assert_str_eq(simdiff_model_vocab_word(l, 4), "cat");
-    simdiff_model_destroy(l);
-    const char *bad[] = {"red\nblue\n", "red\nblue\ncat\ndog\n", "red\nblue\ncat",
-                         "red\nred\ncat\n", "red\n\ncat\n", "RED\nblue\ncat\n",
-                         "red\nblue\nc<a>t\n", ""};
-    for (size_t i = 0; i < SD_ARRAY_LEN(bad); i++) {
-        write_with(m, path, NULL, bad[i]);
-        ck_assert_msg(simdiff_model_load(&l, path) == SIMDIFF_ERR_FORMAT,
-                      "vocabulary %zu accepted", i);
-        ck_assert_ptr_null(l);
-        ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "vocabulary"));
-    }
-    /* A vocabulary in a model without an encoder. */
-    simdiff_model_config cfg;
-    sdtest_tiny_uvit_config(&cfg);
-    simdiff_model *plain;
-    ck_assert_int_eq(simdiff_model_create(&plain, &cfg, 1), SIMDIFF_OK);
-    write_with(plain, path, NULL, "red\n");
-    ck_assert_int_eq(simdiff_model_load(&l, path), SIMDIFF_ERR_FORMAT);
-    simdiff_model_destroy(plain);
-    /* A config whose text_vocab the tensors do not match. */
-    sd_model_meta meta;
-    ck_assert_int_eq(sd_model_meta_get(m, &meta), SIMDIFF_OK);
-    char *p = strstr(meta.config, "text_vocab=5");
-    ck_assert_ptr_nonnull(p);
-    memcpy(p, "text_vocab=4", 12);
-    write_with(m, path, meta.config, "red\nblue\n");
-    ck_assert_int_eq(simdiff_model_load(&l, path), SIMDIFF_ERR_FORMAT);
-    simdiff_model_destroy(m);
-}
-END_TEST
-
 static Suite *suite(void)
 {
     Suite *s = suite_create("text");
@@ -402,7 +340,6 @@ static Suite *suite(void)
     tcase_add_test(tc, config_bounds);
     tcase_add_test(tc, forward_prompts);
     tcase_add_test(tc, vocab_in_files);
-    tcase_add_test(tc, hostile_vocab_refused);
     suite_add_tcase(s, tc);
     return s;
 }

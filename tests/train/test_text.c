@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "sdtest.h"
+#include "toytrain.h"
 #include "simdiff/sampler.h"
 #include "simdiff/text.h"
 #include "train/trainer_internal.h"
@@ -38,24 +39,6 @@ static simdiff_model *text_model(uint64_t seed)
     ck_assert_int_eq(simdiff_model_create(&m, &cfg, seed), SIMDIFF_OK);
     ck_assert_int_eq(simdiff_model_set_vocab(m, voc), SIMDIFF_OK);
     return m;
-}
-
-static simdiff_trainer *text_trainer(simdiff_model *m, double lr)
-{
-    simdiff_schedule *s;
-    ck_assert_int_eq(simdiff_schedule_create_shifted(&s, 8, 64), SIMDIFF_OK);
-    simdiff_trainer_config tc;
-    simdiff_optimizer_config oc;
-    simdiff_trainer_config_init(&tc);
-    simdiff_optimizer_config_init(&oc);
-    tc.seed = 5;
-    oc.lr = lr;
-    oc.warmup_steps = 5;
-    oc.ema_decay = 0.9;
-    simdiff_trainer *t;
-    ck_assert_int_eq(simdiff_trainer_create(&t, m, s, &tc, &oc), SIMDIFF_OK);
-    simdiff_schedule_destroy(s);
-    return t;
 }
 
 static void toy_batch(int k, float *x, const char **cap)
@@ -110,7 +93,7 @@ static void sample_means(simdiff_model *m, double w, int n, const char **prompts
 START_TEST(captions_steer_samples)
 {
     simdiff_model *m = text_model(1);
-    simdiff_trainer *t = text_trainer(m, 3e-3);
+    simdiff_trainer *t = sdtest_toy_trainer(m, 3e-3);
     enum { STEPS = 60 };
     double loss[STEPS];
     run(t, 0, STEPS, loss);
@@ -165,45 +148,29 @@ START_TEST(captions_steer_samples)
 }
 END_TEST
 
+static void steps(simdiff_trainer *t, int k0, int k1)
+{
+    run(t, k0, k1, NULL);
+}
+
 START_TEST(resume_is_bit_exact)
 {
-    const int N = 4;
-    simdiff_model *ma = text_model(3), *mb = text_model(3);
-    simdiff_trainer *ta = text_trainer(ma, 1e-3), *tb = text_trainer(mb, 1e-3);
-    run(ta, 0, 2 * N, NULL);
-    run(tb, 0, N, NULL);
-    char path[512];
-    snprintf(path, sizeof path, "%s/text-resume.sdc", sdtest_tmpdir());
-    ck_assert_int_eq(simdiff_trainer_save(tb, path), SIMDIFF_OK);
-    simdiff_trainer_destroy(tb);
-    simdiff_model_destroy(mb);
     simdiff_trainer *tc;
     simdiff_model *mc;
-    ck_assert_msg(simdiff_trainer_load(&tc, &mc, path) == SIMDIFF_OK, "%s", simdiff_last_error());
+    sdtest_check_resume(text_model, steps, 3, 4, "text-resume.sdc", "text.tok", &tc, &mc);
+    /* The vocabulary came back with the model, in the checkpoint's model
+     * file too. */
+    simdiff_model *ma = text_model(3), *ml;
     ck_assert_int_eq(simdiff_model_vocab_size(mc), simdiff_model_vocab_size(ma));
     for (int id = 0; id < simdiff_model_vocab_size(ma); id++)
         ck_assert_str_eq(simdiff_model_vocab_word(mc, id), simdiff_model_vocab_word(ma, id));
-    run(tc, N, 2 * N, NULL);
-    size_t bytes = (size_t)ma->total * sizeof(float);
-    ck_assert_int_eq(ma->total, mc->total);
-    ck_assert_int_eq(memcmp(ma->data, mc->data, bytes), 0);
-    ck_assert_int_eq(memcmp(ta->opt->ema, tc->opt->ema, bytes), 0);
-    /* The encoder's weights moved (not a vacuous comparison). */
-    simdiff_model *fresh = text_model(3);
-    int i = sd_model_find_param(ma, "text.tok");
-    ck_assert_int_ge(i, 0);
-    ck_assert_int_ne(memcmp(ma->params[i].data, fresh->params[i].data,
-                            (size_t)ma->params[i].numel * sizeof(float)),
-                     0);
-    /* The model file of a checkpoint has the vocabulary too. */
-    simdiff_model *ml;
+    char path[512];
+    snprintf(path, sizeof path, "%s/text-resume.sdc", sdtest_tmpdir());
     ck_assert_int_eq(simdiff_model_load(&ml, path), SIMDIFF_OK);
     ck_assert_str_eq(simdiff_model_vocab_word(ml, 2), simdiff_model_vocab_word(ma, 2));
     simdiff_model_destroy(ml);
-    simdiff_model_destroy(fresh);
-    simdiff_trainer_destroy(ta);
-    simdiff_trainer_destroy(tc);
     simdiff_model_destroy(ma);
+    simdiff_trainer_destroy(tc);
     simdiff_model_destroy(mc);
 }
 END_TEST
@@ -218,7 +185,7 @@ START_TEST(step_part_matches_step)
     double loss[3];
     for (int v = 0; v < 3; v++) {
         simdiff_model *m = text_model(4);
-        simdiff_trainer *t = text_trainer(m, 1e-3);
+        simdiff_trainer *t = sdtest_toy_trainer(m, 1e-3);
         for (int k = 0; k < 3; k++) {
             toy_batch(k, x, cap);
             if (v == 0)
@@ -242,7 +209,7 @@ END_TEST
 START_TEST(bad_captions_and_prompts)
 {
     simdiff_model *m = text_model(6);
-    simdiff_trainer *t = text_trainer(m, 1e-3);
+    simdiff_trainer *t = sdtest_toy_trainer(m, 1e-3);
     float x[B * P];
     const char *cap[B];
     toy_batch(0, x, cap);
@@ -298,7 +265,7 @@ START_TEST(bad_captions_and_prompts)
     cfg.num_classes = 0;
     simdiff_model *plain;
     ck_assert_int_eq(simdiff_model_create(&plain, &cfg, 1), SIMDIFF_OK);
-    simdiff_trainer *tp = text_trainer(plain, 1e-3);
+    simdiff_trainer *tp = sdtest_toy_trainer(plain, 1e-3);
     ck_assert_int_eq(simdiff_trainer_step_text(tp, B, x, NULL, NULL, cap, &l),
                      SIMDIFF_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(simdiff_trainer_errmsg(tp), "no text encoder"));
