@@ -728,33 +728,41 @@ int main(int argc, char **argv)
     text_lines pfile = {0};
     const char **plist = NULL, **prompts = NULL;
     int np = 0;
+    int prc = 0;
     if (o.nprompt || o.prompts_file) {
         char err[1200];
         if (mc.text_vocab <= 0) {
             fprintf(stderr, "simdiff-sample: --prompt: %s has no text encoder (train it with "
                             "simdiff-train --captions)\n", o.model);
-            return 2;
-        }
-        if (o.prompts_file && text_lines_read(o.prompts_file, 0, &pfile, err, sizeof err)) {
+            prc = 2;
+        } else if (o.prompts_file &&
+                   text_lines_read(o.prompts_file, 0, &pfile, err, sizeof err)) {
             fprintf(stderr, "simdiff-sample: --prompts: %s\n", err);
-            return 2;
-        }
-        np = o.nprompt + pfile.n;
-        plist = malloc((size_t)(np ? np : 1) * sizeof *plist);
-        if (!plist) {
-            fprintf(stderr, "simdiff-sample: out of memory\n");
-            return 1;
-        }
-        for (int i = 0; i < np; i++)
-            plist[i] = i < o.nprompt ? o.prompt[i] : pfile.line[i - o.nprompt];
-        if (np == 0) {
+            prc = 2;
+        } else if ((np = o.nprompt + pfile.n) == 0) {
             fprintf(stderr, "simdiff-sample: --prompts: %s has no lines\n", o.prompts_file);
-            return 2;
+            prc = 2;
+        } else if (!(plist = malloc((size_t)np * sizeof *plist))) {
+            fprintf(stderr, "simdiff-sample: out of memory\n");
+            prc = 1;
+        } else {
+            for (int i = 0; i < np; i++)
+                plist[i] = i < o.nprompt ? o.prompt[i] : pfile.line[i - o.nprompt];
+            if (!o.have_count && !o.labels) {
+                o.count = np;
+                o.have_count = 1;
+            }
         }
-        if (!o.have_count && !o.labels) {
-            o.count = np;
-            o.have_count = 1;
-        }
+    }
+    if (prc) {
+        free(plist);
+        text_lines_free(&pfile);
+        free(init);
+        free(mask);
+        simdiff_free(latents);
+        free(seeds);
+        simdiff_model_destroy(m);
+        return prc;
     }
 
     int *req = NULL, nreq = 0, *labels = NULL;

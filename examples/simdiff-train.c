@@ -525,6 +525,7 @@ int main(int argc, char **argv)
     if (o.resume) {
         if (simdiff_trainer_load(&t, &m, o.resume)) {
             simdiff_dataset_destroy(ds);
+            text_lines_free(&caps);
             return quit(fail(o.resume));
         }
         if (!g_rank)
@@ -535,6 +536,7 @@ int main(int argc, char **argv)
                         : new_model(&o, C, d, K, o.captions ? &caps : NULL, &m, &s);
         if (rc) {
             simdiff_dataset_destroy(ds);
+            text_lines_free(&caps);
             return quit(rc);
         }
         simdiff_trainer_config tc;
@@ -575,6 +577,10 @@ int main(int argc, char **argv)
                 o.captions ? "--captions: the model has no text encoder (it was made without "
                              "--captions)"
                            : "the model has a text encoder: give its --captions");
+        simdiff_trainer_destroy(t);
+        simdiff_model_destroy(m);
+        simdiff_dataset_destroy(ds);
+        text_lines_free(&caps);
         return quit(2);
     }
     double flops = 0;

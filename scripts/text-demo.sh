@@ -27,11 +27,13 @@ mkdir -p "$out"
 # Training: the bundled model's U-ViT recipe at 64x64 (a 1-level DWT stem,
 # the transformer at 16x16), a 2-layer encoder 128 wide over at most 16
 # words (the longest emoji name has 13), captions dropped 10% of the time.
+warmup=300
+[ "$steps" -le 600 ] && warmup=$((steps / 2)) # a short check run
 resume=
 [ -f "$out/checkpoint.sdc" ] && resume="--resume $out/checkpoint.sdc"
 # shellcheck disable=SC2086
 nice -n 10 "$train" --data "$data/emoji64.npy" --captions "$data/emoji64-names.txt" \
-  --pad 0 --out "$out" --steps "$steps" --batch 64 --lr 4e-4 --warmup 300 \
+  --pad 0 --out "$out" --steps "$steps" --batch 64 --lr 4e-4 --warmup "$warmup" \
   --label-dropout 0.1 --precision bf16 --ckpt-every 500 --log-every 50 \
   --text-layers 2 --text-width 128 --text-len 16 --text-heads 4 $resume "$@"
 
