@@ -27,6 +27,7 @@
 #include <simdiff/simdiff.h>
 
 #include "cli.h"
+#include "lines.h"
 #ifdef SIMDIFF_HAVE_MPI
 #include "sdmpi.h"
 #endif
@@ -64,6 +65,9 @@ typedef struct opts {
     int have_variation_seed;
     int guidance_interval; /* 1: --guidance-interval given; -1: "off" */
     double gi_min, gi_max;
+    const char *prompt[256]; /* --prompt, in order */
+    int nprompt;
+    const char *prompts_file; /* --prompts */
 } opts;
 
 static void usage(FILE *f)
@@ -76,6 +80,11 @@ static void usage(FILE *f)
             "  --labels L          class ids, comma separated (e.g. 0,3,7), or \"all\" for\n"
             "                      every class; repeated in turn to fill --count; -1 = none.\n"
             "                      Without --labels the images are unconditional.\n"
+            "  --prompt TEXT       a prompt for a model with the built-in text encoder\n"
+            "                      (trained with simdiff-train --captions); repeatable, the\n"
+            "                      images cycle through the prompts like --labels; \"\" is\n"
+            "                      the unconditional model (docs/text.md)\n"
+            "  --prompts FILE      more prompts, one per line (after the --prompt ones)\n"
             "  --seed S            random seed (default 0); image i depends only on (S, i)\n"
             "  --first-index I     the images are i = I, I+1, ... of seed S: redraw image 7\n"
             "                      of a batch alone with --count 1 --first-index 7\n"
@@ -413,6 +422,14 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--labels")) {
             NEED();
             o.labels = v;
+        } else if (!strcmp(a, "--prompt")) {
+            NEED();
+            if (o.nprompt == (int)(sizeof o.prompt / sizeof o.prompt[0]))
+                return die("--prompt: at most 256 (%s); put more in a --prompts file", v);
+            o.prompt[o.nprompt++] = v;
+        } else if (!strcmp(a, "--prompts")) {
+            NEED();
+            o.prompts_file = v;
         } else if (!strcmp(a, "--seed")) {
             NEED();
             if (parse_u64(v, &o.seed))
@@ -706,6 +723,48 @@ int main(int argc, char **argv)
     if (latents)
         o.have_count = 1;
 
+    /* Prompts: --prompt ones, then the --prompts file's; without --count
+     * or --labels, one image each. */
+    text_lines pfile = {0};
+    const char **plist = NULL, **prompts = NULL;
+    int np = 0;
+    int prc = 0;
+    if (o.nprompt || o.prompts_file) {
+        char err[1200];
+        if (mc.text_vocab <= 0) {
+            fprintf(stderr, "simdiff-sample: --prompt: %s has no text encoder (train it with "
+                            "simdiff-train --captions)\n", o.model);
+            prc = 2;
+        } else if (o.prompts_file &&
+                   text_lines_read(o.prompts_file, 0, &pfile, err, sizeof err)) {
+            fprintf(stderr, "simdiff-sample: --prompts: %s\n", err);
+            prc = 2;
+        } else if ((np = o.nprompt + pfile.n) == 0) {
+            fprintf(stderr, "simdiff-sample: --prompts: %s has no lines\n", o.prompts_file);
+            prc = 2;
+        } else if (!(plist = malloc((size_t)np * sizeof *plist))) {
+            fprintf(stderr, "simdiff-sample: out of memory\n");
+            prc = 1;
+        } else {
+            for (int i = 0; i < np; i++)
+                plist[i] = i < o.nprompt ? o.prompt[i] : pfile.line[i - o.nprompt];
+            if (!o.have_count && !o.labels) {
+                o.count = np;
+                o.have_count = 1;
+            }
+        }
+    }
+    if (prc) {
+        free(plist);
+        text_lines_free(&pfile);
+        free(init);
+        free(mask);
+        simdiff_free(latents);
+        free(seeds);
+        simdiff_model_destroy(m);
+        return prc;
+    }
+
     int *req = NULL, nreq = 0, *labels = NULL;
     if (o.labels) {
         if (mc.num_classes <= 0) {
@@ -739,6 +798,15 @@ int main(int argc, char **argv)
         }
         for (int i = 0; i < o.count; i++)
             labels[i] = req[i % nreq];
+    }
+    if (np) {
+        prompts = malloc((size_t)o.count * sizeof *prompts);
+        if (!prompts) {
+            fprintf(stderr, "simdiff-sample: out of memory\n");
+            return 1;
+        }
+        for (int i = 0; i < o.count; i++)
+            prompts[i] = plist[i % np];
     }
 
     simdiff_schedule *sched = NULL;
@@ -872,6 +940,7 @@ int main(int argc, char **argv)
     ro.variation_seed = o.variation_seed;
     ro.variation_strength = o.variation_strength;
     ro.latents = latents ? latents + (size_t)lo * per : NULL;
+    ro.prompts = prompts ? prompts + lo : NULL;
     simdiff_status st = g_interrupted ? SIMDIFF_ERR_CANCELLED
                         : hi > lo     ? simdiff_sampler_run_with(s, hi - lo,
                                                                  labels ? labels + lo : NULL,
@@ -954,6 +1023,9 @@ int main(int argc, char **argv)
     free(out);
     free(req);
     free(labels);
+    free(prompts);
+    free(plist);
+    text_lines_free(&pfile);
     free(init);
     free(mask);
     simdiff_free(latents);

@@ -22,6 +22,7 @@
 #include <simdiff/simdiff.h>
 
 #include "cli.h"
+#include "lines.h"
 #include "runutil.h"
 #ifdef SIMDIFF_HAVE_MPI
 #include "sdmpi.h"
@@ -45,6 +46,8 @@ typedef struct opts {
     int cosine;
     const char *precision;
     int mpi, mpi_deterministic, microbatches;
+    const char *captions; /* --captions: one caption per data row */
+    int text_layers, text_width, text_len, text_heads, text_vocab;
 } opts;
 
 static void usage(FILE *f)
@@ -57,6 +60,12 @@ static void usage(FILE *f)
             "                      N x H x W, N x C x H x W or N x H x W x C)\n"
             "  --data-labels FILE  its labels (NPY, optional)\n"
             "  --npy, --npy-labels the same as --data, --data-labels\n"
+            "  --captions FILE     one caption per data row (a line each, in the data's\n"
+            "                      order; a line with tabs counts from its last tab, so\n"
+            "                      the emoji data set's emoji{S}-names.txt works as is):\n"
+            "                      the model gets the built-in text encoder, its\n"
+            "                      vocabulary built from these captions (docs/text.md);\n"
+            "                      --label-dropout is also the caption dropout\n"
             "  --pad N             pad images to NxN (default 32; 0 = none)\n"
             "  --no-flip           no random horizontal flips\n"
             "run:\n"
@@ -112,6 +121,13 @@ static void usage(FILE *f)
             "  --width N, --depth N, --heads N   transformer (default 192, 6, 4)\n"
             "  --emb N             embedding width (default 256)\n"
             "  --dropout-res P, --dropout-tf P  (default 0, 0)\n"
+            "  --text-layers N     text encoder layers, with --captions (default 2)\n"
+            "  --text-width N      its width, the context width ctx_dim (default 128)\n"
+            "  --text-len N        most words of a caption, ctx_len (default 16; longer\n"
+            "                      captions are truncated)\n"
+            "  --text-heads N      its attention heads (default 4)\n"
+            "  --text-vocab N      most vocabulary ids, 2 special ones included (default\n"
+            "                      4096; rarer words become the unknown word)\n"
             "The defaults with --precision bf16 --threads 1 are the recipe of\n"
             "models/fmnist-uvit.safetensors (docs/training.md).\n");
 }
@@ -136,7 +152,9 @@ static int parse(int argc, char **argv, opts *o)
                 .heads = 4, .channels = 64, .stem = 2, .stem_param = 1, .levels = 1,
                 .blocks = 1, .emb = 256, .dropout_res = 0.0, .dropout_tf = 0.0,
                 .warmup = 300, .cosine = 1, .loss = SIMDIFF_LOSS_EPS,
-                .multiscale_base = 32, .prediction = SIMDIFF_PRED_V, .microbatches = 1};
+                .multiscale_base = 32, .prediction = SIMDIFF_PRED_V, .microbatches = 1,
+                .text_layers = 2, .text_width = 128, .text_len = 16, .text_heads = 4,
+                .text_vocab = 4096};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -158,6 +176,12 @@ static int parse(int argc, char **argv, opts *o)
         else if (ARG("--npy") || ARG("--data")) o->npy = v;
         else if (ARG("--npy-labels") || ARG("--data-labels")) o->npy_labels = v;
         else if (ARG("--schedule")) o->schedule = v;
+        else if (ARG("--captions")) o->captions = v;
+        else if (ARG("--text-layers")) { if (!o->model_flag) o->model_flag = a; if (INT(0, SIMDIFF_MAX_TEXT_LAYERS, &o->text_layers)) return -1; }
+        else if (ARG("--text-width")) { if (!o->model_flag) o->model_flag = a; if (INT(1, SIMDIFF_MAX_CTX_DIM, &o->text_width)) return -1; }
+        else if (ARG("--text-len")) { if (!o->model_flag) o->model_flag = a; if (INT(1, SIMDIFF_MAX_CTX_LEN, &o->text_len)) return -1; }
+        else if (ARG("--text-heads")) { if (!o->model_flag) o->model_flag = a; if (INT(1, 1024, &o->text_heads)) return -1; }
+        else if (ARG("--text-vocab")) { if (!o->model_flag) o->model_flag = a; if (INT(2, SIMDIFF_MAX_TEXT_VOCAB, &o->text_vocab)) return -1; }
         else if (ARG("--loss")) {
             simdiff_loss l;
             if (simdiff_loss_from_name(v, &l))
@@ -304,9 +328,29 @@ static int drop_model(simdiff_model **mp, int rc)
     return rc;
 }
 
-/* A new run's model and schedule from the flags. 0, or the exit status. */
-static int new_model(const opts *o, int C, int d, int K, simdiff_model **mp,
-                     simdiff_schedule **sp)
+/* The vocabulary of captions (malloc'd text, *size ids). NULL on failure
+ * (message printed). */
+static char *build_vocab(const opts *o, const text_lines *caps, int *size)
+{
+    size_t len = 0;
+    const char *const *c = (const char *const *)caps->line;
+    if (simdiff_text_vocab_build(c, caps->n, o->text_vocab, NULL, 0, &len, size)) {
+        fail("--captions");
+        return NULL;
+    }
+    char *v = malloc(len + 1);
+    if (!v || simdiff_text_vocab_build(c, caps->n, o->text_vocab, v, len + 1, NULL, size)) {
+        free(v);
+        fail("--captions");
+        return NULL;
+    }
+    return v;
+}
+
+/* A new run's model and schedule from the flags (with captions: a text
+ * encoder and their vocabulary). 0, or the exit status. */
+static int new_model(const opts *o, int C, int d, int K, const text_lines *caps,
+                     simdiff_model **mp, simdiff_schedule **sp)
 {
     simdiff_model_config cfg;
     simdiff_arch arch;
@@ -333,13 +377,32 @@ static int new_model(const opts *o, int C, int d, int K, simdiff_model **mp,
     cfg.dropout_res = (float)o->dropout_res;
     cfg.dropout_tf = (float)o->dropout_tf;
     cfg.num_classes = K;
+    char *vocab = NULL;
+    if (caps) {
+        if (!(vocab = build_vocab(o, caps, &cfg.text_vocab)))
+            return 1;
+        cfg.ctx_dim = o->text_width;
+        cfg.ctx_len = o->text_len;
+        cfg.text_layers = o->text_layers;
+        cfg.text_heads = o->text_heads;
+        if (!g_rank)
+            fprintf(stderr, "captions: %d, vocabulary %d ids (2 special), at most %d words "
+                            "each\n", caps->n, cfg.text_vocab, cfg.ctx_len);
+    }
     char msg[256];
     if (simdiff_model_config_validate(&cfg, msg, sizeof msg)) {
         fprintf(stderr, "simdiff-train: invalid model: %s\n", msg);
+        free(vocab);
         return 2;
     }
-    if (simdiff_model_create(mp, &cfg, o->seed))
+    if (simdiff_model_create(mp, &cfg, o->seed)) {
+        free(vocab);
         return fail("model");
+    }
+    int vst = vocab ? simdiff_model_set_vocab(*mp, vocab) : 0;
+    free(vocab);
+    if (vst)
+        return drop_model(mp, fail("vocabulary"));
     /* The paper shifts towards more noise above its 64x64 base; below it,
      * shifting towards less noise measured worse (docs/training.md, rows A
      * and B), so small images keep the plain cosine. */
@@ -440,21 +503,40 @@ int main(int argc, char **argv)
     int C = simdiff_dataset_channels(ds), H = simdiff_dataset_height(ds);
     int d = o.pad > 0 ? o.pad : H;
     int K = simdiff_dataset_num_classes(ds);
+    text_lines caps = {0};
+    if (o.captions) {
+        char err[1200];
+        if (text_lines_read(o.captions, 1, &caps, err, sizeof err)) {
+            fprintf(stderr, "simdiff-train: --captions: %s\n", err);
+            simdiff_dataset_destroy(ds);
+            return quit(2);
+        }
+        if ((int64_t)caps.n != simdiff_dataset_count(ds)) {
+            fprintf(stderr, "simdiff-train: --captions: %s has %d lines for %lld images\n",
+                    o.captions, caps.n, (long long)simdiff_dataset_count(ds));
+            text_lines_free(&caps);
+            simdiff_dataset_destroy(ds);
+            return quit(2);
+        }
+    }
 
     simdiff_model *m = NULL;
     simdiff_trainer *t = NULL;
     if (o.resume) {
         if (simdiff_trainer_load(&t, &m, o.resume)) {
             simdiff_dataset_destroy(ds);
+            text_lines_free(&caps);
             return quit(fail(o.resume));
         }
         if (!g_rank)
             fprintf(stderr, "resumed %s\n", o.resume);
     } else {
         simdiff_schedule *s = NULL;
-        int rc = o.init ? init_model(&o, C, d, K, &m, &s) : new_model(&o, C, d, K, &m, &s);
+        int rc = o.init ? init_model(&o, C, d, K, &m, &s)
+                        : new_model(&o, C, d, K, o.captions ? &caps : NULL, &m, &s);
         if (rc) {
             simdiff_dataset_destroy(ds);
+            text_lines_free(&caps);
             return quit(rc);
         }
         simdiff_trainer_config tc;
@@ -467,6 +549,7 @@ int main(int argc, char **argv)
         tc.loss = (simdiff_loss)o.loss;
         tc.multiscale_base = o.multiscale_base;
         tc.label_dropout = K > 0 ? o.label_dropout : 0;
+        tc.ctx_dropout = o.label_dropout; /* the caption dropout */
         oc.lr = o.lr;
         oc.ema_decay = o.ema;
         oc.warmup_steps = o.warmup;
@@ -488,6 +571,18 @@ int main(int argc, char **argv)
     simdiff_model_config cfg;
     cfg.struct_size = sizeof cfg;
     simdiff_model_get_config(m, &cfg);
+    /* A model with a text encoder trains on captions, one without cannot. */
+    if ((cfg.text_vocab > 0) != (o.captions != NULL)) {
+        fprintf(stderr, "simdiff-train: %s\n",
+                o.captions ? "--captions: the model has no text encoder (it was made without "
+                             "--captions)"
+                           : "the model has a text encoder: give its --captions");
+        simdiff_trainer_destroy(t);
+        simdiff_model_destroy(m);
+        simdiff_dataset_destroy(ds);
+        text_lines_free(&caps);
+        return quit(2);
+    }
     double flops = 0;
     simdiff_model_flops(m, &flops);
     if (!g_rank)
@@ -500,10 +595,11 @@ int main(int argc, char **argv)
     size_t per = (size_t)C * d * d;
     float *x = malloc((size_t)nb * per * sizeof(float));
     int *labels = malloc((size_t)nb * sizeof(int));
+    const char **capb = malloc((size_t)nb * sizeof *capb);
     int64_t *idx = malloc((size_t)B * sizeof(int64_t));
     uint8_t *flip = malloc((size_t)B);
     int64_t *perm = malloc((size_t)simdiff_dataset_count(ds) * sizeof(int64_t));
-    if (!x || !labels || !idx || !flip || !perm) {
+    if (!x || !labels || !capb || !idx || !flip || !perm) {
         fprintf(stderr, "simdiff-train: out of memory\n");
         return quit(1);
     }
@@ -580,10 +676,17 @@ int main(int argc, char **argv)
         if (g_mpi)
             g_mpi->stop_in = g_stop || (!g_rank && timeout);
 #endif
-        simdiff_status sst = o.mpi || o.microbatches > 1
-                                 ? simdiff_trainer_step_part(t, B, lo, nb, o.microbatches, x,
-                                                             K > 0 ? labels : NULL, NULL, &loss)
-                                 : simdiff_trainer_step(t, B, x, K > 0 ? labels : NULL, &loss);
+        const int *lab = K > 0 ? labels : NULL;
+        for (int i = 0; o.captions && i < nb; i++)
+            capb[i] = caps.line[idx[lo + i]];
+        const int part = o.mpi || o.microbatches > 1;
+        simdiff_status sst =
+            o.captions ? (part ? simdiff_trainer_step_part_text(t, B, lo, nb, o.microbatches, x,
+                                                                lab, NULL, capb, &loss)
+                               : simdiff_trainer_step_text(t, B, x, lab, NULL, capb, &loss))
+            : part     ? simdiff_trainer_step_part(t, B, lo, nb, o.microbatches, x, lab, NULL,
+                                                   &loss)
+                       : simdiff_trainer_step(t, B, x, lab, &loss);
         if (sst) {
 #ifdef SIMDIFF_HAVE_MPI
             if (g_mpi && g_mpi->err[0])
@@ -681,6 +784,8 @@ int main(int argc, char **argv)
 #endif
     free(x);
     free(labels);
+    free(capb);
+    text_lines_free(&caps);
     free(idx);
     free(flip);
     free(perm);

@@ -99,6 +99,20 @@ static void tiny_config(simdiff_model_config *cfg)
     cfg->dropout_max_resolution = 4;
 }
 
+/* Vocabularies (fuzz_vocab.c: the id count byte, then the text) and
+ * captions. */
+static void vocab_seeds(void)
+{
+    static const char a[] = "\x05heart\nred\nblue\n";
+    static const char b[] = "\x03caf\xc3\xa9\n";
+    static const char c[] = "\x00";
+    static const char d[] = "\x10grinning face\nRed Heart: light skin tone\ncat face\n";
+    put("vocab", "three-words", a, sizeof a - 1);
+    put("vocab", "utf8", b, sizeof b - 1);
+    put("vocab", "empty", c, sizeof c - 1);
+    put("vocab", "captions", d, sizeof d - 1);
+}
+
 static void text_seeds(void)
 {
     simdiff_model_config cfg;
@@ -296,6 +310,7 @@ int main(int argc, char **argv)
     }
     dir = argv[1];
     text_seeds();
+    vocab_seeds();
     array_seeds();
     image_seeds();
     model_seeds();

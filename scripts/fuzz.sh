@@ -18,6 +18,6 @@ else CC=clang meson setup build-fuzz $args >/dev/null; fi ||
 # Only the targets: the shared library does not link with clang's ASan
 # (its runtime is not linked into shared objects, and it uses --no-undefined).
 ninja -C build-fuzz fuzz/make-seeds $(for t in model-config schedule sampler-settings \
-  npy idx image safetensors checkpoint; do printf 'fuzz/fuzz-%s ' $t; done) >/dev/null ||
+  npy idx image safetensors checkpoint vocab; do printf 'fuzz/fuzz-%s ' $t; done) >/dev/null ||
   { echo "fuzz: build failed"; exit 1; }
 meson test -C build-fuzz --no-rebuild --suite fuzz --print-errorlogs "$@"

@@ -75,7 +75,9 @@ SIMDIFF_API simdiff_status simdiff_prediction_from_name(const char *name,
  *   tf_heads 1..1024, tf_mlp_ratio 1..64 (the tf_* fields of a U-Net are
  *   unused and only need to be in 0..max), dropout_max_resolution 0..4096,
  *   num_classes 0..1000000, cond_dim 0..65536,
- *   ctx_dim 0..8192, ctx_len 0..1024 (1..1024 when ctx_dim > 0). */
+ *   ctx_dim 0..8192, ctx_len 0..1024 (1..1024 when ctx_dim > 0),
+ *   text_vocab 0 or 2..65536 (> 0 needs ctx_dim > 0), text_layers 0..64,
+ *   text_heads 0..1024 (with text_vocab > 0: 1..1024 dividing ctx_dim). */
 #define SIMDIFF_MAX_IMAGE_SIZE 4096
 #define SIMDIFF_MAX_WIDTH 8192
 #define SIMDIFF_MAX_BLOCKS 64
@@ -86,6 +88,8 @@ SIMDIFF_API simdiff_status simdiff_prediction_from_name(const char *name,
 #define SIMDIFF_MAX_COND_DIM 65536
 #define SIMDIFF_MAX_CTX_DIM 8192
 #define SIMDIFF_MAX_CTX_LEN 1024
+#define SIMDIFF_MAX_TEXT_VOCAB 65536
+#define SIMDIFF_MAX_TEXT_LAYERS 64
 
 /*
  * Model configuration. Always fill with simdiff_model_config_init() first,
@@ -144,6 +148,17 @@ typedef struct simdiff_model_config {
      * serves guidance and context dropout. */
     int ctx_dim;               /* D_ctx, width of a context token (0: none)   */
     int ctx_len;               /* T, most tokens per context                  */
+
+    /* Built-in text encoder (docs/text.md, include/simdiff/text.h): with
+     * text_vocab > 0 the context comes from prompts through a word
+     * tokenizer with a vocabulary of text_vocab ids (2 special ids + the
+     * words, stored in the model file) and a transformer encoder of
+     * text_layers pre-norm layers, width ctx_dim, text_heads heads, over
+     * at most ctx_len tokens. 0 = no encoder (the model before these
+     * fields existed; a context is then the caller's). */
+    int text_vocab;            /* ids of the vocabulary (0: no encoder)       */
+    int text_layers;           /* encoder transformer layers                  */
+    int text_heads;            /* encoder attention heads                     */
 } simdiff_model_config;
 
 /* Fill the `size` bytes of *cfg with defaults for arch at image_size x

@@ -347,6 +347,12 @@ typedef struct simdiff_run_options {
      * class, and zero cond). */
     const float *context;
     const int *context_len;
+    /* Prompts (models with the built-in text encoder, text_vocab > 0;
+     * include/simdiff/text.h): n NUL-terminated strings, tokenized with
+     * the model's vocabulary (truncated to ctx_len words; "" or no words:
+     * the null context) and encoded by the model. Not with context. With
+     * guidance the unconditional branch is the null context. */
+    const char *const *prompts;
 } simdiff_run_options;
 
 /* Fill the `size` bytes of *o with the defaults (all NULL and 0: a plain
@@ -363,7 +369,8 @@ static inline simdiff_status simdiff_run_options_init(simdiff_run_options *o)
  * in [0, 1] and 0 with latents, every latents and cond value finite, cond
  * only for a model with cond_dim > 0, context only for a model with
  * ctx_dim > 0, context_len in 1..ctx_len, context values finite within
- * each length. Failures: SIMDIFF_ERR_INVALID_ARG
+ * each length, prompts only for a model with an encoder and a vocabulary,
+ * no NULL prompt, not both prompts and context. Failures: SIMDIFF_ERR_INVALID_ARG
  * naming the field, out untouched. */
 SIMDIFF_API simdiff_status simdiff_sampler_run_with(simdiff_sampler *s, int n,
                                                     const int *labels, uint64_t seed,

@@ -11,6 +11,7 @@
  *   train.h      AdamW + EMA optimizer, the training step, checkpoints
  *   distill.h    progressive distillation (few-step students, guidance folded in)
  *   sampler.h    DDPM / DDIM / DPM-Solver++(2M) sampling, guidance, callbacks
+ *   text.h       the built-in word tokenizer and text encoder (prompts)
  */
 #ifndef SIMDIFF_SIMDIFF_H
 #define SIMDIFF_SIMDIFF_H
@@ -22,5 +23,6 @@
 #include "simdiff/train.h"
 #include "simdiff/distill.h"
 #include "simdiff/sampler.h"
+#include "simdiff/text.h"
 
 #endif /* SIMDIFF_SIMDIFF_H */

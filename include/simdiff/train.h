@@ -263,6 +263,24 @@ SIMDIFF_API simdiff_status simdiff_trainer_step_part_ctx(
     const int *labels, const float *cond, const float *context, const int *context_len,
     double *loss);
 
+/* A training step with one caption per example for a model with the
+ * built-in text encoder (text_vocab > 0, include/simdiff/text.h): each
+ * caption is tokenized with the model's vocabulary (truncated to ctx_len
+ * words; no words: the null context) and encoded by the encoder, which is
+ * trained with the rest of the model. Caption dropout is ctx_dropout (a
+ * dropped caption is the null context), with the same draw as label
+ * dropout. captions NULL: every example has the null context. A NULL
+ * entry, a model without an encoder or without a vocabulary:
+ * SIMDIFF_ERR_INVALID_ARG, nothing changed. */
+SIMDIFF_API simdiff_status simdiff_trainer_step_text(simdiff_trainer *t, int n, const float *x,
+                                                     const int *labels, const float *cond,
+                                                     const char *const *captions,
+                                                     double *loss);
+/* simdiff_trainer_step_part with this process's n captions. */
+SIMDIFF_API simdiff_status simdiff_trainer_step_part_text(
+    simdiff_trainer *t, int batch, int first, int n, int chunks, const float *x,
+    const int *labels, const float *cond, const char *const *captions, double *loss);
+
 typedef struct simdiff_trainer_stats {
     size_t struct_size;      /* set to sizeof before simdiff_trainer_stats_get */
     int64_t step;            /* updates applied + skipped                       */

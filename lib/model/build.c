@@ -218,6 +218,47 @@ static void attnblock(builder *b, int ch, const char *name)
     }
 }
 
+/* The text encoder (text_vocab > 0): token embeddings N(0, 1) (the scale of
+ * the layer-normed inputs of every residual branch, so that the branches'
+ * biases, shared by all tokens, do not drown the token's identity while
+ * they grow from zero), position embeddings N(0, 0.02^2), text_layers
+ * pre-norm layers (layer-norm affines, q/k/v,
+ * zero-initialized residual outputs as everywhere), the final norm. */
+static void text_encoder(builder *b)
+{
+    simdiff_model *m = b->m;
+    const simdiff_model_config *c = &m->cfg;
+    m->text_tok = m->text_pos = -1;
+    m->text_norm.g = m->text_norm.b = -1;
+    if (c->text_vocab == 0)
+        return;
+    const int D = c->ctx_dim;
+    const int64_t ts[2] = {c->text_vocab, D}, ps[2] = {c->ctx_len, D};
+    m->text_tok = param(b, SD_INIT_NORMAL, 0, 1, 2, ts, "text.tok");
+    m->text_pos = param(b, SD_INIT_NORMAL, 0, 1, 2, ps, "text.pos");
+    if (m->text_tok >= 0 && m->text_pos >= 0) {
+        m->pinfo[m->text_tok].std = 1.0f;
+        m->pinfo[m->text_pos].std = 0.02f;
+    }
+    if (c->text_layers > 0 && !(m->text = calloc((size_t)c->text_layers, sizeof *m->text))) {
+        b->failed = 1;
+        return;
+    }
+    char nm[80];
+    for (int i = 0; i < c->text_layers; i++) {
+        sd_encblock *t = &m->text[i];
+        snprintf(nm, sizeof nm, "text.blocks.%d.attn", i);
+        attn_params(b, &t->attn, D, c->text_heads, 1, nm);
+        snprintf(nm, sizeof nm, "text.blocks.%d.norm2", i);
+        t->norm2 = norm(b, D, nm);
+        snprintf(nm, sizeof nm, "text.blocks.%d.fc1", i);
+        t->fc1 = linear(b, D, 4 * D, 0, nm);
+        snprintf(nm, sizeof nm, "text.blocks.%d.fc2", i);
+        t->fc2 = linear(b, 4 * D, D, 1, nm);
+    }
+    m->text_norm = norm(b, D, "text.norm");
+}
+
 static void transformer(builder *b, int ch, int res)
 {
     simdiff_model *m = b->m;
@@ -298,6 +339,7 @@ static simdiff_status build_structure(simdiff_model *m)
         m->ctx_proj = linear(&b, c->ctx_dim, m->ctx_ch, 0, "ctx.proj");
         m->emb_ctx = linear(&b, m->ctx_ch, E, 1, "emb.ctx");
     }
+    text_encoder(&b);
 
     /* Stem. */
     int C = c->channels, ch0 = c->level_channels[0];
@@ -404,6 +446,10 @@ simdiff_status sd_model_build_structure(simdiff_model **out, const simdiff_model
     atomic_init(&m->forward, 0);
     m->cfg = *cfg;
     m->cfg.struct_size = sizeof m->cfg;
+    /* The struct's trailing padding (past the last field) is no field:
+     * zero, whatever the caller's copy held there. */
+    memset((char *)&m->cfg + sd_model_config_layout.size, 0,
+           sizeof m->cfg - sd_model_config_layout.size);
     /* Level arrays beyond num_levels are not part of the config. */
     for (int l = cfg->num_levels; l < SIMDIFF_MAX_LEVELS; l++)
         m->cfg.level_channels[l] = m->cfg.level_blocks[l] = 0;

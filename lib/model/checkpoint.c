@@ -1,6 +1,7 @@
 /* The model's part of a training checkpoint (model_internal.h, "model
  * files"): sections "config", "schedule", "sampler" (when the model stores
- * sampler settings), "distilled" (a distilled student's record) and "weights" (float32 little-endian, the parameter
+ * sampler settings), "distilled" (a distilled student's record), "vocab" (when
+ * it has a vocabulary) and "weights" (float32 little-endian, the parameter
  * slab). lib/train adds the trainer's own sections and reads them back
  * through sd_model_checkpoint_open. */
 #include <stdlib.h>
@@ -29,6 +30,8 @@ simdiff_status sd_model_checkpoint_add(const simdiff_model *m, sd_ck_writer *ck,
         st = sd_ck_writer_add(ck, "sampler", meta.sampler, strlen(meta.sampler), 1);
     if (!st && meta.distilled[0])
         st = sd_ck_writer_add(ck, "distilled", meta.distilled, strlen(meta.distilled), 1);
+    if (!st && meta.vocab)
+        st = sd_ck_writer_add(ck, "vocab", meta.vocab, strlen(meta.vocab), 1);
     if (!st)
         st = sd_ck_writer_add(ck, "weights", weights ? weights : m->data,
                               (size_t)m->total * sizeof(float), 1);
@@ -62,7 +65,7 @@ simdiff_status sd_model_checkpoint_open(const char *path, sd_ck_reader **rd,
     simdiff_status st = sd_ck_open(&r, path, CKPT_MAX_FILE);
     if (st)
         return st;
-    char *cfgtxt = NULL, *schtxt = NULL, *smptxt = NULL, *dsttxt = NULL;
+    char *cfgtxt = NULL, *schtxt = NULL, *smptxt = NULL, *dsttxt = NULL, *voctxt = NULL;
     simdiff_model *m = NULL;
     st = sd_ck_find_text(r, "config", CKPT_MAX_TEXT, &cfgtxt);
     if (!st)
@@ -71,8 +74,11 @@ simdiff_status sd_model_checkpoint_open(const char *path, sd_ck_reader **rd,
         st = sd_ck_find_text(r, "sampler", CKPT_MAX_TEXT, &smptxt);
     if (!st && sd_ck_has(r, "distilled"))
         st = sd_ck_find_text(r, "distilled", CKPT_MAX_TEXT, &dsttxt);
+    if (!st && sd_ck_has(r, "vocab"))
+        st = sd_ck_find_text(r, "vocab", SD_VOCAB_TEXT_MAX, &voctxt);
     if (!st)
-        st = sd_model_from_meta(&m, cfgtxt, schtxt, smptxt, dsttxt, weights_fit, r);
+        st = sd_model_from_meta(&m, cfgtxt, schtxt, smptxt, dsttxt, voctxt,
+                                voctxt ? strlen(voctxt) : 0, weights_fit, r);
     if (!st)
         st = sd_ck_find_f32(r, "weights", m->data, (size_t)m->total);
     if (!st)
@@ -81,6 +87,7 @@ simdiff_status sd_model_checkpoint_open(const char *path, sd_ck_reader **rd,
     free(schtxt);
     free(smptxt);
     free(dsttxt);
+    free(voctxt);
     if (st) {
         simdiff_model_destroy(m);
         sd_ck_close(r);

@@ -22,7 +22,7 @@ static int ilog2(int x)
 const sd_struct_layout sd_model_config_layout = {
     "simdiff_model_config",
     SD_FIELD_END(simdiff_model_config, prediction), /* v1 */
-    SD_FIELD_END(simdiff_model_config, ctx_len), /* the last field */
+    SD_FIELD_END(simdiff_model_config, text_heads), /* the last field */
 };
 
 SIMDIFF_API simdiff_status simdiff_model_config_init_sized(simdiff_model_config *out,
@@ -182,6 +182,17 @@ SIMDIFF_API simdiff_status simdiff_model_config_validate(
     RANGE(c->cond_dim, 0, SIMDIFF_MAX_COND_DIM, "cond_dim");
     RANGE(c->ctx_dim, 0, SIMDIFF_MAX_CTX_DIM, "ctx_dim");
     RANGE(c->ctx_len, c->ctx_dim > 0 ? 1 : 0, SIMDIFF_MAX_CTX_LEN, "ctx_len");
+    RANGE(c->text_vocab, 0, SIMDIFF_MAX_TEXT_VOCAB, "text_vocab");
+    RANGE(c->text_layers, 0, SIMDIFF_MAX_TEXT_LAYERS, "text_layers");
+    RANGE(c->text_heads, c->text_vocab > 0 ? 1 : 0, SIMDIFF_MAX_HEADS, "text_heads");
+    if (c->text_vocab == 1)
+        BAD("text_vocab 1: a vocabulary has at least the 2 special ids (0 = no encoder)");
+    if (c->text_vocab > 0 && c->ctx_dim == 0)
+        BAD("text_vocab %d needs a context (ctx_dim > 0, the encoder's width, and ctx_len, "
+            "its most tokens)", c->text_vocab);
+    if (c->text_vocab > 0 && c->ctx_dim % c->text_heads)
+        BAD("ctx_dim %d (the text encoder's width) is not divisible by text_heads %d",
+            c->ctx_dim, c->text_heads);
     int r0;
     simdiff_status st = stem_resolution(c, &r0, msg, cap);
     if (st)
@@ -248,6 +259,10 @@ static const sd_kv_field fields[] = {
     /* added with sequence conditioning: files without them have none */
     {"ctx_dim", SD_KV_INT, offsetof(simdiff_model_config, ctx_dim), 0, 0, 1},
     {"ctx_len", SD_KV_INT, offsetof(simdiff_model_config, ctx_len), 0, 0, 1},
+    /* added with the text encoder: files without them have none */
+    {"text_vocab", SD_KV_INT, offsetof(simdiff_model_config, text_vocab), 0, 0, 1},
+    {"text_layers", SD_KV_INT, offsetof(simdiff_model_config, text_layers), 0, 0, 1},
+    {"text_heads", SD_KV_INT, offsetof(simdiff_model_config, text_heads), 0, 0, 1},
 };
 #undef I
 #undef FL
@@ -259,9 +274,10 @@ _Static_assert(sizeof(simdiff_arch) == sizeof(int) && sizeof(simdiff_stem) == si
 simdiff_status sd_config_to_string(const simdiff_model_config *cfg, char *buf,
                                    size_t cap)
 {
-    /* The ctx keys (the last two) only for a model with a context: files of
-     * the other models stay as they were, readable by older libraries. */
-    size_t n = SD_ARRAY_LEN(fields) - (cfg->ctx_dim > 0 ? 0 : 2);
+    /* The ctx keys only for a model with a context, the text keys (the last
+     * three) only for one with an encoder: files of the other models stay
+     * as they were, readable by older libraries. */
+    size_t n = SD_ARRAY_LEN(fields) - (cfg->text_vocab > 0 ? 0 : 3) - (cfg->ctx_dim > 0 ? 0 : 2);
     return sd_kv_format("model config", fields, n, cfg, buf, cap);
 }
 

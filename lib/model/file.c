@@ -18,12 +18,14 @@ simdiff_status sd_model_meta_get(const simdiff_model *m, sd_model_meta *meta)
         st = simdiff_schedule_to_string(m->schedule, meta->schedule, sizeof meta->schedule);
     snprintf(meta->sampler, sizeof meta->sampler, "%s", m->sampler_defaults);
     snprintf(meta->distilled, sizeof meta->distilled, "%s", m->distilled);
+    meta->vocab = m->vocab ? m->vocab->text : NULL;
     return st;
 }
 
 simdiff_status sd_model_from_meta(simdiff_model **out, const char *config,
                                   const char *schedule, const char *sampler,
-                                  const char *distilled, sd_model_file_check check,
+                                  const char *distilled, const char *vocab,
+                                  size_t vocab_len, sd_model_file_check check,
                                   const void *file)
 {
     *out = NULL;
@@ -31,9 +33,21 @@ simdiff_status sd_model_from_meta(simdiff_model **out, const char *config,
     simdiff_status st = sd_config_from_string(&cfg, config);
     if (st)
         return st;
-    simdiff_model *m;
-    if ((st = sd_model_build_structure(&m, &cfg)))
+    /* The vocabulary before anything is allocated for the weights: a model
+     * with an encoder may have one (absent: a model used with token ids),
+     * one without may not. */
+    sd_vocab *v = NULL;
+    if (vocab && cfg.text_vocab == 0)
+        return sd_fail(NULL, SIMDIFF_ERR_FORMAT,
+                       "a vocabulary in the metadata of a model without a text encoder");
+    if (vocab && (st = sd_vocab_parse(&v, vocab, vocab_len, cfg.text_vocab, SIMDIFF_ERR_FORMAT)))
         return st;
+    simdiff_model *m;
+    if ((st = sd_model_build_structure(&m, &cfg))) {
+        sd_vocab_destroy(v);
+        return st;
+    }
+    m->vocab = v;
     if ((check && (st = check(m, file))) || (st = sd_model_alloc_weights(m))) {
         simdiff_model_destroy(m);
         return st;
@@ -90,6 +104,8 @@ simdiff_status sd_model_save(const simdiff_model *m, const char *path,
         st = sd_st_writer_set_metadata(w, "simdiff.sampler", meta.sampler);
     if (!st && meta.distilled[0])
         st = sd_st_writer_set_metadata(w, "simdiff.distilled", meta.distilled);
+    if (!st && meta.vocab)
+        st = sd_st_writer_set_metadata(w, "simdiff.vocab", meta.vocab);
     for (int i = 0; i < m->nparams && !st; i++) {
         const sd_tensor *p = &m->params[i];
         const float *d = slab + (p->data - m->data);
@@ -160,10 +176,11 @@ static simdiff_status from_safetensors(simdiff_model **out, const sd_st_file *f,
                        "libsimdiff model file",
                        path);
     simdiff_model *m;
+    const char *vocab = sd_st_metadata(f, "simdiff.vocab");
     simdiff_status st = sd_model_from_meta(&m, cfgtxt, sd_st_metadata(f, "simdiff.schedule"),
                                            sd_st_metadata(f, "simdiff.sampler"),
-                                           sd_st_metadata(f, "simdiff.distilled"),
-                                           safetensors_fits, f);
+                                           sd_st_metadata(f, "simdiff.distilled"), vocab,
+                                           vocab ? strlen(vocab) : 0, safetensors_fits, f);
     if (st)
         return sd_fail(NULL, st, "%s: %s", path, simdiff_last_error());
     for (int i = 0; i < m->nparams && !st; i++) {

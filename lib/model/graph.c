@@ -68,48 +68,94 @@ static sd_tensor *fourier(sd_ctx *c, int n, const double *logsnr, int E)
     return f;
 }
 
-/* The context path: rows (N, T, D_ctx) = the caller's tokens (0 past each
- * length) + the null token at position 0 of every null example (length 0
- * there), layer norm, projection to ctx_ch: x->ctx; key lengths x->ctx_len
- * (null: 1). Returns the pooled context, linear(masked mean over each
- * example's tokens of x->ctx) (N, E), or NULL (ctx status). */
-static sd_tensor *context(g *x, int n, const float *ctx, const int *lens)
+static sd_tensor *mha(g *x, const sd_attnblock *a, sd_tensor *t, sd_tensor *r, sd_tensor *kv,
+                      const int *kv_len);
+
+/* The text encoder over ids (N*T, pad past each length) with key lengths
+ * kl (1..T): embeddings + positions, the pre-norm layers, the final norm.
+ * Returns (N, T, D_ctx). */
+static sd_tensor *encoder(g *x, int n, const int *ids, const int *kl)
 {
     const simdiff_model *m = x->m;
     const simdiff_model_config *cf = &m->cfg;
     sd_ctx *c = x->c;
     const int64_t T = cf->ctx_len, D = cf->ctx_dim;
-    sd_tensor *in = sd_zeros(c, 3, (int64_t[]){n, T, D});
+    sd_tensor *t = sd_embedding(c, P(x, m->text_tok), n * (int)T, ids);
+    t = sd_reshape(c, t, 3, (int64_t[]){n, T, D});
+    t = sd_add(c, t, P(x, m->text_pos));
+    for (int i = 0; i < cf->text_layers; i++) {
+        const sd_encblock *b = &m->text[i];
+        sd_tensor *h = sd_layer_norm(c, t, P(x, b->attn.norm.g), P(x, b->attn.norm.b), LN_EPS);
+        t = mha(x, &b->attn, h, t, h, kl); /* t + masked self-attention */
+        h = sd_layer_norm(c, t, P(x, b->norm2.g), P(x, b->norm2.b), LN_EPS);
+        h = lin_fused(x, h, b->fc1, SD_ACT_GELU, NULL);
+        t = lin_fused(x, h, b->fc2, SD_ACT_NONE, t); /* t + MLP */
+    }
+    return sd_layer_norm(c, t, P(x, m->text_norm.g), P(x, m->text_norm.b), LN_EPS);
+}
+
+/* The context path: rows (N, T, D_ctx) = the caller's tokens, or the text
+ * encoder's output for token ids `tok` (0 past each length either way) +
+ * the null token at position 0 of every null example (length 0 there),
+ * layer norm, projection to ctx_ch: x->ctx; key lengths x->ctx_len (null:
+ * 1). Returns the pooled context, linear(masked mean over each example's
+ * tokens of x->ctx) (N, E), or NULL (ctx status). */
+static sd_tensor *context(g *x, int n, const float *ctx, const int *tok, const int *lens)
+{
+    const simdiff_model *m = x->m;
+    const simdiff_model_config *cf = &m->cfg;
+    sd_ctx *c = x->c;
+    const int64_t T = cf->ctx_len, D = cf->ctx_dim;
+    sd_tensor *in = tok ? NULL : sd_zeros(c, 3, (int64_t[]){n, T, D});
+    sd_tensor *valid = tok ? sd_zeros(c, 3, (int64_t[]){n, T, 1}) : NULL;
     sd_tensor *sel = sd_zeros(c, 3, (int64_t[]){n, T, 1});
     sd_tensor *pool = sd_zeros(c, 3, (int64_t[]){n, 1, T});
     int *kl = sd_alloc(c, (size_t)(n ? n : 1) * sizeof(int));
-    if (!in || !sel || !pool || !kl)
+    int *ids = tok ? sd_alloc(c, (size_t)(n ? n : 1) * (size_t)T * sizeof(int)) : NULL;
+    if ((!tok && !in) || (tok && (!valid || !ids)) || !sel || !pool || !kl)
         return NULL;
     int nnull = 0;
     for (int i = 0; i < n; i++) {
-        int l = !ctx ? 0 : lens ? lens[i] : (int)T;
+        int l = !ctx && !tok ? 0 : lens ? lens[i] : (int)T;
         if (l < 0 || l > T)
             return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
                                "context_len[%d] = %d is not in 1..%lld (ctx_len), or 0 for "
                                "the null context",
                                i, l, (long long)T);
-        const float *src = l > 0 ? ctx + (size_t)i * T * D : NULL;
-        for (int64_t j = 0; j < (int64_t)l * D; j++)
-            if (!isfinite(src[j]))
-                return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
-                                   "context of example %d: token %lld value %lld is not finite",
-                                   i, (long long)(j / D), (long long)(j % D));
-        if (l > 0)
-            memcpy(in->data + (size_t)i * T * D, src, (size_t)l * D * sizeof(float));
-        else
+        if (ctx) {
+            const float *src = l > 0 ? ctx + (size_t)i * T * D : NULL;
+            for (int64_t j = 0; j < (int64_t)l * D; j++)
+                if (!isfinite(src[j]))
+                    return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                                       "context of example %d: token %lld value %lld is not "
+                                       "finite",
+                                       i, (long long)(j / D), (long long)(j % D));
+            if (l > 0)
+                memcpy(in->data + (size_t)i * T * D, src, (size_t)l * D * sizeof(float));
+        }
+        if (tok)
+            for (int64_t j = 0; j < T; j++) {
+                int id = j < l ? tok[(size_t)i * T + j] : SIMDIFF_TEXT_PAD;
+                if (id < 0 || id >= cf->text_vocab)
+                    return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                                       "token %lld of example %d is id %d, not in 0..%d "
+                                       "(text_vocab - 1)",
+                                       (long long)j, i, id, cf->text_vocab - 1);
+                ids[(size_t)i * T + j] = id;
+                valid->data[(size_t)i * T + j] = j < l ? 1.0f : 0.0f;
+            }
+        if (l == 0)
             sel->data[(size_t)i * T] = 1.0f, nnull++;
         kl[i] = l > 0 ? l : 1;
         for (int j = 0; j < kl[i]; j++)
             pool->data[(size_t)i * T + j] = 1.0f / (float)kl[i];
     }
+    if (tok) /* the encoder's output within each length, zeros past it */
+        in = nnull < n ? sd_mul(c, encoder(x, n, ids, kl), valid)
+                       : sd_zeros(c, 3, (int64_t[]){n, T, D});
     if (nnull) {
-        sd_tensor *tok = sd_reshape(c, P(x, m->ctx_null), 3, (int64_t[]){1, 1, D});
-        in = sd_add(c, in, sd_mul(c, sel, tok));
+        sd_tensor *nt = sd_reshape(c, P(x, m->ctx_null), 3, (int64_t[]){1, 1, D});
+        in = sd_add(c, in, sd_mul(c, sel, nt));
     }
     sd_tensor *h = sd_layer_norm(c, in, P(x, m->ctx_norm.g), P(x, m->ctx_norm.b), LN_EPS);
     x->ctx = lin(x, h, m->ctx_proj);
@@ -120,7 +166,8 @@ static sd_tensor *context(g *x, int n, const float *ctx, const int *lens)
 }
 
 static sd_tensor *embedding(g *x, int n, const double *logsnr, const int *labels,
-                            const float *cond, const float *ctx, const int *lens)
+                            const float *cond, const float *ctx, const int *tok,
+                            const int *lens)
 {
     const simdiff_model *m = x->m;
     const simdiff_model_config *cf = &m->cfg;
@@ -149,7 +196,7 @@ static sd_tensor *embedding(g *x, int n, const double *logsnr, const int *labels
         h = sd_add(c, h, lin(x, ct, m->emb_cond));
     }
     if (cf->ctx_dim > 0)
-        h = sd_add(c, h, context(x, n, ctx, lens));
+        h = sd_add(c, h, context(x, n, ctx, tok, lens));
     return sd_silu(c, h);
 }
 
@@ -172,15 +219,16 @@ static sd_tensor *resblock(g *x, const sd_resblock *r, sd_tensor *in)
     return conv_plus(x, h, r->conv2, 1, 1, skip);
 }
 
-/* tokens (N, T, D) -> multi-head attention -> output projection (+ the
- * residual r, or NULL): self-attention (cross 0), or cross-attention over
- * the projected context (keys and values from x->ctx, padded tokens
- * masked). */
-static sd_tensor *mha(g *x, const sd_attnblock *a, sd_tensor *t, sd_tensor *r, int cross)
+/* tokens (N, T, D) -> multi-head attention over kv (N, S, .) with key
+ * lengths kv_len (NULL: all S) -> output projection (+ the residual r, or
+ * NULL): self-attention (kv = t), cross-attention over the projected
+ * context (kv = x->ctx, kv_len = x->ctx_len), or the text encoder's
+ * masked self-attention. */
+static sd_tensor *mha(g *x, const sd_attnblock *a, sd_tensor *t, sd_tensor *r, sd_tensor *kv,
+                      const int *kv_len)
 {
-    sd_tensor *kv = cross ? x->ctx : t;
     sd_tensor *q = lin(x, t, a->q), *k = lin(x, kv, a->k), *v = lin(x, kv, a->v);
-    sd_tensor *o = sd_attention_masked(x->c, q, k, v, a->heads, cross ? x->ctx_len : NULL);
+    sd_tensor *o = sd_attention_masked(x->c, q, k, v, a->heads, kv_len);
     return lin_fused(x, o, a->out, SD_ACT_NONE, r);
 }
 
@@ -213,7 +261,8 @@ static sd_tensor *attnblock(g *x, const sd_attnblock *a, sd_tensor *in, int cros
     sd_tensor *h = sd_group_norm(c, in, groups_for(x, a->ch), P(x, a->norm.g),
                                  P(x, a->norm.b), GN_EPS);
     int64_t H = in->shape[2], W = in->shape[3];
-    sd_tensor *o = mha(x, a, nchw_to_tokens(c, h), NULL, cross);
+    sd_tensor *tk = nchw_to_tokens(c, h);
+    sd_tensor *o = mha(x, a, tk, NULL, cross ? x->ctx : tk, cross ? x->ctx_len : NULL);
     return sd_add(c, in, tokens_to_nchw(c, o, H, W));
 }
 
@@ -234,10 +283,10 @@ static sd_tensor *transformer(g *x, sd_tensor *in)
         sd_tensor *s2 = sd_slice(c, ada, 1, 2 * Wd, Wd), *b2 = sd_slice(c, ada, 1, 3 * Wd, Wd);
         sd_tensor *h = sd_layer_norm(c, t, NULL, NULL, LN_EPS);
         h = sd_modulate(c, h, s1, b1, 2);
-        t = mha(x, &b->attn, h, t, 0); /* t + attention */
+        t = mha(x, &b->attn, h, t, h, NULL); /* t + attention */
         if (x->ctx) {                /* t + cross-attention */
             h = sd_layer_norm(c, t, P(x, b->xattn.norm.g), P(x, b->xattn.norm.b), LN_EPS);
-            t = mha(x, &b->xattn, h, t, 1);
+            t = mha(x, &b->xattn, h, t, x->ctx, x->ctx_len);
         }
         h = sd_layer_norm(c, t, NULL, NULL, LN_EPS);
         h = sd_modulate(c, h, s2, b2, 2);
@@ -259,9 +308,30 @@ sd_tensor *sd_model_graph(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
     return sd_model_graph_ctx(m, c, z, logsnr, labels, cond, NULL, NULL);
 }
 
+static sd_tensor *graph(const simdiff_model *m, sd_ctx *c, sd_tensor *z, const double *logsnr,
+                        const int *labels, const float *cond, const float *ctx,
+                        const int *tok, const int *ctx_lens);
+
 sd_tensor *sd_model_graph_ctx(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
                               const double *logsnr, const int *labels, const float *cond,
                               const float *ctx, const int *ctx_lens)
+{
+    return graph(m, c, z, logsnr, labels, cond, ctx, NULL, ctx_lens);
+}
+
+sd_tensor *sd_model_graph_tok(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
+                              const double *logsnr, const int *labels, const float *cond,
+                              const int *tok, const int *tok_lens)
+{
+    if (tok && m->cfg.text_vocab == 0)
+        return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
+                           "token ids given to a model without a text encoder (text_vocab 0)");
+    return graph(m, c, z, logsnr, labels, cond, NULL, tok, tok_lens);
+}
+
+static sd_tensor *graph(const simdiff_model *m, sd_ctx *c, sd_tensor *z, const double *logsnr,
+                        const int *labels, const float *cond, const float *ctx,
+                        const int *tok, const int *ctx_lens)
 {
     const simdiff_model_config *cf = &m->cfg;
     if (sd_ctx_status(c) != SIMDIFF_OK || !z)
@@ -282,7 +352,7 @@ sd_tensor *sd_model_graph_ctx(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
         return sd_ctx_fail(c, SIMDIFF_ERR_INVALID_ARG,
                            "context given to a model without one (ctx_dim 0)");
     g x = {.m = m, .c = c};
-    x.e = embedding(&x, n, logsnr, labels, cond, ctx, ctx_lens);
+    x.e = embedding(&x, n, logsnr, labels, cond, ctx, tok, ctx_lens);
 
     /* Stem. */
     sd_tensor *h;

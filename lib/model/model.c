@@ -57,6 +57,8 @@ SIMDIFF_API void simdiff_model_destroy(simdiff_model *m)
     free(m->attn);
     free(m->stages);
     free(m->tf);
+    free(m->text);
+    sd_vocab_destroy(m->vocab);
     free(m->data);
     free(m->grad);
     free(m->bf16);
@@ -203,8 +205,8 @@ static simdiff_status ensure_ctx(simdiff_model *m)
 
 static simdiff_status forward_on_ctx(simdiff_model *m, int n, const float *z,
                                      const double *logsnr, const int *labels,
-                                     const float *cond, const float *ctx, const int *ctx_len,
-                                     float *out);
+                                     const float *cond, const float *ctx, const int *tok,
+                                     const int *ctx_len, float *out);
 
 simdiff_status sd_model_check_context(const simdiff_model *m, sd_err *err, const char *fn,
                                       int n, const float *context, const int *context_len)
@@ -240,8 +242,8 @@ simdiff_status sd_model_check_context(const simdiff_model *m, sd_err *err, const
 /* Inference on the model's own ctx: no tape, no dropout. */
 static simdiff_status run_forward(simdiff_model *m, int n, const float *z,
                                   const double *logsnr, const int *labels,
-                                  const float *cond, const float *ctx, const int *ctx_len,
-                                  float *out)
+                                  const float *cond, const float *ctx, const int *tok,
+                                  const int *ctx_len, float *out)
 {
     if (!m)
         return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_model_forward: model is NULL");
@@ -250,8 +252,9 @@ static simdiff_status run_forward(simdiff_model *m, int n, const float *z,
                        "simdiff_model_forward: n = %d, z, logsnr and out must "
                        "not be NULL",
                        n);
-    simdiff_status st = sd_model_check_context(m, &m->err, "simdiff_model_forward", n, ctx,
-                                               ctx_len);
+    simdiff_status st =
+        tok ? sd_model_check_tokens(m, &m->err, "simdiff_model_forward", n, tok, ctx_len)
+            : sd_model_check_context(m, &m->err, "simdiff_model_forward", n, ctx, ctx_len);
     if (st)
         return st;
     if (n == 0)
@@ -265,7 +268,7 @@ static simdiff_status run_forward(simdiff_model *m, int n, const float *z,
                        "or use one sampler per thread");
     st = sd_model_use_begin(m, 0, "simdiff_model_forward");
     if (!st) {
-        st = forward_on_ctx(m, n, z, logsnr, labels, cond, ctx, ctx_len, out);
+        st = forward_on_ctx(m, n, z, logsnr, labels, cond, ctx, tok, ctx_len, out);
         sd_model_use_end(m, 0);
     }
     atomic_store(&m->forward, 0);
@@ -275,8 +278,8 @@ static simdiff_status run_forward(simdiff_model *m, int n, const float *z,
 /* run_forward's work, with m->ctx claimed. */
 static simdiff_status forward_on_ctx(simdiff_model *m, int n, const float *z,
                                      const double *logsnr, const int *labels,
-                                     const float *cond, const float *ctx, const int *ctx_len,
-                                     float *out)
+                                     const float *cond, const float *ctx, const int *tok,
+                                     const int *ctx_len, float *out)
 {
     simdiff_status st = sd_apply_threads();
     if (st || (st = ensure_ctx(m)))
@@ -290,7 +293,8 @@ static simdiff_status forward_on_ctx(simdiff_model *m, int n, const float *z,
     const simdiff_model_config *cf = &m->cfg;
     const int64_t shape[4] = {n, cf->channels, cf->image_size, cf->image_size};
     sd_tensor *zt = sd_wrap(c, 4, shape, (float *)z); /* read only */
-    sd_tensor *y = sd_model_graph_ctx(m, c, zt, logsnr, labels, cond, ctx, ctx_len);
+    sd_tensor *y = tok ? sd_model_graph_tok(m, c, zt, logsnr, labels, cond, tok, ctx_len)
+                       : sd_model_graph_ctx(m, c, zt, logsnr, labels, cond, ctx, ctx_len);
     if (!y) {
         st = sd_ctx_status(c);
         sd_fail(&m->err, st ? st : SIMDIFF_ERR_INTERNAL, "%s", sd_ctx_errmsg(c));
@@ -307,7 +311,7 @@ SIMDIFF_API simdiff_status simdiff_model_forward(simdiff_model *m, int n,
                                                  const double *logsnr,
                                                  const int *labels, float *out)
 {
-    return run_forward(m, n, z, logsnr, labels, NULL, NULL, NULL, out);
+    return run_forward(m, n, z, logsnr, labels, NULL, NULL, NULL, NULL, out);
 }
 
 SIMDIFF_API simdiff_status simdiff_model_forward_cond(simdiff_model *m, int n,
@@ -317,7 +321,7 @@ SIMDIFF_API simdiff_status simdiff_model_forward_cond(simdiff_model *m, int n,
                                                       const float *cond,
                                                       float *out)
 {
-    return run_forward(m, n, z, logsnr, labels, cond, NULL, NULL, out);
+    return run_forward(m, n, z, logsnr, labels, cond, NULL, NULL, NULL, out);
 }
 
 SIMDIFF_API simdiff_status simdiff_model_forward_ctx(simdiff_model *m, int n, const float *z,
@@ -325,7 +329,50 @@ SIMDIFF_API simdiff_status simdiff_model_forward_ctx(simdiff_model *m, int n, co
                                                      const float *cond, const float *context,
                                                      const int *context_len, float *out)
 {
-    return run_forward(m, n, z, logsnr, labels, cond, context, context_len, out);
+    return run_forward(m, n, z, logsnr, labels, cond, context, NULL, context_len, out);
+}
+
+SIMDIFF_API simdiff_status simdiff_model_forward_tokens(simdiff_model *m, int n,
+                                                        const float *z, const double *logsnr,
+                                                        const int *labels, const float *cond,
+                                                        const int *tokens,
+                                                        const int *token_len, float *out)
+{
+    if (m && !tokens && !token_len && m->cfg.text_vocab == 0)
+        return sd_fail(&m->err, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_model_forward_tokens: the model has no text encoder "
+                       "(text_vocab 0)");
+    if (m && !tokens && token_len)
+        return sd_fail(&m->err, SIMDIFF_ERR_INVALID_ARG,
+                       "simdiff_model_forward_tokens: token_len given without tokens");
+    return run_forward(m, n, z, logsnr, labels, cond, NULL, tokens, token_len, out);
+}
+
+SIMDIFF_API simdiff_status simdiff_model_forward_text(simdiff_model *m, int n, const float *z,
+                                                      const double *logsnr, const int *labels,
+                                                      const float *cond,
+                                                      const char *const *prompts, float *out)
+{
+    static const char fn[] = "simdiff_model_forward_text";
+    if (!m)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: model is NULL", fn);
+    if (n < 0)
+        return sd_fail(&m->err, SIMDIFF_ERR_INVALID_ARG, "%s: n = %d < 0", fn, n);
+    if (m->cfg.text_vocab == 0)
+        return sd_fail(&m->err, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: the model has no text encoder (text_vocab 0)", fn);
+    if (!prompts || n == 0)
+        return run_forward(m, n, z, logsnr, labels, cond, NULL, NULL, NULL, out);
+    const size_t T = (size_t)m->cfg.ctx_len;
+    int *tok = malloc((size_t)n * (T + 1) * sizeof(int));
+    if (!tok)
+        return sd_fail(&m->err, SIMDIFF_ERR_NOMEM, "%s: out of memory", fn);
+    int *lens = tok + (size_t)n * T;
+    simdiff_status st = sd_model_tokenize_prompts(m, &m->err, fn, n, prompts, tok, lens);
+    if (!st)
+        st = run_forward(m, n, z, logsnr, labels, cond, NULL, tok, lens, out);
+    free(tok);
+    return st;
 }
 
 SIMDIFF_API simdiff_status simdiff_model_flops(const simdiff_model *m,

@@ -13,6 +13,7 @@
 #include "simdiff/schedule.h"
 #include "model/sampler_settings.h"
 #include "tensor/tensor.h"
+#include "text/text_internal.h"
 
 /* ---- distilled students (distilled.c) ----------------------------------
  * A progressive-distillation student records the steps it was trained to
@@ -83,6 +84,14 @@ typedef struct sd_tfblock {
     float dropout;
 } sd_tfblock;
 
+/* A layer of the text encoder: t += attn(LN(t)) (attn.norm is the layer
+ * norm's affine, padding masked), t += fc2(gelu(fc1(LN(t)))). */
+typedef struct sd_encblock {
+    sd_attnblock attn;
+    sd_norm norm2;
+    sd_lin fc1, fc2;
+} sd_encblock;
+
 /* One step of the network's block list, in execution order. */
 typedef enum sd_stage_kind {
     SD_ST_RES,       /* h = res(h) (down path: push skip after, see push)   */
@@ -130,6 +139,13 @@ struct simdiff_model {
     int ctx_null, ctx_ch;
     sd_norm ctx_norm;
     sd_lin ctx_proj, emb_ctx;
+    /* Text encoder (text_vocab > 0, else -1 / NULL): token embedding
+     * (V, D_ctx), positions (T, D_ctx), the layers, the final norm; the
+     * vocabulary (text/text_internal.h). */
+    int text_tok, text_pos;
+    sd_encblock *text;
+    sd_norm text_norm;
+    sd_vocab *vocab; /* NULL until set or loaded */
     sd_lin stem_conv;
     sd_norm out_norm;
     sd_lin out_conv;
@@ -213,6 +229,17 @@ sd_tensor *sd_model_graph(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
  * non-finite value in a token within an example's length. */
 simdiff_status sd_model_check_context(const simdiff_model *m, sd_err *err, const char *fn,
                                       int n, const float *context, const int *context_len);
+/* The same for token ids (n x ctx_len, lengths 0..ctx_len, 0: the null
+ * context; NULL: all ctx_len) of a model with an encoder: ids within each
+ * length in 0..text_vocab-1. */
+simdiff_status sd_model_check_tokens(const simdiff_model *m, sd_err *err, const char *fn,
+                                     int n, const int *tokens, const int *token_len);
+/* Tokenize n prompts (NULL entries refused, naming fn) with m's vocabulary
+ * into tokens (n x ctx_len, past each length 0) and lens (n, 0: no words,
+ * the null context). m must have an encoder. */
+simdiff_status sd_model_tokenize_prompts(const simdiff_model *m, sd_err *err, const char *fn,
+                                         int n, const char *const *prompts, int *tokens,
+                                         int *lens);
 /* The same with a context per example (models with ctx_dim > 0):
  * ctx N x ctx_len x ctx_dim floats, ctx_lens N lengths, 0..ctx_len; length
  * 0 is the null context (that example's rows are not read); ctx NULL: the
@@ -223,6 +250,13 @@ simdiff_status sd_model_check_context(const simdiff_model *m, sd_err *err, const
 sd_tensor *sd_model_graph_ctx(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
                               const double *logsnr, const int *labels, const float *cond,
                               const float *ctx, const int *ctx_lens);
+/* The same with the context made by the text encoder (text_vocab > 0) from
+ * token ids: tok N x ctx_len ids, tok_lens N lengths 0..ctx_len (0: the
+ * null context; ids past a length are not read); tok NULL: the null
+ * context for all. An id out of range: SIMDIFF_ERR_INVALID_ARG. */
+sd_tensor *sd_model_graph_tok(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
+                              const double *logsnr, const int *labels, const float *cond,
+                              const int *tok, const int *tok_lens);
 
 /* ---- model files (file.c, checkpoint.c) --------------------------------
  * A model travels with its metadata texts: "config" (sd_config_to_string),
@@ -237,6 +271,7 @@ typedef struct sd_model_meta {
     char schedule[SIMDIFF_SCHEDULE_STRING_MAX]; /* "" = none */
     char sampler[SD_SAMPLER_SETTINGS_MAX];      /* "" = none */
     char distilled[SD_DISTILLED_TEXT_MAX];      /* "" = none */
+    const char *vocab; /* the vocabulary's text (m's own), NULL: no encoder */
 } sd_model_meta;
 
 /* The metadata texts of m. */
@@ -246,13 +281,16 @@ simdiff_status sd_model_meta_get(const simdiff_model *m, sd_model_meta *meta);
  * when the file cannot hold the weights m needs. */
 typedef simdiff_status (*sd_model_file_check)(const simdiff_model *m, const void *file);
 /* A model with zeroed weights from metadata texts (schedule, sampler,
- * distilled: NULL when absent); SIMDIFF_ERR_FORMAT for bad text. The config is validated
+ * distilled: NULL when absent; vocab, vocab_len bytes: required for a
+ * model with an encoder, refused without one); SIMDIFF_ERR_FORMAT for bad
+ * text. The config is validated
  * (bounded, model.h) and the parameter table built, then check(m, file)
  * runs before the weight slab is allocated, so a file's metadata cannot
  * make the loader allocate what the file's data does not justify. */
 simdiff_status sd_model_from_meta(simdiff_model **out, const char *config,
                                   const char *schedule, const char *sampler,
-                                  const char *distilled, sd_model_file_check check,
+                                  const char *distilled, const char *vocab,
+                                  size_t vocab_len, sd_model_file_check check,
                                   const void *file);
 
 /* Write weights (m's own, or `weights` laid out like m->data) as

@@ -73,6 +73,9 @@ struct simdiff_sampler {
     float *cond_row; /* (rows, cond_dim) the conditioning vectors of a call */
     float *ctx_row;  /* (rows, ctx_len, ctx_dim) the contexts of a call     */
     int *ctxl_row;   /* (rows) their lengths, 0 = the null context          */
+    int *tok_row;    /* (rows, ctx_len) token ids of a call (text encoder)  */
+    int *ptok;       /* (ptok_n, ctx_len + 1) the prompts' ids and lengths   */
+    int ptok_n;
     float *tmp;      /* (P) one image's variation noise */
 };
 
@@ -86,6 +89,8 @@ typedef struct run_opts {
     const float *latents, *cond;
     const float *ctx;   /* n x ctx_len x ctx_dim, or NULL (the null context) */
     const int *ctx_len; /* n lengths 1..ctx_len, or NULL (all full)          */
+    const int *tok;     /* n x ctx_len ids of the prompts, or NULL            */
+    const int *tok_len; /* n lengths 0..ctx_len (0: the null context)         */
 } run_opts;
 
 static void key_of(const run_opts *o, int i, uint64_t *seed, uint64_t *index)
@@ -272,6 +277,7 @@ static void free_buffers(simdiff_sampler *s)
     free(s->cond_row);
     free(s->ctx_row);
     free(s->ctxl_row);
+    free(s->tok_row);
     free(s->tmp);
     s->zin = NULL;
     s->lam_row = NULL;
@@ -279,6 +285,7 @@ static void free_buffers(simdiff_sampler *s)
     s->cond_row = NULL;
     s->ctx_row = NULL;
     s->ctxl_row = NULL;
+    s->tok_row = NULL;
     s->tmp = NULL;
     s->rows_cap = s->zin_cap = 0;
 }
@@ -293,6 +300,7 @@ SIMDIFF_API void simdiff_sampler_destroy(simdiff_sampler *s)
     free(s->lam);
     free(s->alpha);
     free(s->sigma);
+    free(s->ptok);
     free(s);
 }
 
@@ -484,6 +492,7 @@ static simdiff_status grow(simdiff_sampler *s, int n, int rows, int zin_rows)
         free(s->cond_row);
         free(s->ctx_row);
         free(s->ctxl_row);
+        free(s->tok_row);
         /* T x D_ctx <= 2^23 (model.h bounds) */
         const size_t X = (size_t)s->m->cfg.ctx_len * (size_t)s->m->cfg.ctx_dim;
         size_t xb = 0;
@@ -492,9 +501,11 @@ static simdiff_status grow(simdiff_sampler *s, int n, int rows, int zin_rows)
         s->cond_row = D ? malloc((size_t)rows * D * sizeof(float)) : NULL;
         s->ctx_row = X && !sd_mul_size((size_t)rows, X * sizeof(float), &xb) ? malloc(xb) : NULL;
         s->ctxl_row = X ? malloc((size_t)rows * sizeof(int)) : NULL;
+        const size_t TT = s->m->cfg.text_vocab > 0 ? (size_t)s->m->cfg.ctx_len : 0;
+        s->tok_row = TT ? malloc((size_t)rows * TT * sizeof(int)) : NULL;
         s->rows_cap = rows;
         if (!s->lam_row || !s->lab_row || (D && !s->cond_row) ||
-            (X && (!s->ctx_row || !s->ctxl_row))) {
+            (X && (!s->ctx_row || !s->ctxl_row)) || (TT && !s->tok_row)) {
             free_buffers(s);
             return sd_fail(&s->err, SIMDIFF_ERR_NOMEM,
                            "simdiff_sampler_run: out of memory for %d network "
@@ -532,8 +543,8 @@ typedef struct run_point {
  * messages. */
 static simdiff_status eval_chunk(simdiff_sampler *s, int a, int m, const run_point *p,
                                  int step, int total_steps, const int *labels,
-                                 const float *cond, const float *ctx, const int *ctx_len,
-                                 int guided)
+                                 const float *cond, const float *ctx, const int *tok,
+                                 const int *ctx_len, int guided)
 {
     sd_ctx *c = s->ctx;
     const simdiff_model_config *mc = &s->m->cfg;
@@ -561,14 +572,22 @@ static simdiff_status eval_chunk(simdiff_sampler *s, int a, int m, const run_poi
         for (int r = 0; r < rows; r++)
             s->ctxl_row[r] = r >= m ? 0 : ctx_len ? ctx_len[a + r] : mc->ctx_len;
     }
+    if (tok) { /* prompts: the same, with token ids */
+        const size_t T = (size_t)mc->ctx_len;
+        memcpy(s->tok_row, tok + (size_t)a * T, (size_t)m * T * sizeof(int));
+        for (int r = 0; r < rows; r++)
+            s->ctxl_row[r] = r >= m ? 0 : ctx_len[a + r];
+    }
     sd_ctx_reset(c);
     const int64_t shape[4] = {rows, mc->channels, mc->image_size, mc->image_size};
     sd_tensor *zt = sd_wrap(c, 4, shape, zrows); /* read only */
-    sd_tensor *y = zt ? sd_model_graph_ctx(s->m, c, zt, s->lam_row,
-                                           mc->num_classes > 0 ? s->lab_row : NULL,
-                                           cond ? s->cond_row : NULL, ctx ? s->ctx_row : NULL,
-                                           ctx ? s->ctxl_row : NULL)
-                      : NULL;
+    const int *lab = mc->num_classes > 0 ? s->lab_row : NULL;
+    const float *cnd = cond ? s->cond_row : NULL;
+    sd_tensor *y = !zt  ? NULL
+                   : tok ? sd_model_graph_tok(s->m, c, zt, s->lam_row, lab, cnd, s->tok_row,
+                                              s->ctxl_row)
+                         : sd_model_graph_ctx(s->m, c, zt, s->lam_row, lab, cnd,
+                                              ctx ? s->ctx_row : NULL, ctx ? s->ctxl_row : NULL);
     if (!y) {
         simdiff_status st = sd_ctx_status(c);
         if (!st)
@@ -992,7 +1011,7 @@ static simdiff_status run(simdiff_sampler *s, int n, const int *labels, const ru
      * anything: w ∉ {0, 1} and some label present. w = 0 runs uncond only. */
     const int cond_model = s->m->cfg.num_classes > 0;
     const int has_cond = o->cond != NULL; /* checked: the model has cond_dim */
-    const int has_ctx = o->ctx != NULL;   /* checked: the model has ctx_dim  */
+    const int has_ctx = o->ctx || o->tok; /* checked: the model has ctx_dim  */
     const int conditioned = (cond_model && labels) || has_cond || has_ctx;
     const int guided = conditioned && w != 1.0 && w != 0.0;
     const int chunk = s->cfg.batch_chunk > 0 && s->cfg.batch_chunk < n
@@ -1055,11 +1074,13 @@ static simdiff_status run(simdiff_sampler *s, int n, const int *labels, const ru
         const int *eval_labels = (cond_model && labels && ws != 0.0) ? labels : NULL;
         const float *eval_cond = (has_cond && ws != 0.0) ? o->cond : NULL;
         const float *eval_ctx = (has_ctx && ws != 0.0) ? o->ctx : NULL;
+        const int *eval_tok = (has_ctx && ws != 0.0) ? o->tok : NULL;
         const int guided_step = conditioned && ws != 1.0 && ws != 0.0;
         for (int a = 0; a < n; a += chunk) {
             int m = n - a < chunk ? n - a : chunk;
             if ((st = eval_chunk(s, a, m, &pl->pt[from], step, pl->evals, eval_labels,
-                                 eval_cond, eval_ctx, o->ctx_len, guided_step)))
+                                 eval_cond, eval_ctx, eval_tok, o->tok ? o->tok_len : o->ctx_len,
+                                 guided_step)))
                 break;
         }
         if (st)
@@ -1166,7 +1187,7 @@ SIMDIFF_API simdiff_status simdiff_sampler_edit_evals(simdiff_sampler *s,
 const sd_struct_layout sd_run_options_layout = {
     "simdiff_run_options",
     SD_FIELD_END(simdiff_run_options, cond), /* v1 */
-    SD_FIELD_END(simdiff_run_options, context_len), /* the last field */
+    SD_FIELD_END(simdiff_run_options, prompts), /* the last field */
 };
 
 SIMDIFF_API simdiff_status simdiff_run_options_init_sized(simdiff_run_options *out, size_t size)
@@ -1207,6 +1228,29 @@ static simdiff_status read_opts(simdiff_sampler *s, int n, uint64_t seed,
                        fn);
     if ((st = sd_model_check_context(s->m, &s->err, fn, n, r.context, r.context_len)))
         return st;
+    if (r.prompts && r.context)
+        return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: prompts and a context given; pass one of them", fn);
+    if (r.prompts && n > 0) { /* tokenized into the sampler's buffer */
+        if (s->m->cfg.text_vocab == 0)
+            return sd_fail(&s->err, SIMDIFF_ERR_INVALID_ARG,
+                           "%s: prompts given, but the model has no text encoder "
+                           "(text_vocab 0)",
+                           fn);
+        const size_t T = (size_t)s->m->cfg.ctx_len;
+        if (n > s->ptok_n) {
+            free(s->ptok);
+            s->ptok_n = 0;
+            if (!(s->ptok = malloc((size_t)n * (T + 1) * sizeof(int))))
+                return sd_fail(&s->err, SIMDIFF_ERR_NOMEM, "%s: out of memory", fn);
+            s->ptok_n = n;
+        }
+        if ((st = sd_model_tokenize_prompts(s->m, &s->err, fn, n, r.prompts, s->ptok,
+                                            s->ptok + (size_t)n * T)))
+            return st;
+        o->tok = s->ptok;
+        o->tok_len = s->ptok + (size_t)n * T;
+    }
     if (n > 0 && r.latents) {
         const size_t cnt = (size_t)n * s->per;
         for (size_t j = 0; j < cnt; j++)

@@ -145,6 +145,7 @@ SIMDIFF_API void simdiff_trainer_destroy(simdiff_trainer *t)
     free(t->acc);
     free(t->cond);
     free(t->ctxl);
+    free(t->tok);
     free(t);
 }
 
@@ -184,12 +185,15 @@ static int ensure_buf(simdiff_trainer *t, int n)
     free(t->buf);
     free(t->cond);
     free(t->ctxl);
+    free(t->tok);
     const size_t D = (size_t)t->m->cfg.cond_dim;
-    const int X = t->m->cfg.ctx_dim > 0;
+    const int X = t->m->cfg.ctx_dim > 0, V = t->m->cfg.text_vocab > 0;
     t->buf = malloc((size_t)n * (5 * sizeof(double) + sizeof(int)));
     t->cond = D ? malloc((size_t)n * D * sizeof(float)) : NULL;
     t->ctxl = X ? malloc((size_t)n * sizeof(int)) : NULL;
-    t->buf_n = t->buf && (!D || t->cond) && (!X || t->ctxl) ? n : 0;
+    t->tok = V ? malloc((size_t)n * ((size_t)t->m->cfg.ctx_len + 1) * sizeof(int)) : NULL;
+    t->tokl = V && t->tok ? t->tok + (size_t)n * (size_t)t->m->cfg.ctx_len : NULL;
+    t->buf_n = t->buf && (!D || t->cond) && (!X || t->ctxl) && (!V || t->tok) ? n : 0;
     return t->buf_n ? 0 : -1;
 }
 
@@ -234,6 +238,9 @@ typedef struct step_args {
     const float *ctx;   /* n x ctx_len x ctx_dim or NULL (the null context) */
     const int *ctx_len; /* n lengths 1..ctx_len or NULL (all full)          */
     int part; /* 1: simdiff_trainer_step_part (sums, the hook) */
+    const char *const *captions; /* n captions or NULL (models with an encoder) */
+    const int *tok;     /* the captions' ids (n x ctx_len, set by run_step) */
+    const int *tok_len; /* their lengths 0..ctx_len (0: the null context)   */
 } step_args;
 
 static simdiff_status step(simdiff_trainer *t, const step_args *a);
@@ -243,13 +250,26 @@ static simdiff_status step_part(simdiff_trainer *t, const step_args *a);
  * common checks, the model claimed for writing (no sampler run or forward
  * of the same model may overlap a step, nor another step), scratch, the
  * trainer's exact thread budget. */
-static simdiff_status run_step(simdiff_trainer *t, const step_args *a, const char *fn,
+static simdiff_status run_step(simdiff_trainer *t, const step_args *a_in, const char *fn,
                                double *loss_out)
 {
+    step_args args = *a_in, *a = &args;
     simdiff_status st = sd_trainer_check_step(t, a->n, a->labels, a->cond, fn);
     if (st || (st = sd_model_check_context(t->m, &t->err, fn, a->n, a->ctx, a->ctx_len)))
         return st;
     simdiff_model *m = t->m;
+    if (a->captions && a->ctx)
+        return sd_fail(&t->err, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: captions and a context given; pass one of them", fn);
+    if (a->captions) { /* tokenized into the trainer's buffers */
+        if (m->cfg.text_vocab > 0 && ensure_buf(t, a->n))
+            return sd_fail(&t->err, SIMDIFF_ERR_NOMEM, "%s: out of memory", fn);
+        if ((st = sd_model_tokenize_prompts(m, &t->err, fn, a->n, a->captions, t->tok,
+                                            t->tokl)))
+            return st;
+        a->tok = t->tok;
+        a->tok_len = t->tokl;
+    }
     if ((st = sd_model_use_begin(m, 1, fn)))
         return st;
     if (ensure_buf(t, a->n))
@@ -279,22 +299,46 @@ SIMDIFF_API simdiff_status simdiff_trainer_step_cond(simdiff_trainer *t, int n,
     return simdiff_trainer_step_ctx(t, n, x, labels, cond, NULL, NULL, loss_out);
 }
 
+/* The argument checks of the whole-batch steps (fn and the step_part call
+ * to use instead name them in messages). */
+static simdiff_status whole_args(simdiff_trainer *t, int n, const float *x, const char *fn,
+                                 const char *part_fn)
+{
+    if (!t)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: trainer is NULL", fn);
+    if (n < 1 || !x)
+        return sd_fail(&t->err, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: n = %d (must be >= 1) and x must not be NULL", fn, n);
+    if (t->reduce)
+        return sd_fail(&t->err, SIMDIFF_ERR_MISUSE,
+                       "%s: a gradient reduction hook is installed; use %s", fn, part_fn);
+    return SIMDIFF_OK;
+}
+
 SIMDIFF_API simdiff_status simdiff_trainer_step_ctx(simdiff_trainer *t, int n, const float *x,
                                                     const int *labels, const float *cond,
                                                     const float *context,
                                                     const int *context_len, double *loss_out)
 {
-    if (!t)
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "simdiff_trainer_step: trainer is NULL");
-    if (n < 1 || !x)
-        return sd_fail(&t->err, SIMDIFF_ERR_INVALID_ARG,
-                       "simdiff_trainer_step: n = %d (must be >= 1) and x must not be NULL", n);
-    if (t->reduce)
-        return sd_fail(&t->err, SIMDIFF_ERR_MISUSE,
-                       "simdiff_trainer_step: a gradient reduction hook is installed; "
-                       "use simdiff_trainer_step_part");
-    step_args a = {n, 0, n, 1, x, labels, cond, context, context_len, 0};
+    simdiff_status st =
+        whole_args(t, n, x, "simdiff_trainer_step", "simdiff_trainer_step_part");
+    if (st)
+        return st;
+    step_args a = {n, 0, n, 1, x, labels, cond, context, context_len, 0, NULL, NULL, NULL};
     return run_step(t, &a, "simdiff_trainer_step", loss_out);
+}
+
+SIMDIFF_API simdiff_status simdiff_trainer_step_text(simdiff_trainer *t, int n, const float *x,
+                                                     const int *labels, const float *cond,
+                                                     const char *const *captions,
+                                                     double *loss_out)
+{
+    simdiff_status st =
+        whole_args(t, n, x, "simdiff_trainer_step_text", "simdiff_trainer_step_part_text");
+    if (st)
+        return st;
+    step_args a = {n, 0, n, 1, x, labels, cond, NULL, NULL, 0, captions, NULL, NULL};
+    return run_step(t, &a, "simdiff_trainer_step_text", loss_out);
 }
 
 /* The forward and backward pass of local examples 0..n-1, which are
@@ -305,7 +349,8 @@ SIMDIFF_API simdiff_status simdiff_trainer_step_ctx(simdiff_trainer *t, int n, c
  * zeroed. */
 static simdiff_status forward_backward(simdiff_trainer *t, int batch, int first, int n,
                                        const float *x, const int *labels, const float *cond,
-                                       const float *ctx, const int *ctx_len, double *lv)
+                                       const float *ctx, const int *tok, const int *ctx_len,
+                                       double *lv)
 {
     simdiff_model *m = t->m;
     const simdiff_model_config *cf = &m->cfg;
@@ -341,14 +386,16 @@ static simdiff_status forward_backward(simdiff_trainer *t, int batch, int first,
             else
                 memcpy(ci, cond + (size_t)i * D, D * sizeof(float));
         }
-    /* The context drops out to the null context (length 0) with the same
-     * draw: with ctx_dropout = label_dropout, label and context drop
-     * together, as guidance's unconditional branch has both null. */
+    /* The context (or caption) drops out to the null context (length 0)
+     * with the same draw: with ctx_dropout = label_dropout, label and
+     * context drop together, as guidance's unconditional branch has both
+     * null. */
+    const int have = ctx || tok;
     if (cf->ctx_dim > 0)
         for (int i = 0; i < n; i++)
-            t->ctxl[i] = (!ctx || u[i] < t->cfg.ctx_dropout) ? 0
-                         : ctx_len                           ? ctx_len[i]
-                                                             : cf->ctx_len;
+            t->ctxl[i] = (!have || u[i] < t->cfg.ctx_dropout) ? 0
+                         : ctx_len                            ? ctx_len[i]
+                                                              : cf->ctx_len;
 
     sd_ctx *c = t->ctx;
     sd_ctx_reset(c);
@@ -375,9 +422,11 @@ static simdiff_status forward_backward(simdiff_trainer *t, int batch, int first,
                 zi[j] = a * xi[j] + s * ei[j];
         }
     }
-    sd_tensor *pred = sd_model_graph_ctx(m, c, z, lam, cf->num_classes > 0 ? lab : NULL,
-                                         cond ? t->cond : NULL, ctx,
-                                         cf->ctx_dim > 0 ? t->ctxl : NULL);
+    const int *lab_in = cf->num_classes > 0 ? lab : NULL;
+    const int *len_in = cf->ctx_dim > 0 ? t->ctxl : NULL;
+    sd_tensor *pred =
+        tok ? sd_model_graph_tok(m, c, z, lam, lab_in, cond ? t->cond : NULL, tok, len_in)
+            : sd_model_graph_ctx(m, c, z, lam, lab_in, cond ? t->cond : NULL, ctx, len_in);
     sd_tensor *loss = sd_diffusion_loss(c, t->cfg.loss, t->cfg.multiscale_base,
                                         cf->prediction, pred, z, xt, eps, al, si);
     simdiff_status st = sd_ctx_status(c);
@@ -429,7 +478,7 @@ static simdiff_status step(simdiff_trainer *t, const step_args *a)
 {
     double lv = NAN;
     simdiff_status st = forward_backward(t, a->n, 0, a->n, a->x, a->labels, a->cond, a->ctx,
-                                         a->ctx_len, &lv);
+                                         a->tok, a->tok ? a->tok_len : a->ctx_len, &lv);
     if (!st)
         sd_trainer_update(t, lv);
     return st;
@@ -489,7 +538,11 @@ static simdiff_status step_part(simdiff_trainer *t, const step_args *a)
                               a->ctx ? a->ctx + (size_t)lo * (size_t)cf->ctx_len *
                                                     (size_t)cf->ctx_dim
                                      : NULL,
-                              a->ctx && a->ctx_len ? a->ctx_len + lo : NULL, &lv);
+                              a->tok ? a->tok + (size_t)lo * (size_t)cf->ctx_len : NULL,
+                              a->tok      ? a->tok_len + lo
+                              : a->ctx && a->ctx_len ? a->ctx_len + lo
+                                                     : NULL,
+                              &lv);
         if (st)
             return st;
         if (isfinite(lv))
@@ -531,6 +584,21 @@ static simdiff_status step_part(simdiff_trainer *t, const step_args *a)
     return SIMDIFF_OK;
 }
 
+/* The argument checks of the part steps (fn names the call). */
+static simdiff_status part_args(simdiff_trainer *t, int batch, int first, int n, int chunks,
+                                const float *x, const char *fn)
+{
+    if (!t)
+        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG, "%s: trainer is NULL", fn);
+    if (n < 1 || !x || first < 0 || batch < 1 || first > batch - n || chunks < 1 ||
+        chunks > n)
+        return sd_fail(&t->err, SIMDIFF_ERR_INVALID_ARG,
+                       "%s: batch %d, first %d, n %d, chunks %d: need 0 <= first, first + n "
+                       "<= batch, 1 <= chunks <= n, x not NULL",
+                       fn, batch, first, n, chunks);
+    return SIMDIFF_OK;
+}
+
 SIMDIFF_API simdiff_status simdiff_trainer_step_part(simdiff_trainer *t, int batch,
                                                      int first, int n, int chunks,
                                                      const float *x, const int *labels,
@@ -545,15 +613,23 @@ SIMDIFF_API simdiff_status simdiff_trainer_step_part_ctx(
     const int *labels, const float *cond, const float *context, const int *context_len,
     double *loss_out)
 {
-    if (!t)
-        return sd_fail(NULL, SIMDIFF_ERR_INVALID_ARG,
-                       "simdiff_trainer_step_part: trainer is NULL");
-    if (n < 1 || !x || first < 0 || batch < 1 || first > batch - n || chunks < 1 ||
-        chunks > n)
-        return sd_fail(&t->err, SIMDIFF_ERR_INVALID_ARG,
-                       "simdiff_trainer_step_part: batch %d, first %d, n %d, chunks %d: "
-                       "need 0 <= first, first + n <= batch, 1 <= chunks <= n, x not NULL",
-                       batch, first, n, chunks);
-    step_args a = {batch, first, n, chunks, x, labels, cond, context, context_len, 1};
+    simdiff_status st =
+        part_args(t, batch, first, n, chunks, x, "simdiff_trainer_step_part");
+    if (st)
+        return st;
+    step_args a = {batch, first, n, chunks, x, labels, cond, context, context_len, 1,
+                   NULL, NULL, NULL};
     return run_step(t, &a, "simdiff_trainer_step_part", loss_out);
+}
+
+SIMDIFF_API simdiff_status simdiff_trainer_step_part_text(
+    simdiff_trainer *t, int batch, int first, int n, int chunks, const float *x,
+    const int *labels, const float *cond, const char *const *captions, double *loss_out)
+{
+    simdiff_status st =
+        part_args(t, batch, first, n, chunks, x, "simdiff_trainer_step_part_text");
+    if (st)
+        return st;
+    step_args a = {batch, first, n, chunks, x, labels, cond, NULL, NULL, 1, captions, NULL, NULL};
+    return run_step(t, &a, "simdiff_trainer_step_part_text", loss_out);
 }

@@ -18,6 +18,8 @@ struct simdiff_trainer {
     float *acc;              /* step_part: the flat gradient sum (m->total) */
     float *cond;             /* (buf_n, cond_dim): conditioning after dropout */
     int *ctxl;               /* (buf_n) context lengths after dropout (0: null) */
+    int *tok;                /* (buf_n, ctx_len) token ids of the captions      */
+    int *tokl;               /* (buf_n) their lengths (0: no words, null)       */
     sd_err err;
 };
 

@@ -14,10 +14,13 @@
 #include "ops/ops.h"
 #include "sdfx.h"
 #include "sdtest.h"
+#include "simdiff/text.h"
 #include "tensor/tensor_internal.h"
 
-static const char *cases[] = {"unet_plain", "unet_patch_cond", "unet_dwt", "uvit_plain",
-                              "uvit_dwt",   "uvit_patch",      "unet_ctx", "uvit_ctx"};
+static const char *cases[] = {"unet_plain", "unet_patch_cond", "unet_dwt",
+                              "uvit_plain", "uvit_dwt",        "uvit_patch",
+                              "unet_ctx",   "uvit_ctx",        "uvit_text",
+                              "unet_text"};
 
 static char *fixture_path(const char *name, const char *ext)
 {
@@ -51,14 +54,26 @@ START_TEST(against_pytorch)
      * with 0 for the null context (the graph's convention; the public call
      * takes context NULL for it). */
     const sdfx_array *ctx = sdfx_get(fx, "ctx"), *ctxl = sdfx_get(fx, "ctx_len");
-    ck_assert((ctx != NULL) == (m->cfg.ctx_dim > 0));
-    int lens[8] = {0};
-    for (int i = 0; ctx && i < n; i++)
+    /* Or token ids for the text encoder (text cases): n x ctx_len ids,
+     * garbage past each length, lengths with 0 for the null context. */
+    const sdfx_array *tka = sdfx_get(fx, "tokens");
+    ck_assert((ctx != NULL || tka != NULL) == (m->cfg.ctx_dim > 0));
+    ck_assert((tka != NULL) == (m->cfg.text_vocab > 0));
+    int lens[8] = {0}, tok[64] = {0};
+    for (int i = 0; (ctx || tka) && i < n; i++)
         lens[i] = (int)ctxl->data[i];
+    for (int64_t j = 0; tka && j < tka->numel; j++)
+        tok[j] = (int)tka->data[j];
     /* The public forward first (example by example with a context, so that
      * the null one goes through context NULL). */
     float *out = malloc((size_t)want->numel * sizeof(float));
-    if (!ctx) {
+    if (tka) { /* the whole batch at once, the null example by length 0 */
+        ck_assert_msg(simdiff_model_forward_tokens(m, n, z->data, logsnr,
+                                                   m->cfg.num_classes ? labels : NULL,
+                                                   m->cfg.cond_dim ? cond->data : NULL, tok,
+                                                   lens, out) == SIMDIFF_OK,
+                      "%s: %s", name, simdiff_model_errmsg(m));
+    } else if (!ctx) {
         ck_assert_int_eq(simdiff_model_forward_cond(m, n, z->data, logsnr,
                                                     m->cfg.num_classes ? labels : NULL,
                                                     m->cfg.cond_dim ? cond->data : NULL, out),
@@ -84,9 +99,11 @@ START_TEST(against_pytorch)
     ck_assert_int_eq(sd_ctx_create(&c), SIMDIFF_OK);
     sd_ctx_set_grad(c, 1);
     sd_tensor *zt = sd_copy_in(c, z->ndim, z->shape, z->data);
-    sd_tensor *y = sd_model_graph_ctx(m, c, zt, logsnr, m->cfg.num_classes ? labels : NULL,
-                                      m->cfg.cond_dim ? cond->data : NULL,
-                                      ctx ? ctx->data : NULL, ctx ? lens : NULL);
+    const int *lab = m->cfg.num_classes ? labels : NULL;
+    const float *cnd = m->cfg.cond_dim ? cond->data : NULL;
+    sd_tensor *y = tka ? sd_model_graph_tok(m, c, zt, logsnr, lab, cnd, tok, lens)
+                       : sd_model_graph_ctx(m, c, zt, logsnr, lab, cnd, ctx ? ctx->data : NULL,
+                                            ctx ? lens : NULL);
     ck_assert_msg(y != NULL, "%s: %s", name, sd_ctx_errmsg(c));
     e = sdtest_max_rel_err(y->data, want->data, (size_t)want->numel, 1e-6);
     ck_assert_msg(e <= 1e-4, "%s: graph forward rel err %.3g", name, e);
@@ -555,13 +572,17 @@ static simdiff_model *tiny_uvit(void)
     return m;
 }
 
-/* m's tensors as a safetensors model file whose config text is `config`. */
-static void write_with_config(const simdiff_model *m, const char *config, const char *path)
+/* m's tensors as a safetensors model file whose config text is `config`,
+ * with `vocab` as its "simdiff.vocab" (NULL: none). */
+static void write_with_vocab(const simdiff_model *m, const char *config, const char *vocab,
+                             const char *path)
 {
     sd_st_writer *w;
     ck_assert_int_eq(sd_st_writer_create(&w), SIMDIFF_OK);
     ck_assert_int_eq(sd_st_writer_set_metadata(w, "format", "simdiff"), SIMDIFF_OK);
     ck_assert_int_eq(sd_st_writer_set_metadata(w, "simdiff.config", config), SIMDIFF_OK);
+    if (vocab)
+        ck_assert_int_eq(sd_st_writer_set_metadata(w, "simdiff.vocab", vocab), SIMDIFF_OK);
     for (int i = 0; i < m->nparams; i++)
         ck_assert_int_eq(sd_st_writer_add(w, m->pinfo[i].name, SD_DT_F32, m->params[i].ndim,
                                           m->params[i].shape, m->params[i].data),
@@ -569,6 +590,61 @@ static void write_with_config(const simdiff_model *m, const char *config, const 
     ck_assert_int_eq(sd_st_writer_write(w, path), SIMDIFF_OK);
     sd_st_writer_destroy(w);
 }
+
+static void write_with_config(const simdiff_model *m, const char *config, const char *path)
+{
+    write_with_vocab(m, config, NULL, path);
+}
+
+/* The vocabulary of a text encoder (docs/text.md) is checked on load: a
+ * good one loads, every malformed one, one in a model without an encoder
+ * and one with a config whose text_vocab the tensors do not match fail
+ * with SIMDIFF_ERR_FORMAT naming the vocabulary. */
+START_TEST(hostile_vocab_refused)
+{
+    simdiff_model_config cfg;
+    sdtest_tiny_uvit_config(&cfg);
+    cfg.ctx_dim = 8;
+    cfg.ctx_len = 4;
+    cfg.text_vocab = 5;
+    cfg.text_layers = 1;
+    cfg.text_heads = 2;
+    simdiff_model *m, *l;
+    ck_assert_int_eq(simdiff_model_create(&m, &cfg, 4), SIMDIFF_OK);
+    char path[512], config[2048];
+    snprintf(path, sizeof path, "%s/text-hostile.safetensors", sdtest_tmpdir());
+    ck_assert_int_eq(sd_config_to_string(&m->cfg, config, sizeof config), SIMDIFF_OK);
+    write_with_vocab(m, config, "red\nblue\ncat\n", path);
+    ck_assert_msg(simdiff_model_load(&l, path) == SIMDIFF_OK, "%s", simdiff_last_error());
+    ck_assert_str_eq(simdiff_model_vocab_word(l, 4), "cat");
+    simdiff_model_destroy(l);
+    const char *bad[] = {"red\nblue\n", "red\nblue\ncat\ndog\n", "red\nblue\ncat",
+                         "red\nred\ncat\n", "red\n\ncat\n", "RED\nblue\ncat\n",
+                         "red\nblue\nc<a>t\n", ""};
+    for (size_t i = 0; i < SD_ARRAY_LEN(bad); i++) {
+        write_with_vocab(m, config, bad[i], path);
+        ck_assert_msg(simdiff_model_load(&l, path) == SIMDIFF_ERR_FORMAT,
+                      "vocabulary %zu accepted", i);
+        ck_assert_ptr_null(l);
+        ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "vocabulary"));
+    }
+    /* A config claiming 4 ids: the tensors (5 rows of text.tok) disagree. */
+    char *p = strstr(config, "text_vocab=5");
+    ck_assert_ptr_nonnull(p);
+    p[11] = '4';
+    write_with_vocab(m, config, "red\nblue\n", path);
+    ck_assert_int_eq(simdiff_model_load(&l, path), SIMDIFF_ERR_FORMAT);
+    simdiff_model_destroy(m);
+    /* A vocabulary in a model without an encoder. */
+    sdtest_tiny_uvit_config(&cfg);
+    ck_assert_int_eq(simdiff_model_create(&m, &cfg, 1), SIMDIFF_OK);
+    ck_assert_int_eq(sd_config_to_string(&m->cfg, config, sizeof config), SIMDIFF_OK);
+    write_with_vocab(m, config, "red\n", path);
+    ck_assert_int_eq(simdiff_model_load(&l, path), SIMDIFF_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "without a text encoder"));
+    simdiff_model_destroy(m);
+}
+END_TEST
 
 /* The metadata of a model file cannot make the loader build or allocate
  * what the file does not hold (before the bounds, tf_depth=1000000 spent
@@ -746,6 +822,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, inference_memory_is_compact, 0, (int)SD_ARRAY_LEN(cases));
     tcase_add_test(tc, num_params_match_file);
     tcase_add_test(tc, save_load_round_trip);
+    tcase_add_test(tc, hostile_vocab_refused);
     tcase_add_test(tc, dwt_unit_stem_is_a_reparametrized_dwt_stem);
     tcase_add_test(tc, config_errors_say_what_to_change);
     tcase_add_test(tc, forward_bad_arguments);

@@ -30,13 +30,16 @@ CONFIG_KEYS = [
 # Added with sequence conditioning; written only when ctx_dim > 0 (a file
 # without them loads as ctx_dim 0, as the older fixtures show).
 CTX_KEYS = ["ctx_dim", "ctx_len"]
+# Added with the built-in text encoder; written only when text_vocab > 0.
+TEXT_KEYS = ["text_vocab", "text_layers", "text_heads"]
 UNET, UVIT = 1, 2
 NONE, PATCH, DWT = 0, 1, 2
 
 
 def config_text(cfg):
     parts = []
-    for k in CONFIG_KEYS + (CTX_KEYS if cfg.get("ctx_dim", 0) > 0 else []):
+    for k in (CONFIG_KEYS + (CTX_KEYS if cfg.get("ctx_dim", 0) > 0 else []) +
+              (TEXT_KEYS if cfg.get("text_vocab", 0) > 0 else [])):
         v = cfg[k]
         if isinstance(v, (list, tuple)):
             v = ",".join(str(int(x)) for x in v)
@@ -113,6 +116,18 @@ class Net:
             self.norm("ctx.norm", D)
             self.lin("ctx.proj", D, self.ctx_ch)
             self.lin("emb.ctx", self.ctx_ch, E)
+        self.text = c.get("text_vocab", 0) > 0
+        if self.text:  # docs/architecture.md, "Text encoder"
+            D, T = c["ctx_dim"], c["ctx_len"]
+            self.p["text.tok"] = torch.zeros(c["text_vocab"], D)
+            self.p["text.pos"] = torch.zeros(T, D)
+            for i in range(c["text_layers"]):
+                b = f"text.blocks.{i}"
+                self.attn_params(b + ".attn", D, True)
+                self.norm(b + ".norm2", D)
+                self.lin(b + ".fc1", D, 4 * D)
+                self.lin(b + ".fc2", 4 * D, D)
+            self.norm("text.norm", D)
         ch0 = c["level_channels"][0]
         if c["stem"] == PATCH:
             p = c["stem_param"]
@@ -247,9 +262,29 @@ class Net:
         skip = self.C(name + ".skip", x, 1, 0) if (name + ".skip.weight") in self.p else x
         return skip + h
 
-    def mhsa(self, name, t, heads, cross=False):
+    def encoder(self, tok, lens):
+        """The text encoder: ids (N, T) (any ids past each length), lens
+        (N,) in 0..T -> (N, T, D); the padding is masked in self-attention
+        (key length max(len, 1))."""
+        c = self.cfg
+        D = c["ctx_dim"]
+        t = self.p["text.tok"][tok] + self.p["text.pos"][None]
+        kl = torch.clamp(lens, min=1)
+        for i in range(c["text_layers"]):
+            b = f"text.blocks.{i}"
+            h = F.layer_norm(t, (D,), self.p[b + ".attn.norm.weight"],
+                             self.p[b + ".attn.norm.bias"], eps=1e-6)
+            t = t + self.mhsa(b + ".attn", h, c["text_heads"], key_len=kl)
+            h = F.layer_norm(t, (D,), self.p[b + ".norm2.weight"], self.p[b + ".norm2.bias"],
+                             eps=1e-6)
+            t = t + self.L(b + ".fc2", F.gelu(self.L(b + ".fc1", h)))
+        return F.layer_norm(t, (D,), self.p["text.norm.weight"], self.p["text.norm.bias"],
+                            eps=1e-6)
+
+    def mhsa(self, name, t, heads, cross=False, key_len=None):
         """Self-attention, or (cross) attention over the projected context
-        self.cp with keys j >= self.kl masked."""
+        self.cp with keys j >= self.kl masked, or self-attention with keys
+        j >= key_len masked."""
         kv = self.cp if cross else t
         q, k, v = self.L(name + ".q", t), self.L(name + ".k", kv), self.L(name + ".v", kv)
         N, T, D = q.shape
@@ -257,8 +292,9 @@ class Net:
         dh = D // heads
         sp = lambda a, n: a.reshape(N, n, heads, dh).transpose(1, 2)
         s = sp(q, T) @ sp(k, S).transpose(-1, -2) / math.sqrt(dh)
-        if cross:
-            keep = torch.arange(S)[None, :] < self.kl[:, None]
+        if cross or key_len is not None:
+            kl = self.kl if cross else key_len
+            keep = torch.arange(S)[None, :] < kl[:, None]
             s = s.masked_fill(~keep[:, None, None, :], float("-inf"))
         a = torch.softmax(s, -1) @ sp(v, S)
         return self.L(name + ".out", a.transpose(1, 2).reshape(N, T, D))
@@ -291,8 +327,10 @@ class Net:
         t = self.L("tf.out", t)
         return t.reshape(N, H, W, ch).permute(0, 3, 1, 2)
 
-    def forward(self, z, logsnr, labels, cond, ctx=None, lens=None):
+    def forward(self, z, logsnr, labels, cond, ctx=None, lens=None, tok=None):
         c = self.cfg
+        if self.text:
+            ctx = self.encoder(tok, lens)
         if self.ctx:
             self.pooled = self.context(ctx, lens)
         e = self.embedding(logsnr, labels, cond)
@@ -386,7 +424,16 @@ CASES = {
     "uvit_ctx": base_cfg(arch=UVIT, num_levels=1, level_channels=[8], level_blocks=[1],
                          attn_resolution=4, num_classes=3, cond_dim=3, ctx_dim=6,
                          ctx_len=4),
+    # With the built-in text encoder (2 layers, 2 heads, 8 wide, at most 5
+    # tokens, 7 ids): token ids with lengths 5, 0 (null) and 2, garbage ids
+    # past each length; a U-ViT and a U-Net.
+    "uvit_text": base_cfg(arch=UVIT, num_levels=1, level_channels=[8], level_blocks=[1],
+                          attn_resolution=4, num_classes=3, ctx_dim=8, ctx_len=5,
+                          text_vocab=7, text_layers=2, text_heads=2),
+    "unet_text": base_cfg(ctx_dim=8, ctx_len=5, text_vocab=7, text_layers=1, text_heads=4),
 }
+# The vocabulary stored with the text cases (ids 2..6).
+TEXT_VOCAB = "red\nheart\nblue\ncat\nface\n"
 
 
 def make_case(name, cfg, n=3, seed=0):
@@ -413,20 +460,26 @@ def make_case(name, cfg, n=3, seed=0):
         labels = torch.full((n,), -1)
     cond = torch.randn(n, max(cfg["cond_dim"], 1), generator=g).float().double()
     arrays = {}
-    ctx = lens = None
-    if cfg.get("ctx_dim", 0) > 0:
+    ctx = lens = tok = None
+    meta = {"format": "simdiff", "simdiff.config": config_text(cfg)}
+    if cfg.get("text_vocab", 0) > 0:
+        T = cfg["ctx_len"]
+        tok = torch.randint(0, cfg["text_vocab"], (n, T), generator=g)
+        lens = torch.tensor([T, 0, 2][:n])
+        arrays = {"tokens": tok.double(), "ctx_len": lens.double()}
+        meta["simdiff.vocab"] = TEXT_VOCAB
+    elif cfg.get("ctx_dim", 0) > 0:
         # Padded tokens hold garbage (large values): they must not be read.
         ctx = (torch.randn(n, cfg["ctx_len"], cfg["ctx_dim"], generator=g) * 3).float().double()
         lens = torch.tensor([cfg["ctx_len"], 0, 2][:n])
         arrays = {"ctx": ctx, "ctx_len": lens.double()}
-    out = net.forward(z, logsnr, labels, cond, ctx, lens)
+    out = net.forward(z, logsnr, labels, cond, ctx, lens, tok)
     R = (torch.rand(out.shape, generator=g) * 2 - 1).float().double()
     (out * R).sum().backward()
     here = os.path.dirname(os.path.abspath(__file__))
     d_out = os.path.join(here, "..", "fixtures", "model")
     os.makedirs(d_out, exist_ok=True)
-    write_safetensors(os.path.join(d_out, name + ".safetensors"), net.p,
-                      {"format": "simdiff", "simdiff.config": config_text(cfg)})
+    write_safetensors(os.path.join(d_out, name + ".safetensors"), net.p, meta)
     arrays.update({"z": z, "logsnr": logsnr, "labels": labels.double(), "cond": cond,
                    "out": out, "R": R})
     for k, t in net.p.items():

@@ -29,7 +29,7 @@ from ._config import (Arch, Stem, Prediction, LrDecay, Loss, SamplerMethod,
 from ._handle import live_handles
 from .schedule import (Schedule, alpha_sigma_from_logsnr, v_to_x_eps, eps_to_x,
                        x_to_eps, x_eps_to_v, x_eps_to_z)
-from .model import Model
+from .model import Model, build_vocab
 from .train import Optimizer, Trainer, TrainerStats
 from .distill import Distiller, DistillStats
 from .sampler import Sampler
@@ -53,7 +53,7 @@ __all__ = [
     "ModelConfig", "OptimizerConfig", "TrainerConfig", "SamplerConfig",
     "Schedule", "alpha_sigma_from_logsnr", "v_to_x_eps", "eps_to_x", "x_to_eps",
     "x_eps_to_v", "x_eps_to_z",
-    "Model", "Optimizer", "Trainer", "TrainerStats", "Sampler",
+    "Model", "build_vocab", "Optimizer", "Trainer", "TrainerStats", "Sampler",
     "DistillConfig", "DistillWeighting", "Distiller", "DistillStats",
     "write_png", "write_png_u8", "write_npy", "Dataset",
 ]

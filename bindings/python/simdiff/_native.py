@@ -108,6 +108,9 @@ class ModelConfigStruct(Structure):
         ("prediction", c_int),
         ("ctx_dim", c_int),
         ("ctx_len", c_int),
+        ("text_vocab", c_int),
+        ("text_layers", c_int),
+        ("text_heads", c_int),
     ]
 
 
@@ -248,6 +251,7 @@ class RunOptionsStruct(Structure):
         ("cond", POINTER(c_float)),
         ("context", POINTER(c_float)),
         ("context_len", POINTER(c_int)),
+        ("prompts", POINTER(c_char_p)),
     ]
 
 
@@ -369,6 +373,15 @@ _PROTOTYPES = {
     "simdiff_precision_check": (_st, [c_int]),
     "simdiff_model_forward_cond": (_st, [_h, c_int, _fp, _dp, _ip, _fp, _fp]),
     "simdiff_model_forward_ctx": (_st, [_h, c_int, _fp, _dp, _ip, _fp, _fp, _ip, _fp]),
+    # text.h
+    "simdiff_text_vocab_build": (_st, [POINTER(c_char_p), c_int, c_int, POINTER(c_char),
+                                       c_size_t, POINTER(c_size_t), POINTER(c_int)]),
+    "simdiff_model_set_vocab": (_st, [_h, c_char_p]),
+    "simdiff_model_vocab_size": (c_int, [_h]),
+    "simdiff_model_vocab_word": (c_char_p, [_h, c_int]),
+    "simdiff_model_tokenize": (_st, [_h, c_char_p, _ip, c_int, POINTER(c_int)]),
+    "simdiff_model_forward_text": (_st, [_h, c_int, _fp, _dp, _ip, _fp, POINTER(c_char_p),
+                                         _fp]),
     "simdiff_model_flops": (_st, [_h, _dp]),
     "simdiff_model_train_memory": (_st, [_h, c_int, POINTER(c_size_t)]),
     "simdiff_model_errmsg": (c_char_p, [_h]),
@@ -388,6 +401,7 @@ _PROTOTYPES = {
     "simdiff_trainer_step": (_st, [_h, c_int, _fp, _ip, _dp]),
     "simdiff_trainer_step_cond": (_st, [_h, c_int, _fp, _ip, _fp, _dp]),
     "simdiff_trainer_step_ctx": (_st, [_h, c_int, _fp, _ip, _fp, _fp, _ip, _dp]),
+    "simdiff_trainer_step_text": (_st, [_h, c_int, _fp, _ip, _fp, POINTER(c_char_p), _dp]),
     "simdiff_trainer_stats_get": (_st, [_h, POINTER(TrainerStatsStruct)]),
     "simdiff_trainer_optimizer": (c_void_p, [_h]),
     "simdiff_trainer_save": (_st, [_h, _path]),

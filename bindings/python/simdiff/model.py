@@ -36,6 +36,46 @@ def _labels_input(labels, n_expected, what="labels"):
     return lab
 
 
+def _text_bytes(s, what):
+    """A prompt or caption as the NUL-terminated UTF-8 the library reads."""
+    if isinstance(s, str):
+        s = s.encode("utf-8")
+    elif not isinstance(s, (bytes, bytearray)):
+        raise TypeError("%s: expected str or bytes, got %r" % (what, s))
+    if b"\0" in s:
+        raise ValueError("%s: contains a NUL character" % what)
+    return bytes(s)
+
+
+def _prompts_input(prompts, n, what="prompts"):
+    """n prompts (str or bytes each) as a ctypes char* array, or None."""
+    if prompts is None:
+        return None
+    if isinstance(prompts, (str, bytes)):
+        raise TypeError("%s: expected a list of %d strings, got one string" % (what, n))
+    items = [_text_bytes(p, "%s[%d]" % (what, i)) for i, p in enumerate(prompts)]
+    if len(items) != n:
+        raise ValueError("%s: %d for %d images" % (what, len(items), n))
+    return (ctypes.c_char_p * max(n, 1))(*items)
+
+
+def build_vocab(captions, max_size=4096):
+    """The vocabulary of ``captions`` (include/simdiff/text.h): the text
+    form (one word per line) and its id count (2 special ids + the words,
+    at most ``max_size``), for ``ModelConfig(text_vocab=...)`` and
+    :meth:`Model.set_vocab`."""
+    caps = list(captions)
+    arr = (ctypes.c_char_p * max(len(caps), 1))(
+        *[_text_bytes(c, "captions[%d]" % i) for i, c in enumerate(caps)])
+    n, size = ctypes.c_size_t(), ctypes.c_int()
+    check(LIB.simdiff_text_vocab_build(arr, len(caps), int(max_size), None, 0,
+                                       ctypes.byref(n), ctypes.byref(size)))
+    buf = ctypes.create_string_buffer(n.value + 1)
+    check(LIB.simdiff_text_vocab_build(arr, len(caps), int(max_size), buf, n.value + 1,
+                                       None, ctypes.byref(size)))
+    return buf.value.decode("utf-8"), size.value
+
+
 def _context_input(contexts, context_lengths, n, ctx_dim, ctx_len):
     """contexts (n x ctx_len x ctx_dim floats, or None: the null context)
     and context_lengths (n ints in 1..ctx_len, or None: all ctx_len) as
@@ -278,8 +318,40 @@ class Model(Handle):
             check(LIB.simdiff_model_set_precision(h, int(p)))
             self._precision = p
 
+    # ---- the built-in text encoder (docs/text.md) ----
+    def set_vocab(self, vocab):
+        """Give a model with text_vocab > 0 its vocabulary: the text form of
+        :func:`build_vocab` (one word per line), or a list of words."""
+        if not isinstance(vocab, (str, bytes)):
+            vocab = "".join("%s\n" % w for w in vocab)
+        with self._lock, self._use() as h:
+            check(LIB.simdiff_model_set_vocab(h, _text_bytes(vocab, "vocab")))
+
+    @property
+    def vocab(self):
+        """The words of the vocabulary by id (0 "<pad>", 1 "<unk>", ...);
+        [] for a model without an encoder, None for one whose vocabulary
+        is not set."""
+        with self._use() as h:
+            size = LIB.simdiff_model_vocab_size(h)
+            words = [LIB.simdiff_model_vocab_word(h, i) for i in range(size)]
+        if size > 2 and words[2] is None:
+            return None
+        return [w.decode("utf-8") for w in words]
+
+    def tokenize(self, prompt):
+        """The token ids of prompt (at most ctx_len of them) and its word
+        count before truncation: ``(ids, count)``."""
+        cap = max(self._ctx[1], 0)
+        ids = (ctypes.c_int * max(cap, 1))()
+        count = ctypes.c_int()
+        with self._use() as h:
+            check(LIB.simdiff_model_tokenize(h, _text_bytes(prompt, "prompt"), ids, cap,
+                                             ctypes.byref(count)))
+        return list(ids[:min(cap, count.value)]), count.value
+
     def forward(self, z, logsnr, labels=None, cond=None, precision=None, *, contexts=None,
-                context_lengths=None):
+                context_lengths=None, prompts=None):
         """One network evaluation (inference: no dropout, no gradients).
 
         z: n x C x H x W noisy images (or a flat sequence of n·C·H·W);
@@ -289,7 +361,8 @@ class Model(Handle):
         which also becomes the model's precision; contexts: None (the
         learned null context) or n x ctx_len x ctx_dim token embeddings of
         a model with ctx_dim, context_lengths: None (all ctx_len) or n
-        lengths in 1..ctx_len (docs/text.md).
+        lengths in 1..ctx_len (docs/text.md); prompts: None or n strings for
+        a model with the built-in text encoder ("" is the null context).
         Returns the prediction (v by default), shaped n x C x H x W."""
         if precision is not None:
             self.precision = precision
@@ -308,9 +381,17 @@ class Model(Handle):
                 raise ValueError("cond: %d values, expected n x cond_dim = %d x %d"
                                  % (cin.size, n, self._cond_dim))
         cx, cl = _context_input(contexts, context_lengths, n, *self._ctx)
+        pr = _prompts_input(prompts, n)
+        if pr is not None and cx is not None:
+            raise ValueError("give prompts or contexts, not both")
         out, optr = _arrays.new_output("f", out_shape)
         with self._lock, self._use() as h:
-            if cx is not None:
+            if pr is not None:
+                st = LIB.simdiff_model_forward_text(h, n, zin.ptr, ls.ptr,
+                                                    lab.ptr if lab else None,
+                                                    cin.ptr if cin is not None else None,
+                                                    pr, optr)
+            elif cx is not None:
                 st = LIB.simdiff_model_forward_ctx(h, n, zin.ptr, ls.ptr,
                                                    lab.ptr if lab else None,
                                                    cin.ptr if cin is not None else None,

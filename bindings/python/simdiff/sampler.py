@@ -9,7 +9,7 @@ from ._config import SamplerConfig
 from ._errors import Status, check, error_for
 from ._handle import Handle, _state_lock
 from ._native import LIB, PROGRESS_FN, EditStruct, RunOptionsStruct
-from .model import Model, _context_input, _labels_input
+from .model import Model, _context_input, _labels_input, _prompts_input
 from .schedule import _coerce as _coerce_schedule
 
 __all__ = ["Sampler"]
@@ -192,7 +192,7 @@ class Sampler(Handle):
     def __call__(self, labels=None, n=None, seed=0, *, init=None, mask=None,
                  strength=1.0, resample=1, resample_jump=1, first_index=0,
                  variation_seed=None, variation_strength=0.0, latents=None, cond=None,
-                 contexts=None, context_lengths=None):
+                 contexts=None, context_lengths=None, prompts=None):
         """Draw n images (n x C x H x W floats, in [-1, 1] with clip_x).
 
         labels: None (unconditional), or n class ids (-1 or None: no
@@ -222,7 +222,13 @@ class Sampler(Handle):
         Sequence context (docs/text.md): ``contexts`` (n x ctx_len x
         ctx_dim) and ``context_lengths`` (n ints in 1..ctx_len, None: all
         full) of a model with ctx_dim; None is the learned null context,
-        which is also guidance's unconditional branch."""
+        which is also guidance's unconditional branch. ``prompts``: n
+        strings for a model with the built-in text encoder (n defaults to
+        their number; "" is the null context)."""
+        if prompts is not None and n is None and labels is None and \
+                not isinstance(prompts, (str, bytes)):
+            prompts = list(prompts)
+            n = len(prompts)
         seeds = None
         if isinstance(seed, (list, tuple)) or (hasattr(seed, "__len__") and
                                               not isinstance(seed, (str, bytes))):
@@ -258,6 +264,10 @@ class Sampler(Handle):
         if cl is not None:
             opts.context_len = cl.ptr
             keep.append(cl)
+        pr = _prompts_input(prompts, n)
+        if pr is not None:
+            opts.prompts = pr
+            keep.append(pr)
         out, optr = _arrays.new_output("f", shape)
         state = self._state
         with self._use() as h:

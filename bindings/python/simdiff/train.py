@@ -10,7 +10,8 @@ from ._config import OptimizerConfig, TrainerConfig
 from ._errors import check
 from ._handle import Handle
 from ._native import LIB, TrainerStatsStruct
-from .model import Model, _context_input, _images_input, _labels_input, fspath
+from .model import (Model, _context_input, _images_input, _labels_input, _prompts_input,
+                    fspath)
 from .schedule import Schedule
 
 __all__ = ["Optimizer", "Trainer", "TrainerStats"]
@@ -168,15 +169,18 @@ class Trainer(_Trains):
         its model (``trainer.model``) exactly as they were."""
         return cls._load(path)
 
-    def step(self, x, labels=None, cond=None, *, contexts=None, context_lengths=None):
+    def step(self, x, labels=None, cond=None, *, contexts=None, context_lengths=None,
+             captions=None):
         """One training step on x (n x C x H x W in [-1, 1]) with labels (n
         class ids, or None: unconditional) and, for a model with cond_dim,
         conditioning vectors cond (n x cond_dim, or None: zeros) and, for a
         model with ctx_dim, contexts (n x ctx_len x ctx_dim, or None: the
         null context) with context_lengths (n ints in 1..ctx_len, or None:
         all full); each drops to the null context with probability
-        TrainerConfig.ctx_dropout. Returns the loss (NaN when the step was
-        skipped as non-finite)."""
+        TrainerConfig.ctx_dropout. For a model with the built-in text
+        encoder, captions: n strings (each dropped with the same
+        probability). Returns the loss (NaN when the step was skipped as
+        non-finite)."""
         xin, n, _ = _images_input(x, self._model.image_shape, "x")
         lab = _labels_input(labels, n)
         cd = None
@@ -188,13 +192,21 @@ class Trainer(_Trains):
                                  % (tuple(cd.shape), n, d))
         mc = self._model.config
         cx, cl = _context_input(contexts, context_lengths, n, mc.ctx_dim, mc.ctx_len)
+        cp = _prompts_input(captions, n, "captions")
+        if cp is not None and cx is not None:
+            raise ValueError("give captions or contexts, not both")
         loss = ctypes.c_double()
         with self._model._lock, self._use() as h:
-            st = LIB.simdiff_trainer_step_ctx(h, n, xin.ptr, lab.ptr if lab else None,
-                                              cd.ptr if cd is not None else None,
-                                              cx.ptr if cx is not None else None,
-                                              cl.ptr if cl is not None else None,
-                                              ctypes.byref(loss))
+            if cp is not None:
+                st = LIB.simdiff_trainer_step_text(h, n, xin.ptr, lab.ptr if lab else None,
+                                                   cd.ptr if cd is not None else None, cp,
+                                                   ctypes.byref(loss))
+            else:
+                st = LIB.simdiff_trainer_step_ctx(h, n, xin.ptr, lab.ptr if lab else None,
+                                                  cd.ptr if cd is not None else None,
+                                                  cx.ptr if cx is not None else None,
+                                                  cl.ptr if cl is not None else None,
+                                                  ctypes.byref(loss))
         check(st)
         return loss.value
 

@@ -87,6 +87,9 @@ static int layout(void)
     FIELD(simdiff_model_config, prediction);
     FIELD(simdiff_model_config, ctx_dim);
     FIELD(simdiff_model_config, ctx_len);
+    FIELD(simdiff_model_config, text_vocab);
+    FIELD(simdiff_model_config, text_layers);
+    FIELD(simdiff_model_config, text_heads);
 
     STRUCT(simdiff_optimizer_config);
     FIELD(simdiff_optimizer_config, struct_size);
@@ -197,6 +200,7 @@ static int layout(void)
     FIELD(simdiff_run_options, cond);
     FIELD(simdiff_run_options, context);
     FIELD(simdiff_run_options, context_len);
+    FIELD(simdiff_run_options, prompts);
     return 0;
 }
 

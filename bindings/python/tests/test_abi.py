@@ -17,7 +17,7 @@ from simdiff import _native
 # (field, offset, size) from include/simdiff/*.h for LP64 (size_t = 8,
 # int / enum = 4, int64_t / double / pointers = 8), and the sizeof.
 LP64 = {
-    "simdiff_model_config": (160, [
+    "simdiff_model_config": (176, [
         ("struct_size", 0, 8), ("arch", 8, 4), ("image_size", 12, 4),
         ("channels", 16, 4), ("stem", 20, 4), ("stem_param", 24, 4),
         ("num_levels", 28, 4), ("level_channels", 32, 32), ("level_blocks", 64, 32),
@@ -26,7 +26,8 @@ LP64 = {
         ("tf_heads", 120, 4), ("tf_mlp_ratio", 124, 4), ("dropout_res", 128, 4),
         ("dropout_tf", 132, 4), ("dropout_max_resolution", 136, 4),
         ("num_classes", 140, 4), ("cond_dim", 144, 4), ("prediction", 148, 4),
-        ("ctx_dim", 152, 4), ("ctx_len", 156, 4)]),
+        ("ctx_dim", 152, 4), ("ctx_len", 156, 4), ("text_vocab", 160, 4),
+        ("text_layers", 164, 4), ("text_heads", 168, 4)]),
     "simdiff_optimizer_config": (96, [
         ("struct_size", 0, 8), ("lr", 8, 8), ("beta1", 16, 8), ("beta2", 24, 8),
         ("eps", 32, 8), ("weight_decay", 40, 8), ("warmup_steps", 48, 8),
@@ -57,11 +58,11 @@ LP64 = {
         ("schedule", 40, 8), ("batch_chunk", 48, 4), ("precision", 52, 4),
         ("num_threads", 56, 4), ("guidance_interval", 60, 4),
         ("guidance_logsnr_min", 64, 8), ("guidance_logsnr_max", 72, 8)]),
-    "simdiff_run_options": (80, [
+    "simdiff_run_options": (88, [
         ("struct_size", 0, 8), ("seeds", 8, 8), ("first_index", 16, 8),
         ("variation_strength", 24, 8), ("variation_seed", 32, 8),
         ("variation_seeds", 40, 8), ("latents", 48, 8), ("cond", 56, 8),
-        ("context", 64, 8), ("context_len", 72, 8)]),
+        ("context", 64, 8), ("context_len", 72, 8), ("prompts", 80, 8)]),
     "simdiff_image_folder_config": (40, [
         ("struct_size", 0, 8), ("size", 8, 4), ("channels", 12, 4),
         ("background", 16, 4), ("on_bad_image", 20, 4), ("max_image_pixels", 24, 8),
