@@ -16,7 +16,7 @@ n=0 fail=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 no() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$tmp/err" 2>/dev/null; fail=1; }
 run() { "$bin" "$@" >"$tmp/out" 2>"$tmp/err"; }
-echo "1..23"
+echo "1..24"
 
 # 1-2: the model's stored settings (DPM-Solver++(2M), 16 steps, guidance 3.5
 # inside the guidance interval [-3.4, 2.5])
@@ -29,6 +29,14 @@ if [ "$(head -c 8 "$tmp/a.png" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a
    [ "$(head -c 6 "$tmp/a.npy" | tail -c 5)" = "NUMPY" ]; then
   ok "writes a PNG and an NPY"
 else no "writes a PNG and an NPY"; fi
+
+# 24 (numbered last): the bundled 4-step student samples with its stored
+# settings and reports its distillation record
+student=$(dirname "$model")/fmnist-uvit-4step.safetensors
+if run "$student" --labels 0,7 --count 2 --npy "$tmp/s.npy" &&
+   grep -q "with ddim, 4 steps, guidance 1," "$tmp/err" &&
+   grep -q "a distilled student: 4 steps from a 64-step teacher, guidance 2 folded in" "$tmp/err"
+then student_ok=1; else student_ok=0; cp "$tmp/err" "$tmp/student.err"; fi
 
 # 3: options override the stored settings
 if run "$model" --labels 1 --sampler ddim --steps 3 --guidance 1 --npy "$tmp/b.npy" &&
@@ -194,4 +202,6 @@ done
 if [ $bad -eq 0 ]; then
   ok "bad --latents are refused, naming --latents, nothing written"
 else no "bad --latents are refused, naming --latents, nothing written"; fi
+if [ $student_ok = 1 ]; then ok "the bundled 4-step student: stored settings and record"
+else cp "$tmp/student.err" "$tmp/err"; no "the bundled 4-step student: stored settings and record"; fi
 exit $fail
