@@ -103,10 +103,10 @@ static void tiny_config(simdiff_model_config *cfg)
  * captions. */
 static void vocab_seeds(void)
 {
-    static const char a[] = "\x05heart\nred\nblue\n";
-    static const char b[] = "\x03caf\xc3\xa9\n";
+    static const char a[] = "\x05" "heart\nred\nblue\n";
+    static const char b[] = "\x03" "caf\xc3\xa9\n";
     static const char c[] = "\x00";
-    static const char d[] = "\x10grinning face\nRed Heart: light skin tone\ncat face\n";
+    static const char d[] = "\x10" "grinning face\nRed Heart: light skin tone\ncat face\n";
     put("vocab", "three-words", a, sizeof a - 1);
     put("vocab", "utf8", b, sizeof b - 1);
     put("vocab", "empty", c, sizeof c - 1);

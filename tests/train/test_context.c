@@ -92,7 +92,7 @@ START_TEST(trains_and_samples_with_guidance)
         first += loss[k] / 10;
         last += loss[STEPS - 10 + k] / 10;
     }
-    printf("context toy: loss %.4f (first 10 steps) -> %.4f (last 10)\n", first, last);
+    printf("# context toy: loss %.4f (first 10 steps) -> %.4f (last 10)\n", first, last);
     ck_assert_msg(last < 0.8 * first, "loss %.4f -> %.4f", first, last);
 
     /* Sampling with guidance 3: the bright context gives a brighter image
@@ -119,7 +119,7 @@ START_TEST(trains_and_samples_with_guidance)
             ck_assert(isfinite(out[i * P + j]));
             mean[i] += out[i * P + j] / P;
         }
-    printf("context toy: guided sample means %.3f (bright) %.3f (dark)\n", mean[0], mean[1]);
+    printf("# context toy: guided sample means %.3f (bright) %.3f (dark)\n", mean[0], mean[1]);
     ck_assert_msg(mean[0] > mean[1] + 0.5, "means %.3f %.3f", mean[0], mean[1]);
     simdiff_sampler_destroy(s);
 

@@ -102,7 +102,7 @@ START_TEST(captions_steer_samples)
         first += loss[k] / 10;
         last += loss[STEPS - 10 + k] / 10;
     }
-    printf("caption toy: loss %.4f (first 10 steps) -> %.4f (last 10)\n", first, last);
+    printf("# caption toy: loss %.4f (first 10 steps) -> %.4f (last 10)\n", first, last);
     ck_assert_msg(last < 0.8 * first, "loss %.4f -> %.4f", first, last);
 
     /* Guidance 3: every bright caption gives a brighter image than every
@@ -112,7 +112,7 @@ START_TEST(captions_steer_samples)
     const char *pr[6] = {"a bright light", "Dark night.", "LIGHT", "the dark", "bright", "night"};
     double mean[6];
     sample_means(m, 3, 6, pr, mean);
-    printf("caption toy: guided sample means %.3f %.3f (bright), %.3f %.3f (dark); "
+    printf("# caption toy: guided sample means %.3f %.3f (bright), %.3f %.3f (dark); "
            "'bright' %.3f, 'night' %.3f\n",
            mean[0], mean[2], mean[1], mean[3], mean[4], mean[5]);
     for (int b = 0; b < 4; b += 2)
