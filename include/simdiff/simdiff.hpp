@@ -69,20 +69,47 @@ public:
         check(simdiff_model_load(&m, path.c_str()));
         return model(m);
     }
+    /* A model with fresh weights (simdiff_model_create). */
+    static model create(const simdiff_model_config &cfg, std::uint64_t seed)
+    {
+        simdiff_model *m = nullptr;
+        check(simdiff_model_create(&m, &cfg, seed));
+        return model(m);
+    }
     simdiff_model *get() const { return m_.get(); }
+    simdiff_model_config config() const
+    {
+        simdiff_model_config c;
+        c.struct_size = sizeof c;
+        check(simdiff_model_get_config(get(), &c), simdiff_model_errmsg(get()));
+        return c;
+    }
+    /* The built-in text encoder (text.h): give the model a vocabulary made
+     * by build_vocab, and tokenize a prompt with it (at most ctx_len ids;
+     * *words, when given, is the prompt's word count before truncation). */
+    void set_vocab(const std::string &vocab)
+    {
+        check(simdiff_model_set_vocab(get(), vocab.c_str()), simdiff_model_errmsg(get()));
+    }
+    std::vector<int> tokenize(const std::string &prompt, int *words = nullptr) const
+    {
+        std::vector<int> ids(static_cast<std::size_t>(config().ctx_len));
+        int n = 0;
+        check(simdiff_model_tokenize(get(), prompt.c_str(), ids.data(),
+                                     static_cast<int>(ids.size()), &n),
+              simdiff_model_errmsg(get()));
+        if (words)
+            *words = n;
+        ids.resize(n < static_cast<int>(ids.size()) ? static_cast<std::size_t>(n) : ids.size());
+        return ids;
+    }
     simdiff::shape shape() const
     {
         simdiff::shape s{0, 0, 0};
         check(simdiff_model_image_shape(get(), &s.channels, &s.height, &s.width));
         return s;
     }
-    int num_classes() const
-    {
-        simdiff_model_config c;
-        c.struct_size = sizeof c;
-        check(simdiff_model_get_config(get(), &c), simdiff_model_errmsg(get()));
-        return c.num_classes;
-    }
+    int num_classes() const { return config().num_classes; }
     std::string schedule_text() const
     {
         char buf[SIMDIFF_SCHEDULE_STRING_MAX];
@@ -170,6 +197,23 @@ public:
         return run(static_cast<int>(seeds.size()), labels, 0, &o);
     }
 
+    /* One image per prompt (a model with the built-in text encoder; "" is
+     * the null context); opts, when given, supplies the other options. */
+    std::vector<float> run(const std::vector<std::string> &prompts, std::uint64_t seed,
+                           const int *labels = nullptr, const simdiff_run_options *opts = nullptr)
+    {
+        simdiff_run_options o;
+        if (opts)
+            o = *opts;
+        else
+            check(simdiff_run_options_init(&o));
+        std::vector<const char *> p(prompts.size());
+        for (std::size_t i = 0; i < prompts.size(); i++)
+            p[i] = prompts[i].c_str();
+        o.prompts = p.data();
+        return run(static_cast<int>(prompts.size()), labels, seed, &o);
+    }
+
 private:
     struct state {
         progress_fn fn;
@@ -195,6 +239,28 @@ private:
     std::unique_ptr<simdiff_sampler, destroy> s_;
     simdiff::shape shape_{0, 0, 0};
 };
+
+/* A vocabulary for the built-in text encoder from training captions
+ * (simdiff_text_vocab_build): its text form, for model::set_vocab; *size
+ * (when given) is the id count to put in simdiff_model_config.text_vocab. */
+inline std::string build_vocab(const std::vector<std::string> &captions, int max_size,
+                               int *size = nullptr)
+{
+    std::vector<const char *> c(captions.size());
+    for (std::size_t i = 0; i < captions.size(); i++)
+        c[i] = captions[i].c_str();
+    std::size_t len = 0;
+    int n = 0;
+    check(simdiff_text_vocab_build(c.data(), static_cast<int>(c.size()), max_size, nullptr, 0,
+                                   &len, &n));
+    std::string buf(len + 1, '\0');
+    check(simdiff_text_vocab_build(c.data(), static_cast<int>(c.size()), max_size, &buf[0],
+                                   buf.size(), &len, &n));
+    buf.resize(len);
+    if (size)
+        *size = n;
+    return buf;
+}
 
 /* n images of shape s as RGBA8 (alpha: true) or RGB8 pixels, n x H x W x 4
  * (or 3) bytes; simdiff_images_to_rgb8. */

@@ -1,8 +1,8 @@
 // include/simdiff/simdiff.hpp, compiled as C++ and checked against the C
 // API it wraps: the same bytes as simdiff_sampler_run, per-image seeds
 // equal to runs of one, exceptions with the library's status and message,
-// a progress callback that stops or throws, and RGBA8 against the
-// quantization rule computed here.
+// a progress callback that stops or throws, prompts through the built-in
+// text encoder, and RGBA8 against the quantization rule computed here.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -90,6 +90,72 @@ int main(int argc, char **argv)
         CHECK(e.status() == SIMDIFF_ERR_CANCELLED);
     }
     CHECK(s.run(1, labels, 1).size() == sh.floats());
+
+    // prompts: refused by a model without a text encoder ...
+    try {
+        s.run(std::vector<std::string>{"cat face"}, 1);
+        CHECK(false);
+    } catch (const simdiff::error &e) {
+        CHECK(e.status() == SIMDIFF_ERR_INVALID_ARG);
+    }
+    // ... and on a tiny one with the encoder, the same bytes as the C API
+    {
+        const std::vector<std::string> caps = {"a bright light", "dark night", "light"};
+        int size = 0;
+        std::string voc = simdiff::build_vocab(caps, 100, &size);
+        CHECK(size == 2 + 5 && voc == "light\na\nbright\ndark\nnight\n");
+        simdiff_model_config tc;
+        CHECK(simdiff_model_config_init(&tc, SIMDIFF_ARCH_UVIT, 8, 1) == SIMDIFF_OK);
+        tc.num_levels = 1;
+        tc.level_channels[0] = 8;
+        tc.level_blocks[0] = 1;
+        tc.norm_groups = 4;
+        tc.emb_dim = 16;
+        tc.attn_resolution = 4;
+        tc.tf_width = 16;
+        tc.tf_depth = 1;
+        tc.tf_heads = 2;
+        tc.tf_mlp_ratio = 2;
+        tc.dropout_max_resolution = 8;
+        tc.ctx_dim = 8;
+        tc.ctx_len = 4;
+        tc.text_vocab = size;
+        tc.text_layers = 1;
+        tc.text_heads = 2;
+        simdiff::model tm = simdiff::model::create(tc, 5);
+        tm.set_vocab(voc);
+        int words = 0;
+        std::vector<int> ids = tm.tokenize("Bright light, zebra dark night", &words);
+        CHECK(words == 5 && ids.size() == 4);
+        CHECK(ids.size() == 4 && ids[0] == 4 && ids[1] == 2 && ids[2] == 1 && ids[3] == 5);
+        simdiff_sampler_config sc;
+        CHECK(simdiff_sampler_config_init(&sc) == SIMDIFF_OK);
+        sc.steps = 2;
+        sc.num_threads = 1;
+        sc.guidance = 2.0;
+        simdiff_schedule *sched = nullptr;
+        CHECK(simdiff_schedule_create_shifted(&sched, 8, 64) == SIMDIFF_OK);
+        sc.schedule = sched;
+        simdiff::sampler ts(tm, sc);
+        const std::vector<std::string> prompts = {"bright light", "", "dark night"};
+        std::vector<float> x = ts.run(prompts, 3);
+        const char *cp[3] = {"bright light", "", "dark night"};
+        simdiff_run_options o;
+        CHECK(simdiff_run_options_init(&o) == SIMDIFF_OK);
+        o.prompts = cp;
+        std::vector<float> y(3 * 8 * 8);
+        CHECK(simdiff_sampler_run_with(ts.get(), 3, nullptr, 3, nullptr, &o, y.data()) ==
+              SIMDIFF_OK);
+        CHECK(x == y);
+        CHECK(std::memcmp(x.data(), x.data() + 128, 64 * sizeof(float)) != 0);
+        try {
+            tm.set_vocab("only\n");
+            CHECK(false);
+        } catch (const simdiff::error &e) {
+            CHECK(e.status() == SIMDIFF_ERR_FORMAT || e.status() == SIMDIFF_ERR_INVALID_ARG);
+        }
+        simdiff_schedule_destroy(sched); /* the sampler keeps its own copy */
+    }
 
     // RGBA8: floor((v + 1) * 127.5 + 0.5), v clamped, gray to R = G = B
     simdiff::shape tiny{1, 1, 3};
