@@ -17,7 +17,8 @@ drawn by build/examples/simdiff-sample:
 2. Class accuracy per prompt (--per-prompt images each, default 50) for the
    issue's prompts and for seen captions, each against the group of the
    emoji whose name it is ("face with sunglasses": the group of "smiling
-   face with sunglasses").
+   face with sunglasses"), and as many unconditional images (prompt "")
+   judged against the same groups as the control.
 
 Options: --steps (16), --guidance (3), --sampler (dpmpp2m), --seed (1),
 --threads, --precision (bf16), --sample PATH (default
@@ -78,8 +79,10 @@ def score(scorer, samples, labels):
     return float(fid.group(1)), float(acc.group(1))
 
 
-def sample(a, prompts_file, count, npy):
-    cmd = [a.sample, a.model, "--prompts", prompts_file, "--count", str(count),
+def sample(a, prompts, count, npy):
+    """count images; prompts: a file of prompts, or [one prompt] for all."""
+    src = ["--prompt", prompts[0]] if isinstance(prompts, list) else ["--prompts", prompts]
+    cmd = [a.sample, a.model] + src + ["--count", str(count),
            "--seed", str(a.seed), "--sampler", a.sampler, "--steps", str(a.steps),
            "--guidance", str(a.guidance), "--precision", a.precision, "--batch", "100",
            "--npy", npy, "--quiet"]
@@ -120,6 +123,8 @@ def main():
     labels = np.load(os.path.join(a.data_dir, "emoji64-labels.npy"))
     if len(labels) != len(rows) or any(int(labels[i]) != g for i, (_, g) in enumerate(rows)):
         sys.exit("text-score: emoji64-labels.npy does not match the groups of emoji64-names.txt")
+    if a.per_prompt < 2:
+        sys.exit("text-score: --per-prompt must be at least 2")
     if not 2 <= a.n <= len(rows):
         sys.exit(f"text-score: --n must be in 2..{len(rows)}")
     group_of = {}
@@ -151,6 +156,12 @@ def main():
         np.save(o("one-labels.npy"), np.full(k, group_of[n], dtype=np.float32))
         _, acc = score(a.scorer, o("one.npy"), o("one-labels.npy"))
         lines.append(f"  {p!r} (group {group_of[n]}): class_accuracy {acc:.2f}")
+    # The control: as many unconditional images (the null prompt ""),
+    # judged against the same groups: what the prompts add.
+    sample(a, [""], len(prompts), o("null-samples.npy"))
+    _, acc_null = score(a.scorer, o("null-samples.npy"), o("prompt-labels.npy"))
+    lines.append(f"control: {len(prompts)} unconditional images (prompt \"\") against the same "
+                 f"groups: class_accuracy {acc_null:.4f}")
     for f in ("one.npy", "one-labels.npy"):
         os.remove(o(f))
     text = "\n".join(lines) + "\n"
