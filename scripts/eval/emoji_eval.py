@@ -33,7 +33,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from evalcore import conv3x3_relu_pool, fid, load_safetensors  # noqa: E402
+from evalcore import conv3x3_relu_pool, fid, frechet, load_safetensors  # noqa: E402,F401
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
 DEFAULT_WEIGHTS = os.path.join(ROOT, 'models', 'emoji-eval.safetensors')
