@@ -33,7 +33,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from evalcore import conv3x3_relu_pool, fid, frechet, load_safetensors  # noqa: E402,F401
+from evalcore import fid, forward_convnet, frechet, load_safetensors, scores  # noqa: E402,F401
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
 DEFAULT_WEIGHTS = os.path.join(ROOT, 'models', 'emoji-eval.safetensors')
@@ -182,18 +182,7 @@ def load_labels(path, n):
 
 def forward(weights, x, batch=50):
     """x float32 (N, 3, 64, 64) -> (features (N, 128), logits (N, 9)), float32."""
-    feats, logits = [], []
-    for i in range(0, x.shape[0], batch):
-        h = np.asarray(x[i:i + batch], dtype=np.float32)
-        for k in CONVS:
-            h = conv3x3_relu_pool(h, weights[k + '.weight'], weights[k + '.bias'])
-        h = h.reshape(h.shape[0], -1)
-        f = np.maximum(h @ weights['f1.weight'].T + weights['f1.bias'], 0.0)
-        feats.append(f)
-        logits.append(f @ weights['f2.weight'].T + weights['f2.bias'])
-    if not feats:
-        return np.zeros((0, FEATURES), np.float32), np.zeros((0, CLASSES), np.float32)
-    return np.concatenate(feats), np.concatenate(logits)
+    return forward_convnet(weights, x, CONVS, batch)
 
 
 def reference_features(weights, data_dir):
@@ -213,11 +202,7 @@ def evaluate(samples, labels=None, ref_features=None, weights=None, data_dir=Non
         if data_dir is None:
             raise ValueError('evaluate: give ref_features or data_dir')
         ref_features = reference_features(weights, data_dir)
-    f, logits = forward(weights, x)
-    out = {'n': x.shape[0], 'fid': fid(f, ref_features)}
-    if labels is not None:
-        out['class_accuracy'] = float(np.mean(logits.argmax(axis=1) == labels))
-    return out
+    return scores(*forward(weights, x), ref_features, labels)
 
 
 def main(argv=None):

@@ -108,6 +108,33 @@ def conv3x3_relu_pool(x, w, b):
     np.maximum(m, 0.0, out=m)
     return m.transpose(1, 0, 2, 3)
 
+def forward_convnet(weights, x, convs, batch):
+    """The evaluators' classifiers: the 3 x 3 conv blocks `convs` (names of
+    '<k>.weight' / '<k>.bias'), then f1 + ReLU (the features) and f2 (the
+    logits). x float32 (N, C, H, W) -> (features, logits), float32, `batch`
+    images at a time."""
+    feats, logits = [], []
+    for i in range(0, x.shape[0], batch):
+        h = np.asarray(x[i:i + batch], dtype=np.float32)
+        for k in convs:
+            h = conv3x3_relu_pool(h, weights[k + '.weight'], weights[k + '.bias'])
+        h = h.reshape(h.shape[0], -1)
+        f = np.maximum(h @ weights['f1.weight'].T + weights['f1.bias'], 0.0)
+        feats.append(f)
+        logits.append(f @ weights['f2.weight'].T + weights['f2.bias'])
+    if not feats:
+        return (np.zeros((0, weights['f1.weight'].shape[0]), np.float32),
+                np.zeros((0, weights['f2.weight'].shape[0]), np.float32))
+    return np.concatenate(feats), np.concatenate(logits)
+
+
+def scores(features, logits, ref_features, labels=None):
+    """dict(n, fid[, class_accuracy]) of one sample set's features and logits."""
+    out = {'n': features.shape[0], 'fid': fid(features, ref_features)}
+    if labels is not None:
+        out['class_accuracy'] = float(np.mean(logits.argmax(axis=1) == labels))
+    return out
+
 # ---- Frechet distance ------------------------------------------------------------
 
 

@@ -30,7 +30,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from evalcore import conv3x3_relu_pool, fid, frechet, load_safetensors, stats  # noqa: E402,F401
+from evalcore import fid, forward_convnet, frechet, load_safetensors, scores, stats  # noqa: E402,F401
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -102,18 +102,7 @@ def load_weights(path=DEFAULT_WEIGHTS):
 
 def forward(weights, x, batch=250):
     """x float32 (N, 1, 32, 32) -> (features (N, 128), logits (N, 10)), float32."""
-    feats, logits = [], []
-    for i in range(0, x.shape[0], batch):
-        h = np.asarray(x[i:i + batch], dtype=np.float32)
-        for k in ('c1', 'c2', 'c3'):
-            h = conv3x3_relu_pool(h, weights[k + '.weight'], weights[k + '.bias'])
-        h = h.reshape(h.shape[0], -1)
-        f = np.maximum(h @ weights['f1.weight'].T + weights['f1.bias'], 0.0)
-        feats.append(f)
-        logits.append(f @ weights['f2.weight'].T + weights['f2.bias'])
-    if not feats:
-        return np.zeros((0, FEATURES), np.float32), np.zeros((0, CLASSES), np.float32)
-    return np.concatenate(feats), np.concatenate(logits)
+    return forward_convnet(weights, x, ('c1', 'c2', 'c3'), batch)
 
 # ---- samples ---------------------------------------------------------------------
 
@@ -146,11 +135,7 @@ def evaluate(samples, labels=None, weights=None, ref_features=None, data_dir=DEF
         weights, _ = load_weights()
     if ref_features is None:
         ref_features, _ = forward(weights, to_input(load_fmnist('t10k', data_dir)[0]))
-    f, logits = forward(weights, samples)
-    out = {'n': samples.shape[0], 'fid': fid(f, ref_features)}
-    if labels is not None:
-        out['class_accuracy'] = float(np.mean(logits.argmax(axis=1) == labels))
-    return out
+    return scores(*forward(weights, samples), ref_features, labels)
 
 
 def main(argv=None):

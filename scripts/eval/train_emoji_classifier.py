@@ -35,6 +35,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import emoji_eval as ee  # noqa: E402
 from evalcore import write_safetensors  # noqa: E402
+from train_fmnist_classifier import torch_eval  # noqa: E402
 
 
 class Net(nn.Module):
@@ -62,16 +63,6 @@ def shift_batch(x, rng, s):
     for i in range(n):
         out[i] = xp[i, :, d[i, 0]:d[i, 0] + h, d[i, 1]:d[i, 1] + w]
     return out
-
-
-def torch_eval(net, x):
-    feats, logits = [], []
-    with torch.no_grad():
-        for i in range(0, x.shape[0], 200):
-            f, z = net(torch.from_numpy(x[i:i + 200]))
-            feats.append(f.numpy())
-            logits.append(z.numpy())
-    return np.concatenate(feats), np.concatenate(logits)
 
 
 def main():
@@ -125,12 +116,12 @@ def main():
             loss_sum += loss.item()
             hits += int((z.argmax(1) == yb).sum())
         net.eval()
-        acc = float((torch_eval(net, xho)[1].argmax(1) == yho).mean())
+        acc = float((torch_eval(net, xho, 200)[1].argmax(1) == yho).mean())
         print('epoch %d  loss %.4f  train accuracy %.4f  held-out accuracy %.4f  %.0f s'
               % (epoch + 1, loss_sum / per_epoch, hits / (per_epoch * a.batch), acc,
                  time.time() - t0), flush=True)
 
-    feats_t, logits_t = torch_eval(net, xho)
+    feats_t, logits_t = torch_eval(net, xho, 200)
     acc = float((logits_t.argmax(1) == yho).mean())
     tensors = {k: v.detach().numpy() for k, v in net.state_dict().items()}
     write_safetensors(a.out, tensors, {

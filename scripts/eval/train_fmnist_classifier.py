@@ -43,11 +43,12 @@ class Net(nn.Module):
         return f, self.f2(f)
 
 
-def torch_eval(net, x):
+def torch_eval(net, x, batch=1000):
+    """(features, logits) of a network returning both, without gradients."""
     feats, logits = [], []
     with torch.no_grad():
-        for i in range(0, x.shape[0], 1000):
-            f, z = net(torch.from_numpy(x[i:i + 1000]))
+        for i in range(0, x.shape[0], batch):
+            f, z = net(torch.from_numpy(x[i:i + batch]))
             feats.append(f.numpy())
             logits.append(z.numpy())
     return np.concatenate(feats), np.concatenate(logits)

@@ -33,6 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, 'scripts', 'eval'))
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'reference'))
 import emoji_eval as ee  # noqa: E402
+from make_emoji_eval_fixture import inputs as fixture_inputs  # noqa: E402
 
 EVAL = os.path.join(ROOT, 'scripts', 'eval', 'emoji_eval.py')
 FIXTURE = os.path.join(ROOT, 'tests', 'fixtures', 'eval', 'emoji-eval-forward.npz')
@@ -41,22 +42,6 @@ HAVE_DATA = os.path.exists(os.path.join(DATA, 'emoji64.npy'))
 NO_DATA = 'no emoji data set in %s (set SIMDIFF_EMOJI_DIR=DATA)' % DATA
 
 W, META = ee.load_weights()
-
-
-def fixture_inputs():
-    """The inputs of tests/reference/make_emoji_eval_fixture.py (same formula)."""
-    i = np.arange(64, dtype=np.float64)[:, None]
-    j = np.arange(64, dtype=np.float64)[None, :]
-    x = np.ones((6, 3, 64, 64))
-    x[1] = -1.0
-    disc = (i - 30.5) ** 2 + (j - 34.5) ** 2 < 20.0 ** 2
-    for c, v in enumerate((0.9, -0.2, -0.8)):
-        x[2, c][disc] = v
-    x[3] = np.where((j // 4) % 2 == 0, 1.0, -0.5)
-    x[4] = np.where(((i // 8) + (j // 8)) % 2 == 0, 0.8, -0.9)
-    for c in range(3):
-        x[5, c] = np.sin(0.11 * (c + 1) * i + 0.07 * j + c) * np.cos(0.05 * j - 0.13 * i)
-    return x.astype(np.float32)
 
 
 class Forward(unittest.TestCase):

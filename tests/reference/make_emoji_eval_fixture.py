@@ -8,17 +8,16 @@ classifier (models/emoji-eval.safetensors) on a few deterministic inputs,
 computed by torch's own convolution, pooling and linear ops (not by
 scripts/eval/emoji_eval.py's numpy forward pass, which the test checks
 against them on machines without torch). The inputs are a closed formula
-(inputs() below, repeated in the test), so the fixture holds no images; the
-SHA-256 of the weight file is stored so that a retrained classifier makes
-the test fail until the fixture is regenerated.
+(inputs() below, which the test imports: torch is imported by main() only),
+so the fixture holds no images; the SHA-256 of the weight file is stored so
+that a retrained classifier makes the test fail until the fixture is
+regenerated.
 """
 import hashlib
 import os
 import sys
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, 'scripts', 'eval'))
@@ -45,6 +44,9 @@ def inputs():
 
 
 def main():
+    import torch
+    import torch.nn.functional as F
+
     w, meta = ee.load_weights(ee.DEFAULT_WEIGHTS)
     with open(ee.DEFAULT_WEIGHTS, 'rb') as f:
         sha = hashlib.sha256(f.read()).hexdigest()
