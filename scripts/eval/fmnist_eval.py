@@ -18,16 +18,19 @@ Prints
 The classifier is models/fmnist-eval.safetensors, trained by
 scripts/eval/train_fmnist_classifier.py (docs/evaluation.md). Everything here
 needs numpy only: the network runs forward in numpy, and the matrix square
-root of the Frechet distance comes from two symmetric eigendecompositions.
+root of the Frechet distance comes from two symmetric eigendecompositions
+(evalcore.py, shared with emoji_eval.py).
 """
 import argparse
 import gzip
-import json
 import os
 import struct
 import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from evalcore import fid, forward_convnet, frechet, load_safetensors, scores, stats  # noqa: E402,F401
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -90,96 +93,16 @@ def to_input(u8):
 # ---- weights (safetensors) -----------------------------------------------------
 
 
-_DTYPES = {'F32': np.dtype('<f4'), 'F16': np.dtype('<f2')}
-
-
 def load_weights(path=DEFAULT_WEIGHTS):
     """(name -> float32 array, metadata dict); every byte checked against LAYOUT."""
-    with open(path, 'rb') as f:
-        blob = f.read()
-    if len(blob) < 8:
-        raise ValueError('%s: too short for safetensors' % path)
-    hlen, = struct.unpack('<Q', blob[:8])
-    if hlen > 1 << 20 or 8 + hlen > len(blob):
-        raise ValueError('%s: header length %d does not fit the file' % (path, hlen))
-    header = json.loads(blob[8:8 + hlen].decode('utf-8'))
-    data = memoryview(blob)[8 + hlen:]
-    meta = header.pop('__metadata__', {}) or {}
-    if set(header) != set(LAYOUT):
-        raise ValueError('%s: tensors %s, expected %s' % (path, sorted(header), sorted(LAYOUT)))
-    weights = {}
-    for name, shape in LAYOUT.items():
-        t = header[name]
-        dt = _DTYPES.get(t.get('dtype'))
-        if dt is None or tuple(t.get('shape', ())) != shape:
-            raise ValueError('%s: %s is %s %s, expected F32/F16 %s'
-                             % (path, name, t.get('dtype'), t.get('shape'), shape))
-        a, b = t['data_offsets']
-        if not (0 <= a <= b <= len(data)) or b - a != int(np.prod(shape)) * dt.itemsize:
-            raise ValueError('%s: %s has bad data offsets %s' % (path, name, (a, b)))
-        w = np.frombuffer(data[a:b], dtype=dt).astype(np.float32).reshape(shape)
-        if not np.all(np.isfinite(w)):
-            raise ValueError('%s: %s holds non-finite values' % (path, name))
-        weights[name] = w
-    return weights, meta
+    return load_safetensors(path, LAYOUT)
 
 # ---- the network, forward in numpy ------------------------------------------
 
 
-def _conv3x3_relu_pool(x, w, b):
-    n, c, h, wd = x.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=0.0).transpose(1, 0, 2, 3)
-    # columns (C, 9, N, H, W), tap index ky * 3 + kx, as w.reshape(O, C * 9):
-    # one matrix product for the whole batch
-    cols = np.stack([xp[:, :, ky:ky + h, kx:kx + wd] for ky in range(3) for kx in range(3)],
-                    axis=1).reshape(c * 9, n * h * wd)
-    y = w.reshape(w.shape[0], -1) @ cols + b[:, None]
-    y = np.maximum(y, 0.0).reshape(w.shape[0], n, h // 2, 2, wd // 2, 2)
-    return y.max(axis=(3, 5)).transpose(1, 0, 2, 3)
-
-
 def forward(weights, x, batch=250):
     """x float32 (N, 1, 32, 32) -> (features (N, 128), logits (N, 10)), float32."""
-    feats, logits = [], []
-    for i in range(0, x.shape[0], batch):
-        h = np.asarray(x[i:i + batch], dtype=np.float32)
-        for k in ('c1', 'c2', 'c3'):
-            h = _conv3x3_relu_pool(h, weights[k + '.weight'], weights[k + '.bias'])
-        h = h.reshape(h.shape[0], -1)
-        f = np.maximum(h @ weights['f1.weight'].T + weights['f1.bias'], 0.0)
-        feats.append(f)
-        logits.append(f @ weights['f2.weight'].T + weights['f2.bias'])
-    if not feats:
-        return np.zeros((0, FEATURES), np.float32), np.zeros((0, CLASSES), np.float32)
-    return np.concatenate(feats), np.concatenate(logits)
-
-# ---- Frechet distance ------------------------------------------------------------
-
-
-def stats(features):
-    f = np.asarray(features, dtype=np.float64)
-    return f.mean(axis=0), np.cov(f, rowvar=False)
-
-
-def _psd_sqrt(c):
-    w, v = np.linalg.eigh((c + c.T) / 2)
-    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
-
-
-def frechet(mu1, c1, mu2, c2):
-    """|mu1 - mu2|^2 + tr(C1) + tr(C2) - 2 tr((C1 C2)^1/2), where
-    tr((C1 C2)^1/2) = tr((C1^1/2 C2 C1^1/2)^1/2): a symmetric PSD matrix, so
-    both square roots come from numpy.linalg.eigh."""
-    s1 = _psd_sqrt(c1)
-    m = s1 @ c2 @ s1
-    e = np.linalg.eigvalsh((m + m.T) / 2)
-    tr_sqrt = np.sqrt(np.clip(e, 0.0, None)).sum()
-    d = mu1 - mu2
-    return float(d @ d + np.trace(c1) + np.trace(c2) - 2.0 * tr_sqrt)
-
-
-def fid(features_a, features_b):
-    return frechet(*stats(features_a), *stats(features_b))
+    return forward_convnet(weights, x, ('c1', 'c2', 'c3'), batch)
 
 # ---- samples ---------------------------------------------------------------------
 
@@ -212,11 +135,7 @@ def evaluate(samples, labels=None, weights=None, ref_features=None, data_dir=DEF
         weights, _ = load_weights()
     if ref_features is None:
         ref_features, _ = forward(weights, to_input(load_fmnist('t10k', data_dir)[0]))
-    f, logits = forward(weights, samples)
-    out = {'n': samples.shape[0], 'fid': fid(f, ref_features)}
-    if labels is not None:
-        out['class_accuracy'] = float(np.mean(logits.argmax(axis=1) == labels))
-    return out
+    return scores(*forward(weights, samples), ref_features, labels)
 
 
 def main(argv=None):

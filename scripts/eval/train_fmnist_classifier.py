@@ -13,9 +13,7 @@ metadata, then reloads the file, runs the numpy forward pass of
 fmnist_eval.py on the test set and prints its largest difference from torch.
 """
 import argparse
-import json
 import os
-import struct
 import sys
 import time
 
@@ -26,6 +24,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fmnist_eval as fe  # noqa: E402
+from evalcore import write_safetensors  # noqa: E402
 
 
 class Net(nn.Module):
@@ -44,34 +43,12 @@ class Net(nn.Module):
         return f, self.f2(f)
 
 
-def write_safetensors(path, tensors, metadata):
-    """name -> float32 numpy array, written F32 little-endian, atomically."""
-    header, offset, blobs = {}, 0, []
-    for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name], dtype='<f4')
-        header[name] = {'dtype': 'F32', 'shape': list(a.shape),
-                        'data_offsets': [offset, offset + a.nbytes]}
-        blobs.append(a.tobytes())
-        offset += a.nbytes
-    header['__metadata__'] = {k: str(v) for k, v in metadata.items()}
-    h = json.dumps(header, separators=(',', ':'), sort_keys=True).encode('utf-8')
-    h += b' ' * (-len(h) % 8)
-    tmp = path + '.tmp'
-    with open(tmp, 'wb') as f:
-        f.write(struct.pack('<Q', len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def torch_eval(net, x):
+def torch_eval(net, x, batch=1000):
+    """(features, logits) of a network returning both, without gradients."""
     feats, logits = [], []
     with torch.no_grad():
-        for i in range(0, x.shape[0], 1000):
-            f, z = net(torch.from_numpy(x[i:i + 1000]))
+        for i in range(0, x.shape[0], batch):
+            f, z = net(torch.from_numpy(x[i:i + batch]))
             feats.append(f.numpy())
             logits.append(z.numpy())
     return np.concatenate(feats), np.concatenate(logits)
