@@ -1,13 +1,15 @@
 #!/usr/bin/python3
 """Score a text-conditioned emoji model (docs/text.md, "The emoji demo").
 
-    scripts/text-score.py MODEL DATA_DIR OUT_DIR --scorer SCORER [options]
+    scripts/text-score.py MODEL DATA_DIR OUT_DIR [--scorer SCORER] [options]
 
 MODEL: a model trained by scripts/text-demo.sh (the built-in text encoder,
-64x64 RGB). DATA_DIR: emoji64-labels.npy and emoji64-names.txt from
-emoji_dataset.py. SCORER: a program run as `/usr/bin/python3 SCORER
-SAMPLES.npy LABELS.npy` that prints `fid: X` and `class_accuracy: Y` (the
-emoji yardstick, emoji_score.py; not shipped here). Two measurements, both
+64x64 RGB). DATA_DIR: emoji64.npy, emoji64-labels.npy and
+emoji64-names.txt from the emoji data set tool (emoji_dataset.py). Every
+score comes from the repository's emoji scorer (scripts/eval/emoji_eval.py,
+docs/evaluation.md); with --scorer SCORER also from an external program run
+as `/usr/bin/python3 SCORER SAMPLES.npy LABELS.npy` that prints `fid: X`
+and `class_accuracy: Y` (emoji_score.py of the shared tools). Two measurements, both
 drawn by build/examples/simdiff-sample:
 
 1. FID and class accuracy at N (--n, default 2000): the prompts are the
@@ -33,6 +35,8 @@ import subprocess
 import sys
 
 import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # (prompt, name of the emoji whose group it implies)
 PROMPTS = [
@@ -70,13 +74,34 @@ def run(cmd):
     return r.stdout
 
 
-def score(scorer, samples, labels):
-    out = run(["/usr/bin/python3", scorer, samples, labels])
-    fid = re.search(r"^fid:\s*([-0-9.eE+naif]+)", out, re.M)
-    acc = re.search(r"^class_accuracy:\s*([-0-9.eE+]+)", out, re.M)
-    if not fid or not acc:
-        sys.exit(f"text-score: no fid / class_accuracy in the scorer's output:\n{out}")
-    return float(fid.group(1)), float(acc.group(1))
+class Scorer:
+    """The repository's emoji scorer (its reference features computed once)
+    and, when given, the external one."""
+
+    def __init__(self, data_dir, external):
+        sys.path.insert(0, os.path.join(ROOT, "scripts", "eval"))
+        import emoji_eval
+        self.ee = emoji_eval
+        self.w, _ = emoji_eval.load_weights()
+        self.ref = emoji_eval.reference_features(self.w, data_dir)
+        self.external = external
+
+    def __call__(self, samples, labels, with_fid=True):
+        """'fid F class_accuracy A' (repository), plus ' | external ...';
+        without the FID for a handful of images of one group."""
+        r = self.ee.evaluate(np.load(samples), np.load(labels), ref_features=self.ref,
+                             weights=self.w)
+        text = f"fid {r['fid']:.2f} " if with_fid else ""
+        text += f"class_accuracy {r['class_accuracy']:.4f}"
+        if self.external:
+            out = run(["/usr/bin/python3", self.external, samples, labels])
+            fid = re.search(r"^fid:\s*([-0-9.eE+naif]+)", out, re.M)
+            acc = re.search(r"^class_accuracy:\s*([-0-9.eE+]+)", out, re.M)
+            if not fid or not acc:
+                sys.exit(f"text-score: no fid / class_accuracy in the scorer's output:\n{out}")
+            text += " | external " + (f"fid {float(fid.group(1)):.2f} " if with_fid else "")
+            text += f"class_accuracy {float(acc.group(1)):.4f}"
+        return text
 
 
 def sample(a, prompts, count, npy):
@@ -102,12 +127,11 @@ def write_prompts(path, prompts):
 
 
 def main():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model")
     ap.add_argument("data_dir")
     ap.add_argument("out_dir")
-    ap.add_argument("--scorer", required=True)
+    ap.add_argument("--scorer", default=None)
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--per-prompt", type=int, default=50)
     ap.add_argument("--steps", type=int, default=16)
@@ -116,7 +140,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--precision", default="bf16", choices=["f32", "bf16"])
-    ap.add_argument("--sample", default=os.path.join(root, "build", "examples", "simdiff-sample"))
+    ap.add_argument("--sample", default=os.path.join(ROOT, "build", "examples", "simdiff-sample"))
     a = ap.parse_args()
 
     rows = read_names(os.path.join(a.data_dir, "emoji64-names.txt"))
@@ -139,8 +163,9 @@ def main():
     write_prompts(o("fid-prompts.txt"), [rows[i][0] for i in pick])
     np.save(o("fid-labels.npy"), np.array([rows[i][1] for i in pick], dtype=np.float32))
     sample(a, o("fid-prompts.txt"), a.n, o("fid-samples.npy"))
-    fid, acc = score(a.scorer, o("fid-samples.npy"), o("fid-labels.npy"))
-    lines.append(f"N {a.n} captions of random data rows: fid {fid:.2f} class_accuracy {acc:.4f}")
+    score = Scorer(a.data_dir, a.scorer)
+    lines.append(f"N {a.n} captions of random data rows: "
+                 f"{score(o('fid-samples.npy'), o('fid-labels.npy'))}")
 
     k = a.per_prompt
     prompts = [p for p, _ in PROMPTS for _ in range(k)]
@@ -149,19 +174,17 @@ def main():
     np.save(o("prompt-labels.npy"), np.array(want, dtype=np.float32))
     sample(a, o("prompt-prompts.txt"), len(prompts), o("prompt-samples.npy"))
     x = np.load(o("prompt-samples.npy"))
-    _, acc_all = score(a.scorer, o("prompt-samples.npy"), o("prompt-labels.npy"))
-    lines.append(f"{len(PROMPTS)} prompts x {k}: class_accuracy {acc_all:.4f} overall")
+    lines.append(f"{len(PROMPTS)} prompts x {k}, overall: "
+                 f"{score(o('prompt-samples.npy'), o('prompt-labels.npy'))}")
     for j, (p, n) in enumerate(PROMPTS):
         np.save(o("one.npy"), x[j * k:(j + 1) * k])
         np.save(o("one-labels.npy"), np.full(k, group_of[n], dtype=np.float32))
-        _, acc = score(a.scorer, o("one.npy"), o("one-labels.npy"))
-        lines.append(f"  {p!r} (group {group_of[n]}): class_accuracy {acc:.2f}")
+        lines.append(f"  {p!r} (group {group_of[n]}): {score(o('one.npy'), o('one-labels.npy'), False)}")
     # The control: as many unconditional images (the null prompt ""),
     # judged against the same groups: what the prompts add.
     sample(a, [""], len(prompts), o("null-samples.npy"))
-    _, acc_null = score(a.scorer, o("null-samples.npy"), o("prompt-labels.npy"))
     lines.append(f"control: {len(prompts)} unconditional images (prompt \"\") against the same "
-                 f"groups: class_accuracy {acc_null:.4f}")
+                 f"groups: {score(o('null-samples.npy'), o('prompt-labels.npy'))}")
     for f in ("one.npy", "one-labels.npy"):
         os.remove(o(f))
     text = "\n".join(lines) + "\n"
