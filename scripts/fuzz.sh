@@ -6,7 +6,7 @@
 # build-fuzz/fuzz/crash-<t>-*; each target's output (with its final stats:
 # number_of_executed_units) is in build-fuzz/meson-logs/testlog.txt.
 #   scripts/fuzz.sh [meson test args, e.g. fuzz-checkpoint]
-# A long campaign: SIMDIFF_FUZZ_SECONDS=3600 nice -n 19 scripts/fuzz.sh
+# A long campaign, counted in CPU time: scripts/fuzz-campaign.sh
 set -u
 cd "$(dirname "$0")/.." || exit 1
 secs="${SIMDIFF_FUZZ_SECONDS:-20}"
