@@ -31,7 +31,7 @@ done
 
 # The CPU seconds (user + system) used by this shell's finished children:
 # `times` must run in this shell (a subshell has no children of its own).
-tf=$dir/.campaign-times
+tf=$dir/.campaign-times.$$ # one per campaign: two may run at once
 child_cpu() {
   awk 'NR == 2 {
     t = 0
