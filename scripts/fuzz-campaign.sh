@@ -12,7 +12,9 @@
 # One line per chunk and a summary per target go to stdout and
 # build-fuzz/fuzz/campaign.txt: target, CPU seconds, executions, crashes.
 # A crash ends that target's campaign (reproducer: build-fuzz/fuzz/crash-<t>-*)
-# and the script's exit status is 1. Run it at low priority:
+# and the script's exit status is 1; an interrupted chunk (SIGINT to the
+# fuzzer) is recorded as such and ends the campaign with status 130. Run it
+# at low priority:
 #   nice -n 19 scripts/fuzz-campaign.sh -c 3600 checkpoint safetensors
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -62,6 +64,12 @@ for t in "$@"; do
     execs=$((execs + ${n:-0}))
     line="$t chunk $chunk: cpu $c s, executions ${n:-?}, exit $rc"
     echo "$line" | tee -a "$dir/campaign.txt"
+    # SIGINT (Ctrl-C, kill -INT) makes libFuzzer exit 72 with this line: not a crash.
+    if [ "$rc" -eq 72 ] && grep -q 'libFuzzer: run interrupted' "$dir/campaign-$t.log"; then
+      echo "$t: cpu $used s, executions $execs, crashes $crashes (interrupted)" | tee -a "$dir/campaign.txt"
+      rm -f "$tf"
+      exit 130
+    fi
     if [ "$rc" -ne 0 ]; then
       crashes=$((crashes + 1))
       status=1
