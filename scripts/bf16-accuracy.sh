@@ -8,7 +8,8 @@
 #       logged every 100 steps). Goal: within 2%.
 #   (b) sampling: the bundled model, --n images (all classes in turn),
 #       the model's stored sampler settings, the same seed, in f32 and in
-#       bf16, each scored with fmnist_score.py. Goal: FID within 3%.
+#       bf16, each scored with scripts/eval/fmnist_eval.py (or the scorer
+#       named by SIMDIFF_FMNIST_SCORE). Goal: FID within 3%.
 #
 # usage: scripts/bf16-accuracy.sh [--build DIR] [--out DIR] [--threads N]
 #            [--steps N] [--n N] [--only train|sample] [--parallel]
@@ -17,7 +18,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 build=build out=/tmp/simdiff-bf16-accuracy threads=1 steps=1000 n=2000 only= parallel=0
-score=${SIMDIFF_FMNIST_SCORE:-../shared/tools/fmnist_score.py}
+score=${SIMDIFF_FMNIST_SCORE:-scripts/eval/fmnist_eval.py}
 while [ $# -gt 0 ]; do
   case $1 in
     --build) build=$2; shift 2 ;;
@@ -43,7 +44,7 @@ if [ "$only" != train ]; then
   $py - "$out" <<'EOF'
 import sys
 out = sys.argv[1]
-fid = {p: float([l.split()[1] for l in open(f"{out}/score-{p}.txt") if l.startswith("fid:")][0])
+fid = {p: float([l.split()[1] for l in open(f"{out}/score-{p}.txt") if l.split()[0] in ("fid", "fid:")][0])
        for p in ("f32", "bf16")}
 d = (fid["bf16"] - fid["f32"]) / fid["f32"]
 print(f"sampling: FID f32 {fid['f32']:.3f}, bf16 {fid['bf16']:.3f}, "

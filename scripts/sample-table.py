@@ -1,20 +1,24 @@
 #!/usr/bin/env python3
 """Measure sample quality of a Fashion-MNIST model for several samplers,
-step counts and guidance scales, with the project's yardstick
-(fmnist_score.py: FID in a fixed classifier's feature space and class
-accuracy). Standard library only; the scorer runs under Debian's python3
-with numpy.
+step counts and guidance scales, with the repository's evaluator
+(scripts/eval/fmnist_eval.py, docs/evaluation.md: FID in a fixed
+classifier's feature space and class accuracy) and, with --also-score,
+a second scorer on the same sample files. Standard library only; the
+scorers run under Debian's python3 with numpy.
 
-usage: scripts/sample-table.py MODEL --score PATH/fmnist_score.py
+usage: scripts/sample-table.py MODEL [--score scripts/eval/fmnist_eval.py]
+           [--also-score OTHER_SCORER.py] [--seed 1] [--batch 250]
            [--n 2000] [--grid "dpmpp2m:8,16,32;ddim:16,32,64;ddpm:128,256"]
            [--guidance 1,2,3] [--out results.csv] [--svg fig.svg]
            [--sample build/examples/simdiff-sample] [--threads 2]
        scripts/sample-table.py --plot A.csv[,B.csv...] --svg fig.svg
            (only the figure, from rows measured earlier)
 
-Each row: sampler, steps, guidance, N, fid, class accuracy, seconds,
-images/s, peak RSS of the sampling process (MiB). Labels are balanced:
-N/10 per class.
+Each row: sampler, steps, guidance, N, fid, class accuracy (then
+fid_2, class_accuracy_2 from --also-score), seconds, images/s, peak RSS of
+the sampling process (MiB). Labels are balanced: N/10 per class. Any
+scorer that prints "fid <x>" and "class_accuracy <y>" (a colon allowed)
+will do.
 """
 import argparse
 import csv
@@ -43,14 +47,22 @@ def run_one(a, sampler, steps, guidance, n, tmp):
     rss = int(subprocess.run([sys.executable, "-c", probe] + cmd, check=True,
                              capture_output=True, text=True).stdout.split()[-1])  # KiB
     dt = time.monotonic() - t0
-    out = subprocess.run([a.python, a.score, npy, lab], check=True, capture_output=True,
+    r = dict(sampler=sampler, steps=steps, guidance=guidance, n=n)
+    r.update(score(a, a.score, npy, lab, ""))
+    if a.also_score:
+        r.update(score(a, a.also_score, npy, lab, "_2"))
+    r.update(seconds=round(dt, 1), images_per_s=round(n / dt, 2),
+             peak_rss_mib=round(rss / 1024, 1))
+    return r
+
+
+def score(a, scorer, npy, lab, suffix):
+    out = subprocess.run([a.python, scorer, npy, lab], check=True, capture_output=True,
                          text=True).stdout
-    fid = float(re.search(r"fid\D*([0-9.]+)", out).group(1))
-    acc_m = re.search(r"class_accuracy\D*([0-9.]+)", out)
+    fid = float(re.search(r"^fid\W*([0-9.]+)", out, re.M).group(1))
+    acc_m = re.search(r"^class_accuracy\W*([0-9.]+)", out, re.M)
     acc = float(acc_m.group(1)) if acc_m else float("nan")
-    return dict(sampler=sampler, steps=steps, guidance=guidance, n=n, fid=round(fid, 2),
-                class_accuracy=round(acc, 4), seconds=round(dt, 1),
-                images_per_s=round(n / dt, 2), peak_rss_mib=round(rss / 1024, 1))
+    return {"fid" + suffix: round(fid, 2), "class_accuracy" + suffix: round(acc, 4)}
 
 
 def svg(rows, path):
@@ -96,7 +108,9 @@ def svg(rows, path):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("model", nargs="?")
-    p.add_argument("--score")
+    p.add_argument("--score", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                   "eval", "fmnist_eval.py"))
+    p.add_argument("--also-score", default="", help="a second scorer, columns fid_2 and class_accuracy_2")
     p.add_argument("--plot", default="", help="CSV files of earlier runs: draw --svg only")
     p.add_argument("--python", default="/usr/bin/python3")
     p.add_argument("--sample", default="build/examples/simdiff-sample")
@@ -121,8 +135,8 @@ def main():
                     rows.append(r)
         svg(rows, a.svg)
         return 0
-    if not a.model or not a.score:
-        p.error("MODEL and --score are needed (or --plot)")
+    if not a.model:
+        p.error("MODEL is needed (or --plot)")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for part in a.grid.split(";"):
@@ -139,11 +153,14 @@ def main():
                             w.writerows(rows)
     if a.svg:
         svg(rows, a.svg)
-    print("| sampler | steps | guidance | N | FID | class acc. | s | img/s |")
-    print("|---|---|---|---|---|---|---|---|")
+    two = bool(a.also_score)
+    print("| sampler | steps | guidance | N | FID | class acc. |" + (" FID 2 | class acc. 2 |" if two else "")
+          + " s | img/s |")
+    print("|---|---|---|---|---|---|" + ("---|---|" if two else "") + "---|---|")
     for r in rows:
+        extra = f' {r["fid_2"]} | {r["class_accuracy_2"]} |' if two else ""
         print(f'| {r["sampler"]} | {r["steps"]} | {r["guidance"]:g} | {r["n"]} | {r["fid"]} | '
-              f'{r["class_accuracy"]} | {r["seconds"]} | {r["images_per_s"]} |')
+              f'{r["class_accuracy"]} |{extra} {r["seconds"]} | {r["images_per_s"]} |')
     return 0
 
 
