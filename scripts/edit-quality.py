@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "eva
 import evalcore  # noqa: E402
 import fmnist_eval  # noqa: E402
 
-FMNIST = "/usr/share/datasets/fashion-mnist"
+FMNIST = fmnist_eval.DEFAULT_DATA  # the data path in one place
 
 
 def main():
