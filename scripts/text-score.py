@@ -30,7 +30,6 @@ Needs numpy.
 """
 import argparse
 import os
-import re
 import subprocess
 import sys
 
@@ -72,36 +71,6 @@ def run(cmd):
     if r.returncode != 0:
         sys.exit(f"text-score: {' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}")
     return r.stdout
-
-
-class Scorer:
-    """The repository's emoji scorer (its reference features computed once)
-    and, when given, the external one."""
-
-    def __init__(self, data_dir, external):
-        sys.path.insert(0, os.path.join(ROOT, "scripts", "eval"))
-        import emoji_eval
-        self.ee = emoji_eval
-        self.w, _ = emoji_eval.load_weights()
-        self.ref = emoji_eval.reference_features(self.w, data_dir)
-        self.external = external
-
-    def __call__(self, samples, labels, with_fid=True):
-        """'fid F class_accuracy A' (repository), plus ' | external ...';
-        without the FID for a handful of images of one group."""
-        r = self.ee.evaluate(np.load(samples), np.load(labels), ref_features=self.ref,
-                             weights=self.w)
-        text = f"fid {r['fid']:.2f} " if with_fid else ""
-        text += f"class_accuracy {r['class_accuracy']:.4f}"
-        if self.external:
-            out = run(["/usr/bin/python3", self.external, samples, labels])
-            fid = re.search(r"^fid:\s*([-0-9.eE+naif]+)", out, re.M)
-            acc = re.search(r"^class_accuracy:\s*([-0-9.eE+]+)", out, re.M)
-            if not fid or not acc:
-                sys.exit(f"text-score: no fid / class_accuracy in the scorer's output:\n{out}")
-            text += " | external " + (f"fid {float(fid.group(1)):.2f} " if with_fid else "")
-            text += f"class_accuracy {float(acc.group(1)):.4f}"
-        return text
 
 
 def sample(a, prompts, count, npy):
@@ -163,6 +132,8 @@ def main():
     write_prompts(o("fid-prompts.txt"), [rows[i][0] for i in pick])
     np.save(o("fid-labels.npy"), np.array([rows[i][1] for i in pick], dtype=np.float32))
     sample(a, o("fid-prompts.txt"), a.n, o("fid-samples.npy"))
+    sys.path.insert(0, os.path.join(ROOT, "scripts", "eval"))
+    from emoji_scorer import Scorer
     score = Scorer(a.data_dir, a.scorer)
     lines.append(f"N {a.n} captions of random data rows: "
                  f"{score(o('fid-samples.npy'), o('fid-labels.npy'))}")
