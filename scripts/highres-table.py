@@ -178,15 +178,14 @@ def main():
         for f in [ex.submit(one, name, flags) for name, flags in rows]:
             f.result()
 
-    two = bool(a.scorer)
+    cols = [("row", "row"), ("flags", "flags"), ("FID", "fid"), ("class acc.", "class_accuracy")]
+    if a.scorer:
+        cols += [("FID (2)", "fid_2"), ("class acc. (2)", "class_accuracy_2")]
+    cols += [("train s", "train_s"), ("img/s", "train_images_per_s"), ("loss", "loss_avg")]
     print(f"\n{steps * a.batch} training images per row; N = {a.n}; sampler {a.sampler_args}\n")
-    print("| row | flags | FID | class acc. |" + (" FID (2) | class acc. (2) |" if two else "")
-          + " train s | img/s | loss |")
-    print("|---|---|---|---|" + ("---|---|" if two else "") + "---|---|---|")
+    print("| " + " | ".join(h for h, _ in cols) + " |\n|" + "---|" * len(cols))
     for r in done:
-        extra = f' {r.get("fid_2", "")} | {r.get("class_accuracy_2", "")} |' if two else ""
-        print(f'| {r["row"]} | `{r["flags"]}` | {r["fid"]} | {r["class_accuracy"]} |{extra} '
-              f'{r.get("train_s", "")} | {r.get("train_images_per_s", "")} | {r.get("loss_avg", "")} |')
+        print("| " + " | ".join(str(r.get(k, "")) for _, k in cols) + " |")
     return 0
 
 
