@@ -1,6 +1,8 @@
 /* The checkpoint container ("SIMDIFFC", lib/format/container.c) and what
- * is read from it: simdiff_model_load and simdiff_trainer_load (config,
- * schedule, sampler settings, weights, EMA, AdamW moments, step, RNG).
+ * is read from it: simdiff_model_load, simdiff_trainer_load (config,
+ * schedule, sampler settings, weights, EMA, AdamW moments, step, RNG) and
+ * simdiff_distiller_load (those, the student's distillation record and
+ * sections 'distill' and 'teacher').
  *
  * Structure-aware: the custom mutator below takes a container apart into
  * its sections, mutates one section's raw bytes (or its name, or drops or
@@ -13,6 +15,7 @@
 #include <zlib.h>
 
 #include "format/format.h"
+#include "simdiff/distill.h"
 #include "simdiff/train.h"
 #include "fuzz_common.h"
 
@@ -214,6 +217,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (simdiff_trainer_load(&t, &m, f.path) != SIMDIFF_OK)
         FZ_CHECK(t == NULL && m == NULL);
     simdiff_trainer_destroy(t);
+    simdiff_model_destroy(m);
+    simdiff_distiller *d = NULL;
+    m = NULL;
+    if (simdiff_distiller_load(&d, &m, f.path) != SIMDIFF_OK)
+        FZ_CHECK(d == NULL && m == NULL);
+    simdiff_distiller_destroy(d);
     simdiff_model_destroy(m);
     fz_file_close(&f);
     return 0;

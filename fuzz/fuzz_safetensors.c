@@ -1,7 +1,8 @@
 /* safetensors: the container (sd_st_open_mem: the JSON header, dtypes,
  * shapes, offsets, metadata) and, when that opens, the model loader
- * (simdiff_model_load: the config, schedule and sampler settings in the
- * metadata, the parameter table against the tensors, the weight values). */
+ * (simdiff_model_load: the config, schedule, sampler settings and
+ * distillation record in the metadata, the parameter table against the
+ * tensors, the weight values). */
 #include "format/format.h"
 #include "simdiff/model.h"
 #include "fuzz_common.h"

@@ -15,6 +15,7 @@
 #include "format/format.h"
 #include "model/model_internal.h"
 #include "model/sampler_settings.h"
+#include "simdiff/distill.h"
 #include "simdiff/io.h"
 #include "simdiff/model.h"
 #include "simdiff/schedule.h"
@@ -267,7 +268,27 @@ static void model_seeds(void)
     simdiff_trainer *t;
     OK(simdiff_trainer_create(&t, m, s, NULL, NULL));
     OK(simdiff_trainer_export(t, p, 0));
+    /* A distiller of the exported model into a copy of it: its checkpoint
+     * (sections 'distill' and 'teacher') and the student it exports (the
+     * record 'simdiff.distilled'). */
+    simdiff_model *teacher, *student;
+    OK(simdiff_model_load(&teacher, p));
+    OK(simdiff_model_load(&student, p));
     put_file("safetensors", "tiny-f32", p, -1, 0);
+    simdiff_distill_config dc;
+    simdiff_distiller *d;
+    OK(simdiff_distill_config_init(&dc));
+    dc.teacher_steps = 4;
+    OK(simdiff_distiller_create(&d, teacher, student, &dc, NULL));
+    OK(simdiff_distiller_export(d, p, 0));
+    put_file("safetensors", "tiny-distilled", p, -1, 0);
+    snprintf(p, sizeof p, "%s/tmp.ckpt", dir);
+    OK(simdiff_distiller_save(d, p));
+    put_file("checkpoint", "distiller", p, -1, 0);
+    simdiff_distiller_destroy(d);
+    simdiff_model_destroy(student);
+    simdiff_model_destroy(teacher);
+    snprintf(p, sizeof p, "%s/tmp.safetensors", dir);
     OK(simdiff_trainer_export(t, p, 1));
     put_file("safetensors", "tiny-f16", p, -1, 0);
     snprintf(p, sizeof p, "%s/tmp.ckpt", dir);
