@@ -1038,7 +1038,10 @@ START_TEST(checkpoint_config_cannot_drive_allocation)
         simdiff_model *m2 = NULL;
         double t0 = sdtest_now();
         ck_assert_int_eq(simdiff_trainer_load(&t2, &m2, bad), SIMDIFF_ERR_FORMAT);
+        ck_assert(t2 == NULL && m2 == NULL);
+        m2 = (simdiff_model *)&t2; /* not NULL: the failed load must clear it */
         ck_assert_int_eq(simdiff_model_load(&m2, bad), SIMDIFF_ERR_FORMAT);
+        ck_assert_ptr_null(m2);
         ck_assert_ptr_nonnull(strstr(simdiff_last_error(), sets[k][0]));
         ck_assert_msg(sdtest_now() - t0 < 2.0, "%s=%s took %.1f s", sets[k][0], sets[k][1],
                       sdtest_now() - t0);
@@ -1052,6 +1055,10 @@ START_TEST(checkpoint_config_cannot_drive_allocation)
     simdiff_trainer *t2 = NULL;
     simdiff_model *m2 = NULL;
     ck_assert_int_eq(simdiff_trainer_load(&t2, &m2, bad), SIMDIFF_ERR_FORMAT);
+    ck_assert(t2 == NULL && m2 == NULL);
+    ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "section 'weights'"));
+    ck_assert_int_eq(simdiff_model_load(&m2, bad), SIMDIFF_ERR_FORMAT);
+    ck_assert_ptr_null(m2);
     ck_assert_ptr_nonnull(strstr(simdiff_last_error(), "section 'weights'"));
     long grew = sdtest_peak_rss_kib() - before;
     ck_assert_msg(grew < 64 * 1024, "loading grew the peak by %ld KiB", grew);
