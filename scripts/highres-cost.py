@@ -5,7 +5,7 @@ away by the stem (cost nearly flat) or by extra conv levels (cost growing
 with the pixels).
 
     scripts/highres-cost.py [--sizes 32,64,128,256] [--series dwt,patch,levels]
-        [--batch 16] [--steps 8] [--threads 2] [--common FLAGS]
+        [--batch 16] [--steps 8] [--threads 2] [--repeat 1] [--common FLAGS]
         [--csv cost.csv] [--svg cost.svg]
 
 Every series keeps the same U-ViT body, a conv level at 32x32 and the
@@ -20,13 +20,16 @@ transformer at 16x16 (--channels 64, --width 192, --depth 6 unless
 Each point is one simdiff-train run on random RGB data (the cost does not
 depend on the pixels) of --steps steps: seconds per image between the end
 of step 2 and the last step (from loss.csv), and the peak RSS of the process
-(os.wait4). Standard library only.
+(os.wait4). With --repeat K every point is run K times, the series
+alternating within each round, and the median is reported. Standard
+library only.
 """
 import argparse
 import csv
 import math
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -130,6 +133,7 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=1, help="runs per point (median)")
     ap.add_argument("--common", default="--precision bf16")
     ap.add_argument("--csv", default="")
     ap.add_argument("--svg", default="")
@@ -144,14 +148,27 @@ def main():
     for name in series:
         if name not in ("dwt", "patch", "levels"):
             ap.error(f"--series {name}: want dwt, patch or levels")
-    rows = []
+    if a.repeat < 1:
+        ap.error("--repeat must be at least 1")
+    runs = {(name, s): [] for name in series for s in sizes}
     with tempfile.TemporaryDirectory() as tmp:
-        for name in series:
+        for k in range(a.repeat):
             for s in sizes:
-                r = {"series": name, "size": s, "flags": shlex.join(series_flags(name, s))}
-                r.update(measure(a, name, s, tmp))
-                rows.append(r)
-                print(" | ".join(f"{k}={v}" for k, v in r.items()), flush=True)
+                for name in series:
+                    m = measure(a, name, s, tmp)
+                    runs[(name, s)].append(m)
+                    print(f"round={k + 1} | series={name} | size={s} | "
+                          + " | ".join(f"{key}={v}" for key, v in m.items()), flush=True)
+    rows = []
+    for (name, s), ms in runs.items():
+        r = {"series": name, "size": s, "flags": shlex.join(series_flags(name, s))}
+        ok = [m for m in ms if "error" not in m]
+        if len(ok) < len(ms):
+            r["error"] = next(m["error"] for m in ms if "error" in m)
+        else:
+            r["s_per_image"] = statistics.median(m["s_per_image"] for m in ok)
+            r["peak_rss_mib"] = statistics.median(m["peak_rss_mib"] for m in ok)
+        rows.append(r)
     if a.csv:
         with open(a.csv, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=["series", "size", "flags", "s_per_image",
@@ -160,7 +177,7 @@ def main():
             w.writerows(rows)
     if a.svg:
         svg(rows, a.svg)
-    print(f"\nbatch {a.batch}, {a.threads} threads, {a.common}\n")
+    print(f"\nbatch {a.batch}, {a.threads} threads, {a.common}, median of {a.repeat}\n")
     print("| series | size | stem / levels | ms per image | peak RSS (MiB) |")
     print("|---|---|---|---|---|")
     for r in rows:
