@@ -13,11 +13,47 @@ static inline uint16_t bf16_round(float f)
     return (uint16_t)(u >> 16);
 }
 
-void sd_bf16_convert(uint16_t *dst, const float *src, int64_t n)
+/* The rounding is integer arithmetic, so every vector width gives the same
+ * bits: the loop is compiled for AVX-512, AVX2 and the baseline, and the
+ * loader picks one for the CPU (target_clones, an ifunc; the pattern of
+ * lib/ops/norm.c), while the library stays baseline x86-64. Training
+ * rounds every operand of a bf16 product here, so this loop is on the hot
+ * path (docs/performance.md). */
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones) && defined(__clang__)
+#define BF16_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
+#elif __has_attribute(target_clones)
+#define BF16_CLONES \
+    __attribute__((target_clones("avx512f", "arch=haswell", "default"), noinline))
+#endif
+#endif
+#ifndef BF16_CLONES
+#define BF16_CLONES
+#endif
+
+BF16_CLONES
+static void convert_run(uint16_t *restrict dst, const float *restrict src, int64_t n)
 {
-#pragma omp parallel for if (n > SD_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++)
         dst[i] = bf16_round(src[i]);
+}
+
+/* Chunks of whole cache lines of src, so threads do not share a line of
+ * dst either (a chunk of 4096 floats writes 8 KiB). */
+#define CONVERT_CHUNK 4096
+
+void sd_bf16_convert(uint16_t *dst, const float *src, int64_t n)
+{
+    if (n <= SD_PAR_MIN) {
+        convert_run(dst, src, n);
+        return;
+    }
+    const int64_t chunks = (n + CONVERT_CHUNK - 1) / CONVERT_CHUNK;
+#pragma omp parallel for schedule(static)
+    for (int64_t k = 0; k < chunks; k++) {
+        const int64_t i0 = k * CONVERT_CHUNK;
+        convert_run(dst + i0, src + i0, n - i0 < CONVERT_CHUNK ? n - i0 : CONVERT_CHUNK);
+    }
 }
 
 void sd_ctx_set_bf16_weights(sd_ctx *c, const float *base, int64_t n,
