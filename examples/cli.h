@@ -70,6 +70,35 @@ static inline int cli_double(const char *prog, const char *flag, const char *s, 
     return 0;
 }
 
+/* A comma-separated list of 1..max integers, each in lo..hi ("64" or
+ * "32,64,128"); *n gets the count. */
+static inline int cli_int_list(const char *prog, const char *flag, const char *s, int lo, int hi,
+                               int *out, int max, int *n)
+{
+    char buf[256];
+    size_t len = strlen(s);
+    int k = 0;
+    if (len == 0 || len >= sizeof buf)
+        goto bad;
+    memcpy(buf, s, len + 1);
+    for (char *p = buf, *c;; p = c + 1) {
+        c = strchr(p, ',');
+        if (c)
+            *c = 0;
+        if (k == max || cli_int(prog, flag, p, lo, hi, &out[k]))
+            goto bad;
+        k++;
+        if (!c)
+            break;
+    }
+    *n = k;
+    return 0;
+bad:
+    fprintf(stderr, "%s: %s: '%s' is not a list of 1..%d whole numbers in %d..%d "
+                    "separated by commas\n", prog, flag, s, max, lo, hi);
+    return -1;
+}
+
 /* A non-negative integer up to 2^64 − 1 (decimal, or 0x hex). */
 static inline int cli_u64(const char *prog, const char *flag, const char *s, uint64_t *out)
 {

@@ -40,7 +40,9 @@ typedef struct opts {
     double lr, label_dropout, ema;
     uint64_t seed;
     int ckpt_every, log_every;
-    int width, depth, heads, channels, stem, stem_param, levels, blocks, emb;
+    int width, depth, heads, stem, stem_param, levels, emb;
+    int channels[SIMDIFF_MAX_LEVELS], nchannels; /* --channels: one per level, or one for all */
+    int blocks[SIMDIFF_MAX_LEVELS], nblocks;
     double dropout_res, dropout_tf;
     int warmup;
     int cosine;
@@ -115,9 +117,11 @@ static void usage(FILE *f)
             "  --arch uvit|unet    (default uvit)\n"
             "  --stem none|patch|dwt|dwt-unit, --stem-param N   (default dwt 1; dwt-unit:\n"
             "                      the DWT with unit-variance bands, docs/highres.md)\n"
-            "  --channels N        conv channels of every level (default 64)\n"
+            "  --channels N[,N..]  conv channels of every level, or one number per\n"
+            "                      level, level 1 (the finest) first (default 64)\n"
             "  --levels N          conv levels (default 1)\n"
-            "  --blocks N          ResBlocks per level (default 1)\n"
+            "  --blocks N[,N..]    ResBlocks per level, one for all or one per level\n"
+            "                      (default 1)\n"
             "  --width N, --depth N, --heads N   transformer (default 192, 6, 4)\n"
             "  --emb N             embedding width (default 256)\n"
             "  --dropout-res P, --dropout-tf P  (default 0, 0)\n"
@@ -149,8 +153,8 @@ static int parse(int argc, char **argv, opts *o)
                 .arch = "uvit", .steps = 12000, .minutes = 0, .batch = 64, .pad = 32,
                 .flip = 1, .lr = 4e-4, .label_dropout = 0.1, .ema = 0.999,
                 .ckpt_every = 500, .log_every = 50, .width = 192, .depth = 6,
-                .heads = 4, .channels = 64, .stem = 2, .stem_param = 1, .levels = 1,
-                .blocks = 1, .emb = 256, .dropout_res = 0.0, .dropout_tf = 0.0,
+                .heads = 4, .channels = {64}, .nchannels = 1, .stem = 2, .stem_param = 1, .levels = 1,
+                .blocks = {1}, .nblocks = 1, .emb = 256, .dropout_res = 0.0, .dropout_tf = 0.0,
                 .warmup = 300, .cosine = 1, .loss = SIMDIFF_LOSS_EPS,
                 .multiscale_base = 32, .prediction = SIMDIFF_PRED_V, .microbatches = 1,
                 .text_layers = 2, .text_width = 128, .text_len = 16, .text_heads = 4,
@@ -224,9 +228,9 @@ static int parse(int argc, char **argv, opts *o)
             o->stem = (int)st;
         }
         else if (ARG("--stem-param")) { if (!o->model_flag) o->model_flag = a; if (INT(0, 16, &o->stem_param)) return -1; }
-        else if (ARG("--channels")) { if (!o->model_flag) o->model_flag = a; if (INT(1, 4096, &o->channels)) return -1; }
+        else if (ARG("--channels")) { if (!o->model_flag) o->model_flag = a; if (cli_int_list(P, a, v, 1, 4096, o->channels, SIMDIFF_MAX_LEVELS, &o->nchannels)) return -1; }
         else if (ARG("--levels")) { if (!o->model_flag) o->model_flag = a; if (INT(1, SIMDIFF_MAX_LEVELS, &o->levels)) return -1; }
-        else if (ARG("--blocks")) { if (!o->model_flag) o->model_flag = a; if (INT(1, 64, &o->blocks)) return -1; }
+        else if (ARG("--blocks")) { if (!o->model_flag) o->model_flag = a; if (cli_int_list(P, a, v, 1, 64, o->blocks, SIMDIFF_MAX_LEVELS, &o->nblocks)) return -1; }
         else if (ARG("--width")) { if (!o->model_flag) o->model_flag = a; if (INT(1, 1 << 16, &o->width)) return -1; }
         else if (ARG("--depth")) { if (!o->model_flag) o->model_flag = a; if (INT(1, 1024, &o->depth)) return -1; }
         else if (ARG("--heads")) { if (!o->model_flag) o->model_flag = a; if (INT(1, 1024, &o->heads)) return -1; }
@@ -253,6 +257,12 @@ static int parse(int argc, char **argv, opts *o)
     if (o->init && o->model_flag) {
         fprintf(stderr, "simdiff-train: %s: the architecture of an --init run is the one "
                         "stored in %s\n", o->model_flag, o->init);
+        return -1;
+    }
+    if ((o->nchannels > 1 && o->nchannels != o->levels) ||
+        (o->nblocks > 1 && o->nblocks != o->levels)) {
+        fprintf(stderr, "simdiff-train: --channels and --blocks give one number for every "
+                        "level, or a list of --levels %d numbers (level 1 first)\n", o->levels);
         return -1;
     }
     if (o->mpi && o->export_only) {
@@ -362,8 +372,8 @@ static int new_model(const opts *o, int C, int d, int K, const text_lines *caps,
     cfg.stem_param = o->stem_param;
     cfg.num_levels = o->levels;
     for (int l = 0; l < o->levels && l < SIMDIFF_MAX_LEVELS; l++) {
-        cfg.level_channels[l] = o->channels;
-        cfg.level_blocks[l] = o->blocks;
+        cfg.level_channels[l] = o->channels[o->nchannels > 1 ? l : 0];
+        cfg.level_blocks[l] = o->blocks[o->nblocks > 1 ? l : 0];
     }
     cfg.prediction = (simdiff_prediction)o->prediction;
     int r0 = o->stem == SIMDIFF_STEM_NONE    ? d

@@ -6,7 +6,8 @@
 # checked before the first step, a failed step is not reported as done,
 # a resumed run does not log its steps twice, and --steps 0 writes the
 # initial model without training, --init starts a new run from a
-# model's weights and architecture. (TAP output)
+# model's weights and architecture, and --channels / --blocks take one
+# number per level. (TAP output)
 # usage: check_simdiff_train.sh SIMDIFF_TRAIN PYTHON
 set -u
 bin=$1 py=$2
@@ -16,7 +17,7 @@ n=0 fail=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 no() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$tmp/err" 2>/dev/null; fail=1; }
 run() { "$bin" "$@" >"$tmp/out" 2>"$tmp/err"; }
-echo "1..17"
+echo "1..19"
 
 # 4 RGB images 16x16 (NHWC uint8) and their labels, written without numpy
 "$py" "$(dirname "$0")/tiny_npy.py" "$tmp" 4 16 37 0 0,1,2,1
@@ -134,4 +135,18 @@ if refused $init --init "$tmp/a/model.safetensors" --out "$tmp/i3" --width 64 &&
    [ ! -e "$tmp/i3" ]; then
   ok "--init with model flags, with --resume or with other data is refused"
 else no "--init with model flags, with --resume or with other data is refused"; fi
+
+# 18-19: --channels and --blocks per level (level 1 first), stored in the
+# config; a list whose length is not --levels is refused
+if run $common --out "$tmp/l" --stem none --levels 2 --channels 32,64 --blocks 1,2 &&
+   head -c 4096 "$tmp/l/model.safetensors" | tr -c '[:print:]' ' ' |
+   grep -q 'num_levels=2;level_channels=32,64;level_blocks=1,2;'; then
+  ok "--channels 32,64 --blocks 1,2 build the two levels asked for"
+else no "--channels 32,64 --blocks 1,2 build the two levels asked for"; fi
+if refused $common --out "$tmp/l2" --levels 2 --channels 8,16,32 &&
+   grep -q -- "a list of --levels 2 numbers" "$tmp/err" &&
+   refused $common --out "$tmp/l2" --channels 8,,16 && grep -q -- "--channels: '8,,16'" "$tmp/err" &&
+   refused $common --out "$tmp/l2" --blocks 1,x && [ ! -e "$tmp/l2" ]; then
+  ok "a --channels list of the wrong length, an empty or a non-number entry is refused"
+else no "a --channels list of the wrong length, an empty or a non-number entry is refused"; fi
 exit $fail
