@@ -15,6 +15,8 @@
 
 #include <simdiff/simdiff.h>
 
+#include "cli.h"
+
 #define FMNIST "/usr/share/datasets/fashion-mnist/"
 
 static int ends_with(const char *s, const char *suffix)
@@ -28,25 +30,49 @@ int main(int argc, char **argv)
     const char *out = NULL, *images = NULL, *labels = NULL;
     int n = 64, pad = -1, size = 64;
     unsigned long long seed = 1;
+    static const char usage[] = "usage: %s OUT.png [IMAGES [LABELS]] [-n N] [-pad P] "
+                                "[-seed S] [-size S]\n";
+    const char *P = "dataset-grid";
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-n") && i + 1 < argc)
-            n = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "-pad") && i + 1 < argc)
-            pad = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "-size") && i + 1 < argc)
-            size = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "-seed") && i + 1 < argc)
-            seed = strtoull(argv[++i], NULL, 10);
-        else if (!out)
-            out = argv[i];
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            printf(usage, argv[0]);
+            return 0;
+        } else if (!strcmp(a, "-n") && v) {
+            if (cli_int(P, a, v, 1, 1 << 16, &n))
+                return 2;
+            i++;
+        } else if (!strcmp(a, "-pad") && v) {
+            if (cli_int(P, a, v, 0, 4096, &pad))
+                return 2;
+            i++;
+        } else if (!strcmp(a, "-size") && v) {
+            if (cli_int(P, a, v, 1, 4096, &size))
+                return 2;
+            i++;
+        } else if (!strcmp(a, "-seed") && v) {
+            uint64_t u;
+            if (cli_u64(P, a, v, &u))
+                return 2;
+            seed = u;
+            i++;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "%s: unknown option '%s' (or its value is missing)\n", P, a);
+            fprintf(stderr, usage, argv[0]);
+            return 2;
+        } else if (!out)
+            out = a;
         else if (!images)
-            images = argv[i];
+            images = a;
         else if (!labels)
-            labels = argv[i];
+            labels = a;
+        else {
+            fprintf(stderr, "%s: one argument too many: '%s'\n", P, a);
+            return 2;
+        }
     }
-    if (!out || n < 1) {
-        fprintf(stderr, "usage: %s OUT.png [IMAGES [LABELS]] [-n N] [-pad P] "
-                        "[-seed S] [-size S]\n", argv[0]);
+    if (!out) {
+        fprintf(stderr, usage, argv[0]);
         return 2;
     }
     if (!images) {
