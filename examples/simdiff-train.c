@@ -115,11 +115,15 @@ static void usage(FILE *f)
             "  --prediction v|eps  what the network predicts (default v)\n"
             "model (new runs):\n"
             "  --arch uvit|unet    (default uvit)\n"
-            "  --stem none|patch|dwt|dwt-unit, --stem-param N   (default dwt 1; dwt-unit:\n"
-            "                      the DWT with unit-variance bands, docs/highres.md)\n"
+            "  --stem none|patch|dwt|dwt-unit, --stem-param N   (dwt-unit: the DWT with\n"
+            "                      unit-variance bands, docs/highres.md)\n"
             "  --channels N[,N..]  conv channels of every level, or one number per\n"
-            "                      level, level 1 (the finest) first (default 64)\n"
-            "  --levels N          conv levels (default 1)\n"
+            "                      level, level 1 (the finest) first\n"
+            "  --levels N          conv levels (default: the length of a --channels\n"
+            "                      or --blocks list)\n"
+            "                      defaults: images up to 32x32: --stem none --levels 2\n"
+            "                      --channels 32,64 (64 for further levels); larger:\n"
+            "                      --stem dwt --stem-param 1 --levels 1 --channels 64\n"
             "  --blocks N[,N..]    ResBlocks per level, one for all or one per level\n"
             "                      (default 1)\n"
             "  --width N, --depth N, --heads N   transformer (default 192, 6, 4)\n"
@@ -153,7 +157,7 @@ static int parse(int argc, char **argv, opts *o)
                 .arch = "uvit", .steps = 12000, .minutes = 0, .batch = 64, .pad = 32,
                 .flip = 1, .lr = 4e-4, .label_dropout = 0.1, .ema = 0.999,
                 .ckpt_every = 500, .log_every = 50, .width = 192, .depth = 6,
-                .heads = 4, .channels = {64}, .nchannels = 1, .stem = 2, .stem_param = 1, .levels = 1,
+                .heads = 4, .nchannels = 0, .stem = -1, .stem_param = 1, .levels = 0,
                 .blocks = {1}, .nblocks = 1, .emb = 256, .dropout_res = 0.0, .dropout_tf = 0.0,
                 .warmup = 300, .cosine = 1, .loss = SIMDIFF_LOSS_EPS,
                 .multiscale_base = 32, .prediction = SIMDIFF_PRED_V, .microbatches = 1,
@@ -259,6 +263,10 @@ static int parse(int argc, char **argv, opts *o)
                         "stored in %s\n", o->model_flag, o->init);
         return -1;
     }
+    /* Without --levels, a --channels or --blocks list sets the count. */
+    int listed = o->nchannels > 1 ? o->nchannels : o->nblocks > 1 ? o->nblocks : 0;
+    if (!o->levels)
+        o->levels = listed;
     if ((o->nchannels > 1 && o->nchannels != o->levels) ||
         (o->nblocks > 1 && o->nblocks != o->levels)) {
         fprintf(stderr, "simdiff-train: --channels and --blocks give one number for every "
@@ -368,18 +376,26 @@ static int new_model(const opts *o, int C, int d, int K, const text_lines *caps,
         return fail("--arch");
     if (simdiff_model_config_init(&cfg, arch, d, C))
         return fail("model config");
-    cfg.stem = (simdiff_stem)o->stem;
+    /* The defaults of the architecture flags depend on the image size:
+     * up to 32 x 32, no stem and two conv levels of 32 and 64 channels
+     * (full-resolution convolutions: docs/training.md, "Row G"); above,
+     * the 1-level DWT stem and one 64-channel level. */
+    int small = d <= 32;
+    int stem = o->stem >= 0 ? o->stem : small ? SIMDIFF_STEM_NONE : SIMDIFF_STEM_DWT;
+    int levels = o->levels ? o->levels : small ? 2 : 1;
+    cfg.stem = (simdiff_stem)stem;
     cfg.stem_param = o->stem_param;
-    cfg.num_levels = o->levels;
-    for (int l = 0; l < o->levels && l < SIMDIFF_MAX_LEVELS; l++) {
-        cfg.level_channels[l] = o->channels[o->nchannels > 1 ? l : 0];
+    cfg.num_levels = levels;
+    for (int l = 0; l < levels && l < SIMDIFF_MAX_LEVELS; l++) {
+        cfg.level_channels[l] = o->nchannels ? o->channels[o->nchannels > 1 ? l : 0]
+                                : small && l == 0 ? 32 : 64;
         cfg.level_blocks[l] = o->blocks[o->nblocks > 1 ? l : 0];
     }
     cfg.prediction = (simdiff_prediction)o->prediction;
-    int r0 = o->stem == SIMDIFF_STEM_NONE    ? d
-             : o->stem == SIMDIFF_STEM_PATCH ? d / o->stem_param
-                                             : d >> o->stem_param;
-    cfg.attn_resolution = arch == SIMDIFF_ARCH_UVIT ? r0 >> o->levels : 16;
+    int r0 = stem == SIMDIFF_STEM_NONE    ? d
+             : stem == SIMDIFF_STEM_PATCH ? d / o->stem_param
+                                          : d >> o->stem_param;
+    cfg.attn_resolution = arch == SIMDIFF_ARCH_UVIT ? r0 >> levels : 16;
     cfg.tf_width = o->width;
     cfg.tf_depth = o->depth;
     cfg.tf_heads = o->heads;
