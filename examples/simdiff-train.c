@@ -115,15 +115,12 @@ static void usage(FILE *f)
             "  --prediction v|eps  what the network predicts (default v)\n"
             "model (new runs):\n"
             "  --arch uvit|unet    (default uvit)\n"
-            "  --stem none|patch|dwt|dwt-unit, --stem-param N   (dwt-unit: the DWT with\n"
-            "                      unit-variance bands, docs/highres.md)\n"
+            "  --stem none|patch|dwt|dwt-unit, --stem-param N   (default dwt 1; dwt-unit:\n"
+            "                      the DWT with unit-variance bands, docs/highres.md)\n"
             "  --channels N[,N..]  conv channels of every level, or one number per\n"
-            "                      level, level 1 (the finest) first\n"
-            "  --levels N          conv levels (default: the length of a --channels\n"
-            "                      or --blocks list)\n"
-            "                      defaults: images up to 32x32: --stem none --levels 2\n"
-            "                      --channels 32,64 (64 for further levels); larger:\n"
-            "                      --stem dwt --stem-param 1 --levels 1 --channels 64\n"
+            "                      level, level 1 (the finest) first (default 64)\n"
+            "  --levels N          conv levels (default 1, or the length of a\n"
+            "                      --channels or --blocks list)\n"
             "  --blocks N[,N..]    ResBlocks per level, one for all or one per level\n"
             "                      (default 1)\n"
             "  --width N, --depth N, --heads N   transformer (default 192, 6, 4)\n"
@@ -376,19 +373,13 @@ static int new_model(const opts *o, int C, int d, int K, const text_lines *caps,
         return fail("--arch");
     if (simdiff_model_config_init(&cfg, arch, d, C))
         return fail("model config");
-    /* The defaults of the architecture flags depend on the image size:
-     * up to 32 x 32, no stem and two conv levels of 32 and 64 channels
-     * (full-resolution convolutions: docs/training.md, "Row G"); above,
-     * the 1-level DWT stem and one 64-channel level. */
-    int small = d <= 32;
-    int stem = o->stem >= 0 ? o->stem : small ? SIMDIFF_STEM_NONE : SIMDIFF_STEM_DWT;
-    int levels = o->levels ? o->levels : small ? 2 : 1;
+    int stem = o->stem >= 0 ? o->stem : SIMDIFF_STEM_DWT;
+    int levels = o->levels ? o->levels : 1;
     cfg.stem = (simdiff_stem)stem;
     cfg.stem_param = o->stem_param;
     cfg.num_levels = levels;
     for (int l = 0; l < levels && l < SIMDIFF_MAX_LEVELS; l++) {
-        cfg.level_channels[l] = o->nchannels ? o->channels[o->nchannels > 1 ? l : 0]
-                                : small && l == 0 ? 32 : 64;
+        cfg.level_channels[l] = o->nchannels ? o->channels[o->nchannels > 1 ? l : 0] : 64;
         cfg.level_blocks[l] = o->blocks[o->nblocks > 1 ? l : 0];
     }
     cfg.prediction = (simdiff_prediction)o->prediction;
