@@ -5,12 +5,7 @@
 # usage: check_dataset_grid.sh DATASET_GRID PYTHON
 set -u
 bin=$1 py=$2
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-n=0 fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-no() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$tmp/err" 2>/dev/null; fail=1; }
-run() { "$bin" "$@" >"$tmp/out" 2>"$tmp/err"; }
+. "$(dirname "$0")/tap.sh"
 echo "1..3"
 "$py" "$(dirname "$0")/tiny_npy.py" "$tmp" 4 16 37 0 0,1,2,1
 
@@ -21,7 +16,6 @@ else no "a grid of the NPY data set is a PNG file"; fi
 if run --help && grep -q "^usage: " "$tmp/out" && [ ! -e ./--help ]; then
   ok "--help prints the usage and writes no file"
 else no "--help prints the usage and writes no file"; fi
-refused() { run "$@"; [ $? -eq 2 ]; }
 if refused "$tmp/b1.png" "$tmp/x.npy" -bogus && grep -q -- "unknown option '-bogus'" "$tmp/err" &&
    refused "$tmp/b1.png" "$tmp/x.npy" -n abc && grep -q -- "-n: 'abc'" "$tmp/err" &&
    refused "$tmp/b1.png" "$tmp/x.npy" "$tmp/y.npy" extra && [ ! -e "$tmp/b1.png" ]; then

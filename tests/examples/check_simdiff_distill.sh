@@ -8,13 +8,7 @@
 # usage: check_simdiff_distill.sh SIMDIFF_DISTILL SIMDIFF_TRAIN PYTHON
 set -u
 bin=$1 train=$2 py=$3
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-n=0 fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-no() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$tmp/err" 2>/dev/null; fail=1; }
-run() { "$bin" "$@" >"$tmp/out" 2>"$tmp/err"; }
-refused() { run "$@"; [ $? -eq 2 ]; }
+. "$(dirname "$0")/tap.sh"
 settings() { head -c 4096 "$1" | tr -c '[:print:]' ' ' | grep -o '"simdiff.\(sampler\|distilled\)":"[^"]*"' | tr '\n' ' '; }
 echo "1..7"
 

@@ -10,12 +10,7 @@
 # of a plain run written as .npy)
 set -u
 bin=$1 model=$2 noise=$3
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-n=0 fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-no() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$tmp/err" 2>/dev/null; fail=1; }
-run() { "$bin" "$@" >"$tmp/out" 2>"$tmp/err"; }
+. "$(dirname "$0")/tap.sh"
 echo "1..24"
 
 # 1-2: the model's stored settings (DPM-Solver++(2M), 16 steps, guidance 3.5

@@ -11,12 +11,7 @@
 # usage: check_simdiff_train.sh SIMDIFF_TRAIN PYTHON
 set -u
 bin=$1 py=$2
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-n=0 fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-no() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$tmp/err" 2>/dev/null; fail=1; }
-run() { "$bin" "$@" >"$tmp/out" 2>"$tmp/err"; }
+. "$(dirname "$0")/tap.sh"
 echo "1..21"
 
 # 4 RGB images 16x16 (NHWC uint8) and their labels, written without numpy
@@ -93,7 +88,6 @@ else
 fi
 
 # 12-13: strict numbers and names, refused before anything is made
-refused() { run "$@"; [ $? -eq 2 ]; }
 if refused $common --out "$tmp/s1" --arch foo && grep -q -- "--arch: 'foo'" "$tmp/err" &&
    refused $common --out "$tmp/s1" --threads -3 &&
    grep -q -- "--threads: '-3' is not a whole number in 1..4096" "$tmp/err" &&
