@@ -85,9 +85,12 @@ static inline int cli_int_list(const char *prog, const char *flag, const char *s
         c = strchr(p, ',');
         if (c)
             *c = 0;
-        if (k == max || cli_int(prog, flag, p, lo, hi, &out[k]))
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (k == max || errno || end == p || *end || v < lo || v > hi)
             goto bad;
-        k++;
+        out[k++] = (int)v;
         if (!c)
             break;
     }

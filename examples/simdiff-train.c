@@ -154,7 +154,8 @@ static int parse(int argc, char **argv, opts *o)
                 .arch = "uvit", .steps = 12000, .minutes = 0, .batch = 64, .pad = 32,
                 .flip = 1, .lr = 4e-4, .label_dropout = 0.1, .ema = 0.999,
                 .ckpt_every = 500, .log_every = 50, .width = 192, .depth = 6,
-                .heads = 4, .nchannels = 0, .stem = -1, .stem_param = 1, .levels = 0,
+                .heads = 4, .channels = {64}, .nchannels = 1, .stem = SIMDIFF_STEM_DWT,
+                .stem_param = 1,
                 .blocks = {1}, .nblocks = 1, .emb = 256, .dropout_res = 0.0, .dropout_tf = 0.0,
                 .warmup = 300, .cosine = 1, .loss = SIMDIFF_LOSS_EPS,
                 .multiscale_base = 32, .prediction = SIMDIFF_PRED_V, .microbatches = 1,
@@ -261,9 +262,8 @@ static int parse(int argc, char **argv, opts *o)
         return -1;
     }
     /* Without --levels, a --channels or --blocks list sets the count. */
-    int listed = o->nchannels > 1 ? o->nchannels : o->nblocks > 1 ? o->nblocks : 0;
     if (!o->levels)
-        o->levels = listed;
+        o->levels = o->nchannels > 1 ? o->nchannels : o->nblocks > 1 ? o->nblocks : 1;
     if ((o->nchannels > 1 && o->nchannels != o->levels) ||
         (o->nblocks > 1 && o->nblocks != o->levels)) {
         fprintf(stderr, "simdiff-train: --channels and --blocks give one number for every "
@@ -373,20 +373,18 @@ static int new_model(const opts *o, int C, int d, int K, const text_lines *caps,
         return fail("--arch");
     if (simdiff_model_config_init(&cfg, arch, d, C))
         return fail("model config");
-    int stem = o->stem >= 0 ? o->stem : SIMDIFF_STEM_DWT;
-    int levels = o->levels ? o->levels : 1;
-    cfg.stem = (simdiff_stem)stem;
+    cfg.stem = (simdiff_stem)o->stem;
     cfg.stem_param = o->stem_param;
-    cfg.num_levels = levels;
-    for (int l = 0; l < levels && l < SIMDIFF_MAX_LEVELS; l++) {
-        cfg.level_channels[l] = o->nchannels ? o->channels[o->nchannels > 1 ? l : 0] : 64;
+    cfg.num_levels = o->levels;
+    for (int l = 0; l < o->levels && l < SIMDIFF_MAX_LEVELS; l++) {
+        cfg.level_channels[l] = o->channels[o->nchannels > 1 ? l : 0];
         cfg.level_blocks[l] = o->blocks[o->nblocks > 1 ? l : 0];
     }
     cfg.prediction = (simdiff_prediction)o->prediction;
-    int r0 = stem == SIMDIFF_STEM_NONE    ? d
-             : stem == SIMDIFF_STEM_PATCH ? d / o->stem_param
-                                          : d >> o->stem_param;
-    cfg.attn_resolution = arch == SIMDIFF_ARCH_UVIT ? r0 >> levels : 16;
+    int r0 = o->stem == SIMDIFF_STEM_NONE    ? d
+             : o->stem == SIMDIFF_STEM_PATCH ? d / o->stem_param
+                                             : d >> o->stem_param;
+    cfg.attn_resolution = arch == SIMDIFF_ARCH_UVIT ? r0 >> o->levels : 16;
     cfg.tf_width = o->width;
     cfg.tf_depth = o->depth;
     cfg.tf_heads = o->heads;
