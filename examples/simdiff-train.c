@@ -41,6 +41,7 @@ typedef struct opts {
     uint64_t seed;
     int ckpt_every, log_every;
     int width, depth, heads, stem, stem_param, levels, emb;
+    int wiener; /* --skip wiener */
     int channels[SIMDIFF_MAX_LEVELS], nchannels; /* --channels: one per level, or one for all */
     int blocks[SIMDIFF_MAX_LEVELS], nblocks;
     double dropout_res, dropout_tf;
@@ -123,6 +124,9 @@ static void usage(FILE *f)
             "                      --channels or --blocks list)\n"
             "  --blocks N[,N..]    ResBlocks per level, one for all or one per level\n"
             "                      (default 1)\n"
+            "  --skip none|wiener  add the per-band Wiener estimate to the output, its\n"
+            "                      statistics measured on the data (default none;\n"
+            "                      docs/highres.md)\n"
             "  --width N, --depth N, --heads N   transformer (default 192, 6, 4)\n"
             "  --emb N             embedding width (default 256)\n"
             "  --dropout-res P, --dropout-tf P  (default 0, 0)\n"
@@ -228,6 +232,14 @@ static int parse(int argc, char **argv, opts *o)
             if (simdiff_stem_from_name(v, &st))
                 return bad_name("--stem", v);
             o->stem = (int)st;
+        }
+        else if (ARG("--skip")) { if (!o->model_flag) o->model_flag = a;
+            if (!strcmp(v, "wiener")) o->wiener = 1;
+            else if (!strcmp(v, "none")) o->wiener = 0;
+            else {
+                fprintf(stderr, "simdiff-train: --skip %s: expected none or wiener\n", v);
+                return -1;
+            }
         }
         else if (ARG("--stem-param")) { if (!o->model_flag) o->model_flag = a; if (INT(0, 16, &o->stem_param)) return -1; }
         else if (ARG("--channels")) { if (!o->model_flag) o->model_flag = a; if (cli_int_list(P, a, v, 1, 4096, o->channels, SIMDIFF_MAX_LEVELS, &o->nchannels)) return -1; }
@@ -381,6 +393,7 @@ static int new_model(const opts *o, int C, int d, int K, const text_lines *caps,
         cfg.level_blocks[l] = o->blocks[o->nblocks > 1 ? l : 0];
     }
     cfg.prediction = (simdiff_prediction)o->prediction;
+    cfg.wiener_skip = o->wiener;
     int r0 = o->stem == SIMDIFF_STEM_NONE    ? d
              : o->stem == SIMDIFF_STEM_PATCH ? d / o->stem_param
                                              : d >> o->stem_param;
@@ -451,6 +464,37 @@ static int init_model(const opts *o, int C, int d, int K, simdiff_model **mp,
     if (!g_rank)
         fprintf(stderr, "initialised from %s\n", o->init);
     return 0;
+}
+
+/* The Wiener skip's statistics from up to 2048 images spread evenly over
+ * the data set (as the trainer sees them: padded, not flipped). 0 or -1. */
+static int fit_skip(const opts *o, simdiff_dataset *ds, simdiff_model *m)
+{
+    int64_t count = simdiff_dataset_count(ds);
+    int n = count < 2048 ? (int)count : 2048;
+    int C, S;
+    simdiff_model_image_shape(m, &C, &S, NULL);
+    int64_t *idx = malloc((size_t)n * sizeof *idx);
+    float *x = malloc((size_t)n * C * S * S * sizeof *x);
+    int rc = -1;
+    if (!idx || !x)
+        fprintf(stderr, "simdiff-train: out of memory for the Wiener skip's statistics\n");
+    else {
+        for (int i = 0; i < n; i++)
+            idx[i] = (int64_t)((double)i * (double)count / n);
+        if (simdiff_dataset_get_batch(ds, n, idx, o->pad, NULL, x, NULL))
+            fprintf(stderr, "simdiff-train: %s\n", simdiff_dataset_errmsg(ds));
+        else if (simdiff_model_fit_skip(m, n, x))
+            fprintf(stderr, "simdiff-train: Wiener skip: %s\n", simdiff_model_errmsg(m));
+        else {
+            rc = 0;
+            if (!g_rank)
+                fprintf(stderr, "Wiener skip: statistics of %d images\n", n);
+        }
+    }
+    free(idx);
+    free(x);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -553,6 +597,13 @@ int main(int argc, char **argv)
             simdiff_dataset_destroy(ds);
             text_lines_free(&caps);
             return quit(rc);
+        }
+        if (!o.init && o.wiener && fit_skip(&o, ds, m)) {
+            simdiff_model_destroy(m);
+            simdiff_schedule_destroy(s);
+            simdiff_dataset_destroy(ds);
+            text_lines_free(&caps);
+            return quit(1);
         }
         simdiff_trainer_config tc;
         simdiff_optimizer_config oc;

@@ -159,6 +159,15 @@ typedef struct simdiff_model_config {
     int text_vocab;            /* ids of the vocabulary (0: no encoder)       */
     int text_layers;           /* encoder transformer layers                  */
     int text_heads;            /* encoder attention heads                     */
+
+    /* The Wiener skip (docs/architecture.md, "Wiener skip"; docs/highres.md):
+     * 1 adds to the network's output, in the stem's coefficient domain
+     * (the DWT bands, or the pixels of the other stems), the best per-band
+     * linear estimate of the target from the noisy input, made from each
+     * band's data mean and std (the tensors skip.mean and skip.std, set by
+     * simdiff_model_fit_skip) and the noise level: the network learns the
+     * residual. 0 = none (the model before this field existed). */
+    int wiener_skip;
 } simdiff_model_config;
 
 /* Fill the `size` bytes of *cfg with defaults for arch at image_size x
@@ -214,6 +223,18 @@ SIMDIFF_API simdiff_status simdiff_model_save_safetensors(const simdiff_model *m
  * a weight is non-finite or beyond half precision's ±65504. */
 SIMDIFF_API simdiff_status simdiff_model_save_safetensors_f16(const simdiff_model *m,
                                                               const char *path);
+
+/* Measure the Wiener skip's statistics (cfg.wiener_skip = 1) from n images
+ * x (n x C x H x W floats, in the range the model trains on, e.g. [-1, 1]):
+ * the mean and std over the images and positions of every channel of the
+ * stem's coefficient domain (C * 4^L DWT bands, or C pixel channels), in
+ * double precision, stored in the model's tensors skip.mean and skip.std
+ * (saved with the weights; a trainer never changes them). Call it on a
+ * fresh model before a trainer takes it: a trainer's EMA copy is made at
+ * its creation. SIMDIFF_ERR_INVALID_ARG for a model without the skip, n <
+ * 1, NULL x or a non-finite pixel (nothing changed); SIMDIFF_ERR_MISUSE
+ * while a sampler run or forward uses m. */
+SIMDIFF_API simdiff_status simdiff_model_fit_skip(simdiff_model *m, int n, const float *x);
 
 /* Attach a copy of s to m as the noise schedule it works with: the one
  * samplers use by default and the model's files store. NULL removes it.

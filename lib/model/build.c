@@ -427,6 +427,17 @@ static simdiff_status build_structure(simdiff_model *m)
     else
         m->out_conv = conv(&b, ch, m->in_ch, 3, 1, "out.conv");
 
+    /* The Wiener skip's data statistics per channel of the stem's domain
+     * (m->in_ch: C * 4^L bands, or C pixels), last so that no other
+     * parameter's index (and init stream) moves; set by
+     * simdiff_model_fit_skip, never trained (no decay, no gradient). */
+    m->skip_mean = m->skip_std = -1;
+    if (c->wiener_skip) {
+        const int64_t s[1] = {m->in_ch};
+        m->skip_mean = param(&b, SD_INIT_ZERO, 0, 1, 1, s, "skip.mean");
+        m->skip_std = param(&b, SD_INIT_ONE, 0, 1, 1, s, "skip.std");
+    }
+
     return b.failed ? sd_fail(NULL, SIMDIFF_ERR_NOMEM, "out of memory building the model")
                     : SIMDIFF_OK;
 }

@@ -22,7 +22,7 @@ static int ilog2(int x)
 const sd_struct_layout sd_model_config_layout = {
     "simdiff_model_config",
     SD_FIELD_END(simdiff_model_config, prediction), /* v1 */
-    SD_FIELD_END(simdiff_model_config, text_heads), /* the last field */
+    SD_FIELD_END(simdiff_model_config, wiener_skip), /* the last field */
 };
 
 SIMDIFF_API simdiff_status simdiff_model_config_init_sized(simdiff_model_config *out,
@@ -237,6 +237,8 @@ SIMDIFF_API simdiff_status simdiff_model_config_validate(
         !(c->dropout_tf >= 0 && c->dropout_tf < 1))
         BAD("dropout rates must be in [0, 1) (dropout_res %g, dropout_tf %g)",
             (double)c->dropout_res, (double)c->dropout_tf);
+    if (c->wiener_skip != 0 && c->wiener_skip != 1)
+        BAD("wiener_skip %d is not 0 or 1", c->wiener_skip);
     if (c->prediction != SIMDIFF_PRED_V && c->prediction != SIMDIFF_PRED_EPS)
         BAD("prediction %d is not SIMDIFF_PRED_V or SIMDIFF_PRED_EPS",
             (int)c->prediction);
@@ -263,6 +265,8 @@ static const sd_kv_field fields[] = {
     {"text_vocab", SD_KV_INT, offsetof(simdiff_model_config, text_vocab), 0, 0, 1},
     {"text_layers", SD_KV_INT, offsetof(simdiff_model_config, text_layers), 0, 0, 1},
     {"text_heads", SD_KV_INT, offsetof(simdiff_model_config, text_heads), 0, 0, 1},
+    /* added with the Wiener skip: files without it have none */
+    {"wiener_skip", SD_KV_INT, offsetof(simdiff_model_config, wiener_skip), 0, 0, 1},
 };
 #undef I
 #undef FL
@@ -274,11 +278,20 @@ _Static_assert(sizeof(simdiff_arch) == sizeof(int) && sizeof(simdiff_stem) == si
 simdiff_status sd_config_to_string(const simdiff_model_config *cfg, char *buf,
                                    size_t cap)
 {
-    /* The ctx keys only for a model with a context, the text keys (the last
-     * three) only for one with an encoder: files of the other models stay
-     * as they were, readable by older libraries. */
-    size_t n = SD_ARRAY_LEN(fields) - (cfg->text_vocab > 0 ? 0 : 3) - (cfg->ctx_dim > 0 ? 0 : 2);
-    return sd_kv_format("model config", fields, n, cfg, buf, cap);
+    /* The ctx keys only for a model with a context, the text keys only for
+     * one with an encoder, wiener_skip only when set: files of the other
+     * models stay as they were, readable by older libraries. */
+    sd_kv_field use[SD_ARRAY_LEN(fields)];
+    size_t n = 0;
+    for (size_t i = 0; i < SD_ARRAY_LEN(fields); i++) {
+        const char *k = fields[i].key;
+        if ((!strncmp(k, "ctx_", 4) && cfg->ctx_dim == 0) ||
+            (!strncmp(k, "text_", 5) && cfg->text_vocab == 0) ||
+            (!strcmp(k, "wiener_skip") && cfg->wiener_skip == 0))
+            continue;
+        use[n++] = fields[i];
+    }
+    return sd_kv_format("model config", use, n, cfg, buf, cap);
 }
 
 simdiff_status sd_config_from_string(simdiff_model_config *cfg, const char *s)

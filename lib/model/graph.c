@@ -5,6 +5,7 @@
 
 #include "model/model_internal.h"
 #include "ops/ops.h"
+#include "schedule/schedule_internal.h"
 
 typedef struct g {
     const simdiff_model *m;
@@ -329,6 +330,61 @@ sd_tensor *sd_model_graph_tok(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
     return graph(m, c, z, logsnr, labels, cond, NULL, tok, tok_lens);
 }
 
+/* The noise std of every channel of the stem's domain on white noise of
+ * unit variance: the DWT's band stds (closed form), 1 for the unit-band
+ * DWT and for pixels. */
+static int stem_noise_std(const simdiff_model *m, float *out)
+{
+    const simdiff_model_config *cf = &m->cfg;
+    if (cf->stem == SIMDIFF_STEM_DWT)
+        return sd_dwt53_band_std(cf->channels, cf->stem_param, out);
+    for (int k = 0; k < m->in_ch; k++)
+        out[k] = 1.0f;
+    return 0;
+}
+
+/* The Wiener skip (docs/architecture.md, "Wiener skip"): for every channel
+ * k of the stem's domain d = S(z) (data mean mu, std s, noise std n), the
+ * best linear estimate of the target from d_k alone,
+ *   v:   sigma * (alpha * (n^2 - s^2) * d_k - n^2 * mu) / D
+ *   eps: sigma * n^2 * (d_k - alpha * mu) / D,   D = alpha^2 s^2 + sigma^2 n^2,
+ * i.e. A * d + B with A, B per (example, channel); returned as o + A*d + B
+ * (differentiable in o and d). */
+static sd_tensor *wiener_add(const g *x, sd_tensor *o, sd_tensor *d, const double *logsnr)
+{
+    const simdiff_model *m = x->m;
+    sd_ctx *c = x->c;
+    if (sd_ctx_status(c) != SIMDIFF_OK || !o || !d)
+        return NULL;
+    int64_t n = d->shape[0], K = d->shape[1];
+    sd_tensor *A = sd_new4(c, n, K, 1, 1), *B = sd_new4(c, n, K, 1, 1);
+    float *ns = sd_alloc(c, (size_t)K * sizeof(float));
+    if (!A || !B || !ns)
+        return NULL;
+    if (K != m->in_ch || stem_noise_std(m, ns))
+        return sd_ctx_fail(c, SIMDIFF_ERR_INTERNAL, "Wiener skip: %lld channels, expected %d",
+                           (long long)K, m->in_ch);
+    const float *mu = m->params[m->skip_mean].data, *sd = m->params[m->skip_std].data;
+    for (int64_t i = 0; i < n; i++) {
+        double al, si;
+        sd_alpha_sigma_from_logsnr(logsnr[i], &al, &si);
+        for (int64_t k = 0; k < K; k++) {
+            double s2 = (double)sd[k] * sd[k], n2 = (double)ns[k] * ns[k], u = mu[k];
+            double D = al * al * s2 + si * si * n2, a, b;
+            if (m->cfg.prediction == SIMDIFF_PRED_EPS) {
+                a = si * n2 / D;
+                b = -si * n2 * al * u / D;
+            } else {
+                a = si * al * (n2 - s2) / D;
+                b = -si * n2 * u / D;
+            }
+            A->data[i * K + k] = (float)a;
+            B->data[i * K + k] = (float)b;
+        }
+    }
+    return sd_add(c, o, sd_add(c, sd_mul(c, d, A), B));
+}
+
 static sd_tensor *graph(const simdiff_model *m, sd_ctx *c, sd_tensor *z, const double *logsnr,
                         const int *labels, const float *cond, const float *ctx,
                         const int *tok, const int *ctx_lens)
@@ -355,16 +411,16 @@ static sd_tensor *graph(const simdiff_model *m, sd_ctx *c, sd_tensor *z, const d
     x.e = embedding(&x, n, logsnr, labels, cond, ctx, tok, ctx_lens);
 
     /* Stem. */
-    sd_tensor *h;
+    sd_tensor *h, *d = z; /* d: the stem's domain (the Wiener skip reads it) */
     switch (cf->stem) {
     case SIMDIFF_STEM_PATCH:
         h = conv(&x, z, m->stem_conv, cf->stem_param, 0);
         break;
     case SIMDIFF_STEM_DWT:
-        h = conv(&x, sd_dwt53(c, z, cf->stem_param), m->stem_conv, 1, 1);
+        h = conv(&x, d = sd_dwt53(c, z, cf->stem_param), m->stem_conv, 1, 1);
         break;
     case SIMDIFF_STEM_DWT_UNIT:
-        h = conv(&x, sd_dwt53_unit(c, z, cf->stem_param), m->stem_conv, 1, 1);
+        h = conv(&x, d = sd_dwt53_unit(c, z, cf->stem_param), m->stem_conv, 1, 1);
         break;
     default:
         h = conv(&x, z, m->stem_conv, 1, 1);
@@ -410,19 +466,26 @@ static sd_tensor *graph(const simdiff_model *m, sd_ctx *c, sd_tensor *z, const d
     /* Output. */
     h = sd_group_norm_act(c, h, cf->norm_groups, P(&x, m->out_norm.g), P(&x, m->out_norm.b),
                           NULL, NULL, SD_ACT_SILU, GN_EPS);
+    const int wiener = cf->wiener_skip;
     switch (cf->stem) {
     case SIMDIFF_STEM_PATCH:
         h = sd_conv_transpose2d(c, h, P(&x, m->out_conv.w), P(&x, m->out_conv.b),
                                 cf->stem_param, 0);
+        if (wiener)
+            h = wiener_add(&x, h, d, logsnr);
         break;
     case SIMDIFF_STEM_DWT:
-        h = sd_idwt53(c, conv(&x, h, m->out_conv, 1, 1), cf->stem_param);
-        break;
     case SIMDIFF_STEM_DWT_UNIT:
-        h = sd_idwt53_unit(c, conv(&x, h, m->out_conv, 1, 1), cf->stem_param);
+        h = conv(&x, h, m->out_conv, 1, 1);
+        if (wiener)
+            h = wiener_add(&x, h, d, logsnr);
+        h = cf->stem == SIMDIFF_STEM_DWT ? sd_idwt53(c, h, cf->stem_param)
+                                         : sd_idwt53_unit(c, h, cf->stem_param);
         break;
     default:
         h = conv(&x, h, m->out_conv, 1, 1);
+        if (wiener)
+            h = wiener_add(&x, h, d, logsnr);
         break;
     }
     return sd_ctx_status(c) == SIMDIFF_OK ? h : NULL;

@@ -149,6 +149,7 @@ struct simdiff_model {
     sd_lin stem_conv;
     sd_norm out_norm;
     sd_lin out_conv;
+    int skip_mean, skip_std;   /* the Wiener skip's statistics (in_ch), or -1 */
     int nres, nattn, nstages;
     sd_resblock *res;
     sd_attnblock *attn;

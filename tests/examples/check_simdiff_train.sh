@@ -6,13 +6,14 @@
 # checked before the first step, a failed step is not reported as done,
 # a resumed run does not log its steps twice, and --steps 0 writes the
 # initial model without training, --init starts a new run from a
-# model's weights and architecture, and --channels / --blocks take one
-# number per level. (TAP output)
+# model's weights and architecture, --channels / --blocks take one
+# number per level, and --skip wiener builds the Wiener skip with its
+# statistics measured on the data. (TAP output)
 # usage: check_simdiff_train.sh SIMDIFF_TRAIN PYTHON
 set -u
 bin=$1 py=$2
 . "$(dirname "$0")/tap.sh"
-echo "1..21"
+echo "1..23"
 
 # 4 RGB images 16x16 (NHWC uint8) and their labels, written without numpy
 "$py" "$(dirname "$0")/tiny_npy.py" "$tmp" 4 16 37 0 0,1,2,1
@@ -157,4 +158,18 @@ if run --data "$tmp/x.npy" $tiny --out "$tmp/d3" --channels 32,32,64 &&
    grep -q 'num_levels=3;level_channels=32,32,64;'; then
   ok "a --channels list alone sets the number of levels"
 else no "a --channels list alone sets the number of levels"; fi
+# 22-23: --skip wiener: the config key and the statistics tensors in the
+# file, measured on the data before step 0; any other value is refused
+if run --data "$tmp/x.npy" $tiny --out "$tmp/w" --stem dwt --stem-param 2 --skip wiener &&
+   grep -q "Wiener skip: statistics of 4 images" "$tmp/err" &&
+   head -c 16384 "$tmp/w/model.safetensors" | tr -c '[:print:]' ' ' >"$tmp/hdr" &&
+   grep -q '"skip.mean":{"dtype":"F32","shape":\[48\]' "$tmp/hdr" &&
+   grep -q '"skip.std":{"dtype":"F32","shape":\[48\]' "$tmp/hdr" &&
+   grep -q 'wiener_skip=1' "$tmp/hdr"; then
+  ok "--skip wiener stores the skip and its statistics of the data"
+else no "--skip wiener stores the skip and its statistics of the data"; fi
+if refused --data "$tmp/x.npy" $tiny --out "$tmp/w2" --skip wien &&
+   grep -q -- "--skip wien: expected none or wiener" "$tmp/err" && [ ! -e "$tmp/w2" ]; then
+  ok "an unknown --skip is refused"
+else no "an unknown --skip is refused"; fi
 exit $fail

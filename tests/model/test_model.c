@@ -20,7 +20,7 @@
 static const char *cases[] = {"unet_plain", "unet_patch_cond", "unet_dwt",
                               "uvit_plain", "uvit_dwt",        "uvit_patch",
                               "unet_ctx",   "uvit_ctx",        "uvit_text",
-                              "unet_text"};
+                              "unet_text",  "uvit_dwt_skip",   "unet_skip_eps"};
 
 static char *fixture_path(const char *name, const char *ext)
 {
@@ -135,6 +135,56 @@ START_TEST(against_pytorch)
     sd_ctx_destroy(c);
     free(out);
     sdfx_free(fx);
+    simdiff_model_destroy(m);
+}
+END_TEST
+
+/* simdiff_model_fit_skip's statistics against the reference DWT's (the
+ * fixture's fit.*), and its refusals. */
+START_TEST(fit_skip_against_pytorch)
+{
+    const char *names[] = {"uvit_dwt_skip", "unet_skip_eps"};
+    for (int c = 0; c < 2; c++) {
+        simdiff_model *m = NULL;
+        ck_assert_int_eq(simdiff_model_load(&m, fixture_path(names[c], "safetensors")),
+                         SIMDIFF_OK);
+        char rel[256];
+        snprintf(rel, sizeof rel, "model/%s.sdfx", names[c]);
+        sdfx *fx = sdfx_load(rel);
+        ck_assert_ptr_nonnull(fx);
+        const sdfx_array *x = sdfx_get(fx, "fit.x"), *mean = sdfx_get(fx, "fit.mean"),
+                         *std = sdfx_get(fx, "fit.std");
+        ck_assert(x && mean && std);
+        int im = sd_model_find_param(m, "skip.mean"), is = sd_model_find_param(m, "skip.std");
+        ck_assert(im >= 0 && is >= 0);
+        ck_assert_int_eq(m->params[im].numel, mean->numel);
+        /* A non-finite pixel is refused and changes nothing. */
+        float *bad = malloc((size_t)x->numel * sizeof(float));
+        memcpy(bad, x->data, (size_t)x->numel * sizeof(float));
+        bad[x->numel / 2] = NAN;
+        float before = m->params[is].data[0];
+        ck_assert_int_eq(simdiff_model_fit_skip(m, (int)x->shape[0], bad),
+                         SIMDIFF_ERR_INVALID_ARG);
+        ck_assert_ptr_nonnull(strstr(simdiff_model_errmsg(m), "not finite"));
+        ck_assert_float_eq(m->params[is].data[0], before);
+        ck_assert_int_eq(simdiff_model_fit_skip(m, 0, x->data), SIMDIFF_ERR_INVALID_ARG);
+        ck_assert_int_eq(simdiff_model_fit_skip(m, 1, NULL), SIMDIFF_ERR_INVALID_ARG);
+        ck_assert_int_eq(simdiff_model_fit_skip(NULL, 1, x->data), SIMDIFF_ERR_INVALID_ARG);
+        ck_assert_int_eq(simdiff_model_fit_skip(m, (int)x->shape[0], x->data), SIMDIFF_OK);
+        double e = sdtest_max_rel_err(m->params[im].data, mean->data, (size_t)mean->numel, 1e-5);
+        ck_assert_msg(e <= 1e-4, "%s: skip.mean rel err %.3g", names[c], e);
+        e = sdtest_max_rel_err(m->params[is].data, std->data, (size_t)std->numel, 1e-5);
+        ck_assert_msg(e <= 1e-4, "%s: skip.std rel err %.3g", names[c], e);
+        free(bad);
+        sdfx_free(fx);
+        simdiff_model_destroy(m);
+    }
+    /* A model without the skip has nothing to fit. */
+    simdiff_model *m = NULL;
+    ck_assert_int_eq(simdiff_model_load(&m, fixture_path("uvit_dwt", "safetensors")), SIMDIFF_OK);
+    float x[3 * 16 * 16] = {0};
+    ck_assert_int_eq(simdiff_model_fit_skip(m, 1, x), SIMDIFF_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(simdiff_model_errmsg(m), "wiener_skip"));
     simdiff_model_destroy(m);
 }
 END_TEST
@@ -821,6 +871,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, against_pytorch, 0, (int)SD_ARRAY_LEN(cases));
     tcase_add_loop_test(tc, inference_memory_is_compact, 0, (int)SD_ARRAY_LEN(cases));
     tcase_add_test(tc, num_params_match_file);
+    tcase_add_test(tc, fit_skip_against_pytorch);
     tcase_add_test(tc, save_load_round_trip);
     tcase_add_test(tc, hostile_vocab_refused);
     tcase_add_test(tc, dwt_unit_stem_is_a_reparametrized_dwt_stem);

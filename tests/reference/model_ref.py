@@ -32,6 +32,8 @@ CONFIG_KEYS = [
 CTX_KEYS = ["ctx_dim", "ctx_len"]
 # Added with the built-in text encoder; written only when text_vocab > 0.
 TEXT_KEYS = ["text_vocab", "text_layers", "text_heads"]
+# Added with the Wiener skip; written only when set.
+SKIP_KEYS = ["wiener_skip"]
 UNET, UVIT = 1, 2
 NONE, PATCH, DWT = 0, 1, 2
 
@@ -39,7 +41,8 @@ NONE, PATCH, DWT = 0, 1, 2
 def config_text(cfg):
     parts = []
     for k in (CONFIG_KEYS + (CTX_KEYS if cfg.get("ctx_dim", 0) > 0 else []) +
-              (TEXT_KEYS if cfg.get("text_vocab", 0) > 0 else [])):
+              (TEXT_KEYS if cfg.get("text_vocab", 0) > 0 else []) +
+              (SKIP_KEYS if cfg.get("wiener_skip", 0) else [])):
         v = cfg[k]
         if isinstance(v, (list, tuple)):
             v = ",".join(str(int(x)) for x in v)
@@ -205,6 +208,10 @@ class Net:
             self.p["out.conv.bias"] = torch.zeros(C)
         else:
             self.conv("out.conv", ch, self.cin, 3)
+        if c.get("wiener_skip", 0):
+            k = self.cin if c["stem"] == DWT else C
+            self.p["skip.mean"] = torch.zeros(k)
+            self.p["skip.std"] = torch.ones(k)
 
     # -- forward --
     def L(self, name, x):
@@ -362,10 +369,43 @@ class Net:
         h = F.silu(self.gn(h, "out.norm"))
         if c["stem"] == PATCH:
             p = c["stem_param"]
-            return F.conv_transpose2d(h, self.p["out.conv.weight"], self.p["out.conv.bias"], p)
+            o = F.conv_transpose2d(h, self.p["out.conv.weight"], self.p["out.conv.bias"], p)
+            return o + self.wiener(z, logsnr) if c.get("wiener_skip", 0) else o
         if c["stem"] == DWT:
-            return idwt53(self.C("out.conv", h), c["stem_param"])
-        return self.C("out.conv", h)
+            o = self.C("out.conv", h)
+            if c.get("wiener_skip", 0):
+                o = o + self.wiener(dwt53(z, c["stem_param"]), logsnr)
+            return idwt53(o, c["stem_param"])
+        o = self.C("out.conv", h)
+        return o + self.wiener(z, logsnr) if c.get("wiener_skip", 0) else o
+
+    def noise_std(self, k):
+        """Std of each stem-domain channel on unit white noise: the norm of
+        an interior coefficient's row of the (linear) stem, from the
+        reference DWT applied to every unit image (pixels: 1)."""
+        c = self.cfg
+        if c["stem"] != DWT:
+            return torch.ones(k)
+        Ld, C = c["stem_param"], c["channels"]
+        S = 8 << Ld
+        basis = torch.eye(C * S * S).reshape(C * S * S, C, S, S)
+        rows = dwt53(basis, Ld)  # (C*S*S, k, 8, 8): the response to each unit pixel
+        return rows[:, :, 4, 4].pow(2).sum(0).sqrt()
+
+    def wiener(self, d, logsnr):
+        """The best per-channel linear estimate of the target from d
+        (docs/architecture.md, "Wiener skip"): x_hat = mu + g (d - alpha mu),
+        g = alpha s^2 / (alpha^2 s^2 + sigma^2 n^2), then
+        eps_hat = (d - alpha x_hat) / sigma and v_hat = alpha eps_hat - sigma x_hat."""
+        k = d.shape[1]
+        mu = self.p["skip.mean"].detach().view(1, k, 1, 1)
+        s2 = self.p["skip.std"].detach().pow(2).view(1, k, 1, 1)
+        n2 = self.noise_std(k).pow(2).view(1, k, 1, 1)
+        a = torch.sigmoid(logsnr).sqrt().view(-1, 1, 1, 1)
+        sg = torch.sigmoid(-logsnr).sqrt().view(-1, 1, 1, 1)
+        x_hat = mu + a * s2 / (a * a * s2 + sg * sg * n2) * (d - a * mu)
+        eps_hat = (d - a * x_hat) / sg
+        return eps_hat if self.cfg["prediction"] == 1 else a * eps_hat - sg * x_hat
 
 
 def write_safetensors(path, tensors, metadata):
@@ -431,6 +471,13 @@ CASES = {
                           attn_resolution=4, num_classes=3, ctx_dim=8, ctx_len=5,
                           text_vocab=7, text_layers=2, text_heads=2),
     "unet_text": base_cfg(ctx_dim=8, ctx_len=5, text_vocab=7, text_layers=1, text_heads=4),
+    # With the Wiener skip: a U-ViT with a 2-level DWT stem on RGB (48 bands)
+    # predicting v, and a U-Net without a stem predicting eps.
+    "uvit_dwt_skip": base_cfg(arch=UVIT, image_size=16, channels=3, stem=DWT, stem_param=2,
+                              num_levels=1, level_channels=[48], level_blocks=[1],
+                              norm_groups=4, attn_resolution=2, num_classes=3,
+                              wiener_skip=1),
+    "unet_skip_eps": base_cfg(channels=2, prediction=1, wiener_skip=1),
 }
 # The vocabulary stored with the text cases (ids 2..6).
 TEXT_VOCAB = "red\nheart\nblue\ncat\nface\n"
@@ -442,7 +489,9 @@ def make_case(name, cfg, n=3, seed=0):
     # Random weights everywhere (zero-init layers too, so every gradient is
     # exercised), scaled like a fan-in init; norms near 1.
     for k, t in net.p.items():
-        if k.endswith("norm1.weight") or k.endswith("norm.weight"):
+        if k == "skip.std":  # a data std per band: positive, 0.05..1.55
+            t.copy_(0.05 + 1.5 * torch.rand(t.shape, generator=g))
+        elif k.endswith("norm1.weight") or k.endswith("norm.weight"):
             t.copy_(1 + 0.2 * (torch.rand(t.shape, generator=g) * 2 - 1))
         elif k.endswith(".weight") and t.dim() >= 2:
             fan = t[0].numel()
@@ -483,7 +532,17 @@ def make_case(name, cfg, n=3, seed=0):
     arrays.update({"z": z, "logsnr": logsnr, "labels": labels.double(), "cond": cond,
                    "out": out, "R": R})
     for k, t in net.p.items():
-        arrays["grad." + k] = t.grad
+        arrays["grad." + k] = t.grad if t.grad is not None else torch.zeros_like(t)
+    if cfg.get("wiener_skip", 0):
+        # simdiff_model_fit_skip's statistics of 5 images (coloured, with a
+        # channel offset so that the means differ): the mean and (biased)
+        # std over images and positions of every stem-domain channel.
+        x = (torch.rand(5, C, d, d, generator=g) * 1.6 - 0.9 +
+             0.1 * torch.arange(C).view(1, C, 1, 1)).float().double()
+        y = dwt53(x, cfg["stem_param"]) if cfg["stem"] == DWT else x
+        arrays["fit.x"] = x
+        arrays["fit.mean"] = y.mean((0, 2, 3))
+        arrays["fit.std"] = y.var((0, 2, 3), unbiased=False).sqrt()
     sdfx.write(os.path.join(d_out, name + ".sdfx"), arrays)
     nparams = sum(t.numel() for t in net.p.values())
     print(f"{name}: {len(net.p)} tensors, {nparams} params, out {tuple(out.shape)}")

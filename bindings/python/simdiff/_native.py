@@ -111,6 +111,7 @@ class ModelConfigStruct(Structure):
         ("text_vocab", c_int),
         ("text_layers", c_int),
         ("text_heads", c_int),
+        ("wiener_skip", c_int),
     ]
 
 
@@ -383,6 +384,7 @@ _PROTOTYPES = {
     "simdiff_model_forward_text": (_st, [_h, c_int, _fp, _dp, _ip, _fp, POINTER(c_char_p),
                                          _fp]),
     "simdiff_model_flops": (_st, [_h, _dp]),
+    "simdiff_model_fit_skip": (_st, [_h, c_int, _fp]),
     "simdiff_model_train_memory": (_st, [_h, c_int, POINTER(c_size_t)]),
     "simdiff_model_errmsg": (c_char_p, [_h]),
     "simdiff_model_image_shape": (_st, [_h, _ip, _ip, _ip]),

@@ -244,6 +244,14 @@ class Model(Handle):
         check(LIB.simdiff_model_flops(self._handle(), ctypes.byref(v)))
         return v.value
 
+    def fit_skip(self, images):
+        """Measure the Wiener skip's statistics (a model made with
+        wiener_skip=1) from n x C x H x W images in the range the model
+        trains on; call it before a trainer takes the model."""
+        xin, n, _ = _images_input(images, self._chw, "images")
+        with self._lock, self._use() as h:
+            check(LIB.simdiff_model_fit_skip(h, n, xin.ptr))
+
     def train_memory(self, n):
         """Bytes a training step at batch n needs (runs one step on zeros)."""
         v = ctypes.c_size_t()

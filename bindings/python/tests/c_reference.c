@@ -90,6 +90,7 @@ static int layout(void)
     FIELD(simdiff_model_config, text_vocab);
     FIELD(simdiff_model_config, text_layers);
     FIELD(simdiff_model_config, text_heads);
+    FIELD(simdiff_model_config, wiener_skip);
 
     STRUCT(simdiff_optimizer_config);
     FIELD(simdiff_optimizer_config, struct_size);

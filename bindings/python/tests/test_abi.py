@@ -27,7 +27,8 @@ LP64 = {
         ("dropout_tf", 132, 4), ("dropout_max_resolution", 136, 4),
         ("num_classes", 140, 4), ("cond_dim", 144, 4), ("prediction", 148, 4),
         ("ctx_dim", 152, 4), ("ctx_len", 156, 4), ("text_vocab", 160, 4),
-        ("text_layers", 164, 4), ("text_heads", 168, 4)]),
+        ("text_layers", 164, 4), ("text_heads", 168, 4),
+        ("wiener_skip", 172, 4)]),
     "simdiff_optimizer_config": (96, [
         ("struct_size", 0, 8), ("lr", 8, 8), ("beta1", 16, 8), ("beta2", 24, 8),
         ("eps", 32, 8), ("weight_decay", 40, 8), ("warmup_steps", 48, 8),

@@ -4,7 +4,8 @@ import unittest
 import simdiff
 from support import TINY_UVIT, TempDirTest, fixture, flat, max_rel_err, read_sdfx, shape
 
-CASES = ["unet_plain", "unet_patch_cond", "unet_dwt", "uvit_plain", "uvit_dwt", "uvit_patch"]
+CASES = ["unet_plain", "unet_patch_cond", "unet_dwt", "uvit_plain", "uvit_dwt", "uvit_patch",
+         "uvit_dwt_skip", "unet_skip_eps"]
 
 
 class TestAgainstPyTorch(unittest.TestCase):
@@ -118,6 +119,49 @@ class TestCreateLoadSave(TempDirTest):
                 m.forward([0.0] * 64, 0.0, cond=[1.0])        # no cond input
             # One C x H x W image is a batch of one.
             self.assertEqual(shape(m.forward([[[0.0] * 8] * 8], 0.0)), (1, 1, 8, 8))
+
+
+
+def _safetensors_floats(path, name):
+    """The F32 tensor `name` of a safetensors file, read with the standard
+    library."""
+    import json
+    import struct
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        hdr = json.loads(f.read(n))
+        lo, hi = hdr[name]["data_offsets"]
+        f.seek(8 + n + lo)
+        b = f.read(hi - lo)
+    return list(struct.unpack("<%df" % (len(b) // 4), b))
+
+
+class TestWienerSkip(TempDirTest):
+    """Model.fit_skip against the statistics of the reference DWT
+    (tests/reference/model_ref.py, the fixture's fit.*)."""
+
+    def test_fit_skip_matches_the_reference(self):
+        for name in ("uvit_dwt_skip", "unet_skip_eps"):
+            with self.subTest(model=name):
+                fx = read_sdfx(fixture("model", name + ".sdfx"))
+                with simdiff.Model.load(fixture("model", name + ".safetensors")) as m:
+                    self.assertEqual(m.config.wiener_skip, 1)
+                    m.fit_skip(fx["fit.x"][1])
+                    p = self.path(name + ".safetensors")
+                    m.save_safetensors(p)
+                for key in ("mean", "std"):
+                    got = _safetensors_floats(p, "skip." + key)
+                    self.assertLessEqual(max_rel_err(got, fx["fit." + key][1], 1e-5), 1e-4)
+
+    def test_fit_skip_refusals(self):
+        with simdiff.Model.load(fixture("model", "uvit_dwt.safetensors")) as m:
+            with self.assertRaises(simdiff.InvalidArgumentError):
+                m.fit_skip([0.0] * (3 * 16 * 16))
+        with simdiff.Model.load(fixture("model", "uvit_dwt_skip.safetensors")) as m:
+            with self.assertRaises(ValueError):
+                m.fit_skip([0.0] * 5)                         # not whole images
+            with self.assertRaises(simdiff.InvalidArgumentError):
+                m.fit_skip([float("nan")] * (3 * 16 * 16))
 
 
 if __name__ == "__main__":
