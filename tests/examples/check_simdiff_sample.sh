@@ -11,7 +11,7 @@
 set -u
 bin=$1 model=$2 noise=$3
 . "$(dirname "$0")/tap.sh"
-echo "1..24"
+echo "1..25"
 
 # 1-2: the model's stored settings (DPM-Solver++(2M), 16 steps, guidance 3.5
 # inside the guidance interval [-3.4, 2.5])
@@ -32,6 +32,16 @@ if run "$student" --labels 0,7 --count 2 --npy "$tmp/s.npy" &&
    grep -q "with ddim, 4 steps, guidance 1," "$tmp/err" &&
    grep -q "a distilled student: 4 steps from a 64-step teacher, guidance 2 folded in" "$tmp/err"
 then student_ok=1; else student_ok=0; cp "$tmp/err" "$tmp/student.err"; fi
+
+# 25 (numbered last): the bundled emoji model draws a 128x128 RGB image
+# with its stored settings (one image: 3 x 128 x 128 float32 after the
+# NPY header)
+emoji=$(dirname "$model")/emoji128-uvit.safetensors
+if run "$emoji" --labels 8 --count 1 --npy "$tmp/e.npy" &&
+   grep -q "with dpmpp2m, 32 steps, guidance 3," "$tmp/err" &&
+   [ $(( $(wc -c <"$tmp/e.npy") - 3 * 128 * 128 * 4 )) -le 256 ] &&
+   head -c 256 "$tmp/e.npy" | grep -q "'shape': (1, 3, 128, 128)"
+then emoji_ok=1; else emoji_ok=0; cp "$tmp/err" "$tmp/emoji.err"; fi
 
 # 3: options override the stored settings
 if run "$model" --labels 1 --sampler ddim --steps 3 --guidance 1 --npy "$tmp/b.npy" &&
@@ -199,4 +209,6 @@ if [ $bad -eq 0 ]; then
 else no "bad --latents are refused, naming --latents, nothing written"; fi
 if [ $student_ok = 1 ]; then ok "the bundled 4-step student: stored settings and record"
 else cp "$tmp/student.err" "$tmp/err"; no "the bundled 4-step student: stored settings and record"; fi
+if [ $emoji_ok = 1 ]; then ok "the bundled emoji model: a 128x128 RGB image with its stored settings"
+else cp "$tmp/emoji.err" "$tmp/err"; no "the bundled emoji model: a 128x128 RGB image with its stored settings"; fi
 exit $fail
