@@ -239,6 +239,10 @@ static simdiff_status op_trainer_step(void *ctx)
 static simdiff_status op_sampler(void *ctx)
 {
     fx *f = ctx;
+    /* A fixed thread count: with adaptation a busy machine gives a run
+     * fewer threads than the counting run had, and other allocations (a
+     * primitive made for that count), so the sweep would miss some. */
+    simdiff_set_adaptive_threads(0);
     simdiff_sampler_config sc;
     simdiff_sampler_config_init(&sc);
     sc.steps = 2;
