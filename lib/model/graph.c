@@ -330,6 +330,16 @@ sd_tensor *sd_model_graph_tok(const simdiff_model *m, sd_ctx *c, sd_tensor *z,
     return graph(m, c, z, logsnr, labels, cond, NULL, tok, tok_lens);
 }
 
+sd_tensor *sd_model_stem_domain(const simdiff_model *m, sd_ctx *c, sd_tensor *z)
+{
+    const simdiff_model_config *cf = &m->cfg;
+    if (cf->stem == SIMDIFF_STEM_DWT)
+        return sd_dwt53(c, z, cf->stem_param);
+    if (cf->stem == SIMDIFF_STEM_DWT_UNIT)
+        return sd_dwt53_unit(c, z, cf->stem_param);
+    return z;
+}
+
 /* The noise std of every channel of the stem's domain on white noise of
  * unit variance: the DWT's band stds (closed form), 1 for the unit-band
  * DWT and for pixels. */
@@ -411,21 +421,10 @@ static sd_tensor *graph(const simdiff_model *m, sd_ctx *c, sd_tensor *z, const d
     x.e = embedding(&x, n, logsnr, labels, cond, ctx, tok, ctx_lens);
 
     /* Stem. */
-    sd_tensor *h, *d = z; /* d: the stem's domain (the Wiener skip reads it) */
-    switch (cf->stem) {
-    case SIMDIFF_STEM_PATCH:
-        h = conv(&x, z, m->stem_conv, cf->stem_param, 0);
-        break;
-    case SIMDIFF_STEM_DWT:
-        h = conv(&x, d = sd_dwt53(c, z, cf->stem_param), m->stem_conv, 1, 1);
-        break;
-    case SIMDIFF_STEM_DWT_UNIT:
-        h = conv(&x, d = sd_dwt53_unit(c, z, cf->stem_param), m->stem_conv, 1, 1);
-        break;
-    default:
-        h = conv(&x, z, m->stem_conv, 1, 1);
-        break;
-    }
+    /* d: the stem's domain (the Wiener skip reads it too). */
+    sd_tensor *d = sd_model_stem_domain(m, c, z);
+    sd_tensor *h = cf->stem == SIMDIFF_STEM_PATCH ? conv(&x, d, m->stem_conv, cf->stem_param, 0)
+                                                  : conv(&x, d, m->stem_conv, 1, 1);
 
     sd_tensor *skips[SIMDIFF_MAX_LEVELS * 65];
     int nskip = 0;

@@ -212,6 +212,10 @@ simdiff_status sd_model_ctx_precision(simdiff_model *m, sd_ctx *c, sd_precision 
 simdiff_status sd_model_use_begin(simdiff_model *m, int write, const char *fn);
 void sd_model_use_end(simdiff_model *m, int write);
 
+/* The stem's input domain of z on c: its DWT (dwt), its unit-variance
+ * DWT (dwt_unit), or z itself (none, patch). graph.c. */
+sd_tensor *sd_model_stem_domain(const simdiff_model *m, sd_ctx *c, sd_tensor *z);
+
 /* Allocate gradient buffers (training); idempotent. */
 simdiff_status sd_model_enable_grad(simdiff_model *m);
 void sd_model_zero_grad(simdiff_model *m);

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "model/model_internal.h"
-#include "ops/ops.h"
 
 /* Images per pass through the stem. */
 #define FIT_CHUNK 16
@@ -31,11 +30,8 @@ static simdiff_status fit(simdiff_model *m, int n, const float *x, double *sum, 
         int nb = n - lo < FIT_CHUNK ? n - lo : FIT_CHUNK;
         const int64_t shape[4] = {nb, cf->channels, cf->image_size, cf->image_size};
         sd_ctx_reset(c);
-        sd_tensor *d = sd_wrap(c, 4, shape, (float *)(x + (int64_t)lo * per)); /* read only */
-        if (cf->stem == SIMDIFF_STEM_DWT)
-            d = sd_dwt53(c, d, cf->stem_param);
-        else if (cf->stem == SIMDIFF_STEM_DWT_UNIT)
-            d = sd_dwt53_unit(c, d, cf->stem_param);
+        sd_tensor *d = sd_model_stem_domain(
+            m, c, sd_wrap(c, 4, shape, (float *)(x + (int64_t)lo * per))); /* read only */
         if (!d || d->shape[1] != K) {
             st = sd_ctx_status(c) ? sd_ctx_status(c) : SIMDIFF_ERR_INTERNAL;
             sd_fail(&m->err, st, "simdiff_model_fit_skip: %s", sd_ctx_errmsg(c));
