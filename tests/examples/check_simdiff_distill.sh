@@ -49,9 +49,19 @@ else sed 's/^/# /' "$tmp/b/loss.csv"; no "loss.csv has every step once after --r
 "$bin" "$teacher" $common --from 8 --to 2 --steps-per-round 1000000 --out "$tmp/c" \
   >"$tmp/out" 2>"$tmp/err" &
 pid=$!
+# A background job of a non-interactive shell starts with SIGINT ignored
+# until the program installs its handler, so the signal waits for step 2
+# (up to 5 minutes: an ASan build on a busy machine is slow to get there),
+# and a watchdog ends a run that did not stop instead of hanging the suite.
 i=0
-while [ $i -lt 100 ] && ! grep -q "step 2/" "$tmp/err" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
-kill -INT $pid
+while [ $i -lt 3000 ] && ! grep -q "step 2/" "$tmp/err" 2>/dev/null &&
+      kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+kill -INT $pid 2>/dev/null
+i=0
+while [ $i -lt 1200 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+if kill -0 $pid 2>/dev/null; then
+  echo "# simdiff-distill did not stop 2 minutes after SIGINT"; kill -KILL $pid
+fi
 wait $pid
 st=$?
 if [ $st -eq 0 ] && grep -q "^interrupted: saved" "$tmp/err" && [ -s "$tmp/c/checkpoint.sdc" ] &&
