@@ -214,7 +214,10 @@ class Trainer:
         if cfg.get("dropout_res", 0) > 0 or cfg.get("dropout_tf", 0) > 0:
             raise SystemExit("the model has dropout; the reference Net has none")
         self.K = cfg["num_classes"]
-        self.names = list(net.p)
+        # skip.mean / skip.std (the Wiener skip's data statistics) are fixed:
+        # no gradient, no update, as lib/train leaves them.
+        self.fixed = {k: net.p[k] for k in net.p if k.startswith("skip.")}
+        self.names = [k for k in net.p if k not in self.fixed]
         self.params = [net.p[k] for k in self.names]
         for p in self.params:
             p.requires_grad_(True)
@@ -292,7 +295,7 @@ class Trainer:
         return lv
 
     def ema_tensors(self):
-        return dict(zip(self.names, self.ema))
+        return {**dict(zip(self.names, self.ema)), **self.fixed}
 
 
 def model_meta(init_meta, sched):
@@ -394,8 +397,12 @@ def selftest(a):
         mcfg = simdiff.ModelConfig("uvit", 16, 1, stem="dwt", stem_param=1,
                                    level_channels=[32], level_blocks=[1], attn_resolution=4,
                                    tf_width=32, tf_depth=1, tf_heads=2, emb_dim=32,
-                                   num_classes=10, dropout_res=0.0, dropout_tf=0.0)
+                                   num_classes=10, dropout_res=0.0, dropout_tf=0.0,
+                                   wiener_skip=1)
+        g = torch.Generator().manual_seed(5)
+        x = torch.rand(4, 1, 16, 16, generator=g) * 2 - 1
         with simdiff.Model.create(mcfg, seed=3) as m:
+            m.fit_skip(x.numpy())  # the Wiener skip's statistics: fixed in training
             m.set_schedule(simdiff.Schedule("shifted(16,64)"))
             m.save_safetensors(init)
         net, cfg = load_net(init)
@@ -404,12 +411,15 @@ def selftest(a):
                                   label_dropout=0.1, loss="eps", setup="f32", seed=0,
                                   weight_decay=0.0)
         tr = Trainer(net, cfg, Schedule(meta["simdiff.schedule"]), args)
-        g = torch.Generator().manual_seed(5)
-        x = torch.rand(4, 1, 16, 16, generator=g) * 2 - 1
+        fixed = {k: v.clone() for k, v in tr.fixed.items()}
         y = torch.arange(4)
         for _ in range(3):  # so that the zero-initialized outputs are not zero
             tr.train_step(x, y)
         ema = tr.ema_tensors()
+        same = sorted(fixed) == ["skip.mean", "skip.std"] and all(
+            torch.equal(ema[k], v) for k, v in fixed.items())
+        print(f"the Wiener skip's statistics: exported unchanged {'ok' if same else 'FAIL'}")
+        ok &= same
         z = torch.randn(3, 1, 16, 16, generator=g)
         ls = torch.tensor([-6.0, 0.5, 7.0], dtype=torch.float64)
         lab = torch.tensor([2, -1, 9])
