@@ -54,7 +54,7 @@ import sys
 import simdiff
 out, steps = sys.argv[1], int(sys.argv[2])
 m = simdiff.Model.load(f"{out}/emoji128-f32.safetensors")
-m.set_sampler_defaults(method="dpmpp2m", steps=steps, guidance=3)
+m.set_sampler_defaults(method="dpmpp2m", steps=steps, guidance=1.25)
 m.save_safetensors(f"{out}/emoji128-uvit.safetensors", f16=True)
 EOF
 rm -f "$out/emoji128-f32.safetensors"

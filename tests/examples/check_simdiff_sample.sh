@@ -38,7 +38,7 @@ then student_ok=1; else student_ok=0; cp "$tmp/err" "$tmp/student.err"; fi
 # NPY header)
 emoji=$(dirname "$model")/emoji128-uvit.safetensors
 if run "$emoji" --labels 8 --count 1 --npy "$tmp/e.npy" &&
-   grep -q "with dpmpp2m, 32 steps, guidance 3," "$tmp/err" &&
+   grep -q "with dpmpp2m, 32 steps, guidance 1.25," "$tmp/err" &&
    [ $(( $(wc -c <"$tmp/e.npy") - 3 * 128 * 128 * 4 )) -le 256 ] &&
    head -c 256 "$tmp/e.npy" | grep -q "'shape': (1, 3, 128, 128)"
 then emoji_ok=1; else emoji_ok=0; cp "$tmp/err" "$tmp/emoji.err"; fi
