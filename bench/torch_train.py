@@ -16,8 +16,9 @@ pass, norms in float32, the loss in float32).
 
 The recipe, each point as simdiff-train / lib/train does it:
   data   Fashion-MNIST train IDX (gz), v/127.5 - 1, padded 28 -> 32 with -1
-         (centered), random horizontal flips, epoch-wise shuffling (batch k
-         takes positions k*B .. k*B+B-1 of the concatenated permutations);
+         (centered), no flips (--flip: random horizontal ones), epoch-wise
+         shuffling (batch k takes positions k*B .. k*B+B-1 of the
+         concatenated permutations);
   step   stratified t_i = (u + i/n) mod 1; lambda = the schedule's log-SNR
          (cosine(lo,hi), shifted(d,b), interpolated(d,n0,n1): the clipped,
          truncated cosine plus shifts, lib/schedule/schedule.c's formula);
@@ -325,7 +326,7 @@ def train(a):
     stext = a.schedule or init_meta.get("simdiff.schedule") or \
         f"shifted({cfg['image_size']},64)"
     sched = Schedule(stext)
-    data = Data(a.data_dir, a.pad, not a.no_flip, a.seed)
+    data = Data(a.data_dir, a.pad, a.flip, a.seed)
     tr = Trainer(net, cfg, sched, a)
     nparams = sum(p.numel() for p in tr.params)
     print(f"torch {torch.__version__} {a.setup}; threads {torch.get_num_threads()}\n"
@@ -452,7 +453,9 @@ def main():
     ap.add_argument("--out", default="runs/torch")
     ap.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--pad", type=int, default=32)
-    ap.add_argument("--no-flip", action="store_true")
+    ap.add_argument("--flip", dest="flip", action="store_true",
+                    help="random horizontal flips (off by default, as in simdiff-train)")
+    ap.add_argument("--no-flip", dest="flip", action="store_false", help="no flips (the default)")
     ap.add_argument("--steps", type=int, default=6500, help="steps (the lr schedule's length)")
     ap.add_argument("--minutes", type=float, default=0, help="stop after M minutes of training")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")

@@ -53,7 +53,10 @@ static void usage(FILE *f)
             "  --data-dir DIR      Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist)\n"
             "  --data FILE.npy     an NPY image file instead; --data-labels FILE its labels\n"
             "  --pad N             pad images to NxN (default 32; 0 = none)\n"
-            "  --no-flip           no random horizontal flips\n"
+            "  --flip              random horizontal flips (default: none; only for data\n"
+            "                      whose mirror images are as likely: not Fashion-MNIST,\n"
+            "                      whose shoes all face left; docs/training.md)\n"
+            "  --no-flip           no flips (the default)\n"
             "run:\n"
             "  --out DIR           output directory (default runs/distill)\n"
             "  --resume FILE       continue from a checkpoint (bit-exact)\n"
@@ -88,7 +91,7 @@ static int parse(int argc, char **argv, opts *o)
 {
     *o = (opts){.data_dir = "/usr/share/datasets/fashion-mnist", .out = "runs/distill",
                 .from = 64, .to = 4, .guidance = 1, .lr = 1e-4, .ema = 0.999,
-                .steps_per_round = 2000, .batch = 64, .pad = 32, .flip = 1, .warmup = 100,
+                .steps_per_round = 2000, .batch = 64, .pad = 32, .flip = 0, .warmup = 100,
                 .ckpt_every = 500, .log_every = 50};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -100,6 +103,7 @@ static int parse(int argc, char **argv, opts *o)
             usage(stdout);
             exit(0);
         } else if (!strcmp(a, "--no-flip")) o->flip = 0;
+        else if (!strcmp(a, "--flip")) o->flip = 1;
         else if (!strcmp(a, "--fp16")) o->fp16 = 1;
         else if (ARG("--from")) { o->from_set = 1; if (INT(2, 100000, &o->from)) return -1; }
         else if (ARG("--to")) { if (INT(1, 50000, &o->to)) return -1; }

@@ -70,7 +70,10 @@ static void usage(FILE *f)
             "                      vocabulary built from these captions (docs/text.md);\n"
             "                      --label-dropout is also the caption dropout\n"
             "  --pad N             pad images to NxN (default 32; 0 = none)\n"
-            "  --no-flip           no random horizontal flips\n"
+            "  --flip              random horizontal flips (default: none; only for data\n"
+            "                      whose mirror images are as likely: not Fashion-MNIST,\n"
+            "                      whose shoes all face left; docs/training.md)\n"
+            "  --no-flip           no flips (the default)\n"
             "run:\n"
             "  --out DIR           output directory (default runs/fmnist)\n"
             "  --steps N           stop after N steps (default 12000; 0: write the initial\n"
@@ -156,7 +159,7 @@ static int parse(int argc, char **argv, opts *o)
     /* The defaults are the bundled model's recipe (docs/training.md). */
     *o = (opts){.data_dir = "/usr/share/datasets/fashion-mnist", .out = "runs/fmnist",
                 .arch = "uvit", .steps = 12000, .minutes = 0, .batch = 64, .pad = 32,
-                .flip = 1, .lr = 4e-4, .label_dropout = 0.1, .ema = 0.999,
+                .flip = 0, .lr = 4e-4, .label_dropout = 0.1, .ema = 0.999,
                 .ckpt_every = 500, .log_every = 50, .width = 192, .depth = 6,
                 .heads = 4, .channels = {64}, .nchannels = 1, .stem = SIMDIFF_STEM_DWT,
                 .stem_param = 1,
@@ -175,6 +178,7 @@ static int parse(int argc, char **argv, opts *o)
             usage(stdout);
             exit(0);
         } else if (!strcmp(a, "--no-flip")) o->flip = 0;
+        else if (!strcmp(a, "--flip")) o->flip = 1;
         else if (!strcmp(a, "--cosine")) o->cosine = 1;
         else if (!strcmp(a, "--constant-lr")) o->cosine = 0;
         else if (!strcmp(a, "--fp16")) o->fp16 = 1;

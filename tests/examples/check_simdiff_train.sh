@@ -7,13 +7,14 @@
 # a resumed run does not log its steps twice, and --steps 0 writes the
 # initial model without training, --init starts a new run from a
 # model's weights and architecture, --channels / --blocks take one
-# number per level, and --skip wiener builds the Wiener skip with its
-# statistics measured on the data. (TAP output)
+# number per level, --skip wiener builds the Wiener skip with its
+# statistics measured on the data, and random flips are off unless
+# --flip asks for them. (TAP output)
 # usage: check_simdiff_train.sh SIMDIFF_TRAIN PYTHON
 set -u
 bin=$1 py=$2
 . "$(dirname "$0")/tap.sh"
-echo "1..23"
+echo "1..24"
 
 # 4 RGB images 16x16 (NHWC uint8) and their labels, written without numpy
 "$py" "$(dirname "$0")/tiny_npy.py" "$tmp" 4 16 37 0 0,1,2,1
@@ -172,4 +173,14 @@ if refused --data "$tmp/x.npy" $tiny --out "$tmp/w2" --skip wien &&
    grep -q -- "--skip wien: expected none or wiener" "$tmp/err" && [ ! -e "$tmp/w2" ]; then
   ok "an unknown --skip is refused"
 else no "an unknown --skip is refused"; fi
+# 24: no flips by default: the default run's weights equal --no-flip's
+# byte for byte, and --flip (mirrored copies of these asymmetric random
+# images in 8 draws) trains other weights from the same seed
+flips="$common --batch 4 --steps 2"
+if run $flips --out "$tmp/f0" && run $flips --out "$tmp/f1" --no-flip &&
+   run $flips --out "$tmp/f2" --flip &&
+   cmp -s "$tmp/f0/model.safetensors" "$tmp/f1/model.safetensors" &&
+   ! cmp -s "$tmp/f0/model.safetensors" "$tmp/f2/model.safetensors"; then
+  ok "random flips only with --flip"
+else no "random flips only with --flip"; fi
 exit $fail
