@@ -36,6 +36,7 @@ typedef struct opts {
     int fp16;
     long long steps;
     double minutes;
+    long long stop_at;
     int batch, threads, pad, flip;
     double lr, label_dropout, ema;
     uint64_t seed;
@@ -79,6 +80,9 @@ static void usage(FILE *f)
             "  --steps N           stop after N steps (default 12000; 0: write the initial\n"
             "                      model, step 0, and exit)\n"
             "  --minutes M         stop after M minutes of training (default: no limit)\n"
+            "  --stop-at N         stop after step N with a checkpoint, the learning rate\n"
+            "                      still scheduled for --steps (a part of a run, resumed\n"
+            "                      later with --resume; default: --steps)\n"
             "  --resume FILE       continue from a checkpoint (bit-exact)\n"
             "  --export-only FILE  with --resume: write the EMA model to FILE and exit\n"
             "  --init FILE         a new run that starts from the weights of FILE (a model,\n"
@@ -212,6 +216,7 @@ static int parse(int argc, char **argv, opts *o)
         else if (ARG("--pad")) { if (INT(0, 4096, &o->pad)) return -1; }
         else if (ARG("--out")) o->out = v;
         else if (ARG("--steps")) { if (cli_ll(P, a, v, 0, 1000000000000LL, &o->steps)) return -1; }
+        else if (ARG("--stop-at")) { if (cli_ll(P, a, v, 1, 1000000000000LL, &o->stop_at)) return -1; }
         else if (ARG("--minutes")) { if (DBL(0, 0, 1e9, 0, &o->minutes)) return -1; }
         else if (ARG("--resume")) o->resume = v;
         else if (ARG("--init")) o->init = v;
@@ -728,7 +733,7 @@ int main(int argc, char **argv)
         simdiff_trainer_stats_get(t, &stt);
         long long k = stt.step;
         int timeout = o.minutes > 0 && run_now() - t0 > o.minutes * 60;
-        if (k >= o.steps || (!o.mpi && (g_stop || timeout)))
+        if (k >= o.steps || (o.stop_at > 0 && k >= o.stop_at) || (!o.mpi && (g_stop || timeout)))
             break;
         /* The global batch's indices and flips on every process, then this
          * process's part of it. */
@@ -780,7 +785,8 @@ int main(int argc, char **argv)
         if (!g_rank && (k % o.log_every == 0 || tty)) {
             double ips = (double)(k - start) * B / (tn - t0);
             char eta[32], el[32];
-            double left = (double)(o.steps - k) * B / ips;
+            long long end = o.stop_at > 0 && o.stop_at < o.steps ? o.stop_at : o.steps;
+            double left = (double)(end - k) * B / ips;
             if (o.minutes > 0 && o.minutes * 60 - (tn - t0) < left)
                 left = o.minutes * 60 - (tn - t0);
             run_fmt_time(left, eta, sizeof eta);

@@ -9,12 +9,13 @@
 # model's weights and architecture, --channels / --blocks take one
 # number per level, --skip wiener builds the Wiener skip with its
 # statistics measured on the data, and random flips are off unless
-# --flip asks for them. (TAP output)
+# --flip asks for them, and --stop-at ends a part of a run that --resume
+# completes as if it had not stopped. (TAP output)
 # usage: check_simdiff_train.sh SIMDIFF_TRAIN PYTHON
 set -u
 bin=$1 py=$2
 . "$(dirname "$0")/tap.sh"
-echo "1..24"
+echo "1..25"
 
 # 4 RGB images 16x16 (NHWC uint8) and their labels, written without numpy
 "$py" "$(dirname "$0")/tiny_npy.py" "$tmp" 4 16 37 0 0,1,2,1
@@ -183,4 +184,13 @@ if run $flips --out "$tmp/f0" && run $flips --out "$tmp/f1" --no-flip &&
    ! cmp -s "$tmp/f0/model.safetensors" "$tmp/f2/model.safetensors"; then
   ok "random flips only with --flip"
 else no "random flips only with --flip"; fi
+# 25: --stop-at 2 of a 4-step run stops after step 2 (with the 4-step
+# learning rate: the resumed run's weights equal a straight 4-step run's)
+if run $flips --steps 4 --out "$tmp/s4" && run $flips --steps 4 --stop-at 2 --out "$tmp/s2" &&
+   [ "$(steps "$tmp/s2/loss.csv")" = "1 2 " ] &&
+   run $flips --steps 4 --resume "$tmp/s2/checkpoint.sdc" --out "$tmp/s2" &&
+   ! cmp -s "$tmp/s4/model.safetensors" "$tmp/f0/model.safetensors" &&
+   cmp -s "$tmp/s4/model.safetensors" "$tmp/s2/model.safetensors"; then
+  ok "--stop-at stops a run that --resume completes exactly"
+else no "--stop-at stops a run that --resume completes exactly"; fi
 exit $fail
