@@ -35,13 +35,14 @@ mkdir -p "$out"
 # stem to 32x32x48, one 64-channel conv level at 32x32, the transformer
 # 192 wide and 6 deep at 16x16; the shifted schedule (the best of the
 # ablation table), the v loss and the Wiener skip (the best at equal
-# budget at 64x64: docs/highres.md, "The Wiener skip").
+# budget at 64x64: docs/highres.md, "The Wiener skip"), random flips (as
+# the bundled model was trained; docs/highres.md has what they cost).
 resume=
 [ -f "$out/checkpoint.sdc" ] && resume="--resume $out/checkpoint.sdc"
 limit=
 [ "$minutes" != 0 ] && limit="--minutes $minutes"
 # shellcheck disable=SC2086 # resume and limit are empty or two words
-"$train" --data "$data/emoji128.npy" --data-labels "$data/emoji128-labels.npy" --pad 0 \
+"$train" --data "$data/emoji128.npy" --data-labels "$data/emoji128-labels.npy" --pad 0 --flip \
   --stem dwt --stem-param 2 --skip wiener --levels 1 --channels 64 --width 192 --depth 6 --heads 4 \
   --batch 32 --steps "$steps" --warmup "$warmup" --lr 4e-4 --ema 0.999 --loss v \
   --schedule "shifted(128,64)" --precision bf16 --threads "$threads" \

@@ -13,10 +13,10 @@ bin=$1 model=$2 noise=$3
 . "$(dirname "$0")/tap.sh"
 echo "1..25"
 
-# 1-2: the model's stored settings (DPM-Solver++(2M), 16 steps, guidance 3.5
+# 1-2: the model's stored settings (DPM-Solver++(2M), 16 steps, guidance 1.5
 # inside the guidance interval [-3.4, 2.5])
 if run "$model" --labels 0,7 --count 2 --seed 3 --png "$tmp/a.png" --npy "$tmp/a.npy" &&
-   grep -q "with dpmpp2m, 16 steps, guidance 3.5," "$tmp/err" &&
+   grep -q "with dpmpp2m, 16 steps, guidance 1.5," "$tmp/err" &&
    grep -q "guidance only at log-SNR in \[-3.4, 2.5\]" "$tmp/err"; then
   ok "defaults come from the model file"
 else no "defaults come from the model file"; fi
