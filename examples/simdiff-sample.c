@@ -886,12 +886,16 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     if (!o.quiet)
-        fprintf(stderr, "sampling %d image%s %dx%dx%d with %s, %d steps, guidance %g, seed %llu\n",
+        fprintf(stderr,
+                "sampling %d image%s %dx%dx%d with %s, %d steps, guidance %g, spacing %s, "
+                "seed %llu\n",
                 o.count, o.count == 1 ? "" : "s", mc.channels, mc.image_size,
                 mc.image_size,
                 simdiff_sampler_method_name(sc.method) ? simdiff_sampler_method_name(sc.method)
                                                        : "?",
-                sc.steps, sc.guidance, (unsigned long long)o.seed);
+                sc.steps, sc.guidance,
+                sc.spacing == SIMDIFF_SPACING_UNIFORM_LOGSNR ? "logsnr" : "t",
+                (unsigned long long)o.seed);
     if (sc.guidance_interval && !o.quiet)
         fprintf(stderr, "guidance only at log-SNR in [%g, %g]\n", sc.guidance_logsnr_min,
                 sc.guidance_logsnr_max);

@@ -48,14 +48,15 @@ limit=
   --schedule "shifted(128,64)" --precision bf16 --threads "$threads" \
   --ckpt-every 250 --log-every 50 --out "$out" $resume $limit "$@"
 
-# The EMA weights in float16 with the sampler settings stored.
+# The EMA weights in float16 with the sampler settings stored: steps
+# uniform in log-SNR and guidance 1.35, the best of docs/highres.md's sweep.
 "$train" --resume "$out/checkpoint.sdc" --export-only "$out/emoji128-f32.safetensors"
 SIMDIFF_LIBRARY=$lib PYTHONPATH=$root/bindings/python python3 - "$out" "${SAMPLE_STEPS:-32}" <<'EOF'
 import sys
 import simdiff
 out, steps = sys.argv[1], int(sys.argv[2])
 m = simdiff.Model.load(f"{out}/emoji128-f32.safetensors")
-m.set_sampler_defaults(method="dpmpp2m", steps=steps, guidance=1.25)
+m.set_sampler_defaults(method="dpmpp2m", steps=steps, guidance=1.35, spacing="logsnr")
 m.save_safetensors(f"{out}/emoji128-uvit.safetensors", f16=True)
 EOF
 rm -f "$out/emoji128-f32.safetensors"

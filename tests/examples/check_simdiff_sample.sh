@@ -13,10 +13,10 @@ bin=$1 model=$2 noise=$3
 . "$(dirname "$0")/tap.sh"
 echo "1..25"
 
-# 1-2: the model's stored settings (DPM-Solver++(2M), 16 steps, guidance 1.5
-# inside the guidance interval [-3.4, 2.5])
+# 1-2: the model's stored settings (DPM-Solver++(2M), 16 steps uniform in
+# log-SNR, guidance 2 inside the guidance interval [-3.4, 2.5])
 if run "$model" --labels 0,7 --count 2 --seed 3 --png "$tmp/a.png" --npy "$tmp/a.npy" &&
-   grep -q "with dpmpp2m, 16 steps, guidance 1.5," "$tmp/err" &&
+   grep -q "with dpmpp2m, 16 steps, guidance 2, spacing logsnr," "$tmp/err" &&
    grep -q "guidance only at log-SNR in \[-3.4, 2.5\]" "$tmp/err"; then
   ok "defaults come from the model file"
 else no "defaults come from the model file"; fi
@@ -38,14 +38,14 @@ then student_ok=1; else student_ok=0; cp "$tmp/err" "$tmp/student.err"; fi
 # NPY header)
 emoji=$(dirname "$model")/emoji128-uvit.safetensors
 if run "$emoji" --labels 8 --count 1 --npy "$tmp/e.npy" &&
-   grep -q "with dpmpp2m, 32 steps, guidance 1.25," "$tmp/err" &&
+   grep -q "with dpmpp2m, 32 steps, guidance 1.35, spacing logsnr," "$tmp/err" &&
    [ $(( $(wc -c <"$tmp/e.npy") - 3 * 128 * 128 * 4 )) -le 256 ] &&
    head -c 256 "$tmp/e.npy" | grep -q "'shape': (1, 3, 128, 128)"
 then emoji_ok=1; else emoji_ok=0; cp "$tmp/err" "$tmp/emoji.err"; fi
 
 # 3: options override the stored settings
-if run "$model" --labels 1 --sampler ddim --steps 3 --guidance 1 --npy "$tmp/b.npy" &&
-   grep -q "with ddim, 3 steps, guidance 1," "$tmp/err"; then
+if run "$model" --labels 1 --sampler ddim --steps 3 --guidance 1 --spacing t --npy "$tmp/b.npy" &&
+   grep -q "with ddim, 3 steps, guidance 1, spacing t," "$tmp/err"; then
   ok "options override the stored settings"
 else no "options override the stored settings"; fi
 
